@@ -1,0 +1,193 @@
+import { type CostTable, Counters, CycleLedger, resolveCosts } from '@pte/core';
+import { isCanonical } from './address.js';
+import { ARCH_COSTS, type ArchCostKey } from './costs.js';
+import type { PhysMem } from './phys-mem.js';
+import { DEFAULT_TLB, Tlb, TLB_DIRTY, TLB_GLOBAL, TLB_XD, tlbEntryPkey, type TlbConfig } from './tlb.js';
+import { ACCESS_WRITE, DEFAULT_MODE, Walker, type PagingMode } from './walker.js';
+
+/** Returned by translate() for a page fault (error code in `Mmu.faultCode`). */
+export const TRANSLATE_PF = -1;
+/** Returned by translate() for a non-canonical address (#GP). */
+export const TRANSLATE_GP = -2;
+
+export interface MmuOptions {
+  readonly mode?: PagingMode;
+  readonly tlb?: TlbConfig;
+  /** CR4.PCIDE: CR3 carries a 12-bit PCID and TLB entries are tagged with it. */
+  readonly pcide?: boolean;
+  /** CR4.PGE: global leaves survive CR3 writes. */
+  readonly pge?: boolean;
+  readonly costs?: CostTable<ArchCostKey>;
+  readonly ledger?: CycleLedger;
+}
+
+/**
+ * One CPU's MMU: CR3, the TLB hierarchy and the walker. `translate` is the hardware path of one
+ * memory access: TLB lookup, then a walk on a miss, then a fill; no allocation per call.
+ * A TLB hit whose cached rights deny the access, or a write through an entry cached clean, is
+ * dropped and re-walked (SDM Vol. 3A §4.10.4.1: a page fault invalidates the address's entries;
+ * §4.8: D must be set in memory on the first write), so no spurious fault is modelled.
+ */
+export class Mmu {
+  readonly tlb: Tlb;
+  readonly walker: Walker;
+  readonly levels: 4 | 5;
+  private readonly pcide: boolean;
+  private readonly pge: boolean;
+  private readonly ledger: CycleLedger;
+  private readonly catWalk: number;
+  private readonly catStlb: number;
+  private readonly catFlush: number;
+  private readonly cWalkRef: number;
+  private readonly cAdWrite: number;
+  private readonly cStlbHit: number;
+  private readonly cInvlpg: number;
+  private readonly cCr3: number;
+  private readonly cGlobal: number;
+
+  /** Top-level table frame (CR3 bits 51:12). */
+  root = -1;
+  /** #PF error code of the last faulting translate(). */
+  faultCode = 0;
+
+  // Statistics.
+  accesses = 0;
+  walks = 0;
+  walkRefs = 0;
+  adWrites = 0;
+  pageFaults = 0;
+  gpFaults = 0;
+  invlpgs = 0;
+  cr3Writes = 0;
+  fullFlushes = 0;
+
+  constructor(
+    readonly mem: PhysMem,
+    opts: MmuOptions = {},
+  ) {
+    const mode = opts.mode ?? DEFAULT_MODE;
+    this.levels = mode.levels;
+    this.walker = new Walker(mem, mode);
+    this.tlb = new Tlb(opts.tlb ?? DEFAULT_TLB);
+    this.pcide = opts.pcide ?? false;
+    this.pge = opts.pge ?? true;
+    this.ledger = opts.ledger ?? new CycleLedger();
+    this.catWalk = this.ledger.id('tlb.walk');
+    this.catStlb = this.ledger.id('tlb.stlb');
+    this.catFlush = this.ledger.id('tlb.flush');
+    const c = opts.costs ?? resolveCosts(ARCH_COSTS);
+    this.cWalkRef = c['tlb.walk_ref'];
+    this.cAdWrite = c['tlb.ad_write'];
+    this.cStlbHit = c['tlb.stlb_hit'];
+    this.cInvlpg = c['tlb.invlpg'];
+    this.cCr3 = c['tlb.cr3_write'];
+    this.cGlobal = c['tlb.flush_global'];
+  }
+
+  /**
+   * MOV to CR3. Without PCIDE every non-global entry is dropped. With PCIDE the PCID is
+   * `pcid` and, unless `noFlush` (CR3 bit 63), the non-global entries of that PCID are dropped.
+   */
+  writeCr3(root: number, pcid = 0, noFlush = false): void {
+    if (!this.mem.isTable(root)) throw new Error(`CR3 frame 0x${root.toString(16)} is not a page table`);
+    this.root = root;
+    this.cr3Writes++;
+    this.ledger.charge(this.catFlush, this.cCr3);
+    if (!this.pcide) {
+      this.tlb.pcid = 0;
+      this.tlb.flush(-1, false);
+      return;
+    }
+    if (!Number.isInteger(pcid) || pcid < 0 || pcid > 4095) throw new Error(`PCID ${pcid} is not 0..4095`);
+    this.tlb.pcid = pcid;
+    if (!noFlush) this.tlb.flush(pcid, false);
+  }
+
+  /** INVLPG: this PCID's and global entries for the page. */
+  invlpg(hi: number, lo: number): void {
+    this.invlpgs++;
+    this.ledger.charge(this.catFlush, this.cInvlpg);
+    this.tlb.invlpg(hi, lo);
+  }
+
+  /** Flush everything, global entries included (CR4.PGE toggle / INVPCID all-context). */
+  flushAll(): void {
+    this.fullFlushes++;
+    this.ledger.charge(this.catFlush, this.cGlobal);
+    this.tlb.flush(-1, true);
+  }
+
+  /**
+   * One access. Returns the 4 KiB guest-physical frame, TRANSLATE_PF (error code in faultCode;
+   * the address's TLB entries are invalidated) or TRANSLATE_GP for a non-canonical address.
+   */
+  translate(hi: number, lo: number, access: number): number {
+    this.accesses++;
+    if (!isCanonical(hi, this.levels)) {
+      this.gpFaults++;
+      return TRANSLATE_GP;
+    }
+    const tlb = this.tlb;
+    const stlbBefore = tlb.stlbHits;
+    if (tlb.lookup(hi, lo)) {
+      if (tlb.stlbHits !== stlbBefore) this.ledger.charge(this.catStlb, this.cStlbHit);
+      const m = tlb.hitMeta;
+      if (
+        this.walker.permissionFault(m, (m & TLB_XD) !== 0, tlbEntryPkey(m), access) === 0 &&
+        ((access & ACCESS_WRITE) === 0 || (m & TLB_DIRTY) !== 0)
+      ) {
+        return tlb.hitPfn;
+      }
+      tlb.dropLastHit(hi, lo);
+    }
+    return this.walkAndFill(hi, lo, access);
+  }
+
+  /**
+   * `count` accesses to the same page (a run). Only the first can miss; the others are L1 hits
+   * that change nothing (DESIGN: page-granular batching of access runs).
+   */
+  translateRun(hi: number, lo: number, access: number, count: number): number {
+    const pfn = this.translate(hi, lo, access);
+    if (pfn >= 0 && count > 1) {
+      this.accesses += count - 1;
+      this.tlb.l1Hits += count - 1;
+    }
+    return pfn;
+  }
+
+  private walkAndFill(hi: number, lo: number, access: number): number {
+    const w = this.walker;
+    this.walks++;
+    const ok = w.walk(this.root, hi, lo, access);
+    this.walkRefs += w.refs;
+    this.adWrites += w.adWrites;
+    this.ledger.charge(this.catWalk, w.refs * this.cWalkRef + w.adWrites * this.cAdWrite);
+    if (!ok) {
+      this.pageFaults++;
+      this.faultCode = w.errorCode;
+      this.tlb.invalidatePage(hi, lo, this.tlb.pcid, true);
+      return TRANSLATE_PF;
+    }
+    const flags = w.rights | (w.xd ? TLB_XD : 0) | (w.dirty ? TLB_DIRTY : 0) | (w.global && this.pge ? TLB_GLOBAL : 0);
+    this.tlb.fill(hi, lo, w.level, w.basePfn, flags, w.pkey);
+    return w.pfn;
+  }
+
+  /** Add this MMU's statistics to `counters` under dotted names. */
+  addCountersTo(counters: Counters): void {
+    const add = (name: string, v: number) => counters.add(counters.id(name), v);
+    add('mmu.accesses', this.accesses);
+    add('tlb.l1_hits', this.tlb.l1Hits);
+    add('tlb.stlb_hits', this.tlb.stlbHits);
+    add('tlb.misses', this.tlb.misses);
+    add('tlb.walks', this.walks);
+    add('tlb.walk_refs', this.walkRefs);
+    add('tlb.ad_writes', this.adWrites);
+    add('tlb.invlpg', this.invlpgs);
+    add('tlb.cr3_writes', this.cr3Writes);
+    add('tlb.full_flushes', this.fullFlushes);
+    add('faults.hw_pf', this.pageFaults);
+    add('faults.hw_gp', this.gpFaults);
+  }
+}

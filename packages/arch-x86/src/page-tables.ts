@@ -1,0 +1,118 @@
+import { configError } from '@pte/core';
+import { isCanonical, tableIndex } from './address.js';
+import { entryPfn, isLeaf } from './pte-codec.js';
+import type { FrameSource, PhysMem } from './phys-mem.js';
+import { FRAMES_1G, FRAMES_2M, P, PS, RW, US } from './pte-bits.js';
+
+/** Flags of entries that point to a lower table, when the caller does not choose: P|RW|US, A clear. */
+export const DEFAULT_TABLE_FLAGS = P | RW | US;
+
+/**
+ * One address space's 4- or 5-level paging structures in `PhysMem`: the software side of paging
+ * (what the kernel's pgd/p4d/pud/pmd/pte_alloc helpers do). The hardware side is `Walker`.
+ */
+export class PageTables {
+  readonly root: number;
+
+  constructor(
+    readonly mem: PhysMem,
+    private readonly frames: FrameSource,
+    readonly levels: 4 | 5 = 4,
+    private readonly tableFlags: number = DEFAULT_TABLE_FLAGS,
+  ) {
+    if (levels !== 4 && levels !== 5) throw configError(`paging levels must be 4 or 5, got ${levels}`);
+    this.root = frames.allocFrame();
+    mem.makeTable(this.root);
+  }
+
+  /**
+   * The frame of the table holding the level-`level` entry for the address (level 1 = the PTE
+   * page), allocating missing tables on the way if `create`; -1 if absent. Throws if a large leaf
+   * covers the address above `level`.
+   */
+  tableFor(hi: number, lo: number, level: number, create: boolean): number {
+    if (!isCanonical(hi, this.levels)) throw new Error(`address is not canonical for ${this.levels}-level paging`);
+    const mem = this.mem;
+    let table = this.root;
+    for (let l = this.levels; l > level; l--) {
+      const idx = tableIndex(l, hi, lo);
+      const e = mem.entryIndex(table, idx);
+      const elo = mem.lo[e]!;
+      if ((elo & P) === 0) {
+        if (!create) return -1;
+        const t = this.frames.allocFrame();
+        mem.makeTable(t);
+        mem.write(table, idx, (t % 1048576) * 4096 + this.tableFlags, Math.floor(t / 1048576));
+        table = t;
+        continue;
+      }
+      if (isLeaf(l, elo)) throw new Error(`a level-${l} large page maps this address`);
+      table = entryPfn(l, elo, mem.hi[e]!);
+    }
+    return table;
+  }
+
+  /**
+   * Map the page at the address to frame `pfn` with the given flag halves. `frames` is the page
+   * size in 4 KiB frames: 1, 512 (2 MiB, PS in the PDE) or 262144 (1 GiB, PS in the PDPTE).
+   */
+  map(hi: number, lo: number, pfn: number, flagsLo: number, flagsHi = 0, frames = 1): void {
+    const level = frames === 1 ? 1 : frames === FRAMES_2M ? 2 : frames === FRAMES_1G ? 3 : 0;
+    if (level === 0) throw new Error(`page of ${frames} frames is not 4K, 2M or 1G`);
+    if (pfn % frames !== 0) throw new Error(`frame 0x${pfn.toString(16)} is not aligned to the page size`);
+    const table = this.tableFor(hi, lo, level, true);
+    // Bit 12 is an address bit in a PTE but the PAT bit in a large leaf (pfn aligned: address bit 12 is 0).
+    const flags = level === 1 ? flagsLo & 0xfff : (flagsLo | PS) & 0x1fff;
+    this.mem.write(table, tableIndex(level, hi, lo), (pfn % 1048576) * 4096 + flags, (Math.floor(pfn / 1048576) | flagsHi) >>> 0);
+  }
+
+  /** Clear the leaf mapping the address; returns false if none was present. */
+  unmap(hi: number, lo: number): boolean {
+    for (let level = 1; level <= 3; level++) {
+      const table = this.tableFor(hi, lo, level, false);
+      if (table < 0) return false;
+      const idx = tableIndex(level, hi, lo);
+      const elo = this.mem.readLo(table, idx);
+      if ((elo & P) === 0) continue;
+      if (!isLeaf(level, elo)) continue;
+      this.mem.write(table, idx, 0, 0);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Software lookup without side effects (no A/D): the leaf entry mapping the address, or null.
+   * Large leaves above a missing PTE page are found because tableFor stops at them.
+   */
+  lookup(hi: number, lo: number): { level: number; lo: number; hi: number; table: number; index: number } | null {
+    const mem = this.mem;
+    let table = this.root;
+    for (let l = this.levels; l >= 1; l--) {
+      const idx = tableIndex(l, hi, lo);
+      const e = mem.entryIndex(table, idx);
+      const elo = mem.lo[e]!;
+      const ehi = mem.hi[e]!;
+      if ((elo & P) === 0) return null;
+      if (isLeaf(l, elo)) return { level: l, lo: elo, hi: ehi, table, index: idx };
+      table = entryPfn(l, elo, ehi);
+    }
+    return null;
+  }
+
+  /** Free every table below the root and the root itself (free_pgtables + pgd_free). */
+  destroy(): void {
+    this.freeTree(this.root, this.levels);
+  }
+
+  private freeTree(table: number, level: number): void {
+    if (level > 1) {
+      for (let i = 0; i < 512; i++) {
+        const lo = this.mem.readLo(table, i);
+        if ((lo & P) !== 0 && !isLeaf(level, lo)) this.freeTree(entryPfn(level, lo, this.mem.readHi(table, i)), level - 1);
+      }
+    }
+    this.mem.releaseTable(table);
+    this.frames.freeFrame(table);
+  }
+}

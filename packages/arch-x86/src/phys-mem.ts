@@ -1,0 +1,180 @@
+import { configError } from '@pte/core';
+import { ENTRIES_PER_TABLE } from './pte-bits.js';
+
+/**
+ * Observer of writes to write-protected frames: the page-track hooks a hypervisor uses
+ * (KVM's kvm_page_track_write notifier; Xen's ptwr emulation). Called after the store.
+ */
+export interface PageTrackListener {
+  onTrackedWrite(pfn: number, index: number, oldLo: number, oldHi: number, newLo: number, newHi: number): void;
+}
+
+/**
+ * Guest-physical memory of 4 KiB frames. Data frames have no contents (nothing in the model reads
+ * data); frames used as paging structures hold 512 entries each, stored as lo/hi Uint32 halves in a
+ * pooled struct-of-arrays so a walk is two typed-array loads per level. `slotOf[pfn]` maps a frame
+ * to its pool slot (-1: not a paging structure). Cost: 4 bytes per frame + 4 KiB per table.
+ */
+export class PhysMem {
+  readonly frames: number;
+  /** Pool slot of each frame's table, or -1. */
+  readonly slotOf: Int32Array;
+  /** Entry halves of all tables: entry i of slot s is at s * 512 + i. */
+  lo: Uint32Array;
+  hi: Uint32Array;
+  /** Write-protection count per frame (page-track), for hypervisors. */
+  readonly trackCount: Uint16Array;
+  private listener: PageTrackListener | null = null;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  private tables = 0;
+  /** Writes that hit a tracked frame (each one a trap on real hardware). */
+  trackedWrites = 0;
+
+  constructor(frames: number) {
+    if (!Number.isSafeInteger(frames) || frames <= 0 || frames > 2 ** 32) {
+      throw configError(`physical memory of ${frames} frames is not in 1..2^32`);
+    }
+    this.frames = frames;
+    this.slotOf = new Int32Array(frames).fill(-1);
+    this.trackCount = new Uint16Array(frames);
+    const initial = 64 * ENTRIES_PER_TABLE;
+    this.lo = new Uint32Array(initial);
+    this.hi = new Uint32Array(initial);
+  }
+
+  /** Number of frames currently used as paging structures. */
+  get tableCount(): number {
+    return this.tables;
+  }
+
+  isTable(pfn: number): boolean {
+    return this.slotOf[pfn]! >= 0;
+  }
+
+  /** Make frame `pfn` a zeroed paging structure (its 512 entries all not-present). */
+  makeTable(pfn: number): void {
+    this.checkPfn(pfn);
+    if (this.slotOf[pfn]! >= 0) throw new Error(`frame 0x${pfn.toString(16)} is already a page table`);
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      if ((slot + 1) * ENTRIES_PER_TABLE > this.lo.length) this.grow();
+    }
+    const base = slot * ENTRIES_PER_TABLE;
+    this.lo.fill(0, base, base + ENTRIES_PER_TABLE);
+    this.hi.fill(0, base, base + ENTRIES_PER_TABLE);
+    this.slotOf[pfn] = slot;
+    this.tables++;
+  }
+
+  /** Return a table frame to plain data use (pte_free / free_pgtables). */
+  releaseTable(pfn: number): void {
+    const slot = this.slotOf[pfn]!;
+    if (slot < 0) throw new Error(`frame 0x${pfn.toString(16)} is not a page table`);
+    this.slotOf[pfn] = -1;
+    this.freeSlots.push(slot);
+    this.tables--;
+  }
+
+  /** Index into lo/hi of entry `index` of table `pfn`; throws if the frame is not a table. */
+  entryIndex(pfn: number, index: number): number {
+    const slot = this.slotOf[pfn]!;
+    if (slot < 0 || slot === undefined) throw new Error(`frame 0x${pfn.toString(16)} is not a page table`);
+    return slot * ENTRIES_PER_TABLE + index;
+  }
+
+  readLo(pfn: number, index: number): number {
+    return this.lo[this.entryIndex(pfn, index)]!;
+  }
+
+  readHi(pfn: number, index: number): number {
+    return this.hi[this.entryIndex(pfn, index)]!;
+  }
+
+  /**
+   * A guest store to a paging-structure entry. If the frame is write-protected by page-track the
+   * listener sees the write after it lands (KVM emulates the instruction, then notifies).
+   * Returns true when the write was tracked.
+   */
+  write(pfn: number, index: number, lo: number, hi: number): boolean {
+    const e = this.entryIndex(pfn, index);
+    const oldLo = this.lo[e]!;
+    const oldHi = this.hi[e]!;
+    this.lo[e] = lo;
+    this.hi[e] = hi;
+    if (this.trackCount[pfn] !== 0 && this.listener !== null) {
+      this.trackedWrites++;
+      this.listener.onTrackedWrite(pfn, index, oldLo, oldHi, lo >>> 0, hi >>> 0);
+      return true;
+    }
+    return false;
+  }
+
+  /** Write-protect a frame for page-track (kvm_write_track_add_gfn); counts nest. */
+  trackWrites(pfn: number): void {
+    this.checkPfn(pfn);
+    if (this.trackCount[pfn] === 0xffff) throw new Error(`page-track count overflow on frame 0x${pfn.toString(16)}`);
+    this.trackCount[pfn]!++;
+  }
+
+  untrackWrites(pfn: number): void {
+    if (this.trackCount[pfn] === 0) throw new Error(`frame 0x${pfn.toString(16)} is not write-tracked`);
+    this.trackCount[pfn]!--;
+  }
+
+  isTracked(pfn: number): boolean {
+    return this.trackCount[pfn] !== 0;
+  }
+
+  setTrackListener(listener: PageTrackListener | null): void {
+    this.listener = listener;
+  }
+
+  /** Host bytes held by this memory (for the bytes-per-mapped-page figure). */
+  hostBytes(): number {
+    return this.slotOf.byteLength + this.trackCount.byteLength + this.lo.byteLength + this.hi.byteLength;
+  }
+
+  private checkPfn(pfn: number): void {
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.frames) {
+      throw new Error(`frame 0x${pfn.toString(16)} is outside physical memory (${this.frames} frames)`);
+    }
+  }
+
+  private grow(): void {
+    const lo = new Uint32Array(this.lo.length * 2);
+    const hi = new Uint32Array(this.hi.length * 2);
+    lo.set(this.lo);
+    hi.set(this.hi);
+    this.lo = lo;
+    this.hi = hi;
+  }
+}
+
+/** Where page-table frames come from: the guest kernel's allocator, or a simple one in tests. */
+export interface FrameSource {
+  allocFrame(): number;
+  freeFrame(pfn: number): void;
+}
+
+/** A bump allocator with a free list, for tests and benchmarks of this layer alone. */
+export class SimpleFrameSource implements FrameSource {
+  private next: number;
+  private readonly free: number[] = [];
+  constructor(
+    private readonly limit: number,
+    first = 1,
+  ) {
+    this.next = first;
+  }
+  allocFrame(): number {
+    const f = this.free.pop();
+    if (f !== undefined) return f;
+    if (this.next >= this.limit) throw new Error(`out of frames (${this.limit})`);
+    return this.next++;
+  }
+  freeFrame(pfn: number): void {
+    this.free.push(pfn);
+  }
+}
