@@ -37,7 +37,7 @@ export class PageTables {
     for (let l = this.levels; l > level; l--) {
       const idx = tableIndex(l, hi, lo);
       const e = mem.entryIndex(table, idx);
-      const elo = mem.lo[e]!;
+      const elo = mem.ent[2 * e]!;
       if ((elo & P) === 0) {
         if (!create) return -1;
         const t = this.frames.allocFrame();
@@ -47,7 +47,7 @@ export class PageTables {
         continue;
       }
       if (isLeaf(l, elo)) throw new Error(`a level-${l} large page maps this address`);
-      table = entryPfn(l, elo, mem.hi[e]!);
+      table = entryPfn(l, elo, mem.ent[2 * e + 1]!);
     }
     return table;
   }
@@ -91,8 +91,8 @@ export class PageTables {
     for (let l = this.levels; l >= 1; l--) {
       const idx = tableIndex(l, hi, lo);
       const e = mem.entryIndex(table, idx);
-      const elo = mem.lo[e]!;
-      const ehi = mem.hi[e]!;
+      const elo = mem.ent[2 * e]!;
+      const ehi = mem.ent[2 * e + 1]!;
       if ((elo & P) === 0) return null;
       if (isLeaf(l, elo)) return { level: l, lo: elo, hi: ehi, table, index: idx };
       table = entryPfn(l, elo, ehi);

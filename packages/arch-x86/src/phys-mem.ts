@@ -11,17 +11,17 @@ export interface PageTrackListener {
 
 /**
  * Guest-physical memory of 4 KiB frames. Data frames have no contents (nothing in the model reads
- * data); frames used as paging structures hold 512 entries each, stored as lo/hi Uint32 halves in a
- * pooled struct-of-arrays so a walk is two typed-array loads per level. `slotOf[pfn]` maps a frame
- * to its pool slot (-1: not a paging structure). Cost: 4 bytes per frame + 4 KiB per table.
+ * data); frames used as paging structures hold 512 entries each in a pooled Uint32Array, an entry's
+ * lo and hi halves side by side (`ent[2e]`, `ent[2e + 1]`) so a walk touches one cache line per
+ * level. `slotOf[pfn]` maps a frame to its pool slot (-1: not a paging structure).
+ * Cost: 4 bytes per frame + 4 KiB per table.
  */
 export class PhysMem {
   readonly frames: number;
   /** Pool slot of each frame's table, or -1. */
   readonly slotOf: Int32Array;
-  /** Entry halves of all tables: entry i of slot s is at s * 512 + i. */
-  lo: Uint32Array;
-  hi: Uint32Array;
+  /** Entries of all tables: entry i of slot s is e = s * 512 + i, halves at ent[2e] and ent[2e + 1]. */
+  ent: Uint32Array;
   /** Write-protection count per frame (page-track), for hypervisors. */
   readonly trackCount: Uint16Array;
   private listener: PageTrackListener | null = null;
@@ -38,9 +38,7 @@ export class PhysMem {
     this.frames = frames;
     this.slotOf = new Int32Array(frames).fill(-1);
     this.trackCount = new Uint16Array(frames);
-    const initial = 64 * ENTRIES_PER_TABLE;
-    this.lo = new Uint32Array(initial);
-    this.hi = new Uint32Array(initial);
+    this.ent = new Uint32Array(64 * ENTRIES_PER_TABLE * 2);
   }
 
   /** Number of frames currently used as paging structures. */
@@ -59,11 +57,10 @@ export class PhysMem {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       slot = this.nextSlot++;
-      if ((slot + 1) * ENTRIES_PER_TABLE > this.lo.length) this.grow();
+      if ((slot + 1) * ENTRIES_PER_TABLE * 2 > this.ent.length) this.grow();
     }
-    const base = slot * ENTRIES_PER_TABLE;
-    this.lo.fill(0, base, base + ENTRIES_PER_TABLE);
-    this.hi.fill(0, base, base + ENTRIES_PER_TABLE);
+    const base = slot * ENTRIES_PER_TABLE * 2;
+    this.ent.fill(0, base, base + ENTRIES_PER_TABLE * 2);
     this.slotOf[pfn] = slot;
     this.tables++;
   }
@@ -77,7 +74,7 @@ export class PhysMem {
     this.tables--;
   }
 
-  /** Index into lo/hi of entry `index` of table `pfn`; throws if the frame is not a table. */
+  /** Entry number e of entry `index` of table `pfn` (halves at ent[2e], ent[2e+1]); throws if not a table. */
   entryIndex(pfn: number, index: number): number {
     const slot = this.slotOf[pfn]!;
     if (slot < 0 || slot === undefined) throw new Error(`frame 0x${pfn.toString(16)} is not a page table`);
@@ -85,11 +82,11 @@ export class PhysMem {
   }
 
   readLo(pfn: number, index: number): number {
-    return this.lo[this.entryIndex(pfn, index)]!;
+    return this.ent[2 * this.entryIndex(pfn, index)]!;
   }
 
   readHi(pfn: number, index: number): number {
-    return this.hi[this.entryIndex(pfn, index)]!;
+    return this.ent[2 * this.entryIndex(pfn, index) + 1]!;
   }
 
   /**
@@ -98,11 +95,12 @@ export class PhysMem {
    * Returns true when the write was tracked.
    */
   write(pfn: number, index: number, lo: number, hi: number): boolean {
-    const e = this.entryIndex(pfn, index);
-    const oldLo = this.lo[e]!;
-    const oldHi = this.hi[e]!;
-    this.lo[e] = lo;
-    this.hi[e] = hi;
+    const e = 2 * this.entryIndex(pfn, index);
+    const ent = this.ent;
+    const oldLo = ent[e]!;
+    const oldHi = ent[e + 1]!;
+    ent[e] = lo;
+    ent[e + 1] = hi;
     if (this.trackCount[pfn] !== 0 && this.listener !== null) {
       this.trackedWrites++;
       this.listener.onTrackedWrite(pfn, index, oldLo, oldHi, lo >>> 0, hi >>> 0);
@@ -133,7 +131,7 @@ export class PhysMem {
 
   /** Host bytes held by this memory (for the bytes-per-mapped-page figure). */
   hostBytes(): number {
-    return this.slotOf.byteLength + this.trackCount.byteLength + this.lo.byteLength + this.hi.byteLength;
+    return this.slotOf.byteLength + this.trackCount.byteLength + this.ent.byteLength;
   }
 
   private checkPfn(pfn: number): void {
@@ -143,12 +141,9 @@ export class PhysMem {
   }
 
   private grow(): void {
-    const lo = new Uint32Array(this.lo.length * 2);
-    const hi = new Uint32Array(this.hi.length * 2);
-    lo.set(this.lo);
-    hi.set(this.hi);
-    this.lo = lo;
-    this.hi = hi;
+    const ent = new Uint32Array(this.ent.length * 2);
+    ent.set(this.ent);
+    this.ent = ent;
   }
 }
 

@@ -40,20 +40,30 @@ const M_PKEY_SHIFT = 8; // 4 bits
 const M_PCID_SHIFT = 12; // 12 bits
 
 /**
- * One set-associative TLB array in struct-of-arrays form with true LRU per set. Tags are the
- * virtual page number at the page size of the entry, split into halves, with the level folded
- * into the high half so a shared array can hold several sizes.
+ * One set-associative TLB array in struct-of-arrays form. Tags are the virtual page number at the
+ * page size of the entry, split into halves, with the level folded into the high half so a shared
+ * array can hold several sizes.
+ *
+ * Replacement is bit-PLRU (one MRU bit per way, per set): a hit or fill sets the way's bit, and
+ * when every bit is set the others are cleared; the victim is the lowest invalid way, else the
+ * lowest way whose bit is clear. Intel does not document its TLB policies; this PLRU family is
+ * the usual model, deterministic and cheap (no per-way comparisons on a fill).
  */
 export class TlbArray {
   readonly sets: number;
   readonly ways: number;
   private readonly setMask: number;
+  private readonly full: number;
   readonly tagLo: Uint32Array;
   readonly tagHi: Uint32Array;
   readonly meta: Uint32Array;
   readonly pfn: Uint32Array;
-  private readonly stamp: Float64Array;
-  private clock = 0;
+  /** Per set: bit w set when way w is valid. */
+  private readonly validMask: Uint16Array;
+  /** Per set: bit w set when way w was used recently (PLRU). */
+  private readonly mruMask: Uint16Array;
+  /** Valid entries per page level (index 1..3), so lookups skip sizes the array does not hold. */
+  readonly validByLevel = new Int32Array(4);
 
   constructor(
     readonly name: string,
@@ -63,65 +73,72 @@ export class TlbArray {
     if (!Number.isInteger(g.entries) || !Number.isInteger(g.ways) || g.entries <= 0 || g.ways <= 0 || !Number.isInteger(sets) || (sets & (sets - 1)) !== 0) {
       throw configError(`TLB ${name}: ${g.entries} entries / ${g.ways} ways must give a power-of-two number of sets`);
     }
+    if (g.ways > 16) throw configError(`TLB ${name}: at most 16 ways, got ${g.ways}`);
     this.sets = sets;
     this.ways = g.ways;
     this.setMask = sets - 1;
+    this.full = g.ways === 16 ? 0xffff : (1 << g.ways) - 1;
     this.tagLo = new Uint32Array(g.entries);
     this.tagHi = new Uint32Array(g.entries);
     this.meta = new Uint32Array(g.entries);
     this.pfn = new Uint32Array(g.entries);
-    this.stamp = new Float64Array(g.entries);
+    this.validMask = new Uint16Array(sets);
+    this.mruMask = new Uint16Array(sets);
   }
 
-  /** Slot holding (tag, pcid) or a global entry for the tag; -1 if absent. Updates LRU on a hit. */
+  /** Slot holding (tag, pcid) or a global entry for the tag; -1 if absent. Marks it recently used. */
   find(tagLo: number, tagHi: number, pcid: number): number {
     const ways = this.ways;
-    const base = (tagLo & this.setMask) * ways;
+    const set = tagLo & this.setMask;
+    const base = set * ways;
     const meta = this.meta;
+    const tl = this.tagLo;
     for (let i = base; i < base + ways; i++) {
+      if (tl[i] !== tagLo) continue;
       const m = meta[i]!;
-      if ((m & M_VALID) !== 0 && this.tagLo[i] === tagLo && this.tagHi[i] === tagHi && ((m >>> M_PCID_SHIFT) === pcid || (m & TLB_GLOBAL) !== 0)) {
-        this.stamp[i] = ++this.clock;
+      if ((m & M_VALID) !== 0 && this.tagHi[i] === tagHi && ((m >>> M_PCID_SHIFT) === pcid || (m & TLB_GLOBAL) !== 0)) {
+        this.touch(set, i - base);
         return i;
       }
     }
     return -1;
   }
 
-  /** Insert, replacing an entry with the same tag and PCID or else the set's LRU way. */
+  private touch(set: number, way: number): void {
+    let m = this.mruMask[set]! | (1 << way);
+    if (m === this.full) m = 1 << way;
+    this.mruMask[set] = m;
+  }
+
+  /**
+   * Insert after a miss (callers never insert a tag and PCID already present): into the lowest
+   * invalid way, else the PLRU victim.
+   */
   insert(tagLo: number, tagHi: number, pcid: number, level: number, pfn: number, flags: number, pkey: number): void {
-    const ways = this.ways;
-    const base = (tagLo & this.setMask) * ways;
-    const meta = this.meta;
-    let victim = base;
-    let oldest = Infinity;
-    for (let i = base; i < base + ways; i++) {
-      const m = meta[i]!;
-      if ((m & M_VALID) === 0) {
-        if (oldest !== -1) {
-          victim = i;
-          oldest = -1;
-        }
-        continue;
-      }
-      if (this.tagLo[i] === tagLo && this.tagHi[i] === tagHi && (m >>> M_PCID_SHIFT) === pcid) {
-        victim = i;
-        break;
-      }
-      if (this.stamp[i]! < oldest) {
-        oldest = this.stamp[i]!;
-        victim = i;
-      }
-    }
-    this.tagLo[victim] = tagLo;
-    this.tagHi[victim] = tagHi;
-    this.meta[victim] = (M_VALID | (flags & (TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL)) | (level << M_LEVEL_SHIFT) | (pkey << M_PKEY_SHIFT) | (pcid << M_PCID_SHIFT)) >>> 0;
-    this.pfn[victim] = pfn;
-    this.stamp[victim] = ++this.clock;
+    const set = tagLo & this.setMask;
+    const valid = this.validMask[set]!;
+    const free = ~valid & this.full;
+    const way = free !== 0 ? ctz(free) : ctz(~this.mruMask[set]! & this.full);
+    const i = set * this.ways + way;
+    if (free === 0) this.validByLevel[(this.meta[i]! >>> M_LEVEL_SHIFT) & 3]--;
+    this.validByLevel[level]++;
+    this.validMask[set] = valid | (1 << way);
+    this.tagLo[i] = tagLo;
+    this.tagHi[i] = tagHi;
+    this.meta[i] = (M_VALID | (flags & (TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL)) | (level << M_LEVEL_SHIFT) | (pkey << M_PKEY_SHIFT) | (pcid << M_PCID_SHIFT)) >>> 0;
+    this.pfn[i] = pfn;
+    this.touch(set, way);
   }
 
   invalidateSlot(i: number): void {
+    const m = this.meta[i]!;
+    if ((m & M_VALID) === 0) return;
+    this.validByLevel[(m >>> M_LEVEL_SHIFT) & 3]--;
     this.meta[i] = 0;
+    const set = (i / this.ways) | 0;
+    const bit = 1 << (i - set * this.ways);
+    this.validMask[set] = this.validMask[set]! & ~bit;
+    this.mruMask[set] = this.mruMask[set]! & ~bit;
   }
 
   /** Drop entries for the tag: of `pcid` and global ones (INVLPG), or of every PCID if pcid < 0. */
@@ -131,7 +148,7 @@ export class TlbArray {
       const m = this.meta[i]!;
       if ((m & M_VALID) === 0 || this.tagLo[i] !== tagLo || this.tagHi[i] !== tagHi) continue;
       const global = (m & TLB_GLOBAL) !== 0;
-      if (global ? includeGlobal : pcid < 0 || m >>> M_PCID_SHIFT === pcid) this.meta[i] = 0;
+      if (global ? includeGlobal : pcid < 0 || m >>> M_PCID_SHIFT === pcid) this.invalidateSlot(i);
     }
   }
 
@@ -141,19 +158,18 @@ export class TlbArray {
     for (let i = 0; i < meta.length; i++) {
       const m = meta[i]!;
       if ((m & M_VALID) === 0) continue;
-      if ((m & TLB_GLOBAL) !== 0) {
-        if (includeGlobal) meta[i] = 0;
-      } else if (pcid < 0 || m >>> M_PCID_SHIFT === pcid) {
-        meta[i] = 0;
-      }
+      if ((m & TLB_GLOBAL) !== 0 ? includeGlobal : pcid < 0 || m >>> M_PCID_SHIFT === pcid) this.invalidateSlot(i);
     }
   }
 
   countValid(): number {
-    let n = 0;
-    for (let i = 0; i < this.meta.length; i++) if ((this.meta[i]! & M_VALID) !== 0) n++;
-    return n;
+    return this.validByLevel[1]! + this.validByLevel[2]! + this.validByLevel[3]!;
   }
+}
+
+/** Index of the lowest set bit of a non-zero 32-bit value. */
+function ctz(x: number): number {
+  return 31 - Math.clz32(x & -x);
 }
 
 /** Level of the page an entry maps, from its metadata. */
@@ -211,20 +227,23 @@ export class Tlb {
     const pcid = this.pcid;
     for (let level = 1; level <= 3; level++) {
       const arr = this.l1[level - 1]!;
+      if (arr.validByLevel[level] === 0) continue;
       const slot = arr.find(tagLoOf(hi, lo, level), tagHiOf(hi, level), pcid);
       if (slot >= 0) {
         this.l1Hits++;
         return this.hit(arr, slot, level, lo);
       }
     }
+    const stlb = this.stlb;
     for (let level = 1; level <= this.stlbMaxLevel; level++) {
+      if (stlb.validByLevel[level] === 0) continue;
       const tl = tagLoOf(hi, lo, level);
       const th = tagHiOf(hi, level);
       const slot = this.stlb.find(tl, th, pcid);
       if (slot >= 0) {
         this.stlbHits++;
         const m = this.stlb.meta[slot]!;
-        this.l1[level - 1]!.insert(tl, th, m & TLB_GLOBAL ? m >>> M_PCID_SHIFT : pcid, level, this.stlb.pfn[slot]!, m, tlbEntryPkey(m));
+        this.l1[level - 1]!.insert(tl, th, m >>> M_PCID_SHIFT, level, this.stlb.pfn[slot]!, m, tlbEntryPkey(m));
         return this.hit(this.stlb, slot, level, lo);
       }
     }
@@ -264,8 +283,9 @@ export class Tlb {
     for (let level = 1; level <= 3; level++) {
       const tl = tagLoOf(hi, lo, level);
       const th = tagHiOf(hi, level);
-      this.l1[level - 1]!.invalidateTag(tl, th, pcid, includeGlobal);
-      this.stlb.invalidateTag(tl, th, pcid, includeGlobal);
+      const l1 = this.l1[level - 1]!;
+      if (l1.validByLevel[level] !== 0) l1.invalidateTag(tl, th, pcid, includeGlobal);
+      if (this.stlb.validByLevel[level] !== 0) this.stlb.invalidateTag(tl, th, pcid, includeGlobal);
     }
   }
 

@@ -55,7 +55,7 @@ export class Walker {
   private readonly pke: boolean;
   /** Protection-key rights register (PKRU): AD = bit 2k, WD = bit 2k+1 for key k. */
   pkru = 0;
-  /** Index into PhysMem.lo/hi of the entry used at each level of the last walk. */
+  /** Index into PhysMem.ent of the low half of the entry used at each level of the last walk. */
   private readonly path = new Int32Array(6);
 
   // Results of the last walk.
@@ -98,8 +98,7 @@ export class Walker {
    */
   walk(root: number, hi: number, lo: number, access: number): boolean {
     const mem = this.mem;
-    const L = mem.lo;
-    const H = mem.hi;
+    const E = mem.ent;
     const slotOf = mem.slotOf;
     const rsvdLo = this.rsvd.lo;
     const rsvdHi = this.rsvd.hi;
@@ -115,9 +114,9 @@ export class Walker {
     for (;;) {
       const slot = slotOf[table]!;
       if (slot < 0) throw new Error(`walk reached frame 0x${table.toString(16)}, which is not a page table`);
-      const e = slot * 512 + tableIndex(level, hi, lo);
-      elo = L[e]!;
-      ehi = H[e]!;
+      const e = (slot * 512 + tableIndex(level, hi, lo)) * 2;
+      elo = E[e]!;
+      ehi = E[e + 1]!;
       refs++;
       this.path[level] = e;
       if ((elo & P) === 0) return this.fault(level, refs, accessBits);
@@ -142,15 +141,15 @@ export class Walker {
     const path = this.path;
     for (let l = this.levels; l >= level; l--) {
       const e = path[l]!;
-      const v = L[e]!;
+      const v = E[e]!;
       if ((v & A) === 0) {
-        L[e] = v | A;
+        E[e] = v | A;
         adWrites++;
       }
     }
     const leaf = path[level]!;
-    if ((access & ACCESS_WRITE) !== 0 && (L[leaf]! & D) === 0) {
-      L[leaf] = L[leaf]! | D;
+    if ((access & ACCESS_WRITE) !== 0 && (E[leaf]! & D) === 0) {
+      E[leaf] = E[leaf]! | D;
       adWrites++;
     }
     this.adWrites = adWrites;
@@ -160,7 +159,7 @@ export class Walker {
     this.rights = rights;
     this.xd = isXd;
     this.global = (elo & G) !== 0;
-    this.dirty = (L[leaf]! & D) !== 0;
+    this.dirty = (E[leaf]! & D) !== 0;
     this.pkey = pkey;
     return true;
   }

@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ARCH_COSTS } from '@pte/arch-x86';
+import type { CostDefaults } from '@pte/core';
+
+/** Every cost key in code has a row in docs/cost-model.md with the same default and a source. */
+const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'cost-model.md'), 'utf8');
+const tables: Record<string, CostDefaults> = { '@pte/arch-x86': ARCH_COSTS };
+
+describe('docs/cost-model.md', () => {
+  for (const [pkg, table] of Object.entries(tables)) {
+    for (const [key, entry] of Object.entries(table)) {
+      it(`${pkg}: ${key} has a row with default ${entry.cycles} and a source`, () => {
+        const row = doc.split('\n').find((l) => l.startsWith(`| \`${key}\` |`));
+        expect(row).toBeDefined();
+        const cells = row!.split('|').map((c) => c.trim());
+        expect(Number(cells[2])).toBe(entry.cycles);
+        expect(cells[3]!.length).toBeGreaterThan(10);
+        expect(entry.source.length).toBeGreaterThan(10);
+      });
+    }
+  }
+});

@@ -1,0 +1,24 @@
+/**
+ * `pnpm bench`: runs every benchmark, prints each figure with its ratio to the DESIGN.md target,
+ * and writes bench/results.json. Figures are medians of several runs on this machine.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { translateBenches } from './translate.mjs';
+import { fmtRate } from './harness.mjs';
+
+const results = [...translateBenches()];
+
+const rows = results.map((r) => [r.name, r.unit === 'accesses/s' || r.unit.endsWith('/s') ? fmtRate(r.value) : `${r.value.toFixed(1)} ${r.unit}`, r.target, r.ratio ?? (r.lowerIsBetter ? r.target / r.value : r.value / r.target)]);
+const w = [Math.max(...rows.map((r) => r[0].length)), 12];
+console.log(`${'benchmark'.padEnd(w[0])}  ${'median'.padStart(w[1])}  ${'target'.padStart(10)}  ratio`);
+for (const [name, value, target, ratio] of rows) {
+  const t = target >= 1e6 ? `${target / 1e6} M/s` : String(target);
+  console.log(`${name.padEnd(w[0])}  ${value.padStart(w[1])}  ${t.padStart(10)}  ${ratio.toFixed(2)}x${ratio >= 1 ? '' : '  (below target)'}`);
+}
+const file = new URL('./results.json', import.meta.url);
+writeFileSync(
+  file,
+  JSON.stringify({ node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, results: results.map((r) => ({ ...r, ratio: r.lowerIsBetter ? r.target / r.value : r.value / r.target })) }, null, 2) + '\n',
+);
+console.log(`\nwrote ${file.pathname}`);

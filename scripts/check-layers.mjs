@@ -1,0 +1,76 @@
+/**
+ * `pnpm lint`: the package layer graph of DESIGN.md. A package may import only the packages it
+ * can reach in the graph; the guest kernel never imports a hypervisor package and a hypervisor
+ * package never imports @pte/vm. Checks both package.json dependencies and import statements.
+ */
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+
+/** Direct edges of the DESIGN.md graph. */
+const EDGES = {
+  '@pte/core': [],
+  '@pte/arch-x86': ['@pte/core'],
+  '@pte/pvops': ['@pte/arch-x86', '@pte/core'],
+  '@pte/vm': ['@pte/pvops'],
+  '@pte/xen': ['@pte/pvops'],
+  '@pte/kvm-shadow': ['@pte/pvops'],
+  '@pte/workloads': ['@pte/core'],
+  '@pte/machine': ['@pte/workloads', '@pte/vm', '@pte/xen', '@pte/kvm-shadow'],
+  'pte-lab': ['@pte/machine'],
+};
+
+function reachable(pkg) {
+  const seen = new Set();
+  const stack = [...(EDGES[pkg] ?? [])];
+  while (stack.length) {
+    const p = stack.pop();
+    if (seen.has(p)) continue;
+    seen.add(p);
+    stack.push(...(EDGES[p] ?? []));
+  }
+  return seen;
+}
+
+function* files(dir) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (name === 'node_modules' || name === 'dist') continue;
+    if (statSync(p).isDirectory()) yield* files(p);
+    else if (/\.(ts|mts|js|mjs)$/.test(name)) yield p;
+  }
+}
+
+const problems = [];
+for (const group of ['packages', 'apps']) {
+  for (const dirName of readdirSync(join(root, group))) {
+    const dir = join(root, group, dirName);
+    const pj = join(dir, 'package.json');
+    if (!existsSync(pj)) continue;
+    const pkg = JSON.parse(readFileSync(pj, 'utf8'));
+    if (!(pkg.name in EDGES)) {
+      problems.push(`${relative(root, pj)}: package ${pkg.name} is not in the layer graph (scripts/check-layers.mjs)`);
+      continue;
+    }
+    const allowed = reachable(pkg.name);
+    for (const dep of Object.keys(pkg.dependencies ?? {})) {
+      if (dep.startsWith('@pte/') && !allowed.has(dep)) problems.push(`${relative(root, pj)}: ${pkg.name} may not depend on ${dep}`);
+    }
+    for (const sub of ['src', 'test']) {
+      if (!existsSync(join(dir, sub))) continue;
+      for (const f of files(join(dir, sub))) {
+        const text = readFileSync(f, 'utf8');
+        for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](@pte\/[a-z0-9-]+|pte-lab)['"]/g)) {
+          if (m[1] !== pkg.name && !allowed.has(m[1])) problems.push(`${relative(root, f)}: ${pkg.name} may not import ${m[1]}`);
+        }
+      }
+    }
+  }
+}
+
+if (problems.length) {
+  for (const p of problems) console.error(`layer check: ${p}`);
+  process.exit(1);
+}
+console.log('layer check: every package imports only what DESIGN.md allows');
