@@ -35,7 +35,7 @@ export function overrideCosts<K extends string>(
 ): CostTable<K> {
   const out = { ...table } as Record<string, number>;
   for (const [key, value] of Object.entries(overrides)) {
-    if (!(key in table)) throw configError(`${where}: unknown cost '${key}'`, 'see docs/cost-model.md for the keys');
+    if (!Object.hasOwn(table, key)) throw configError(`${where}: unknown cost '${key}'`, 'see docs/cost-model.md for the keys');
     if (!Number.isFinite(value) || value < 0) {
       throw configError(`${where}: cost '${key}' must be a non-negative number of cycles, got ${value}`);
     }
@@ -49,7 +49,7 @@ export function mergeCostDefaults(...parts: CostDefaults[]): CostDefaults {
   const out: Record<string, CostEntry> = {};
   for (const part of parts) {
     for (const [key, entry] of Object.entries(part)) {
-      if (key in out) throw new Error(`cost key '${key}' declared twice`);
+      if (Object.hasOwn(out, key)) throw new Error(`cost key '${key}' declared twice`);
       out[key] = entry;
     }
   }

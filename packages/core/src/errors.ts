@@ -15,16 +15,20 @@ export class PteError extends Error {
   readonly hint: string | undefined;
 
   constructor(code: PteErrorCode, message: string, hint?: string) {
-    super(message.replace(/\s*\n\s*/g, ' '));
+    super(foldLines(message));
     this.name = 'PteError';
     this.code = code;
-    this.hint = hint;
+    this.hint = hint === undefined ? undefined : foldLines(hint);
   }
 
   /** The one line the CLI prints: "message (hint)". */
   oneLine(): string {
     return this.hint === undefined ? this.message : `${this.message} (${this.hint})`;
   }
+}
+
+function foldLines(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ');
 }
 
 export function usageError(message: string, hint?: string): PteError {

@@ -8,8 +8,10 @@ export class Prng {
 
   constructor(seed: number, stream = '') {
     let x = (seed >>> 0) ^ Math.imul(hashString(stream), 0x9e3779b9);
-    // Fold the high part of seeds above 2^32 in, so large seeds stay distinct.
-    x = (x ^ Math.floor(seed / 0x100000000)) >>> 0;
+    // Fold the high part of seeds above 2^32 in, so large seeds stay distinct. It is scrambled
+    // first (splitmix32(0) = 0, so seeds below 2^32 are unchanged): a plain XOR made seed 2^32 + k
+    // replay seed k ^ 1.
+    x = (x ^ splitmix32(Math.floor(seed / 0x100000000))) >>> 0;
     for (let i = 0; i < 4; i++) {
       x = (x + 0x9e3779b9) >>> 0;
       this.s[i] = splitmix32(x);
@@ -46,11 +48,16 @@ export class Prng {
     if (n <= 1) return 0;
     if (n > 4294967296) return Math.floor(this.nextFloat() * n);
     const threshold = (4294967296 - n) % n;
+    // r·n reaches 2^64, past a double's 53 bits, so multiply by n's 16-bit halves (every partial
+    // product is exact) and carry into the high and low 32-bit words of the 64-bit product.
+    const nHi = Math.floor(n / 65536);
+    const nLo = n % 65536;
     for (;;) {
       const r = this.nextU32();
-      const m = r * n; // exact in a double: r < 2^32, n ≤ 2^32
-      const lo = m % 4294967296;
-      if (lo >= threshold) return Math.floor(m / 4294967296);
+      const a = r * nHi; // < 2^48
+      const b = (a % 65536) * 65536 + r * nLo; // < 2^49
+      const lo = b % 4294967296;
+      if (lo >= threshold) return Math.floor(a / 65536) + Math.floor(b / 4294967296);
     }
   }
 

@@ -3,7 +3,7 @@ import { parseError } from './errors.js';
 /**
  * Sizes as the kernel's memparse() reads them (lib/cmdline.c): K, M, G, T suffixes are binary
  * (2^10 ...), so `2G` is 2 GiB. The IEC forms (`KiB`, `MiB`, ...) and `KB`/`kB` mean the same.
- * A bare number is bytes; `0x` prefixes hexadecimal. Results must be exact integers ≤ 2^53.
+ * A bare number is bytes; `0x` prefixes hexadecimal. Results must be exact integers < 2^53.
  */
 const UNITS: Record<string, number> = {
   '': 1,
@@ -35,12 +35,14 @@ export function parseSize(text: string, what = 'size'): number {
   if (!m || unit === undefined) {
     throw parseError(`${what}: '${text}' is not a size`, 'use bytes or a unit: 4096, 4KiB, 64MiB, 2G, 0x1000');
   }
-  const num = m[1]!.toLowerCase().startsWith('0x') ? parseInt(m[1]!, 16) : Number(m[1]);
-  const bytes = num * unit;
-  if (!Number.isSafeInteger(bytes)) {
+  // Exact arithmetic: in doubles, a fraction like 1.00000000000000001 would round to whole bytes.
+  const [int, frac = ''] = m[1]!.toLowerCase().startsWith('0x') ? [m[1]!] : m[1]!.split('.');
+  const scaled = BigInt(int! + frac) * BigInt(unit);
+  const scale = 10n ** BigInt(frac.length);
+  if (scaled % scale !== 0n || scaled / scale > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw parseError(`${what}: '${text}' is not a whole number of bytes below 2^53`);
   }
-  return bytes;
+  return Number(scaled / scale);
 }
 
 /** Parse a non-negative integer: decimal or 0x-hex. */
