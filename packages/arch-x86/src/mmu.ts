@@ -90,6 +90,8 @@ export class Mmu {
    */
   writeCr3(root: number, pcid = 0, noFlush = false): void {
     if (!this.mem.isTable(root)) throw new Error(`CR3 frame 0x${root.toString(16)} is not a page table`);
+    // Validate before any state changes, so a refused write leaves CR3, the TLB and the ledger alone.
+    if (this.pcide && (!Number.isInteger(pcid) || pcid < 0 || pcid > 4095)) throw new Error(`PCID ${pcid} is not 0..4095`);
     this.root = root;
     this.cr3Writes++;
     this.ledger.charge(this.catFlush, this.cCr3);
@@ -98,7 +100,6 @@ export class Mmu {
       this.tlb.flush(-1, false);
       return;
     }
-    if (!Number.isInteger(pcid) || pcid < 0 || pcid > 4095) throw new Error(`PCID ${pcid} is not 0..4095`);
     this.tlb.pcid = pcid;
     if (!noFlush) this.tlb.flush(pcid, false);
   }

@@ -66,17 +66,24 @@ export class PageTables {
     this.mem.write(table, tableIndex(level, hi, lo), (pfn % 1048576) * 4096 + flags, (Math.floor(pfn / 1048576) | flagsHi) >>> 0);
   }
 
-  /** Clear the leaf mapping the address; returns false if none was present. */
+  /**
+   * Clear the leaf (4K PTE, 2M PDE or 1G PDPTE) mapping the address; returns false if none was
+   * present. Walks top-down, as lookup() does, so a large leaf is cleared rather than refused.
+   */
   unmap(hi: number, lo: number): boolean {
-    for (let level = 1; level <= 3; level++) {
-      const table = this.tableFor(hi, lo, level, false);
-      if (table < 0) return false;
-      const idx = tableIndex(level, hi, lo);
-      const elo = this.mem.readLo(table, idx);
-      if ((elo & P) === 0) continue;
-      if (!isLeaf(level, elo)) continue;
-      this.mem.write(table, idx, 0, 0);
-      return true;
+    if (!isCanonical(hi, this.levels)) throw new Error(`address is not canonical for ${this.levels}-level paging`);
+    const mem = this.mem;
+    let table = this.root;
+    for (let l = this.levels; l >= 1; l--) {
+      const idx = tableIndex(l, hi, lo);
+      const e = mem.entryIndex(table, idx);
+      const elo = mem.ent[2 * e]!;
+      if ((elo & P) === 0) return false;
+      if (isLeaf(l, elo)) {
+        mem.write(table, idx, 0, 0);
+        return true;
+      }
+      table = entryPfn(l, elo, mem.ent[2 * e + 1]!);
     }
     return false;
   }

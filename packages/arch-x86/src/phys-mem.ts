@@ -22,6 +22,12 @@ export class PhysMem {
   readonly slotOf: Int32Array;
   /** Entries of all tables: entry i of slot s is e = s * 512 + i, halves at ent[2e] and ent[2e + 1]. */
   ent: Uint32Array;
+  /**
+   * One byte per entry that the simulator uses to observe, never read by the modelled hardware's
+   * rules: the guest kernel marks PTEs it prefaulted, the walker clears the mark on the first
+   * successful walk through the entry (how `pte.prefaulted_unused` is measured).
+   */
+  mark: Uint8Array;
   /** Write-protection count per frame (page-track), for hypervisors. */
   readonly trackCount: Uint16Array;
   private listener: PageTrackListener | null = null;
@@ -39,6 +45,7 @@ export class PhysMem {
     this.slotOf = new Int32Array(frames).fill(-1);
     this.trackCount = new Uint16Array(frames);
     this.ent = new Uint32Array(64 * ENTRIES_PER_TABLE * 2);
+    this.mark = new Uint8Array(64 * ENTRIES_PER_TABLE);
   }
 
   /** Number of frames currently used as paging structures. */
@@ -61,12 +68,14 @@ export class PhysMem {
     }
     const base = slot * ENTRIES_PER_TABLE * 2;
     this.ent.fill(0, base, base + ENTRIES_PER_TABLE * 2);
+    this.mark.fill(0, slot * ENTRIES_PER_TABLE, (slot + 1) * ENTRIES_PER_TABLE);
     this.slotOf[pfn] = slot;
     this.tables++;
   }
 
   /** Return a table frame to plain data use (pte_free / free_pgtables). */
   releaseTable(pfn: number): void {
+    this.checkPfn(pfn);
     const slot = this.slotOf[pfn]!;
     if (slot < 0) throw new Error(`frame 0x${pfn.toString(16)} is not a page table`);
     this.slotOf[pfn] = -1;
@@ -74,10 +83,14 @@ export class PhysMem {
     this.tables--;
   }
 
-  /** Entry number e of entry `index` of table `pfn` (halves at ent[2e], ent[2e+1]); throws if not a table. */
+  /**
+   * Entry number e of entry `index` of table `pfn` (halves at ent[2e], ent[2e+1]); throws if the
+   * frame is not a table or the index is not 0..511 (it would reach into the next pooled table).
+   */
   entryIndex(pfn: number, index: number): number {
     const slot = this.slotOf[pfn]!;
     if (slot < 0 || slot === undefined) throw new Error(`frame 0x${pfn.toString(16)} is not a page table`);
+    if ((index & (ENTRIES_PER_TABLE - 1)) !== index) throw new Error(`entry ${index} of frame 0x${pfn.toString(16)} is not 0..511`);
     return slot * ENTRIES_PER_TABLE + index;
   }
 
@@ -92,7 +105,8 @@ export class PhysMem {
   /**
    * A guest store to a paging-structure entry. If the frame is write-protected by page-track the
    * listener sees the write after it lands (KVM emulates the instruction, then notifies).
-   * Returns true when the write was tracked.
+   * Returns true when the write was tracked; it is counted in trackedWrites whether or not a
+   * listener is set (the store traps either way).
    */
   write(pfn: number, index: number, lo: number, hi: number): boolean {
     const e = 2 * this.entryIndex(pfn, index);
@@ -101,9 +115,9 @@ export class PhysMem {
     const oldHi = ent[e + 1]!;
     ent[e] = lo;
     ent[e + 1] = hi;
-    if (this.trackCount[pfn] !== 0 && this.listener !== null) {
+    if (this.trackCount[pfn] !== 0) {
       this.trackedWrites++;
-      this.listener.onTrackedWrite(pfn, index, oldLo, oldHi, lo >>> 0, hi >>> 0);
+      if (this.listener !== null) this.listener.onTrackedWrite(pfn, index, oldLo, oldHi, lo >>> 0, hi >>> 0);
       return true;
     }
     return false;
@@ -117,6 +131,7 @@ export class PhysMem {
   }
 
   untrackWrites(pfn: number): void {
+    this.checkPfn(pfn);
     if (this.trackCount[pfn] === 0) throw new Error(`frame 0x${pfn.toString(16)} is not write-tracked`);
     this.trackCount[pfn]!--;
   }
@@ -131,7 +146,7 @@ export class PhysMem {
 
   /** Host bytes held by this memory (for the bytes-per-mapped-page figure). */
   hostBytes(): number {
-    return this.slotOf.byteLength + this.trackCount.byteLength + this.ent.byteLength;
+    return this.slotOf.byteLength + this.trackCount.byteLength + this.ent.byteLength + this.mark.byteLength;
   }
 
   private checkPfn(pfn: number): void {
@@ -144,6 +159,9 @@ export class PhysMem {
     const ent = new Uint32Array(this.ent.length * 2);
     ent.set(this.ent);
     this.ent = ent;
+    const mark = new Uint8Array(this.mark.length * 2);
+    mark.set(this.mark);
+    this.mark = mark;
   }
 }
 

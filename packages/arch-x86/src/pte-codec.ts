@@ -212,7 +212,7 @@ export function decodeEntry(
   };
 }
 
-/** Parse `0x8000000012345067` (or decimal) into halves; one clear error for anything else. */
+/** Parse `0x8000000012345067` into halves (the 0x is optional: digits are always hex); one clear error for anything else. */
 export function parseEntryHex(text: string): { lo: number; hi: number } {
   const s = text.trim();
   if (!/^(0x)?[0-9a-f]{1,16}$/i.test(s)) {

@@ -118,7 +118,10 @@ export class TlbArray {
     const set = tagLo & this.setMask;
     const valid = this.validMask[set]!;
     const free = ~valid & this.full;
-    const way = free !== 0 ? ctz(free) : ctz(~this.mruMask[set]! & this.full);
+    // With one way the MRU bit is always set (touch() resets a full mask to the way itself), so
+    // there is no clear bit: the only way is the victim.
+    const plru = ~this.mruMask[set]! & this.full;
+    const way = free !== 0 ? ctz(free) : plru !== 0 ? ctz(plru) : 0;
     const i = set * this.ways + way;
     if (free === 0) this.validByLevel[(this.meta[i]! >>> M_LEVEL_SHIFT) & 3]--;
     this.validByLevel[level]++;

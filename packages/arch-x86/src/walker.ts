@@ -78,6 +78,8 @@ export class Walker {
   refs = 0;
   /** A/D bits written by the last walk (locked read-modify-writes). */
   adWrites = 0;
+  /** Successful walks whose leaf carried a PhysMem mark (cleared on the way): first uses of prefaulted PTEs. */
+  markedUses = 0;
 
   constructor(
     private readonly mem: PhysMem,
@@ -113,7 +115,8 @@ export class Walker {
     let ehi = 0;
     for (;;) {
       const slot = slotOf[table]!;
-      if (slot < 0) throw new Error(`walk reached frame 0x${table.toString(16)}, which is not a page table`);
+      // `!(slot >= 0)` also catches a frame beyond physical memory (slotOf[table] is undefined).
+      if (!(slot >= 0)) throw new Error(`walk reached frame 0x${table.toString(16)}, which is not a page table`);
       const e = (slot * 512 + tableIndex(level, hi, lo)) * 2;
       elo = E[e]!;
       ehi = E[e + 1]!;
@@ -148,6 +151,11 @@ export class Walker {
       }
     }
     const leaf = path[level]!;
+    const mark = mem.mark;
+    if (mark[leaf >> 1] !== 0) {
+      mark[leaf >> 1] = 0;
+      this.markedUses++;
+    }
     if ((access & ACCESS_WRITE) !== 0 && (E[leaf]! & D) === 0) {
       E[leaf] = E[leaf]! | D;
       adWrites++;
