@@ -5,15 +5,20 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { translateBenches } from './translate.mjs';
+import { faultBenches } from './faults.mjs';
 import { fmtRate } from './harness.mjs';
 
-const results = [...translateBenches()];
+const only = process.argv[2];
+const results = [
+  ...(only === undefined || only === 'translate' ? translateBenches() : []),
+  ...(only === undefined || only === 'faults' ? faultBenches() : []),
+];
 
-const rows = results.map((r) => [r.name, r.unit === 'accesses/s' || r.unit.endsWith('/s') ? fmtRate(r.value) : `${r.value.toFixed(1)} ${r.unit}`, r.target, r.ratio ?? (r.lowerIsBetter ? r.target / r.value : r.value / r.target)]);
+const rows = results.map((r) => [r.name, r.unit.endsWith('/s') ? fmtRate(r.value) : `${r.value.toFixed(1)} ${r.unit}`, r.target, r.lowerIsBetter ? r.target / r.value : r.value / r.target]);
 const w = [Math.max(...rows.map((r) => r[0].length)), 12];
 console.log(`${'benchmark'.padEnd(w[0])}  ${'median'.padStart(w[1])}  ${'target'.padStart(10)}  ratio`);
 for (const [name, value, target, ratio] of rows) {
-  const t = target >= 1e6 ? `${target / 1e6} M/s` : String(target);
+  const t = target >= 1e6 ? `${target / 1e6} M/s` : `${target}`;
   console.log(`${name.padEnd(w[0])}  ${value.padStart(w[1])}  ${t.padStart(10)}  ${ratio.toFixed(2)}x${ratio >= 1 ? '' : '  (below target)'}`);
 }
 const file = new URL('./results.json', import.meta.url);

@@ -1,6 +1,8 @@
 import { isPteError } from '@pte/core';
 import { Command, CommanderError } from 'commander';
+import { registerList } from './commands/list.js';
 import { registerPte } from './commands/pte.js';
+import { registerRun } from './commands/run.js';
 import { EXIT_BAD_INPUT, EXIT_FAILURE, processIo, type CliIo } from './io.js';
 
 export const VERSION = '0.1.0';
@@ -13,6 +15,8 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({ writeOut: io.out, writeErr: () => undefined });
+  registerList(program, io);
+  registerRun(program, io);
   registerPte(program, io);
   for (const c of program.commands) configure(c, io);
   return program;

@@ -1,13 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARCH_COSTS } from '@pte/arch-x86';
+import { ALL_COSTS } from '@pte/machine';
+import { PVOPS_COSTS } from '@pte/pvops';
+import { VM_COSTS } from '@pte/vm';
 import type { CostDefaults } from '@pte/core';
 
 /** Every cost key in code has a row in docs/cost-model.md with the same default and a source. */
 const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'cost-model.md'), 'utf8');
-const tables: Record<string, CostDefaults> = { '@pte/arch-x86': ARCH_COSTS };
+const tables: Record<string, CostDefaults> = { '@pte/arch-x86': ARCH_COSTS, '@pte/pvops': PVOPS_COSTS, '@pte/vm': VM_COSTS };
 
 describe('docs/cost-model.md', () => {
+  it('covers every key the machine merges, and nothing else', () => {
+    const documented = doc.split('\n').filter((l) => /^\| `[a-z0-9_.]+` \|/.test(l)).map((l) => l.split('`')[1]);
+    expect(documented.sort()).toEqual(Object.keys(ALL_COSTS).sort());
+  });
+
   for (const [pkg, table] of Object.entries(tables)) {
     for (const [key, entry] of Object.entries(table)) {
       it(`${pkg}: ${key} has a row with default ${entry.cycles} and a source`, () => {

@@ -167,7 +167,8 @@ export class Mmu {
     if (!ok) {
       this.pageFaults++;
       this.faultCode = w.errorCode;
-      this.tlb.invalidatePage(hi, lo, this.tlb.pcid, true);
+      // SDM §4.10.4.1: a #PF invalidates the address's TLB entries. None can be left here: the
+      // lookup missed, or its stale hit was dropped for every PCID before the walk.
       return TRANSLATE_PF;
     }
     const flags = w.rights | (w.xd ? TLB_XD : 0) | (w.dirty ? TLB_DIRTY : 0) | (w.global && this.pge ? TLB_GLOBAL : 0);

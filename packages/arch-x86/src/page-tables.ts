@@ -72,25 +72,15 @@ export class PageTables {
    */
   unmap(hi: number, lo: number): boolean {
     if (!isCanonical(hi, this.levels)) throw new Error(`address is not canonical for ${this.levels}-level paging`);
-    const mem = this.mem;
-    let table = this.root;
-    for (let l = this.levels; l >= 1; l--) {
-      const idx = tableIndex(l, hi, lo);
-      const e = mem.entryIndex(table, idx);
-      const elo = mem.ent[2 * e]!;
-      if ((elo & P) === 0) return false;
-      if (isLeaf(l, elo)) {
-        mem.write(table, idx, 0, 0);
-        return true;
-      }
-      table = entryPfn(l, elo, mem.ent[2 * e + 1]!);
-    }
-    return false;
+    const leaf = this.lookup(hi, lo);
+    if (leaf === null) return false;
+    this.mem.write(leaf.table, leaf.index, 0, 0);
+    return true;
   }
 
   /**
-   * Software lookup without side effects (no A/D): the leaf entry mapping the address, or null.
-   * Large leaves above a missing PTE page are found because tableFor stops at them.
+   * Software lookup without side effects (no A/D): the leaf entry mapping the address (4K, 2M or
+   * 1G) with the table and index holding it, or null.
    */
   lookup(hi: number, lo: number): { level: number; lo: number; hi: number; table: number; index: number } | null {
     const mem = this.mem;

@@ -28,8 +28,8 @@ export class PhysMem {
    * successful walk through the entry (how `pte.prefaulted_unused` is measured).
    */
   mark: Uint8Array;
-  /** Write-protection count per frame (page-track), for hypervisors. */
-  readonly trackCount: Uint16Array;
+  /** Write-protection count per frame (page-track), allocated when a hypervisor first tracks a frame. */
+  private trackCount: Uint16Array | null = null;
   private listener: PageTrackListener | null = null;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
@@ -43,7 +43,6 @@ export class PhysMem {
     }
     this.frames = frames;
     this.slotOf = new Int32Array(frames).fill(-1);
-    this.trackCount = new Uint16Array(frames);
     this.ent = new Uint32Array(64 * ENTRIES_PER_TABLE * 2);
     this.mark = new Uint8Array(64 * ENTRIES_PER_TABLE);
   }
@@ -115,7 +114,8 @@ export class PhysMem {
     const oldHi = ent[e + 1]!;
     ent[e] = lo;
     ent[e + 1] = hi;
-    if (this.trackCount[pfn] !== 0) {
+    const tc = this.trackCount;
+    if (tc !== null && tc[pfn] !== 0) {
       this.trackedWrites++;
       if (this.listener !== null) this.listener.onTrackedWrite(pfn, index, oldLo, oldHi, lo >>> 0, hi >>> 0);
       return true;
@@ -126,18 +126,20 @@ export class PhysMem {
   /** Write-protect a frame for page-track (kvm_write_track_add_gfn); counts nest. */
   trackWrites(pfn: number): void {
     this.checkPfn(pfn);
-    if (this.trackCount[pfn] === 0xffff) throw new Error(`page-track count overflow on frame 0x${pfn.toString(16)}`);
-    this.trackCount[pfn]!++;
+    const tc = (this.trackCount ??= new Uint16Array(this.frames));
+    if (tc[pfn] === 0xffff) throw new Error(`page-track count overflow on frame 0x${pfn.toString(16)}`);
+    tc[pfn]!++;
   }
 
   untrackWrites(pfn: number): void {
     this.checkPfn(pfn);
-    if (this.trackCount[pfn] === 0) throw new Error(`frame 0x${pfn.toString(16)} is not write-tracked`);
-    this.trackCount[pfn]!--;
+    const tc = this.trackCount;
+    if (tc === null || tc[pfn] === 0) throw new Error(`frame 0x${pfn.toString(16)} is not write-tracked`);
+    tc[pfn]!--;
   }
 
   isTracked(pfn: number): boolean {
-    return this.trackCount[pfn] !== 0;
+    return this.trackCount !== null && this.trackCount[pfn] !== 0;
   }
 
   setTrackListener(listener: PageTrackListener | null): void {
@@ -146,7 +148,7 @@ export class PhysMem {
 
   /** Host bytes held by this memory (for the bytes-per-mapped-page figure). */
   hostBytes(): number {
-    return this.slotOf.byteLength + this.trackCount.byteLength + this.ent.byteLength + this.mark.byteLength;
+    return this.slotOf.byteLength + (this.trackCount?.byteLength ?? 0) + this.ent.byteLength + this.mark.byteLength;
   }
 
   private checkPfn(pfn: number): void {
@@ -155,11 +157,14 @@ export class PhysMem {
     }
   }
 
+  /** Grow the pool by a quarter (at least 64 tables): amortised O(1), at most ~25 % unused. */
   private grow(): void {
-    const ent = new Uint32Array(this.ent.length * 2);
+    const slots = this.mark.length / ENTRIES_PER_TABLE;
+    const next = (slots + Math.max(64, slots >> 2)) * ENTRIES_PER_TABLE;
+    const ent = new Uint32Array(next * 2);
     ent.set(this.ent);
     this.ent = ent;
-    const mark = new Uint8Array(this.mark.length * 2);
+    const mark = new Uint8Array(next);
     mark.set(this.mark);
     this.mark = mark;
   }

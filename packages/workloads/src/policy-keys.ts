@@ -43,7 +43,7 @@ export function parsePrefaultPte(text: string, where = '--set prefault_pte'): Pr
 export type AnonPrefaultSpec =
   | { readonly kind: 'off' }
   | { readonly kind: 'fixed'; readonly pages: number }
-  | { readonly kind: 'adaptive'; readonly maxOrder: 3 }
+  | { readonly kind: 'adaptive'; readonly maxOrder: number }
   | { readonly kind: 'mthp'; readonly orders: readonly number[] };
 
 /** The mTHP sizes Linux offers for anonymous memory on x86-64 (order 1 to 9). */

@@ -1,0 +1,14 @@
+import { configError } from '@pte/core';
+import { mmapTouch } from './mmap-touch.js';
+import type { Scenario } from './scenario.js';
+
+/** Every scenario this build runs, by name (SCENARIOS.md; more arrive with their issues). */
+export const SCENARIOS: readonly Scenario<any>[] = [mmapTouch];
+
+export function getScenario(name: string): Scenario<any> {
+  const s = SCENARIOS.find((x) => x.name === name);
+  if (s === undefined) {
+    throw configError(`unknown scenario '${name}'`, `scenarios: ${SCENARIOS.map((x) => x.name).join(', ')} (pte-lab list)`);
+  }
+  return s;
+}

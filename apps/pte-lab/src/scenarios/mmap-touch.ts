@@ -1,0 +1,75 @@
+import { formatSize } from '@pte/core';
+import type { Machine } from '@pte/machine';
+import { populateByRead, populateByWrite, VM_READ, VM_WRITE, type Advice } from '@pte/vm';
+import { formatPattern, MMAP_TOUCH_KEYS, parseMmapTouch, type MmapTouchParams } from '@pte/workloads';
+import type { Scenario } from './scenario.js';
+
+const POLICY_KEYS = new Set(['fault_around', 'prefault_pte', 'anon_prefault']);
+
+/**
+ * micro/mmap-touch (SCENARIOS.md): one process maps a file or anonymous region, touches it in a
+ * pattern, and exits. The file reaches the page cache beforehand the way `cache` says (write()
+ * with `io_chunk`, or a read() back through readahead), which decides the folio sizes on kernels
+ * with large folios. Setup is not measured; the touches and the exit are.
+ */
+export const mmapTouch: Scenario<MmapTouchParams> = {
+  name: 'micro/mmap-touch',
+  description: 'map a file or anonymous region, touch it in a pattern, exit; the generic micro-workload',
+  claim: 'A generic micro-workload for validation and users\' own questions (SCENARIOS.md).',
+  platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
+  keys: Object.fromEntries(Object.entries(MMAP_TOUCH_KEYS).filter(([k]) => !POLICY_KEYS.has(k))),
+  resolve(set) {
+    const p = parseMmapTouch(set);
+    return {
+      parsed: p,
+      text: {
+        backing: p.backing,
+        share: p.share,
+        size: formatSize(p.size),
+        cache: p.cache,
+        io_chunk: formatSize(p.ioChunk),
+        read_ahead_kb: String(p.readAheadKb),
+        advice: p.advice,
+        pattern: formatPattern(p.pattern),
+        access: p.access,
+        runs: String(p.runs),
+      },
+    };
+  },
+  defaultMemBytes(p) {
+    // The file or region, its copy-on-write twin, page tables and slack.
+    return Math.max(256 * 2 ** 20, 2 * p.size + 128 * 2 ** 20);
+  },
+  tableRows: [
+    ['page touches', 'counters.workload.touches'],
+    ['faults (minor)', 'counters.faults.minor'],
+    ['faults (major)', 'counters.faults.major'],
+    ['PTEs populated', 'counters.pte.populated'],
+    ['PTEs prefaulted', 'counters.pte.prefaulted'],
+    ['prefaulted, never used', 'counters.pte.prefaulted_unused'],
+    ['PMD mappings', 'counters.pmd.mapped'],
+    ['IO requests', 'counters.io.requests'],
+    ['TLB flushes', 'counters.tlb.flushes'],
+    ['RSS (pages)', 'memory.rss_pages'],
+    ['peak RSS (pages)', 'memory.peak_rss_pages'],
+    ['cycles', 'cycles.total'],
+    ['cycles per touched page', 'derived.cycles_per_touch'],
+  ],
+  run(m: Machine, p: MmapTouchParams) {
+    const k = m.kernel;
+    const task = m.spawn();
+    const file = p.backing === 'file' ? m.createFile('data', p.size) : null;
+    if (file !== null && p.cache === 'written') populateByWrite(k, file, p.ioChunk / 4096, k.policy.maxFolioOrder);
+    if (file !== null && p.cache === 'readback') populateByRead(k, file, p.ioChunk / 4096, k.policy.maxFolioOrder);
+    const write = p.access === 'write';
+    const prot = VM_READ | (write || p.backing === 'anon' ? VM_WRITE : 0);
+    const vma = m.sys.mmap(task, { pages: p.pages, prot, shared: p.share === 'shared', file });
+    if (p.advice !== 'normal') m.sys.madvise(task, vma.start, p.pages, p.advice as Advice);
+    m.verify('after setup');
+    m.startMeasurement();
+    m.touch(task, vma, p.pattern, p.access, p.runs);
+    m.sys.exit(task);
+    m.verify('after exit');
+    return { derived: {} };
+  },
+};

@@ -1,0 +1,156 @@
+import { readFileSync, mkdtempSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { runCli } from './cli-helpers.js';
+
+const schema = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'docs', 'run-result.schema.json'), 'utf8'));
+
+/** A validator for the subset of JSON Schema the RunResult schema uses. */
+function validate(s: any, v: unknown, path = '$'): string[] {
+  const errs: string[] = [];
+  const t = s.type;
+  const isInt = typeof v === 'number' && Number.isInteger(v);
+  if (t === 'object' && (typeof v !== 'object' || v === null || Array.isArray(v))) return [`${path}: not an object`];
+  if (t === 'string' && typeof v !== 'string') return [`${path}: not a string`];
+  if (t === 'number' && typeof v !== 'number') return [`${path}: not a number`];
+  if (t === 'integer' && !isInt) return [`${path}: not an integer`];
+  if (s.enum && !s.enum.includes(v)) errs.push(`${path}: ${String(v)} not in enum`);
+  if (s.minimum !== undefined && typeof v === 'number' && v < s.minimum) errs.push(`${path}: below minimum`);
+  if (t === 'object') {
+    const o = v as Record<string, unknown>;
+    for (const r of s.required ?? []) if (!(r in o)) errs.push(`${path}.${r}: missing`);
+    for (const [k, val] of Object.entries(o)) {
+      if (s.properties?.[k]) errs.push(...validate(s.properties[k], val, `${path}.${k}`));
+      else if (s.additionalProperties === false) errs.push(`${path}.${k}: not allowed`);
+      else if (typeof s.additionalProperties === 'object') errs.push(...validate(s.additionalProperties, val, `${path}.${k}`));
+    }
+  }
+  return errs;
+}
+
+async function runJson(...args: string[]) {
+  const r = await runCli('run', 'micro/mmap-touch', '--format', 'json', ...args);
+  if (r.code !== 0) throw new Error(r.err);
+  return JSON.parse(r.out);
+}
+
+describe('pte-lab run micro/mmap-touch', () => {
+  it('prints a RunResult that matches docs/run-result.schema.json', async () => {
+    const r = await runJson('--set', 'size=4MiB');
+    expect(validate(schema, r)).toEqual([]);
+    expect(r.cycles.total).toBeCloseTo(Object.values(r.cycles.by_category as Record<string, number>).reduce((a, b) => a + b, 0), 6);
+    expect(r.command).toBe('pte-lab run micro/mmap-touch --platform native --profile linux-6.18 --seed 1 --set size=4MiB');
+  });
+
+  it('is deterministic: the same inputs give the same JSON bytes', async () => {
+    const args = ['run', 'micro/mmap-touch', '--format', 'json', '--set', 'size=8MiB', '--set', 'pattern=random:0.5', '--seed', '7'];
+    const a = await runCli(...args);
+    const b = await runCli(...args);
+    expect(a.out).toBe(b.out);
+    const c = await runCli(...args.slice(0, -1), '8');
+    expect(c.out).not.toBe(a.out);
+  });
+
+  it('linux-3.15, 64 MiB cached file, sequential reads: 1024 minor faults and no unused prefault', async () => {
+    const r = await runJson('--profile', 'linux-3.15', '--check');
+    expect(r.counters['workload.touches']).toBe(16384);
+    expect(r.counters['faults.minor']).toBe(1024);
+    expect(r.counters['faults.major']).toBe(0);
+    expect(r.counters['pte.populated']).toBe(16384);
+    expect(r.counters['pte.prefaulted']).toBe(16384 - 1024);
+    expect(r.counters['pte.prefaulted_unused']).toBe(0);
+    expect(r.memory.rss_pages).toBe(16384);
+  });
+
+  it('linux-3.15: stride:17 faults on every touch; per2m maps 16 PTEs per touch; window 1 faults per page', async () => {
+    const stride = await runJson('--profile', 'linux-3.15', '--set', 'pattern=stride:17');
+    expect(stride.counters['faults.minor']).toBe(Math.ceil(16384 / 17));
+    expect(stride.counters['faults.minor']).toBe(stride.counters['workload.touches']);
+    const per2m = await runJson('--profile', 'linux-3.15', '--set', 'pattern=per2m');
+    expect(per2m.counters['workload.touches']).toBe(32);
+    expect(per2m.counters['faults.minor']).toBe(32);
+    expect(per2m.counters['pte.populated']).toBe(16 * 32);
+    expect(per2m.counters['pte.prefaulted_unused']).toBe(15 * 32);
+    const w1 = await runJson('--profile', 'linux-3.15', '--set', 'fault_around=1');
+    expect(w1.counters['faults.minor']).toBe(16384);
+    expect(w1.counters['pte.prefaulted']).toBe(0);
+  });
+
+  it('linux-6.18 maps whole large folios written in 1 MiB chunks: one fault per folio', async () => {
+    const r = await runJson('--check');
+    expect(r.params.io_chunk).toBe('1MiB');
+    expect(r.counters['faults.minor']).toBe(16384 / 256);
+  });
+
+  it('writes --out atomically and leaves nothing behind on failure', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pte-lab-'));
+    const file = join(dir, 'r.json');
+    const ok = await runCli('run', 'micro/mmap-touch', '--set', 'size=1MiB', '--format', 'json', '--out', file);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toBe('');
+    expect(JSON.parse(readFileSync(file, 'utf8')).scenario).toBe('micro/mmap-touch');
+    const bad = await runCli('run', 'micro/mmap-touch', '--set', 'size=1MiB', '--out', join(dir, 'missing', 'r.txt'));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^pte-lab: cannot write --out .*missing\/r\.txt: ENOENT\n$/);
+    expect(existsSync(join(dir, 'missing'))).toBe(false);
+    expect(readdirSync(dir)).toEqual(['r.json']);
+  });
+
+  it('prints CSV with one header and one row', async () => {
+    const r = await runCli('run', 'micro/mmap-touch', '--set', 'size=1MiB', '--format', 'csv');
+    const lines = r.out.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    const cols = lines[0]!.split(',');
+    const vals = lines[1]!.split(',');
+    expect(cols.length).toBe(vals.length);
+    expect(vals[cols.indexOf('counters.workload.touches')]).toBe('256');
+  });
+
+  it('prints the scenario table by default', async () => {
+    const r = await runCli('run', 'micro/mmap-touch', '--set', 'size=1MiB', '--profile', 'linux-3.15');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^micro\/mmap-touch  platform=native  profile=linux-3.15  seed=1\n/);
+    expect(r.out).toMatch(/faults \(minor\)\s+16\n/);
+    expect(r.out).toMatch(/regenerate: pte-lab run micro\/mmap-touch --platform native --profile linux-3.15 --seed 1 --set size=1MiB/);
+  });
+});
+
+describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
+  it.each([
+    [['run', 'no/such'], /^pte-lab: unknown scenario 'no\/such' \(scenarios: micro\/mmap-touch/],
+    [['run', 'micro/mmap-touch', '--set', 'bogus=1'], /^pte-lab: unknown --set key 'bogus' for micro\/mmap-touch \(keys: backing, /],
+    [['run', 'micro/mmap-touch', '--set', 'size=12Q'], /^pte-lab: --set size: '12Q' is not a size/],
+    [['run', 'micro/mmap-touch', '--set', 'mem=lots'], /^pte-lab: --set mem: 'lots' is not a size/],
+    [['run', 'micro/mmap-touch', '--set', 'size'], /^pte-lab: --set 'size' is not key=value/],
+    [['run', 'micro/mmap-touch', '--set', 'fault_around=3'], /fault_around/],
+    [['run', 'micro/mmap-touch', '--set', 'cost.tlb.bogus=1'], /unknown cost 'tlb\.bogus'/],
+    [['run', 'micro/mmap-touch', '--set', 'cost.tlb.invlpg=fast'], /--set cost\.tlb\.invlpg: 'fast' is not a number of cycles/],
+    [['run', 'micro/mmap-touch', '--profile', 'linux-9'], /^pte-lab: unknown profile 'linux-9' \(profiles are linux-2\.6\.27, linux-3\.15, linux-6\.18\)/],
+    [['run', 'micro/mmap-touch', '--platform', 'vax'], /^pte-lab: --platform: unknown platform 'vax'/],
+    [['run', 'micro/mmap-touch', '--seed', 'x'], /^pte-lab: --seed: 'x' is not a non-negative integer/],
+    [['run', 'micro/mmap-touch', '--format', 'xml'], /^pte-lab: --format 'xml' is not table, json or csv/],
+  ])('%j', async (args, msg) => {
+    const r = await runCli(...args);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(msg);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('a cost override changes the charged cycles', async () => {
+    const base = await runJson('--set', 'size=1MiB');
+    const dearer = await runJson('--set', 'size=1MiB', '--set', 'cost.guest.fault_entry=3000');
+    const faults = base.counters['faults.total'];
+    expect(dearer.cycles.by_category['guest.fault'] - base.cycles.by_category['guest.fault']).toBe(1500 * faults);
+    expect(dearer.params['cost.guest.fault_entry']).toBe('3000');
+  });
+});
+
+describe('pte-lab list', () => {
+  it('lists micro/mmap-touch with its platforms, and its keys with --keys', async () => {
+    const r = await runCli('list', '--keys');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/micro\/mmap-touch\s+native\s+map a file/);
+    expect(r.out).toMatch(/anon_prefault\s+off \| fixed/);
+  });
+});

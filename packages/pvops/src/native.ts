@@ -1,0 +1,115 @@
+import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
+import { A, RW, type Mmu, type PhysMem } from '@pte/arch-x86';
+import { PVOPS_COSTS, type PvopsCostKey } from './costs.js';
+import { PvMmuOps } from './pv-mmu-ops.js';
+
+/**
+ * The native backend (native_set_pte & co., arch/x86/include/asm/pgtable_64.h): plain stores into
+ * guest memory; lazy MMU mode does nothing on bare metal (UNVERIFIED in linux-mm.md: "the x86
+ * native lazy-MMU no-op"). Nested paging (KVM TDP) uses this backend too: its page-table writes are
+ * native.
+ */
+export class NativePvMmu extends PvMmuOps {
+  private readonly ledger: CycleLedger;
+  private readonly catWrite: number;
+  private readonly cStore: number;
+  private readonly cRmw: number;
+
+  constructor(
+    mem: PhysMem,
+    private readonly mmu: Mmu,
+    ledger: CycleLedger = new CycleLedger(),
+    costs: CostTable<PvopsCostKey> = resolveCosts(PVOPS_COSTS),
+    name = 'native',
+  ) {
+    super(name, mem);
+    this.ledger = ledger;
+    this.catWrite = ledger.id('guest.pte_write');
+    this.cStore = costs['native.pte_store'];
+    this.cRmw = costs['native.pte_rmw'];
+  }
+
+  setPte(table: number, index: number, lo: number, hi: number): void {
+    this.mem.write(table, index, lo, hi);
+    this.pteWrites++;
+    this.ledger.charge(this.catWrite, this.cStore);
+  }
+
+  setPtes(table: number, index: number, nr: number, lo: number, hi: number): void {
+    // The default set_ptes() loop: pte_advance_pfn() adds one frame (4096 to the low half) per entry.
+    const mem = this.mem;
+    for (let i = 0; i < nr; i++) {
+      const l = lo + i * 4096;
+      mem.write(table, index + i, l >>> 0, (hi + Math.floor(l / 4294967296)) >>> 0);
+    }
+    this.pteWrites += nr;
+    this.ledger.charge(this.catWrite, this.cStore * nr);
+  }
+
+  ptepGetAndClear(table: number, index: number): void {
+    const e = 2 * this.mem.entryIndex(table, index);
+    this.oldLo = this.mem.ent[e]!;
+    this.oldHi = this.mem.ent[e + 1]!;
+    this.mem.write(table, index, 0, 0);
+    this.pteWrites++;
+    this.ledger.charge(this.catWrite, this.cRmw);
+  }
+
+  ptepModifyProtStart(table: number, index: number): void {
+    this.ptepGetAndClear(table, index);
+  }
+
+  ptepModifyProtCommit(table: number, index: number, lo: number, hi: number): void {
+    this.setPte(table, index, lo, hi);
+  }
+
+  ptepSetWrprotect(table: number, index: number): void {
+    const e = 2 * this.mem.entryIndex(table, index);
+    this.mem.write(table, index, (this.mem.ent[e]! & ~RW) >>> 0, this.mem.ent[e + 1]!);
+    this.pteWrites++;
+    this.ledger.charge(this.catWrite, this.cRmw);
+  }
+
+  ptepTestAndClearYoung(table: number, index: number): boolean {
+    const e = 2 * this.mem.entryIndex(table, index);
+    const lo = this.mem.ent[e]!;
+    this.ledger.charge(this.catWrite, this.cRmw);
+    if ((lo & A) === 0) return false;
+    this.mem.write(table, index, (lo & ~A) >>> 0, this.mem.ent[e + 1]!);
+    this.pteWrites++;
+    return true;
+  }
+
+  setUpper(_level: number, table: number, index: number, lo: number, hi: number): void {
+    this.setPte(table, index, lo, hi);
+  }
+
+  allocPt(_level: number, pfn: number): void {
+    this.mem.makeTable(pfn);
+  }
+
+  releasePt(_level: number, pfn: number): void {
+    this.mem.releaseTable(pfn);
+  }
+
+  pgdPin(_root: number): void {}
+
+  pgdUnpin(_root: number): void {}
+
+  flushTlbOne(hi: number, lo: number): void {
+    this.mmu.invlpg(hi, lo);
+  }
+
+  flushTlbAll(): void {
+    // flush_tlb_local(): a CR3 reload drops the non-global entries of the current PCID.
+    this.mmu.writeCr3(this.mmu.root, this.mmu.tlb.pcid);
+  }
+
+  writeCr3(root: number, pcid: number): void {
+    this.mmu.writeCr3(root, pcid);
+  }
+
+  protected archEnterLazy(): void {}
+  protected archLeaveLazy(): void {}
+  protected archFlushLazy(): void {}
+}

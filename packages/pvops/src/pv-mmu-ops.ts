@@ -1,0 +1,108 @@
+import type { PhysMem } from '@pte/arch-x86';
+
+/**
+ * The paravirt MMU interface, modelled on x86 `struct pv_mmu_ops` (arch/x86/include/asm/paravirt_types.h)
+ * plus the generic lazy-MMU wrappers. The guest kernel writes its page tables only through these
+ * calls (it reads them directly, as Linux does), so each platform turns a PTE update into what it
+ * really costs there: a store (native, nested paging), a hypercall or multicall batch (Xen PV), or
+ * a trapped store on a write-protected frame (KVM shadow paging).
+ *
+ * Entries are addressed as (table frame, index) with halves (lo, hi). Calls that return an old
+ * entry leave it in `oldLo`/`oldHi`, so the hot path allocates nothing.
+ *
+ * Lazy MMU mode follows the nesting rules of the generic layer (Kevin Brodsky, "Nesting support for
+ * lazy MMU mode", 2025; linux-mm.md §6): a depth count, the arch hooks called only at the outermost
+ * level, and a nested leave that flushes (arch_flush_lazy_mmu_mode).
+ */
+export abstract class PvMmuOps {
+  /** Old value of the last ptep_get_and_clear / ptep_modify_prot_start. */
+  oldLo = 0;
+  oldHi = 0;
+  /** Lazy-MMU nesting depth (task_struct->lazy_mmu_state). */
+  lazyDepth = 0;
+  /** Entry writes issued through this interface (counter `pte.writes`). */
+  pteWrites = 0;
+
+  constructor(
+    /** Platform name, e.g. "native". */
+    readonly name: string,
+    readonly mem: PhysMem,
+  ) {}
+
+  // --- PTE updates -------------------------------------------------------------------------
+
+  /** set_pte(): one leaf entry. */
+  abstract setPte(table: number, index: number, lo: number, hi: number): void;
+
+  /**
+   * set_ptes(mm, addr, ptep, pte, nr): `nr` consecutive entries of one table for one folio, the
+   * frame advancing by one per entry (include/linux/pgtable.h; the default loop runs in lazy mode).
+   */
+  abstract setPtes(table: number, index: number, nr: number, lo: number, hi: number): void;
+
+  /** ptep_get_and_clear(): clear an entry, old value in oldLo/oldHi. */
+  abstract ptepGetAndClear(table: number, index: number): void;
+
+  /** ptep_modify_prot_start(): begin a protection change; current value in oldLo/oldHi. */
+  abstract ptepModifyProtStart(table: number, index: number): void;
+
+  /** ptep_modify_prot_commit(): finish it with the new value. */
+  abstract ptepModifyProtCommit(table: number, index: number, lo: number, hi: number): void;
+
+  /** ptep_set_wrprotect(): clear RW of a present entry (COW protection at fork). */
+  abstract ptepSetWrprotect(table: number, index: number): void;
+
+  /** ptep_test_and_clear_young(): clear A, return whether it was set (reclaim's signal). */
+  abstract ptepTestAndClearYoung(table: number, index: number): boolean;
+
+  /** set_pmd / set_pud / set_p4d / set_pgd: an entry of an upper-level table (`level` 2..5). */
+  abstract setUpper(level: number, table: number, index: number, lo: number, hi: number): void;
+
+  // --- page-table pages ----------------------------------------------------------------------
+
+  /** paravirt_alloc_pte/pmd/pud/p4d: frame `pfn` becomes a level-`level` table (zeroed). */
+  abstract allocPt(level: number, pfn: number): void;
+
+  /** paravirt_release_pte/...: the table frame returns to ordinary use. */
+  abstract releasePt(level: number, pfn: number): void;
+
+  /** enter_mmap (Xen: xen_pgd_pin): an address space is about to be used. */
+  abstract pgdPin(root: number): void;
+
+  /** exit_mmap (Xen: xen_pgd_unpin): the address space is being torn down. */
+  abstract pgdUnpin(root: number): void;
+
+  // --- TLB and CR3 ---------------------------------------------------------------------------
+
+  /** flush_tlb_one_user(): one page of the current address space. */
+  abstract flushTlbOne(hi: number, lo: number): void;
+
+  /** flush_tlb_user()/flush_tlb_multi(): the whole current address space. */
+  abstract flushTlbAll(): void;
+
+  /** write_cr3(): switch address space. */
+  abstract writeCr3(root: number, pcid: number): void;
+
+  // --- lazy MMU mode -------------------------------------------------------------------------
+
+  /** lazy_mmu_mode_enable(): outermost level calls arch_enter_lazy_mmu_mode(). */
+  lazyEnter(): void {
+    if (this.lazyDepth++ === 0) this.archEnterLazy();
+  }
+
+  /** lazy_mmu_mode_disable(): outermost level leaves; a nested level flushes. */
+  lazyLeave(): void {
+    if (this.lazyDepth === 0) throw new Error('lazy MMU mode left more often than entered');
+    if (--this.lazyDepth === 0) this.archLeaveLazy();
+    else this.archFlushLazy();
+  }
+
+  /** arch_flush_lazy_mmu_mode(): issue what is queued, stay lazy. */
+  lazyFlush(): void {
+    if (this.lazyDepth > 0) this.archFlushLazy();
+  }
+
+  protected abstract archEnterLazy(): void;
+  protected abstract archLeaveLazy(): void;
+  protected abstract archFlushLazy(): void;
+}

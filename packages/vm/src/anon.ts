@@ -1,0 +1,103 @@
+import { A, P, RW, SW1, US, XD_HI } from '@pte/arch-x86';
+import type { Kernel } from './kernel.js';
+import type { Mm } from './mm.js';
+import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
+import { setPteRange } from './set-pte-range.js';
+import { VM_EXEC, VM_WRITE, type Vma } from './vma.js';
+
+/**
+ * mm/memory.c do_anonymous_page() (linux-mm.md §3.1). A read fault maps the shared zero page
+ * (special, read-only, no allocation, no RSS). A write fault allocates per the anonymous prefault
+ * policy:
+ * - off: one order-0 page;
+ * - mthp: the largest enabled order whose naturally aligned range lies in the VMA with every PTE
+ *   none (alloc_anon_folio), mapped with one set_ptes(), falling back to smaller orders, then 0;
+ * - fixed N / adaptive: Christoph Lameter's anticipatory prefault (§3.3): order-0 pages for the
+ *   faulting page and the following ones, clipped to the VMA and the page table, only where the
+ *   PTE is none; adaptive raises the order by one for each correctly predicted next address, up to
+ *   maxOrder, and resets to 0 otherwise.
+ */
+export function doAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, write: boolean): void {
+  k.stats.faultsAnon++;
+  k.stats.faultsMinor++;
+  if (!write) {
+    mapZeroPage(k, pt, vpn, (vma.flags & VM_EXEC) !== 0);
+    return;
+  }
+  vma.anonVma = true; // vmf_anon_prepare(): anon_vma_prepare
+  const policy = k.policy.anonPrefault;
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  switch (policy.kind) {
+    case 'off':
+      mapNewAnon(k, mm, vma, pt, vpn, vpn, 0, writable);
+      return;
+    case 'mthp': {
+      for (const order of policy.orders) {
+        const n = 1 << order;
+        const start = vpn - (vpn % n);
+        if (start < vma.start || start + n > vma.end || !ptesNone(k, pt, start, n)) continue;
+        if (mapNewAnon(k, mm, vma, pt, start, vpn, order, writable)) return;
+      }
+      mapNewAnon(k, mm, vma, pt, vpn, vpn, 0, writable);
+      return;
+    }
+    case 'fixed':
+      prefaultRun(k, mm, vma, pt, vpn, policy.pages, writable);
+      return;
+    case 'adaptive': {
+      mm.anonOrder = vpn === mm.anonNextVpn ? Math.min(mm.anonOrder + 1, policy.maxOrder) : 0;
+      const n = prefaultRun(k, mm, vma, pt, vpn, 1 << mm.anonOrder, writable);
+      mm.anonNextVpn = vpn + n;
+      return;
+    }
+  }
+}
+
+/** Lameter-style run: order-0 pages at vpn, vpn+1, ... (up to `want`), clipped to VMA and table. Returns pages covered. */
+function prefaultRun(k: Kernel, mm: Mm, vma: Vma, pt: number, vpn: number, want: number, writable: boolean): number {
+  const limit = Math.min(vma.end, vpn - (vpn % 512) + 512, vpn + want);
+  const ent = k.mem.ent;
+  for (let v = vpn; v < limit; v++) {
+    const e = 2 * k.mem.entryIndex(pt, v % 512);
+    if ((ent[e]! & P) !== 0 || ent[e + 1] !== 0) continue;
+    mapNewAnon(k, mm, vma, pt, v, vpn, 0, writable);
+  }
+  return limit - vpn;
+}
+
+/** True if the n PTEs from `vpn` in table `pt` are all none (pte_range_none). */
+function ptesNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
+  const ent = k.mem.ent;
+  const base = 2 * k.mem.entryIndex(pt, vpn % 512);
+  for (let i = 0; i < 2 * n; i++) if (ent[base + i] !== 0) return false;
+  return true;
+}
+
+/** Allocate a zeroed anonymous folio of 2^order pages at `start` and map it (young, dirty). */
+function mapNewAnon(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, faultVpn: number, order: number, writable: boolean): boolean {
+  const n = 1 << order;
+  const pfn = k.frames.alloc(order);
+  if (pfn < 0) {
+    if (order > 0) return false; // MTHP_STAT_ANON_FAULT_FALLBACK
+    k.frames.allocOrFail(0);
+  }
+  k.stats.pagesAllocated += n;
+  k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * n);
+  const f = k.frames;
+  for (let i = 0; i < n; i++) f.flags[pfn + i] = f.flags[pfn + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
+  setPteRange(k, mm, vma, pt, start, pfn, n, faultVpn, writable, true, true);
+  return true;
+}
+
+/** The zero-page PTE (pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot))): read-only, young. */
+export function mapZeroPage(k: Kernel, pt: number, vpn: number, exec: boolean): void {
+  const z = k.zeroPfn;
+  k.pv.setPte(pt, vpn % 512, ((z % 1048576) * 4096 + (P | US | A | SW1)) >>> 0, (Math.floor(z / 1048576) | (exec ? 0 : XD_HI)) >>> 0);
+  k.stats.ptePopulated++;
+  k.stats.zeroPageMaps++;
+}
+
+/** Is this PTE (low half) writable? */
+export function pteWritable(lo: number): boolean {
+  return (lo & RW) !== 0;
+}

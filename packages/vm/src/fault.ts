@@ -1,0 +1,171 @@
+import { ACCESS_FETCH, ACCESS_WRITE, P, RW } from '@pte/arch-x86';
+import { doAnonymousPage } from './anon.js';
+import { doFaultAround, tryMapPmd } from './fault-around.js';
+import { filemapFault } from './filemap.js';
+import type { Kernel } from './kernel.js';
+import type { Mm } from './mm.js';
+import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
+import { pteTableFor } from './pgtable.js';
+import { fileReadWritable, setPteRange } from './set-pte-range.js';
+import { splitPmd } from './zap.js';
+import { VM_EXEC, VM_READ, VM_SHARED, VM_UFFD_MINOR, VM_UFFD_WP, VM_WRITE, type Vma } from './vma.js';
+import { doWpPage } from './wp.js';
+
+/** Outcome of a fault: the access can be retried, or the process gets a signal. */
+export const FAULT_RETRY = 0;
+export const FAULT_SIGSEGV = 1;
+export const FAULT_SIGBUS = 2;
+
+/**
+ * The page-fault handler, after mm/memory.c handle_mm_fault() → __handle_mm_fault() →
+ * handle_pte_fault(). `access` carries the #PF error-code bits of the access (W, U, I).
+ */
+export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): number {
+  k.stats.faults++;
+  k.charge(k.catFault, k.c.faultEntry);
+  const vma = mm.vmas.find(vpn);
+  if (vma === null || !accessAllowed(vma, access)) {
+    k.stats.faultsSegv++;
+    return FAULT_SIGSEGV;
+  }
+  const write = (access & ACCESS_WRITE) !== 0;
+  let pt = pteTableFor(k, mm, vpn, false);
+  if (pt === -2) {
+    // A PMD leaf maps the address (a PMD-mapped file folio, read-only). A write splits it: for
+    // file folios __split_huge_pmd() just zaps the PMD and the PTE path refaults.
+    if (!write) {
+      k.stats.faultsSpurious++;
+      return FAULT_RETRY;
+    }
+    splitPmd(k, mm, vpn);
+    pt = -1;
+  }
+  if (pt === -1 && !(vma.file !== null && !write)) pt = pteTableFor(k, mm, vpn, true);
+  if (pt === -1) return doPteMissing(k, mm, vma, vpn, pt, write);
+  const idx = vpn % 512;
+  const e = 2 * k.mem.entryIndex(pt, idx);
+  const lo = k.mem.ent[e]!;
+  const hi = k.mem.ent[e + 1]!;
+  if ((lo & P) === 0) return doPteMissing(k, mm, vma, vpn, pt, write);
+  if (write && (lo & RW) === 0) {
+    doWpPage(k, mm, vma, vpn, pt, idx, lo, hi);
+    return FAULT_RETRY;
+  }
+  // Present and allowed: the TLB held a stale entry (x86's flush_tlb_fix_spurious_fault is a no-op).
+  k.stats.faultsSpurious++;
+  return FAULT_RETRY;
+}
+
+/** VMA permission check of do_user_addr_fault() → access_error(). */
+function accessAllowed(vma: Vma, access: number): boolean {
+  if ((access & ACCESS_WRITE) !== 0) return (vma.flags & VM_WRITE) !== 0;
+  if ((access & ACCESS_FETCH) !== 0) return (vma.flags & VM_EXEC) !== 0;
+  return (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+}
+
+/** do_pte_missing(): anonymous VMAs take do_anonymous_page, file VMAs do_fault. */
+function doPteMissing(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, write: boolean): number {
+  if (vma.file === null) {
+    doAnonymousPage(k, mm, vma, vpn, pt, write);
+    return FAULT_RETRY;
+  }
+  k.stats.faultsFile++;
+  if (!write) return doReadFault(k, mm, vma, vpn, pt);
+  if ((vma.flags & VM_SHARED) === 0) return doCowFault(k, mm, vma, vpn, pt);
+  return doSharedFault(k, mm, vma, vpn, pt);
+}
+
+/**
+ * do_read_fault(): fault-around first when it applies (should_fault_around: a window > 1 page and
+ * no userfaultfd WP/MINOR registration); if that did not map the faulting page, ->fault
+ * (filemap_fault) and finish_fault().
+ */
+function doReadFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
+  if (k.policy.faultAround > 1 && (vma.flags & (VM_UFFD_WP | VM_UFFD_MINOR)) === 0) {
+    if (doFaultAround(k, mm, vma, vpn, pt)) {
+      k.stats.faultsMinor++;
+      return FAULT_RETRY;
+    }
+    pt = pteTableFor(k, mm, vpn, false);
+    if (pt === -2) return FAULT_RETRY; // fault-around mapped the PMD
+  }
+  const pfn = filemapFault(k, vma.file!, vma.pgoffOf(vpn));
+  if (pfn < 0) {
+    k.stats.faultsSegv++;
+    return FAULT_SIGBUS;
+  }
+  finishFault(k, mm, vma, vpn, pt, pfn);
+  return FAULT_RETRY;
+}
+
+/**
+ * finish_fault(): map the folio of `pfn` for a read fault. A PMD-sized folio may take the PMD
+ * (do_set_pmd) when the PMD is none; a large folio inside the VMA and one page table, with every
+ * PTE of its range none, is mapped whole with one set_pte_range(); otherwise one PTE.
+ */
+function finishFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, pfn: number): void {
+  const f = k.frames;
+  const order = f.order[pfn]!;
+  const n = 1 << order;
+  const head = pfn - (pfn % n);
+  const headVpn = vpn - (pfn - head);
+  if (pt < 0) {
+    if (n === 512 && tryMapPmd(k, mm, vma, head, f.index[head]!, vpn)) return;
+    pt = pteTableFor(k, mm, vpn, true);
+  }
+  const writable = fileReadWritable(vma);
+  if (
+    n > 1 &&
+    headVpn >= vma.start &&
+    headVpn + n <= vma.end &&
+    Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512) &&
+    rangeNone(k, pt, headVpn, n)
+  ) {
+    setPteRange(k, mm, vma, pt, headVpn, head, n, vpn, writable, false, false);
+    k.charge(k.catFault, k.c.mapPage * n);
+    return;
+  }
+  setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, writable, false, false);
+  k.charge(k.catFault, k.c.mapPage);
+}
+
+function rangeNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
+  const ent = k.mem.ent;
+  const base = 2 * k.mem.entryIndex(pt, vpn % 512);
+  for (let i = 0; i < 2 * n; i++) if (ent[base + i] !== 0) return false;
+  return true;
+}
+
+/** do_cow_fault(): a write to a private file mapping with no PTE: copy the page cache page. */
+function doCowFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
+  const src = filemapFault(k, vma.file!, vma.pgoffOf(vpn));
+  if (src < 0) {
+    k.stats.faultsSegv++;
+    return FAULT_SIGBUS;
+  }
+  k.stats.faultsCow++;
+  vma.anonVma = true;
+  const pfn = k.allocAnonPage(false);
+  k.charge(k.catFault, k.c.pageCopy);
+  const f = k.frames;
+  f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
+  setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, true, true, true);
+  return FAULT_RETRY;
+}
+
+/** do_shared_fault(): a write to a shared file mapping with no PTE: map the cache page writable and dirty it. */
+function doSharedFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
+  const pfn = filemapFault(k, vma.file!, vma.pgoffOf(vpn));
+  if (pfn < 0) {
+    k.stats.faultsSegv++;
+    return FAULT_SIGBUS;
+  }
+  k.stats.faultsSharedWrite++;
+  const f = k.frames;
+  const n = 1 << f.order[pfn]!;
+  const head = pfn - (pfn % n);
+  for (let i = 0; i < n; i++) f.flags[head + i] = f.flags[head + i]! | PG_DIRTY;
+  setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, true, true, false);
+  k.charge(k.catFault, k.c.mapPage);
+  return FAULT_RETRY;
+}

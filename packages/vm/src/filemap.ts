@@ -1,0 +1,96 @@
+import type { Inode } from './page-cache.js';
+import type { Kernel } from './kernel.js';
+import { PG_ANON, PG_UPTODATE } from './page-flags.js';
+
+/**
+ * mm/filemap.c filemap_fault(), simple form: the folio for file page `index` if it is cached and
+ * uptodate (a minor fault), else a major fault that reads one order-0 page synchronously from the
+ * block device (the readahead issue adds sync/async readahead and the order ramp).
+ * Returns the frame of the page, or -1 past EOF (SIGBUS).
+ */
+export function filemapFault(k: Kernel, inode: Inode, index: number): number {
+  if (index >= inode.pages) return -1;
+  const cached = k.pageCache.lookup(inode, index);
+  k.charge(k.catFault, k.c.filemapLookup);
+  if (cached >= 0 && (k.frames.flags[cached]! & PG_UPTODATE) !== 0) {
+    k.stats.faultsMinor++;
+    return cached;
+  }
+  k.stats.faultsMajor++;
+  return readFolio(k, inode, index, 0);
+}
+
+/** Read a folio of 2^order pages at `index` (aligned down) into the page cache, synchronously. */
+export function readFolio(k: Kernel, inode: Inode, index: number, order: number): number {
+  const n = 1 << order;
+  const start = index - (index % n);
+  const pfn = k.frames.allocOrFail(order);
+  k.stats.pagesAllocated += n;
+  k.charge(k.catFault, k.c.pageAlloc);
+  if (!inode.shmem) {
+    k.charge(k.catIo, k.blockDev.read(n));
+    k.stats.ioRequests++;
+    k.stats.ioPages += n;
+  }
+  k.pageCache.insert(inode, start, pfn, order, PG_UPTODATE);
+  return pfn + (index - start);
+}
+
+/**
+ * How write() fills the page cache (generic_perform_write → __filemap_get_folio with a size
+ * hint): each write of `chunkPages` pages creates folios of the largest naturally aligned order
+ * that fits the chunk, the file and `maxOrder` (order 0 when the profile has no large folios).
+ * Pages are clean afterwards (written back), uptodate and not on any mapping.
+ */
+export function populateByWrite(k: Kernel, inode: Inode, chunkPages: number, maxOrder: number): void {
+  const pages = inode.pages;
+  for (let chunk = 0; chunk < pages; chunk += chunkPages) {
+    const end = Math.min(pages, chunk + chunkPages);
+    let index = chunk;
+    while (index < end) {
+      if (k.pageCache.lookup(inode, index) >= 0) {
+        index++;
+        continue;
+      }
+      let order = maxOrder;
+      while (order > 0 && (index % (1 << order) !== 0 || index + (1 << order) > end)) order--;
+      const pfn = k.frames.allocOrFail(order);
+      k.stats.pagesAllocated += 1 << order;
+      k.pageCache.insert(inode, index, pfn, order, PG_UPTODATE);
+      index += 1 << order;
+    }
+  }
+}
+
+/** True if the frame belongs to an anonymous folio. */
+export function isAnonFrame(k: Kernel, pfn: number): boolean {
+  return (k.frames.flags[pfn]! & PG_ANON) !== 0;
+}
+
+/**
+ * How a sequential read() fills the page cache through readahead: windows of `windowPages`
+ * (the readahead size), the first of order-0 folios and each following one raising the folio
+ * order by 2 (page_cache_async_ra: `ra->order += 2`), clamped to `maxOrder` and to the window
+ * (linux-mm.md §2.2, Ryan Roberts's worked example for 128 KiB: order 0, 2, 4, then 5).
+ * The readahead issue replaces this with readahead driven by the reads themselves.
+ */
+export function populateByRead(k: Kernel, inode: Inode, windowPages: number, maxOrder: number): void {
+  const pages = inode.pages;
+  const windowOrder = Math.floor(Math.log2(windowPages));
+  let order = 0;
+  for (let start = 0; start < pages; start += windowPages) {
+    const end = Math.min(pages, start + windowPages);
+    let index = start;
+    while (index < end) {
+      let o = Math.min(order, maxOrder);
+      while (o > 0 && (index % (1 << o) !== 0 || index + (1 << o) > end)) o--;
+      if (k.pageCache.lookup(inode, index) < 0) {
+        const pfn = k.frames.allocOrFail(o);
+        k.stats.pagesAllocated += 1 << o;
+        k.pageCache.insert(inode, index, pfn, o, PG_UPTODATE);
+      }
+      index += 1 << o;
+    }
+    order = Math.min(order + 2, maxOrder, windowOrder);
+  }
+}

@@ -1,0 +1,31 @@
+import type { Kernel } from './kernel.js';
+
+/**
+ * Folio reference counting (include/linux/mm.h folio_get/folio_put): the count lives on the head
+ * frame and counts one reference per page held (page-cache pages, PTE mappings, PMD mappings as
+ * 512); when it reaches zero the whole folio returns to the buddy allocator.
+ */
+export function folioHeadOf(k: Kernel, pfn: number): number {
+  const n = 1 << k.frames.order[pfn]!;
+  return pfn - (pfn % n);
+}
+
+export function folioGet(k: Kernel, pfn: number, refs: number): void {
+  const head = folioHeadOf(k, pfn);
+  k.frames.refcount[head] = k.frames.refcount[head]! + refs;
+}
+
+/** Drop references; frees the folio (and charges guest.page_free per frame) when none remain. */
+export function folioPut(k: Kernel, pfn: number, refs: number): void {
+  const f = k.frames;
+  const head = folioHeadOf(k, pfn);
+  const left = f.refcount[head]! - refs;
+  if (left < 0) throw new Error(`folio 0x${head.toString(16)} refcount underflow`);
+  f.refcount[head] = left;
+  if (left === 0) {
+    const order = f.order[head]!;
+    f.free(head, order);
+    k.stats.pagesFreed += 1 << order;
+    k.charge(k.catZap, k.c.pageFree * (1 << order));
+  }
+}

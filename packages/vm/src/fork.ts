@@ -1,0 +1,87 @@
+import { A, D, entryPfn, isLeaf, P, RW } from '@pte/arch-x86';
+import { folioGet } from './folio.js';
+import type { Kernel } from './kernel.js';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
+import { PG_ANON, PG_EXCLUSIVE } from './page-flags.js';
+import { PTE_SPECIAL, pmdTableFor, ptePfn, pteTableFor, vpnIndex } from './pgtable.js';
+import { VM_COPY_ON_FORK, VM_MAYWRITE, VM_SHARED, type Vma } from './vma.js';
+
+/**
+ * kernel/fork.c dup_mmap(): the child gets a copy of every VMA; page tables are copied only where
+ * vma_needs_copy() says so (an anon_vma, or VM_COPY_ON_FORK), linux-mm.md §4.1: shared and
+ * never-written private file mappings are left for the child to refault. COW-protected parent
+ * PTEs are flushed from the parent's TLB at the end (flush_tlb_mm).
+ */
+export function dupMmap(k: Kernel, parent: Mm, child: Mm): void {
+  let protectedAny = false;
+  for (const vma of parent.vmas.all()) {
+    const cvma = vma.clone();
+    child.vmas.insert(cvma);
+    if (vma.anonVma || (vma.flags & VM_COPY_ON_FORK) !== 0) {
+      protectedAny = copyPageRange(k, parent, child, vma) || protectedAny;
+    }
+  }
+  if (protectedAny && k.currentMm === parent) {
+    k.stats.tlbFlushCalls++;
+    k.stats.tlbFlushFull++;
+    k.charge(k.catFlush, k.c.flushTlbCall);
+    k.pv.flushTlbAll();
+  }
+  k.stats.forks++;
+}
+
+/**
+ * copy_page_range() → copy_pte_range() for one VMA, in lazy MMU mode per page table. Present
+ * PTEs: the folio gains a mapping and a reference; in a COW mapping a writable PTE is
+ * write-protected in the parent and copied read-only; a shared mapping's child PTE is clean;
+ * every child PTE is old (pte_mkold), linux-mm.md §4.1. PMD-mapped file folios are not copied
+ * (the child refaults them). Returns true if any parent PTE was write-protected.
+ */
+function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
+  const cow = (vma.flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
+  const f = k.frames;
+  const pv = k.pv;
+  const mem = k.mem;
+  let protectedAny = false;
+  let vpn = vma.start;
+  while (vpn < vma.end) {
+    const pmdEnd = Math.min(vma.end, vpn - (vpn % 512) + 512);
+    const pmd = pmdTableFor(k, parent, vpn, false);
+    const plo = pmd < 0 ? 0 : mem.readLo(pmd, vpnIndex(vpn, 2));
+    if ((plo & P) === 0 || isLeaf(2, plo)) {
+      vpn = pmdEnd;
+      continue;
+    }
+    const src = entryPfn(2, plo, mem.readHi(pmd, vpnIndex(vpn, 2)));
+    let dst = -1;
+    pv.lazyEnter();
+    for (let v = vpn; v < pmdEnd; v++) {
+      const idx = v % 512;
+      const e = 2 * mem.entryIndex(src, idx);
+      let lo = mem.ent[e]!;
+      const hi = mem.ent[e + 1]!;
+      if ((lo & P) === 0) continue;
+      if (dst < 0) dst = pteTableFor(k, child, v, true);
+      k.stats.pteCopied++;
+      k.charge(k.catFork, k.c.forkPte);
+      if ((lo & PTE_SPECIAL) === 0) {
+        const pfn = ptePfn(lo, hi);
+        const anon = (f.flags[pfn]! & PG_ANON) !== 0;
+        f.mapcount[pfn] = f.mapcount[pfn]! + 1;
+        folioGet(k, pfn, 1);
+        if (anon) f.flags[pfn] = f.flags[pfn]! & ~PG_EXCLUSIVE;
+        child.addRss(anon ? MM_ANONPAGES : vma.file !== null && vma.file.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, 1);
+        if (cow && (lo & RW) !== 0) {
+          pv.ptepSetWrprotect(src, idx);
+          protectedAny = true;
+          lo &= ~RW;
+        }
+        if (!cow) lo &= ~D;
+      }
+      pv.setPte(dst, idx, (lo & ~A) >>> 0, hi);
+    }
+    pv.lazyLeave();
+    vpn = pmdEnd;
+  }
+  return protectedAny;
+}

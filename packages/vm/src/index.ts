@@ -1,0 +1,24 @@
+/** @pte/vm: the guest kernel's memory manager. */
+export * from './page-flags.js';
+export { FrameTable, NO_OWNER } from './frames.js';
+export { Inode, PageCache } from './page-cache.js';
+export { BlockDevice } from './block-device.js';
+export * from './vma.js';
+export { Mm, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES } from './mm.js';
+export { Task } from './task.js';
+export { Kernel, VmCosts } from './kernel.js';
+export type { KernelOptions } from './kernel.js';
+export { VM_COSTS } from './costs.js';
+export type { VmCostKey } from './costs.js';
+export { PROFILES, DEFAULT_PROFILE, getProfile } from './profiles.js';
+export type { KernelProfile, VmPolicy, AnonPrefault } from './profiles.js';
+export { VmStats } from './stats.js';
+export { handleMmFault, FAULT_RETRY, FAULT_SIGSEGV, FAULT_SIGBUS } from './fault.js';
+export { faultAroundWindow, filemapMapPages } from './fault-around.js';
+export type { Window } from './fault-around.js';
+export { populateByWrite, populateByRead, readFolio, filemapFault } from './filemap.js';
+export { Syscalls, MMAP_BASE_VPN } from './syscalls.js';
+export type { MmapRequest, Advice, Prot } from './syscalls.js';
+export { pteTableFor, vpnHi, vpnLo, vpnIndex, PTE_SPECIAL, ptePfn } from './pgtable.js';
+export { checkInvariants, assertInvariants } from './invariants.js';
+export { folioMarkAccessed } from './zap.js';

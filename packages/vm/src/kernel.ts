@@ -1,0 +1,138 @@
+import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
+import type { PhysMem } from '@pte/arch-x86';
+import type { PvMmuOps } from '@pte/pvops';
+import { BlockDevice } from './block-device.js';
+import { VM_COSTS, type VmCostKey } from './costs.js';
+import { FrameTable } from './frames.js';
+import { Mm } from './mm.js';
+import { PageCache } from './page-cache.js';
+import { PG_PAGETABLE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
+import type { VmPolicy } from './profiles.js';
+import { VmStats } from './stats.js';
+
+/** Costs the guest kernel charges, resolved once into fields (no map lookups on the hot path). */
+export class VmCosts {
+  readonly faultEntry: number;
+  readonly ptAlloc: number;
+  readonly ptFree: number;
+  readonly pageAlloc: number;
+  readonly pageFree: number;
+  readonly pageZero: number;
+  readonly pageCopy: number;
+  readonly filemapLookup: number;
+  readonly mapPage: number;
+  readonly forkPte: number;
+  readonly zapPte: number;
+  readonly flushTlbCall: number;
+  readonly ioRequest: number;
+  readonly ioPage: number;
+
+  constructor(t: CostTable<VmCostKey>) {
+    this.faultEntry = t['guest.fault_entry'];
+    this.ptAlloc = t['guest.pt_alloc'];
+    this.ptFree = t['guest.pt_free'];
+    this.pageAlloc = t['guest.page_alloc'];
+    this.pageFree = t['guest.page_free'];
+    this.pageZero = t['guest.page_zero'];
+    this.pageCopy = t['guest.page_copy'];
+    this.filemapLookup = t['guest.filemap_lookup'];
+    this.mapPage = t['guest.map_page'];
+    this.forkPte = t['guest.fork_pte'];
+    this.zapPte = t['guest.zap_pte'];
+    this.flushTlbCall = t['guest.flush_tlb_call'];
+    this.ioRequest = t['io.request'];
+    this.ioPage = t['io.page'];
+  }
+}
+
+export interface KernelOptions {
+  readonly mem: PhysMem;
+  readonly pv: PvMmuOps;
+  readonly policy: VmPolicy;
+  readonly ledger?: CycleLedger;
+  readonly costs?: CostTable<VmCostKey>;
+  /** Paging levels of the guest (4 or 5). */
+  readonly levels?: 4 | 5;
+}
+
+/**
+ * The guest kernel's memory manager: frames, page cache, block device, address spaces, and the
+ * policies of this run. The fault path, zap, fork and friends are functions in their own files
+ * (fault.ts, zap.ts, fork.ts, ...) that take this object, as mm/*.c functions take a vmf.
+ */
+export class Kernel {
+  readonly mem: PhysMem;
+  readonly pv: PvMmuOps;
+  readonly frames: FrameTable;
+  readonly pageCache: PageCache;
+  readonly blockDev: BlockDevice;
+  readonly policy: VmPolicy;
+  readonly ledger: CycleLedger;
+  readonly c: VmCosts;
+  readonly stats = new VmStats();
+  readonly levels: 4 | 5;
+  /** The shared zero page (empty_zero_page). */
+  readonly zeroPfn: number;
+  /** Ledger categories. */
+  readonly catFault: number;
+  readonly catZap: number;
+  readonly catFork: number;
+  readonly catIo: number;
+  readonly catFlush: number;
+  /** The address space loaded in CR3. */
+  currentMm: Mm | null = null;
+  private nextMmId = 1;
+  readonly mms = new Set<Mm>();
+
+  constructor(o: KernelOptions) {
+    this.mem = o.mem;
+    this.pv = o.pv;
+    this.policy = o.policy;
+    this.levels = o.levels ?? 4;
+    this.ledger = o.ledger ?? new CycleLedger();
+    this.c = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
+    this.catFault = this.ledger.id('guest.fault');
+    this.catZap = this.ledger.id('guest.zap');
+    this.catFork = this.ledger.id('guest.fork_copy');
+    this.catIo = this.ledger.id('io.wait');
+    this.catFlush = this.ledger.id('tlb.flush');
+    this.frames = new FrameTable(o.mem.frames, 1);
+    this.pageCache = new PageCache(this.frames);
+    this.blockDev = new BlockDevice(this.c.ioRequest, this.c.ioPage);
+    this.zeroPfn = this.frames.allocOrFail(0);
+    this.frames.flags[this.zeroPfn] = this.frames.flags[this.zeroPfn]! | PG_ZERO | PG_UPTODATE;
+    this.frames.refcount[this.zeroPfn] = 1;
+  }
+
+  charge(cat: number, cycles: number): void {
+    this.ledger.charge(cat, cycles);
+  }
+
+  /** mm_alloc + pgd_alloc: a new address space with an empty top-level table. */
+  newMm(): Mm {
+    const root = this.frames.allocOrFail(0);
+    this.frames.flags[root] = this.frames.flags[root]! | PG_PAGETABLE;
+    this.frames.refcount[root] = 1;
+    this.pv.allocPt(this.levels, root);
+    this.charge(this.catFault, this.c.ptAlloc);
+    const mm = new Mm(this.nextMmId++, root);
+    mm.pcid = 0;
+    this.mms.add(mm);
+    return mm;
+  }
+
+  /** switch_mm(): load `mm` into CR3. */
+  switchMm(mm: Mm): void {
+    if (this.currentMm === mm) return;
+    this.pv.writeCr3(mm.root, mm.pcid);
+    this.currentMm = mm;
+  }
+
+  /** Allocate one order-0 page for anonymous use, charging allocation and zeroing. */
+  allocAnonPage(zero: boolean): number {
+    const pfn = this.frames.allocOrFail(0);
+    this.stats.pagesAllocated++;
+    this.charge(this.catFault, this.c.pageAlloc + (zero ? this.c.pageZero : 0));
+    return pfn;
+  }
+}

@@ -1,0 +1,51 @@
+import { VmaTree } from './vma.js';
+
+/** RSS counter types (MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES). */
+export const MM_FILEPAGES = 0;
+export const MM_ANONPAGES = 1;
+export const MM_SHMEMPAGES = 2;
+
+/**
+ * An address space (`struct mm_struct`): the top-level table, the VMAs, RSS counters by type,
+ * page-table pages in use, and the per-mm state of the anonymous prefault policy.
+ */
+export class Mm {
+  readonly vmas = new VmaTree();
+  readonly rss = new Float64Array(3);
+  /** Highest RSS seen (hiwater_rss). */
+  hiwaterRss = 0;
+  /** Page-table pages below the root. */
+  ptPages = 0;
+  /** PCID of this address space (0 without PCID). */
+  pcid = 0;
+  /** Cache of the last PTE page found: PMD-range key (vpn / 512) → table frame. */
+  cachedPmdKey = -1;
+  cachedPt = -1;
+  /** Lameter's anticipatory prefault: the next address predicted, and the current order. */
+  anonNextVpn = -1;
+  anonOrder = 0;
+
+  constructor(
+    readonly id: number,
+    /** Top-level table frame (pgd). */
+    readonly root: number,
+  ) {}
+
+  get rssPages(): number {
+    return this.rss[0]! + this.rss[1]! + this.rss[2]!;
+  }
+
+  addRss(type: number, pages: number): void {
+    this.rss[type] = this.rss[type]! + pages;
+    if (pages > 0) {
+      const total = this.rssPages;
+      if (total > this.hiwaterRss) this.hiwaterRss = total;
+    }
+  }
+
+  /** Forget the PTE-page cache (after page tables are freed). */
+  dropPtCache(): void {
+    this.cachedPmdKey = -1;
+    this.cachedPt = -1;
+  }
+}

@@ -1,0 +1,114 @@
+import { A, D, entryPfn, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, SW1, US, XD_HI } from '@pte/arch-x86';
+import { PG_PAGETABLE } from './page-flags.js';
+import type { Kernel } from './kernel.js';
+import type { Mm } from './mm.js';
+
+/**
+ * Page-table helpers of the guest kernel: the software walk that finds or allocates the PTE page
+ * for an address (pgd_offset → p4d_alloc → pud_alloc → pmd_alloc → pte_alloc, mm/memory.c
+ * __handle_mm_fault), and PTE construction (mk_pte, pfn_pte). The kernel reads its tables
+ * directly and writes them only through pvops.
+ */
+
+/** _PAGE_SPECIAL (= _PAGE_SOFTW1): the zero page and other pages without a struct page refcount. */
+export const PTE_SPECIAL = SW1;
+
+/** Index of `vpn` in the table at `level` (1 = PTE ... 5 = PML5). */
+export function vpnIndex(vpn: number, level: number): number {
+  return Math.floor(vpn / 2 ** (9 * (level - 1))) % 512;
+}
+
+/** Halves of the virtual address of page `vpn`. */
+export function vpnHi(vpn: number): number {
+  return Math.floor(vpn / 1048576);
+}
+export function vpnLo(vpn: number): number {
+  return ((vpn % 1048576) * 4096) >>> 0;
+}
+
+/** Result of `pmdLookup`: the PMD entry's table and index, for PMD-level mapping (do_set_pmd). */
+export interface PmdSlot {
+  table: number;
+  index: number;
+}
+
+/**
+ * Walk `mm`'s tables down to the PMD level for `vpn`, allocating missing PUD/PMD tables when
+ * `alloc`. Returns the PMD table frame (the entry is at vpnIndex(vpn, 2)) or -1.
+ */
+export function pmdTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): number {
+  const ent = k.mem.ent;
+  let table = mm.root;
+  for (let level = k.levels; level > 2; level--) {
+    const idx = vpnIndex(vpn, level);
+    const e = 2 * k.mem.entryIndex(table, idx);
+    const lo = k.mem.ent[e]!;
+    if ((lo & P) === 0) {
+      if (!alloc) return -1;
+      table = allocTable(k, mm, level - 1, table, level, idx);
+      continue;
+    }
+    table = entryPfn(level, lo, ent[e + 1]!);
+  }
+  return table;
+}
+
+/**
+ * The PTE page for `vpn` (pte_offset_map after pte_alloc), or -1 when absent and not allocated,
+ * or -2 when a PMD leaf (a 2 MiB page) maps the address. Sequential faults reuse the last answer.
+ */
+export function pteTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): number {
+  const pmdKey = Math.floor(vpn / 512);
+  if (mm.cachedPmdKey === pmdKey) return mm.cachedPt;
+  const pmd = pmdTableFor(k, mm, vpn, alloc);
+  if (pmd < 0) return -1;
+  const idx = vpnIndex(vpn, 2);
+  const e = 2 * k.mem.entryIndex(pmd, idx);
+  const lo = k.mem.ent[e]!;
+  let pt: number;
+  if ((lo & P) === 0) {
+    if (!alloc) return -1;
+    pt = allocTable(k, mm, 1, pmd, 2, idx);
+  } else if (isLeaf(2, lo)) {
+    return -2;
+  } else {
+    pt = entryPfn(2, lo, k.mem.ent[e + 1]!);
+  }
+  mm.cachedPmdKey = pmdKey;
+  mm.cachedPt = pt;
+  return pt;
+}
+
+/** Allocate a level-`level` table, hook it into `parent` at `idx` (pte_alloc_one + pmd_populate). */
+function allocTable(k: Kernel, mm: Mm, level: number, parent: number, parentLevel: number, idx: number): number {
+  const pfn = k.frames.allocOrFail(0);
+  k.frames.flags[pfn] = k.frames.flags[pfn]! | PG_PAGETABLE;
+  k.frames.refcount[pfn] = 1;
+  k.pv.allocPt(level, pfn);
+  k.pv.setUpper(parentLevel, parent, idx, (pfn % 1048576) * 4096 + LINUX_PAGE_TABLE, Math.floor(pfn / 1048576));
+  mm.ptPages++;
+  k.stats.ptAllocs++;
+  k.charge(k.catFault, k.c.ptAlloc);
+  return pfn;
+}
+
+/**
+ * A leaf PTE for frame `pfn` (mk_pte with the VMA's protections): user, present, young unless
+ * `old`, writable and dirty as asked, XD unless the VMA is executable.
+ */
+export function mkPteLo(pfn: number, writable: boolean, young: boolean, dirty: boolean): number {
+  return ((pfn % 1048576) * 4096 + (P | US | (writable ? RW : 0) | (young ? A : 0) | (dirty ? D : 0))) >>> 0;
+}
+export function mkPteHi(pfn: number, exec: boolean): number {
+  return (Math.floor(pfn / 1048576) | (exec ? 0 : XD_HI)) >>> 0;
+}
+
+/** A PMD leaf (2 MiB) for the folio at `pfn` (do_set_pmd: read-only, young). */
+export function mkPmdLo(pfn: number, young: boolean): number {
+  return ((pfn % 1048576) * 4096 + (P | US | PS | (young ? A : 0))) >>> 0;
+}
+
+/** Frame of a present leaf PTE. */
+export function ptePfn(lo: number, hi: number): number {
+  return (lo >>> 12) + (hi & 0xfffff) * 1048576;
+}

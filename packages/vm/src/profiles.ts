@@ -1,0 +1,87 @@
+import { configError } from '@pte/core';
+
+/** Anonymous prefault policy (linux-mm.md §3): off, fixed N, Lameter's adaptive, or mTHP orders. */
+export type AnonPrefault =
+  | { readonly kind: 'off' }
+  | { readonly kind: 'fixed'; readonly pages: number }
+  | { readonly kind: 'adaptive'; readonly maxOrder: number }
+  | { readonly kind: 'mthp'; readonly orders: readonly number[] };
+
+/** The population policies a run chooses once (DESIGN: strategies chosen by config). */
+export interface VmPolicy {
+  /** fault_around_bytes / PAGE_SIZE: 1 disables fault-around; a power of two up to 512. */
+  readonly faultAround: number;
+  /** Prefaulted PTEs old (arch_wants_old_prefaulted_pte) instead of young. */
+  readonly prefaultOld: boolean;
+  readonly anonPrefault: AnonPrefault;
+  /** Page-cache folio order cap for write() and readahead (0: order-0 page cache). */
+  readonly maxFolioOrder: number;
+  /** Map PMD-sized file folios with one PMD entry (do_set_pmd / filemap_map_pmd). */
+  readonly pmdMapFileFolios: boolean;
+  /** tlb_single_page_flush_ceiling: ranges above it flush the whole address space (0: always). */
+  readonly tlbFlushCeiling: number;
+  /** set_ptes() wraps its loop in lazy MMU mode (bcc6cc832573, 2023). */
+  readonly lazySetPtes: boolean;
+}
+
+export interface KernelProfile {
+  readonly name: string;
+  readonly description: string;
+  readonly policy: VmPolicy;
+}
+
+/**
+ * Kernel profiles of DESIGN.md ("Kernel profiles and eras"). Each default names what it follows.
+ */
+export const PROFILES: Readonly<Record<string, KernelProfile>> = {
+  'linux-2.6.27': {
+    name: 'linux-2.6.27',
+    description: 'the thread\'s kernel (2008): no fault-around, order-0 page cache, no lazy set_ptes',
+    policy: {
+      faultAround: 1, // fault-around arrived in v3.15 (8c6e50b0290c4, linux-mm.md §1.2)
+      prefaultOld: false,
+      anonPrefault: { kind: 'off' },
+      maxFolioOrder: 0,
+      pmdMapFileFolios: false,
+      // x86 flush_tlb_range() flushed the whole mm in 2.6.27 (UNVERIFIED: from memory of arch/x86/mm/tlb.c).
+      tlbFlushCeiling: 0,
+      lazySetPtes: false,
+    },
+  },
+  'linux-3.15': {
+    name: 'linux-3.15',
+    description: 'fault-around 64 KiB (16 PTEs), young prefaulted PTEs on x86, order-0 page cache',
+    policy: {
+      faultAround: 16, // fault_around_bytes = 65536 (linux-mm.md §1.2)
+      prefaultOld: false, // x86 installs young PTEs (§1.4)
+      anonPrefault: { kind: 'off' },
+      maxFolioOrder: 0,
+      pmdMapFileFolios: false,
+      tlbFlushCeiling: 33, // tlb_single_page_flush_ceiling (a5102476a24b, linux-mm.md §9)
+      lazySetPtes: false,
+    },
+  },
+  'linux-6.18': {
+    name: 'linux-6.18',
+    description: 'large page-cache folios up to PMD order, PMD mapping of PMD-sized file folios, set_ptes in lazy mode, fault-around 16',
+    policy: {
+      faultAround: 16,
+      prefaultOld: false,
+      anonPrefault: { kind: 'off' }, // mTHP is off unless enabled (linux-mm.md §3.1)
+      maxFolioOrder: 9, // MAX_PAGECACHE_ORDER = HPAGE_PMD_ORDER with THP (§2.1)
+      pmdMapFileFolios: true,
+      tlbFlushCeiling: 33,
+      lazySetPtes: true,
+    },
+  },
+};
+
+export const DEFAULT_PROFILE = 'linux-6.18';
+
+export function getProfile(name: string): KernelProfile {
+  const p = PROFILES[name];
+  if (p === undefined) {
+    throw configError(`unknown profile '${name}'`, `profiles are ${Object.keys(PROFILES).join(', ')}`);
+  }
+  return p;
+}

@@ -1,0 +1,66 @@
+import { folioGet } from './folio.js';
+import type { Kernel } from './kernel.js';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
+import { mkPteHi, mkPteLo } from './pgtable.js';
+import { VM_EXEC, VM_SHARED, VM_WRITE, type Vma } from './vma.js';
+
+/**
+ * mm/memory.c set_pte_range(): map `n` consecutive pages of one folio, starting at page `vpn`
+ * (PTE page `pt`) and frame `pfn`. As in the kernel, the entries are young unless the run does not
+ * contain the faulting address and the policy wants old prefaulted PTEs
+ * (arch_wants_old_prefaulted_pte). With `lazySetPtes` a run goes through set_ptes() in lazy MMU
+ * mode; otherwise one set_pte per page (set_pte_at in the 2.6/3.x kernels).
+ *
+ * Pages other than the faulting one count as prefaulted and are marked so that the first walk
+ * through them counts a use, and a zap of an unused one counts `pte.prefaulted_unused`.
+ */
+export function setPteRange(
+  k: Kernel,
+  mm: Mm,
+  vma: Vma,
+  pt: number,
+  vpn: number,
+  pfn: number,
+  n: number,
+  faultVpn: number,
+  writable: boolean,
+  dirty: boolean,
+  anon: boolean,
+): void {
+  const containsFault = faultVpn >= vpn && faultVpn < vpn + n;
+  const young = containsFault || !k.policy.prefaultOld;
+  const lo = mkPteLo(pfn, writable, young, dirty);
+  const hi = mkPteHi(pfn, (vma.flags & VM_EXEC) !== 0);
+  const idx = vpn % 512;
+  const pv = k.pv;
+  if (n === 1) {
+    pv.setPte(pt, idx, lo, hi);
+  } else if (k.policy.lazySetPtes) {
+    pv.lazyEnter();
+    pv.setPtes(pt, idx, n, lo, hi);
+    pv.lazyLeave();
+  } else {
+    for (let i = 0; i < n; i++) pv.setPte(pt, idx + i, mkPteLo(pfn + i, writable, young, dirty), mkPteHi(pfn + i, (vma.flags & VM_EXEC) !== 0));
+  }
+  const f = k.frames;
+  for (let i = 0; i < n; i++) f.mapcount[pfn + i] = f.mapcount[pfn + i]! + 1;
+  folioGet(k, pfn, n);
+  mm.addRss(anon ? MM_ANONPAGES : vma.file !== null && vma.file.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, n);
+  k.stats.ptePopulated += n;
+  const prefaulted = containsFault ? n - 1 : n;
+  if (prefaulted > 0) {
+    k.stats.ptePrefaulted += prefaulted;
+    const mark = k.mem.mark;
+    const base = k.mem.entryIndex(pt, idx);
+    for (let i = 0; i < n; i++) if (vpn + i !== faultVpn) mark[base + i] = 1;
+  }
+}
+
+/**
+ * Whether a read fault maps a file page writable: only shared writable mappings that need no
+ * write notification (shmem; regular files are write-protected for dirty tracking,
+ * vma_wants_writenotify()).
+ */
+export function fileReadWritable(vma: Vma): boolean {
+  return (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE) && vma.file !== null && vma.file.shmem;
+}

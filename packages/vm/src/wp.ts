@@ -1,0 +1,77 @@
+import { A, D, RW } from '@pte/arch-x86';
+import { folioPut } from './folio.js';
+import type { Kernel } from './kernel.js';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
+import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
+import { PTE_SPECIAL, mkPteHi, mkPteLo, ptePfn, vpnHi, vpnLo } from './pgtable.js';
+import { VM_EXEC, VM_SHARED, type Vma } from './vma.js';
+
+/**
+ * mm/memory.c do_wp_page(): a write to a present, write-protected PTE.
+ * - the zero page, a shared anonymous page, or a file page in a private mapping: copy on write
+ *   (wp_page_copy): a new anonymous page, the PTE replaced with ptep_clear_flush + set_pte;
+ * - an anonymous page only this mapping uses (mapcount 1, folio refcount 1): reuse it, making
+ *   the PTE writable and dirty (wp_page_reuse via ptep_set_access_flags, no flush needed on x86);
+ * - a file page in a shared mapping: write notification (wp_page_shared): writable, dirty, folio
+ *   dirty.
+ */
+export function doWpPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: number, lo: number, hi: number): void {
+  k.stats.faultsMinor++;
+  const f = k.frames;
+  const pfn = ptePfn(lo, hi);
+  if ((lo & PTE_SPECIAL) !== 0) {
+    wpPageCopy(k, mm, vma, vpn, pt, idx, -1, false);
+    return;
+  }
+  const flags = f.flags[pfn]!;
+  if ((flags & PG_ANON) !== 0) {
+    const order = f.order[pfn]!;
+    const head = pfn - (pfn % (1 << order));
+    // wp_can_reuse_anon_folio(): exclusively ours, or an order-0 folio whose last other user left.
+    const exclusive = (flags & PG_EXCLUSIVE) !== 0;
+    if (f.mapcount[pfn] === 1 && (exclusive || (order === 0 && f.refcount[head] === 1))) {
+      k.stats.faultsWpReuse++;
+      f.flags[pfn] = f.flags[pfn]! | PG_EXCLUSIVE;
+      k.pv.setPte(pt, idx, (lo | RW | D | A) >>> 0, hi);
+      return;
+    }
+    wpPageCopy(k, mm, vma, vpn, pt, idx, pfn, true);
+    return;
+  }
+  if ((vma.flags & VM_SHARED) !== 0) {
+    k.stats.faultsWpShared++;
+    for (let i = 0, n = 1 << f.order[pfn]!, h = pfn - (pfn % n); i < n; i++) f.flags[h + i] = f.flags[h + i]! | PG_DIRTY;
+    k.pv.setPte(pt, idx, (lo | RW | D | A) >>> 0, hi);
+    return;
+  }
+  wpPageCopy(k, mm, vma, vpn, pt, idx, pfn, true);
+}
+
+/** wp_page_copy(): new anonymous page (copied from `src`, or zeroed when src < 0), replace the PTE. */
+function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: number, src: number, copy: boolean): void {
+  k.stats.faultsCow++;
+  vma.anonVma = true;
+  const f = k.frames;
+  const pfn = k.allocAnonPage(!copy);
+  if (copy) k.charge(k.catFault, k.c.pageCopy);
+  f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
+  f.mapcount[pfn] = 1;
+  f.refcount[pfn] = 1;
+  // ptep_clear_flush(): clear, flush the stale translation, then install the new page.
+  k.pv.ptepGetAndClear(pt, idx);
+  if (k.currentMm === mm) {
+    k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
+    k.stats.tlbFlushCalls++;
+    k.stats.tlbFlushPages++;
+    k.charge(k.catFlush, k.c.flushTlbCall);
+  }
+  k.pv.setPte(pt, idx, mkPteLo(pfn, true, true, true), mkPteHi(pfn, (vma.flags & VM_EXEC) !== 0));
+  mm.addRss(MM_ANONPAGES, 1);
+  if (src >= 0) {
+    const wasAnon = (f.flags[src]! & PG_ANON) !== 0;
+    f.mapcount[src] = f.mapcount[src]! - 1;
+    if (!wasAnon) mm.addRss(vma.file !== null && vma.file.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -1);
+    else mm.addRss(MM_ANONPAGES, -1);
+    folioPut(k, src, 1);
+  }
+}
