@@ -1,6 +1,6 @@
 /** @pte/machine: assembles and runs a simulated machine. */
 export { Machine } from './machine.js';
-export type { MachineOptions, AccessKind } from './machine.js';
+export type { MachineOptions, AccessKind, PageRange } from './machine.js';
 export { PLATFORMS, IMPLEMENTED_PLATFORMS, parsePlatform } from './platform.js';
 export type { Platform } from './platform.js';
 export { ALL_COSTS, resolveRunCosts } from './costs.js';

@@ -2,10 +2,10 @@ import { Counters, CycleLedger, diffSnapshots, Prng, type CostTable, type TallyS
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, Mmu, PhysMem, TRANSLATE_GP, type ArchCostKey } from '@pte/arch-x86';
 import { NativePvMmu, type PvMmuOps, type PvopsCostKey } from '@pte/pvops';
 import {
-  assertInvariants, FAULT_RETRY, handleMmFault, Kernel, Syscalls, vpnHi, vpnLo,
-  type Inode, type KernelProfile, type Task, type Vma, type VmCostKey, type VmPolicy,
+  assertInvariants, FAULT_RETRY, handleMmFault, Kernel, populateByRead, populateByWrite, Syscalls, vpnHi, vpnLo,
+  VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Task, type VmCostKey, type VmPolicy,
 } from '@pte/vm';
-import { AccessStream, type PatternSpec } from '@pte/workloads';
+import { AccessStream, validateWorkload, type PatternSpec, type Program, type ProtSpec, type Workload } from '@pte/workloads';
 import type { Platform } from './platform.js';
 
 export interface MachineOptions {
@@ -22,6 +22,19 @@ export interface MachineOptions {
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
+
+/** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
+export interface PageRange {
+  readonly start: number;
+  readonly pages: number;
+}
+
+const PROT: Readonly<Record<ProtSpec, number>> = {
+  r: VM_READ,
+  rw: VM_READ | VM_WRITE,
+  rx: VM_READ | VM_EXEC,
+  rwx: VM_READ | VM_WRITE | VM_EXEC,
+};
 
 /**
  * One simulated computer: a CPU (MMU with TLBs), a platform backend behind pvops, the guest
@@ -98,18 +111,18 @@ export class Machine {
   }
 
   /**
-   * Touch the pages of `vma` in the order `pattern` gives (page indices relative to the VMA),
+   * Touch the pages of `range` in the order `pattern` gives (page indices relative to its start),
    * `runs` accesses per touch. Runs on `task`'s address space.
    */
-  touch(task: Task, vma: Vma, pattern: PatternSpec, kind: AccessKind, runs: number, pages = vma.pages): void {
+  touch(task: Task, range: PageRange, pattern: PatternSpec, kind: AccessKind, runs: number): void {
     const k = this.kernel;
     k.switchMm(task.mm);
     const mmu = this.mmu;
     const access = ACCESS_USER | (kind === 'write' ? ACCESS_WRITE : kind === 'fetch' ? ACCESS_FETCH : 0);
-    const stream = new AccessStream(pattern, pages, this.prng);
+    const stream = new AccessStream(pattern, range.pages, this.prng);
     const buf = new Uint32Array(4096);
     const mm = task.mm;
-    const base = vma.start;
+    const base = range.start;
     let n: number;
     while ((n = stream.fill(buf)) > 0) {
       for (let i = 0; i < n; i++) {
@@ -156,6 +169,84 @@ export class Machine {
 
   createFile(name: string, bytes: number): Inode {
     return this.kernel.pageCache.createFile(name, bytes);
+  }
+
+  /**
+   * Run a workload of process programs: create its files and fill their page caches (setup, not
+   * measured), then measure from the first process's start to the last exit. A forked child runs
+   * its program to completion while its parent waits (a shell or make waiting for a command).
+   */
+  runWorkload(w: Workload): void {
+    validateWorkload(w);
+    const files = new Map<string, Inode>();
+    const k = this.kernel;
+    for (const f of w.files) {
+      const inode = this.createFile(f.name, f.size);
+      if (f.cache === 'written') populateByWrite(k, inode, Math.max(1, f.ioChunk / 4096), k.policy.maxFolioOrder);
+      if (f.cache === 'readback') populateByRead(k, inode, Math.max(1, f.ioChunk / 4096), k.policy.maxFolioOrder);
+      files.set(f.name, inode);
+    }
+    this.startMeasurement();
+    this.runProgram(this.spawn(), w.main, new Map(), files);
+  }
+
+  private runProgram(task: Task, program: Program, inherited: ReadonlyMap<string, PageRange>, files: ReadonlyMap<string, Inode>): void {
+    let regions = new Map(inherited);
+    const region = (name: string): PageRange => regions.get(name)!;
+    for (const op of program.ops) {
+      switch (op.op) {
+        case 'mmap': {
+          const vma = this.sys.mmap(task, {
+            pages: op.size / 4096,
+            prot: PROT[op.prot],
+            shared: op.shared,
+            file: op.file === null ? null : files.get(op.file)!,
+            pgoff: (op.offset ?? 0) / 4096,
+          });
+          regions.set(op.region, { start: vma.start, pages: vma.pages });
+          break;
+        }
+        case 'touch': {
+          const r = region(op.region);
+          const first = op.firstPage ?? 0;
+          const pages = Math.min(op.pages ?? r.pages - first, r.pages - first);
+          this.touch(task, { start: r.start + first, pages }, op.pattern, op.access, op.runs ?? 1);
+          break;
+        }
+        case 'munmap': {
+          const r = region(op.region);
+          this.sys.munmap(task, r.start, r.pages);
+          regions.delete(op.region);
+          break;
+        }
+        case 'mprotect': {
+          const r = region(op.region);
+          this.sys.mprotect(task, r.start, r.pages, PROT[op.prot]);
+          break;
+        }
+        case 'madvise': {
+          const r = region(op.region);
+          this.sys.madvise(task, r.start, r.pages, op.advice);
+          break;
+        }
+        case 'fork': {
+          this.kernel.switchMm(task.mm);
+          const child = this.sys.fork(task);
+          this.runProgram(child, op.child, regions, files);
+          this.kernel.switchMm(task.mm);
+          break;
+        }
+        case 'exec':
+          this.sys.exec(task);
+          regions = new Map();
+          break;
+        case 'exit':
+          this.noteRss();
+          this.sys.exit(task);
+          break;
+      }
+      this.verify(`after ${program.name} ${op.op}`);
+    }
   }
 
   /** Run the invariant checkers if --check is on. */

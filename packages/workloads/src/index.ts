@@ -8,3 +8,5 @@ export {
 export type { PrefaultPte, AnonPrefaultSpec } from './policy-keys.js';
 export { parseMmapTouch, MMAP_TOUCH_KEYS, KNOWN_MMAP_TOUCH_KEYS } from './mmap-touch.js';
 export type { MmapTouchParams, Backing, Share, CacheState, Advice, AccessKind } from './mmap-touch.js';
+export { validateWorkload } from './program.js';
+export type { Program, ProgramOp, Workload, FileSpec, ProtSpec } from './program.js';
