@@ -28,6 +28,8 @@ export class PhysMem {
    * successful walk through the entry (how `pte.prefaulted_unused` is measured).
    */
   mark: Uint8Array;
+  /** Entries currently marked (the walker skips the mark check when there are none). */
+  marked = 0;
   /** Write-protection count per frame (page-track), allocated when a hypervisor first tracks a frame. */
   private trackCount: Uint16Array | null = null;
   private listener: PageTrackListener | null = null;
@@ -67,7 +69,12 @@ export class PhysMem {
     }
     const base = slot * ENTRIES_PER_TABLE * 2;
     this.ent.fill(0, base, base + ENTRIES_PER_TABLE * 2);
-    this.mark.fill(0, slot * ENTRIES_PER_TABLE, (slot + 1) * ENTRIES_PER_TABLE);
+    for (let i = slot * ENTRIES_PER_TABLE; i < (slot + 1) * ENTRIES_PER_TABLE; i++) {
+      if (this.mark[i] !== 0) {
+        this.mark[i] = 0;
+        this.marked--;
+      }
+    }
     this.slotOf[pfn] = slot;
     this.tables++;
   }
@@ -144,6 +151,22 @@ export class PhysMem {
 
   setTrackListener(listener: PageTrackListener | null): void {
     this.listener = listener;
+  }
+
+  /** Mark entry number `e` (see `mark`). */
+  setMark(e: number): void {
+    if (this.mark[e] === 0) {
+      this.mark[e] = 1;
+      this.marked++;
+    }
+  }
+
+  /** Clear the mark of entry `e`; returns whether it was set. */
+  takeMark(e: number): boolean {
+    if (this.mark[e] === 0) return false;
+    this.mark[e] = 0;
+    this.marked--;
+    return true;
   }
 
   /** Host bytes held by this memory (for the bytes-per-mapped-page figure). */

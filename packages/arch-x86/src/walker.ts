@@ -113,6 +113,7 @@ export class Walker {
     let level = this.levels;
     let elo = 0;
     let ehi = 0;
+    let allA = A;
     for (;;) {
       const slot = slotOf[table]!;
       // `!(slot >= 0)` also catches a frame beyond physical memory (slotOf[table] is undefined).
@@ -127,8 +128,9 @@ export class Walker {
       if (((elo & rsvdLo[ri]!) | (ehi & rsvdHi[ri]!)) !== 0) return this.fault(level, refs, accessBits | PF_P | PF_RSVD);
       rights &= elo;
       xd |= ehi & XD_HI;
+      allA &= elo;
       if (level === 1 || ((level === LEVEL_PDE || level === LEVEL_PDPTE) && (elo & PS) !== 0)) break;
-      table = entryPfn(level, elo, ehi);
+      table = (elo >>> 12) + (ehi & 0xfffff) * 1048576; // a table address: bits 12..51
       level--;
     }
     this.refs = refs;
@@ -142,20 +144,18 @@ export class Walker {
     // Success: set A on every entry used, D on the leaf for a write, each only if clear.
     let adWrites = 0;
     const path = this.path;
-    for (let l = this.levels; l >= level; l--) {
-      const e = path[l]!;
-      const v = E[e]!;
-      if ((v & A) === 0) {
-        E[e] = v | A;
-        adWrites++;
+    if (allA === 0) {
+      for (let l = this.levels; l >= level; l--) {
+        const e = path[l]!;
+        const v = E[e]!;
+        if ((v & A) === 0) {
+          E[e] = v | A;
+          adWrites++;
+        }
       }
     }
     const leaf = path[level]!;
-    const mark = mem.mark;
-    if (mark[leaf >> 1] !== 0) {
-      mark[leaf >> 1] = 0;
-      this.markedUses++;
-    }
+    if (mem.marked !== 0 && mem.takeMark(leaf >> 1)) this.markedUses++;
     if ((access & ACCESS_WRITE) !== 0 && (E[leaf]! & D) === 0) {
       E[leaf] = E[leaf]! | D;
       adWrites++;

@@ -50,9 +50,8 @@ export function setPteRange(
   const prefaulted = containsFault ? n - 1 : n;
   if (prefaulted > 0) {
     k.stats.ptePrefaulted += prefaulted;
-    const mark = k.mem.mark;
     const base = k.mem.entryIndex(pt, idx);
-    for (let i = 0; i < n; i++) if (vpn + i !== faultVpn) mark[base + i] = 1;
+    for (let i = 0; i < n; i++) if (vpn + i !== faultVpn) k.mem.setMark(base + i);
   }
 }
 

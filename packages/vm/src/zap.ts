@@ -76,10 +76,7 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
     k.stats.pteZapped++;
     k.charge(k.catZap, k.c.zapPte);
     tlb.add(vpn);
-    if (mem.mark[e] !== 0) {
-      mem.mark[e] = 0;
-      k.stats.ptePrefaultedUnused++;
-    }
+    if (mem.takeMark(e)) k.stats.ptePrefaultedUnused++;
     const olo = pv.oldLo;
     if ((olo & PTE_SPECIAL) !== 0) continue; // zero page: no refcount, no RSS
     const pfn = ptePfn(olo, pv.oldHi);
