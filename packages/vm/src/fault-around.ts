@@ -3,9 +3,9 @@ import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_LOCKED, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
-import { mkPmdLo, pteTableFor, vpnIndex, pmdTableFor } from './pgtable.js';
+import { mkPmdLo, mkPteHi, pteTableFor, vpnIndex, pmdTableFor } from './pgtable.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
-import { VM_NOHUGEPAGE, type Vma } from './vma.js';
+import { VM_EXEC, VM_NOHUGEPAGE, type Vma } from './vma.js';
 
 /** The fault-around window in pages of the VMA: [from, to] inclusive, as virtual page numbers. */
 export interface Window {
@@ -17,7 +17,10 @@ export interface Window {
  * mm/memory.c do_fault_around() window geometry (linux-mm.md §1.2):
  *   from_pte = max(ALIGN_DOWN(pte_off, nr), pte_off - min(pte_off, vma_off))
  *   to_pte   = min3(from_pte + nr, PTRS_PER_PTE, pte_off + vma_pages - vma_off) - 1
- * naturally aligned to nr pages, clipped to the VMA and to the page table. Pure: exact tests.
+ * It starts at the nr-aligned boundary below the fault, or at the VMA start when that is later,
+ * and runs up to nr pages from there, clipped to the VMA end and the page table: naturally aligned
+ * inside a VMA, shifted (reaching into the next aligned block) when the VMA starts mid-block.
+ * Pure: exact tests.
  */
 export function faultAroundWindow(vpn: number, vmaStart: number, vmaEnd: number, nr: number): Window {
   const pteOff = vpn % 512;
@@ -124,7 +127,8 @@ function mapFolioRange(k: Kernel, mm: Mm, vma: Vma, pt: number, head: number, he
 /**
  * filemap_map_pmd() / do_set_pmd(): map a PMD-sized folio with one PMD entry when the PMD is none,
  * the folio is PMD-order and PMD-aligned in the VMA, inside the VMA, and inside i_size (shmem may
- * cross EOF). Returns true if it mapped.
+ * cross EOF). The entry is read-only and young, NX unless the VMA is executable (mk_huge_pmd with
+ * vm_page_prot). Returns true if it mapped.
  */
 export function tryMapPmd(k: Kernel, mm: Mm, vma: Vma, head: number, headIndex: number, faultVpn: number): boolean {
   if (!k.policy.pmdMapFileFolios || (vma.flags & VM_NOHUGEPAGE) !== 0) return false;
@@ -137,7 +141,7 @@ export function tryMapPmd(k: Kernel, mm: Mm, vma: Vma, head: number, headIndex: 
   const pmd = pmdTableFor(k, mm, faultVpn, true);
   const idx = vpnIndex(faultVpn, 2);
   if ((k.mem.readLo(pmd, idx) & P) !== 0) return false;
-  k.pv.setUpper(2, pmd, idx, mkPmdLo(head, true), Math.floor(head / 1048576));
+  k.pv.setUpper(2, pmd, idx, mkPmdLo(head, true), mkPteHi(head, (vma.flags & VM_EXEC) !== 0));
   const f = k.frames;
   for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! + 1;
   folioGet(k, head, 512);

@@ -5,7 +5,9 @@ import { PG_ANON, PG_UPTODATE } from './page-flags.js';
 /**
  * mm/filemap.c filemap_fault(), simple form: the folio for file page `index` if it is cached and
  * uptodate (a minor fault), else a major fault that reads one order-0 page synchronously from the
- * block device (the readahead issue adds sync/async readahead and the order ramp).
+ * block device (the readahead issue adds sync/async readahead and the order ramp). A folio that is
+ * cached but not uptodate is read in place (filemap_read_folio), not replaced. A shmem page not yet
+ * cached is created zeroed, a minor fault (shmem_fault).
  * Returns the frame of the page, or -1 past EOF (SIGBUS).
  */
 export function filemapFault(k: Kernel, inode: Inode, index: number): number {
@@ -16,8 +18,32 @@ export function filemapFault(k: Kernel, inode: Inode, index: number): number {
     k.stats.faultsMinor++;
     return cached;
   }
+  if (inode.shmem && cached < 0) {
+    // shmem_fault() → shmem_get_folio(): a page not yet in the cache is a new, zeroed page (no IO,
+    // so not VM_FAULT_MAJOR).
+    k.stats.faultsMinor++;
+    k.charge(k.catFault, k.c.pageZero);
+    return readFolio(k, inode, index, 0);
+  }
   k.stats.faultsMajor++;
+  if (cached >= 0) {
+    readFolioInPlace(k, inode, cached);
+    return cached;
+  }
   return readFolio(k, inode, index, 0);
+}
+
+/** filemap_read_folio(): synchronously read the cached, !uptodate folio containing frame `pfn`. */
+function readFolioInPlace(k: Kernel, inode: Inode, pfn: number): void {
+  const f = k.frames;
+  const n = 1 << f.order[pfn]!;
+  const head = pfn - (pfn % n);
+  if (!inode.shmem) {
+    k.charge(k.catIo, k.blockDev.read(n));
+    k.stats.ioRequests++;
+    k.stats.ioPages += n;
+  }
+  for (let i = 0; i < n; i++) f.flags[head + i] = f.flags[head + i]! | PG_UPTODATE;
 }
 
 /** Read a folio of 2^order pages at `index` (aligned down) into the page cache, synchronously. */

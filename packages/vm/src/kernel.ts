@@ -114,6 +114,7 @@ export class Kernel {
     this.frames.flags[root] = this.frames.flags[root]! | PG_PAGETABLE;
     this.frames.refcount[root] = 1;
     this.pv.allocPt(this.levels, root);
+    this.stats.ptAllocs++; // counted as exit_mmap counts its pgd_free in pt.frees
     this.charge(this.catFault, this.c.ptAlloc);
     const mm = new Mm(this.nextMmId++, root);
     mm.pcid = 0;

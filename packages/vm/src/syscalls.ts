@@ -5,14 +5,14 @@ import { dupMmap } from './fork.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { Inode } from './page-cache.js';
-import { pteTableFor } from './pgtable.js';
+import { pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
 import { Task } from './task.js';
 import { MmuGather } from './tlb-gather.js';
 import {
   Vma, VM_EXEC, VM_HUGEPAGE, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NOHUGEPAGE, VM_RAND_READ,
   VM_READ, VM_SEQ_READ, VM_SHARED, VM_WRITE,
 } from './vma.js';
-import { freePgtables, zapRange } from './zap.js';
+import { freePgtables, splitPmd, zapRange } from './zap.js';
 
 /** Protection bits for mmap/mprotect (PROT_READ/WRITE/EXEC as VM_READ/WRITE/EXEC). */
 export type Prot = number;
@@ -95,23 +95,40 @@ export class Syscalls {
   /**
    * mprotect(): change_protection() → change_pte_range() in lazy MMU mode with
    * ptep_modify_prot_start/commit. Removing write or exec rewrites present PTEs; adding write
-   * leaves them read-only (the next write faults: reuse or COW). The range is flushed.
+   * leaves them read-only (the next write faults: reuse or COW). The range is flushed. A VMA
+   * whose flags would not change is left alone, unsplit (mprotect_fixup). A PMD-mapped file folio
+   * gets the new protections in place when the VMA covers its 2 MiB (change_huge_pmd), and is
+   * split otherwise (__split_huge_pmd: for a file folio, zapped; the pages refault).
    */
   mprotect(task: Task, start: number, pages: number, prot: Prot): void {
     const k = this.k;
     const mm = task.mm;
-    const vmas = this.splitRange(mm, start, start + pages);
+    const end = start + pages;
     const tlb = new MmuGather(k, mm, false);
-    for (const v of vmas) {
-      if ((prot & VM_WRITE) !== 0 && (v.flags & VM_MAYWRITE) === 0) {
+    // A refusal part-way leaves the VMAs before it changed (as Linux's loop does): flush them anyway.
+    try {
+      this.changeProtection(mm, start, end, prot, tlb);
+    } finally {
+      tlb.finish();
+    }
+  }
+
+  private changeProtection(mm: Mm, start: number, end: number, prot: Prot, tlb: MmuGather): void {
+    const k = this.k;
+    for (const v0 of this.overlapping(mm, start, end)) {
+      if ((prot & VM_WRITE) !== 0 && (v0.flags & VM_MAYWRITE) === 0) {
         throw configError(`mprotect: cannot add write to a read-only shared mapping`);
       }
-      v.flags = (v.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | prot;
+      const flags = (v0.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | prot;
+      if (flags === v0.flags) continue;
+      const v = this.isolate(mm, v0, start, end);
+      v.flags = flags;
       const dropWrite = (prot & VM_WRITE) === 0;
       const noExec = (prot & VM_EXEC) === 0;
       for (let vpn = v.start; vpn < v.end; vpn++) {
         const pt = pteTableFor(k, mm, vpn, false);
         if (pt < 0) {
+          if (pt === -2) this.changeHugePmd(mm, v, vpn, dropWrite, noExec, tlb);
           vpn = vpn - (vpn % 512) + 511;
           continue;
         }
@@ -129,47 +146,73 @@ export class Syscalls {
         tlb.add(vpn);
       }
     }
-    tlb.finish();
   }
 
-  /** madvise(): hints set VMA flags; DONTNEED zaps; WILLNEED fills the page cache only. */
+  /** change_huge_pmd() for the PMD leaf mapping `vpn` in `v`, or its split when it reaches past `v`. */
+  private changeHugePmd(mm: Mm, v: Vma, vpn: number, dropWrite: boolean, noExec: boolean, tlb: MmuGather): void {
+    const k = this.k;
+    const base = vpn - (vpn % 512);
+    if (base < v.start || base + 512 > v.end) {
+      splitPmd(k, mm, vpn);
+      return;
+    }
+    const pmd = pmdTableFor(k, mm, vpn, false);
+    const idx = vpnIndex(vpn, 2);
+    const lo = k.mem.readLo(pmd, idx);
+    const hi = k.mem.readHi(pmd, idx);
+    const nlo = dropWrite ? lo & ~RW : lo;
+    const nhi = noExec ? hi | XD_HI : hi & ~XD_HI;
+    if (nlo === lo && nhi >>> 0 === hi) return;
+    k.pv.setUpper(2, pmd, idx, nlo >>> 0, nhi >>> 0);
+    tlb.add(base, 512);
+  }
+
+  /**
+   * madvise(): hints set VMA flags (madvise_update_vma: split only where the flags change);
+   * DONTNEED zaps and WILLNEED fills the page cache, both without touching the VMAs
+   * (madvise_dontneed_free, madvise_willneed).
+   */
   madvise(task: Task, start: number, pages: number, advice: Advice): void {
     const k = this.k;
     const mm = task.mm;
-    const vmas = this.splitRange(mm, start, start + pages);
-    for (const v of vmas) {
+    const end = start + pages;
+    for (const v0 of this.overlapping(mm, start, end)) {
+      const lo = Math.max(v0.start, start);
+      const hi = Math.min(v0.end, end);
+      let flags = v0.flags;
       switch (advice) {
         case 'normal':
-          v.flags &= ~(VM_SEQ_READ | VM_RAND_READ);
+          flags &= ~(VM_SEQ_READ | VM_RAND_READ);
           break;
         case 'random':
-          v.flags = (v.flags & ~VM_SEQ_READ) | VM_RAND_READ;
+          flags = (flags & ~VM_SEQ_READ) | VM_RAND_READ;
           break;
         case 'sequential':
-          v.flags = (v.flags & ~VM_RAND_READ) | VM_SEQ_READ;
+          flags = (flags & ~VM_RAND_READ) | VM_SEQ_READ;
           break;
         case 'hugepage':
-          v.flags = (v.flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+          flags = (flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
           break;
         case 'nohugepage':
-          v.flags = (v.flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+          flags = (flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
           break;
         case 'dontneed': {
           const tlb = new MmuGather(k, mm, false);
-          zapRange(k, mm, v, v.start, v.end, tlb);
+          zapRange(k, mm, v0, lo, hi, tlb);
           tlb.finish();
           break;
         }
         case 'willneed':
-          if (v.file !== null) {
+          if (v0.file !== null) {
             // force_page_cache_readahead(): order-0 folios, no PTEs.
-            for (let vpn = v.start; vpn < v.end; vpn++) {
-              const index = v.pgoffOf(vpn);
-              if (index < v.file.pages && k.pageCache.lookup(v.file, index) < 0) readFolio(k, v.file, index, 0);
+            for (let vpn = lo; vpn < hi; vpn++) {
+              const index = v0.pgoffOf(vpn);
+              if (index < v0.file.pages && k.pageCache.lookup(v0.file, index) < 0) readFolio(k, v0.file, index, 0);
             }
           }
           break;
       }
+      if (flags !== v0.flags) this.isolate(mm, v0, start, end).flags = flags;
     }
   }
 
@@ -225,6 +268,18 @@ export class Syscalls {
     const last = mm.vmas.find(end - 1);
     if (last !== null && last.end > end) mm.vmas.split(last, end);
     return mm.vmas.all().filter((v) => v.start >= start && v.end <= end);
+  }
+
+  /** The VMAs overlapping [start, end), unsplit (a copy: callers may split while iterating). */
+  private overlapping(mm: Mm, start: number, end: number): Vma[] {
+    return mm.vmas.all().filter((v) => v.start < end && start < v.end);
+  }
+
+  /** vma_modify(): split `vma` so that its part inside [start, end) is a VMA of its own; return it. */
+  private isolate(mm: Mm, vma: Vma, start: number, end: number): Vma {
+    const v = vma.start < start ? mm.vmas.split(vma, start) : vma;
+    if (v.end > end) mm.vmas.split(v, end);
+    return v;
   }
 }
 

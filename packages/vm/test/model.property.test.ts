@@ -1,0 +1,350 @@
+/**
+ * Property test of the whole guest mm: random sequences of mmap (file or anonymous, shared or
+ * private, random sizes, placed top-down or MAP_FIXED at unaligned addresses and file offsets),
+ * touches (reads and writes), munmap, mprotect (read-only, read-write, read-exec), madvise
+ * (DONTNEED, WILLNEED and the hints), fork, exec and exit over 1-3 tasks,
+ * under random kernel policies. After every step checkInvariants() must find nothing (RSS =
+ * present PTEs, refcounts and mapcounts consistent, no frame leaked, page-table pages counted),
+ * every access must reach the frame the page tables name (no stale TLB entry survives a change),
+ * and after everything exits no page-table frame is left and only the page cache and the zero page
+ * remain allocated.
+ */
+import fc from 'fast-check';
+import { entryPfn, isLeaf, P, RW } from '@pte/arch-x86';
+import {
+  checkInvariants, getProfile, PG_ALLOCATED, populateByRead, populateByWrite, ptePfn, VM_EXEC, VM_MAYWRITE, VM_READ,
+  VM_SHARED, VM_WRITE, type Advice, type AnonPrefault, type Inode, type Task, type VmPolicy,
+} from '../src/index.js';
+import { entryAt, FIXED_BASE, makeHarness, pageCacheFrames, touch, TOUCH_SIGNAL, type Harness } from './helpers.js';
+
+type Op =
+  | { op: 'mmap'; t: number; file: number; shared: boolean; write: boolean; pages: number; fixed: number | null; pgoff: number }
+  | { op: 'touch'; t: number; vma: number; page: number; count: number; write: boolean; stray: boolean }
+  | { op: 'touchBoth'; t: number; u: number; vma: number; page: number; count: number }
+  | { op: 'munmap'; t: number; vma: number; off: number; len: number }
+  | { op: 'mprotect'; t: number; vma: number; off: number; len: number; prot: 'r' | 'rw' | 'rx' }
+  | { op: 'dontneed'; t: number; vma: number; off: number; len: number }
+  | { op: 'advise'; t: number; vma: number; off: number; len: number; advice: Advice }
+  | { op: 'fork'; t: number }
+  | { op: 'exec'; t: number }
+  | { op: 'exit'; t: number };
+
+const sel = fc.nat({ max: 1 << 20 });
+
+/**
+ * Operations. With `pmd`, mappings favour what PMD mapping needs: file 0 whole, at PMD-aligned
+ * file offsets and addresses (MAP_FIXED at multiples of 512 pages, or top-down placement).
+ */
+function opArb(pmd: boolean): fc.Arbitrary<Op> {
+  return fc.oneof(
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        op: fc.constant('mmap' as const),
+        t: sel,
+        // -1: anonymous (2 in 5).
+        file: pmd ? fc.constantFrom(-1, 0, 0, 1) : fc.integer({ min: -2, max: 2 }).map((x) => Math.max(x, -1)),
+        shared: fc.boolean(),
+        write: fc.integer({ min: 0, max: 3 }).map((x) => x > 0),
+        // 0: the whole file from pgoff (1024 pages for anonymous memory).
+        pages: pmd
+          ? fc.constantFrom(0, 0, 512, 1024, 700)
+          : fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1100 }), fc.constantFrom(0, 512, 1024)),
+        fixed: pmd
+          ? fc.option(fc.integer({ min: 0, max: 6 }).map((x) => x * 512), { nil: null })
+          : fc.option(fc.integer({ min: 0, max: 3000 }), { nil: null }),
+        pgoff: pmd ? fc.constantFrom(0, 0, 512, 256) : fc.oneof(fc.constant(0), fc.constantFrom(0, 512), fc.integer({ min: 0, max: 1200 })),
+      }),
+    },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        op: fc.constant('touch' as const),
+        t: sel,
+        vma: sel,
+        page: sel,
+        count: fc.oneof(fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 600 })),
+        write: pmd ? fc.integer({ min: 0, max: 3 }).map((x) => x === 0) : fc.boolean(),
+        stray: fc.integer({ min: 0, max: 9 }).map((x) => x === 0),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant('touchBoth' as const),
+        t: sel,
+        u: sel,
+        vma: sel,
+        page: sel,
+        count: fc.integer({ min: 1, max: 64 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('munmap' as const), t: sel, vma: sel, off: sel, len: sel }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('mprotect' as const), t: sel, vma: sel, off: sel, len: sel,
+        // Read-only or read-write; now and then read-exec.
+        prot: fc.constantFrom('r' as const, 'rw' as const, 'r' as const, 'rw' as const, 'rx' as const),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('dontneed' as const), t: sel, vma: sel, off: sel, len: sel }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('advise' as const), t: sel, vma: sel, off: sel, len: sel,
+        advice: fc.constantFrom<Advice>('normal', 'random', 'sequential', 'willneed', 'hugepage', 'nohugepage'),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('fork' as const), t: sel }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('exit' as const), t: sel }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('exec' as const), t: sel }) },
+  );
+}
+
+const anonArb: fc.Arbitrary<AnonPrefault> = fc.constantFrom<AnonPrefault>(
+  { kind: 'off' },
+  { kind: 'fixed', pages: 8 },
+  { kind: 'adaptive', maxOrder: 3 },
+  { kind: 'mthp', orders: [4, 2] },
+);
+
+const policyArb: fc.Arbitrary<VmPolicy> = fc
+  .record({
+    profile: fc.constantFrom('linux-2.6.27', 'linux-3.15', 'linux-6.18', 'linux-6.18'),
+    faultAround: fc.constantFrom(1, 16, 64),
+    anonPrefault: anonArb,
+    prefaultOld: fc.boolean(),
+  })
+  .map(({ profile, ...o }) => ({ ...getProfile(profile).policy, ...o }));
+
+/** File sizes in bytes (not always page multiples) and the write() chunk / readahead window in pages. */
+const filesArb = fc.tuple(
+  fc.integer({ min: 1, max: 1500 * 4096 }),
+  fc.integer({ min: 1, max: 1500 * 4096 }),
+  fc.integer({ min: 1, max: 300 * 4096 }),
+  fc.constantFrom(16, 64, 512, 512),
+);
+
+/** linux-6.18 with PMD-sized folios in file 0 (at least 1024 pages, written in 2 MiB chunks). */
+const pmdPolicyArb: fc.Arbitrary<VmPolicy> = fc
+  .record({ faultAround: fc.constantFrom(1, 16, 64), anonPrefault: anonArb })
+  .map((o) => ({ ...getProfile('linux-6.18').policy, ...o }));
+const pmdFilesArb = fc.tuple(
+  fc.integer({ min: 1024 * 4096, max: 1600 * 4096 }),
+  fc.integer({ min: 1, max: 1500 * 4096 }),
+  fc.integer({ min: 1, max: 300 * 4096 }),
+  fc.constant(512),
+);
+
+/** Pages of the VMA of `task` chosen by `vmaSel`, and a sub-range chosen by off/len. */
+function pickRange(task: Task, vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
+  const vmas = task.mm.vmas.all();
+  if (vmas.length === 0) return null;
+  const v = vmas[vmaSel % vmas.length]!;
+  const o = off % v.pages;
+  // Sometimes reach past the VMA's end into whatever follows.
+  const n = 1 + (len % (v.pages - o + 20));
+  return { start: v.start + o, pages: n };
+}
+
+/** After a successful access: the frame reached is the one the page tables map, with the rights used. */
+function checkTranslation(h: Harness, task: Task, vpn: number, pfn: number, write: boolean): string | null {
+  const pmd = entryAt(h, task.mm, vpn, 2);
+  if (pmd === null) return `page ${vpn}: reached frame ${pfn} without a PMD entry`;
+  if ((pmd.lo & P) !== 0 && isLeaf(2, pmd.lo)) {
+    const want = entryPfn(2, pmd.lo, pmd.hi) + (vpn % 512);
+    if (want !== pfn) return `page ${vpn}: reached frame ${pfn}, PMD leaf maps ${want}`;
+    if (write && (pmd.lo & RW) === 0) return `page ${vpn}: written through a read-only PMD leaf`;
+    return null;
+  }
+  const pte = entryAt(h, task.mm, vpn, 1);
+  if (pte === null || (pte.lo & P) === 0) return `page ${vpn}: reached frame ${pfn} but no PTE is present (stale TLB)`;
+  const want = ptePfn(pte.lo, pte.hi);
+  if (want !== pfn) return `page ${vpn}: reached frame ${pfn}, PTE maps ${want} (stale TLB)`;
+  if (write && (pte.lo & RW) === 0) return `page ${vpn}: written through a read-only PTE (stale TLB)`;
+  if (!h.k.frames.isAllocated(pfn)) return `page ${vpn}: reached free frame ${pfn}`;
+  return null;
+}
+
+/** Invariants beyond checkInvariants: PhysMem's table count and the allocator's counter. */
+function extraChecks(h: Harness): string[] {
+  const out: string[] = [];
+  let tables = 0;
+  for (const mm of h.k.mms) tables += mm.ptPages + 1;
+  if (h.mem.tableCount !== tables) out.push(`PhysMem holds ${h.mem.tableCount} tables, the mms count ${tables}`);
+  const f = h.k.frames;
+  let allocated = 0;
+  for (let pfn = 1; pfn < f.frames; pfn++) if ((f.flags[pfn]! & PG_ALLOCATED) !== 0) allocated++;
+  if (allocated !== f.allocated) out.push(`${allocated} frames flagged allocated, the allocator counts ${f.allocated}`);
+  if (f.allocated + f.freeCount + 1 !== f.frames) out.push(`allocated ${f.allocated} + free ${f.freeCount} + 1 reserved != ${f.frames}`);
+  return out;
+}
+
+/** Kernel counters summed over the runs of the current test: what the random sequences exercised. */
+const covered: Record<string, number> = {};
+function resetCoverage(): void {
+  for (const key of Object.keys(covered)) delete covered[key];
+}
+
+function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[]): void {
+  const h = makeHarness(policy, 1 << 16);
+  const k = h.k;
+  const [s0, s1, s2, chunk] = files;
+  const inodes: Inode[] = [k.pageCache.createFile('f0', s0), k.pageCache.createFile('f1', s1), k.pageCache.createFile('f2', s2)];
+  populateByWrite(k, inodes[0]!, chunk, policy.maxFolioOrder); // written: folios by write() chunks
+  populateByRead(k, inodes[1]!, chunk, policy.maxFolioOrder); // read back: readahead's order ramp
+  // inodes[2] stays cold: faults read it page by page.
+  const tasks: Task[] = [h.sys.spawn()];
+  const fail = (step: number, op: Op, what: string[]) => {
+    throw new Error(`step ${step} ${JSON.stringify(op)}: ${what.slice(0, 4).join('; ')}`);
+  };
+
+  ops.forEach((op, step) => {
+    const task = tasks[op.t % tasks.length]!;
+    switch (op.op) {
+      case 'mmap': {
+        const file = op.file < 0 ? null : inodes[op.file]!;
+        // File mappings mostly stay inside the file; up to 4 pages may reach past EOF (SIGBUS).
+        const pgoff = file === null ? 0 : op.pgoff % file.pages;
+        const pages =
+          file === null ? op.pages || 1024 : op.pages === 0 ? file.pages - pgoff : 1 + (op.pages % (file.pages - pgoff + 4));
+        h.sys.mmap(task, {
+          pages,
+          prot: VM_READ | (op.write ? VM_WRITE : 0),
+          shared: op.shared,
+          file,
+          pgoff,
+          ...(op.fixed !== null ? { fixedVpn: FIXED_BASE + op.fixed } : {}),
+        });
+        break;
+      }
+      case 'touch': {
+        const vmas = task.mm.vmas.all();
+        if (vmas.length === 0) break;
+        const v = vmas[op.vma % vmas.length]!;
+        // A stray run starts just past the VMA's end (a hole, or the next VMA).
+        const first = op.stray ? v.end + (op.page % 4) : v.start + (op.page % v.pages);
+        const last = op.stray ? first + Math.min(op.count, 4) : Math.min(first + op.count, v.end);
+        for (let vpn = first; vpn < last; vpn++) {
+          const pfn = touch(h, task, vpn, op.write);
+          if (pfn === TOUCH_SIGNAL) continue;
+          const bad = checkTranslation(h, task, vpn, pfn, op.write);
+          if (bad !== null) fail(step, op, [bad]);
+        }
+        break;
+      }
+      case 'touchBoth': {
+        // Writes by one task, then by another to the same addresses (after a fork: COW, then reuse).
+        const other = tasks[(op.t + 1 + op.u) % tasks.length]!; // a different task when there are two or more
+        const vmas = task.mm.vmas.all();
+        if (vmas.length === 0) break;
+        const v = vmas[op.vma % vmas.length]!;
+        const first = v.start + (op.page % v.pages);
+        const last = Math.min(first + op.count, v.end);
+        for (const t of [task, other]) {
+          for (let vpn = first; vpn < last; vpn++) {
+            const pfn = touch(h, t, vpn, true);
+            if (pfn === TOUCH_SIGNAL) continue;
+            const bad = checkTranslation(h, t, vpn, pfn, true);
+            if (bad !== null) fail(step, op, [bad]);
+          }
+        }
+        break;
+      }
+      case 'munmap': {
+        const r = pickRange(task, op.vma, op.off, op.len);
+        if (r !== null) h.sys.munmap(task, r.start, r.pages);
+        break;
+      }
+      case 'mprotect': {
+        const r = pickRange(task, op.vma, op.off, op.len);
+        if (r === null) break;
+        // Write can be added only where the mapping may be written (VM_MAYWRITE): a read-only
+        // MAP_SHARED file mapping refuses it (mprotect's EACCES).
+        let write = op.prot === 'rw';
+        for (const v of task.mm.vmas.all()) {
+          if (v.start < r.start + r.pages && r.start < v.end && (v.flags & (VM_SHARED | VM_MAYWRITE)) === VM_SHARED) write = false;
+        }
+        h.sys.mprotect(task, r.start, r.pages, VM_READ | (write ? VM_WRITE : 0) | (op.prot === 'rx' ? VM_EXEC : 0));
+        break;
+      }
+      case 'advise': {
+        const r = pickRange(task, op.vma, op.off, op.len);
+        if (r !== null) h.sys.madvise(task, r.start, r.pages, op.advice);
+        break;
+      }
+      case 'exec':
+        h.sys.exec(task);
+        break;
+      case 'dontneed': {
+        const r = pickRange(task, op.vma, op.off, op.len);
+        if (r !== null) h.sys.madvise(task, r.start, r.pages, 'dontneed');
+        break;
+      }
+      case 'fork':
+        if (tasks.length < 3) tasks.push(h.sys.fork(task));
+        break;
+      case 'exit':
+        if (tasks.length > 1) {
+          h.sys.exit(task);
+          tasks.splice(tasks.indexOf(task), 1);
+        }
+        break;
+    }
+    const bad = [...checkInvariants(k), ...extraChecks(h)];
+    if (bad.length > 0) fail(step, op, bad);
+  });
+
+  for (const t of tasks) h.sys.exit(t);
+  const st = k.stats as unknown as Record<string, number>;
+  for (const key of Object.keys(st)) covered[key] = (covered[key] ?? 0) + st[key]!;
+  const bad = [...checkInvariants(k), ...extraChecks(h)];
+  if (bad.length > 0) throw new Error(`after exit: ${bad.slice(0, 4).join('; ')}`);
+  if (h.mem.tableCount !== 0) throw new Error(`${h.mem.tableCount} page-table frames left after every mm exited`);
+  if (k.stats.ptAllocs !== k.stats.ptFrees) throw new Error(`pt.allocs ${k.stats.ptAllocs} != pt.frees ${k.stats.ptFrees}`);
+  const cache = pageCacheFrames(h);
+  // Frame 0 is reserved (never handed out, so not in `allocated`); the zero page is.
+  if (k.frames.allocated !== cache + 1) throw new Error(`${k.frames.allocated} frames allocated after exit, expected ${cache} page-cache frames + the zero page`);
+  if (k.frames.frames - k.frames.freeCount !== cache + 2) throw new Error(`${k.frames.frames - k.frames.freeCount} frames not free after exit, expected ${cache + 2}`);
+  for (let pfn = 0; pfn < k.frames.frames; pfn++) {
+    if (k.frames.mapcount[pfn] !== 0) throw new Error(`frame ${pfn} still has mapcount ${k.frames.mapcount[pfn]}`);
+  }
+}
+
+describe('random mm operations keep the invariants', () => {
+  test('mmap / touch / munmap / mprotect / dontneed / fork / exit over 1-3 tasks', () => {
+    resetCoverage();
+    fc.assert(
+      fc.property(policyArb, filesArb, fc.array(opArb(false), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
+        run(policy, files, ops);
+      }),
+      { numRuns: 120, seed: 20240611 },
+    );
+    // The sequences reach every path the invariants guard.
+    for (const key of ['faultsMinor', 'faultsMajor', 'faultsCow', 'faultsWpReuse', 'faultsWpShared', 'faultsSharedWrite', 'faultsSegv',
+      'zeroPageMaps', 'ptePrefaulted', 'ptePrefaultedUnused', 'pteCopied', 'pteZapped', 'forks', 'tlbFlushPages', 'tlbFlushFull']) {
+      expect([key, covered[key]! > 0]).toEqual([key, true]);
+    }
+  });
+
+  test('the same with PMD-mapped file folios (linux-6.18, 2 MiB folios, aligned mappings)', () => {
+    resetCoverage();
+    fc.assert(
+      fc.property(pmdPolicyArb, pmdFilesArb, fc.array(opArb(true), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
+        run(policy, files, ops);
+      }),
+      { numRuns: 100, seed: 7 },
+    );
+    expect(covered.pmdMapped).toBeGreaterThan(0);
+    expect(covered.faultsCow).toBeGreaterThan(0);
+    expect(covered.execs).toBeGreaterThan(0);
+  });
+
+  test('a fixed long sequence on every profile', () => {
+    for (const profile of ['linux-2.6.27', 'linux-3.15', 'linux-6.18']) {
+      const ops = fc.sample(fc.array(opArb(false), { minLength: 150, maxLength: 150 }), { numRuns: 1, seed: 99 })[0]!;
+      run(getProfile(profile).policy, [700 * 4096 + 123, 1100 * 4096, 200 * 4096, 64], ops);
+    }
+  });
+});
