@@ -76,11 +76,9 @@ function ptesNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
 /** Allocate a zeroed anonymous folio of 2^order pages at `start` and map it (young, dirty). */
 function mapNewAnon(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, faultVpn: number, order: number, writable: boolean): boolean {
   const n = 1 << order;
-  const pfn = k.frames.alloc(order);
-  if (pfn < 0) {
-    if (order > 0) return false; // MTHP_STAT_ANON_FAULT_FALLBACK
-    k.frames.allocOrFail(0);
-  }
+  // A large order may fail and fall back (MTHP_STAT_ANON_FAULT_FALLBACK); order 0 must succeed.
+  const pfn = order > 0 ? k.frames.alloc(order) : k.frames.allocOrFail(0);
+  if (pfn < 0) return false;
   k.stats.pagesAllocated += n;
   k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * n);
   const f = k.frames;

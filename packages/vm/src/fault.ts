@@ -2,6 +2,7 @@ import { ACCESS_FETCH, ACCESS_WRITE, P, RW } from '@pte/arch-x86';
 import { doAnonymousPage } from './anon.js';
 import { doFaultAround, tryMapPmd } from './fault-around.js';
 import { filemapFault } from './filemap.js';
+import { folioMarkDirty } from './folio.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
@@ -70,9 +71,7 @@ function doPteMissing(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, writ
     return FAULT_RETRY;
   }
   k.stats.faultsFile++;
-  if (!write) return doReadFault(k, mm, vma, vpn, pt);
-  if ((vma.flags & VM_SHARED) === 0) return doCowFault(k, mm, vma, vpn, pt);
-  return doSharedFault(k, mm, vma, vpn, pt);
+  return write ? doFileWriteFault(k, mm, vma, vpn, pt) : doReadFault(k, mm, vma, vpn, pt);
 }
 
 /**
@@ -136,12 +135,23 @@ function rangeNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
   return true;
 }
 
-/** do_cow_fault(): a write to a private file mapping with no PTE: copy the page cache page. */
-function doCowFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
+/**
+ * A write to a file mapping with no PTE. The page-cache page comes from ->fault (filemap_fault,
+ * minor or major) either way; then do_cow_fault() copies it into a new anonymous page for a
+ * private mapping, and do_shared_fault() maps the cache page itself, writable, and dirties it.
+ */
+function doFileWriteFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
   const src = filemapFault(k, vma.file!, vma.pgoffOf(vpn));
   if (src < 0) {
     k.stats.faultsSegv++;
     return FAULT_SIGBUS;
+  }
+  if ((vma.flags & VM_SHARED) !== 0) {
+    k.stats.faultsSharedWrite++;
+    folioMarkDirty(k, src);
+    setPteRange(k, mm, vma, pt, vpn, src, 1, vpn, true, true, false);
+    k.charge(k.catFault, k.c.mapPage);
+    return FAULT_RETRY;
   }
   k.stats.faultsCow++;
   vma.anonVma = true;
@@ -150,22 +160,5 @@ function doCowFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): numbe
   const f = k.frames;
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, true, true, true);
-  return FAULT_RETRY;
-}
-
-/** do_shared_fault(): a write to a shared file mapping with no PTE: map the cache page writable and dirty it. */
-function doSharedFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
-  const pfn = filemapFault(k, vma.file!, vma.pgoffOf(vpn));
-  if (pfn < 0) {
-    k.stats.faultsSegv++;
-    return FAULT_SIGBUS;
-  }
-  k.stats.faultsSharedWrite++;
-  const f = k.frames;
-  const n = 1 << f.order[pfn]!;
-  const head = pfn - (pfn % n);
-  for (let i = 0; i < n; i++) f.flags[head + i] = f.flags[head + i]! | PG_DIRTY;
-  setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, true, true, false);
-  k.charge(k.catFault, k.c.mapPage);
   return FAULT_RETRY;
 }

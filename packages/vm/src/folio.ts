@@ -1,4 +1,5 @@
 import type { Kernel } from './kernel.js';
+import { PG_DIRTY } from './page-flags.js';
 
 /**
  * Folio reference counting (include/linux/mm.h folio_get/folio_put): the count lives on the head
@@ -28,4 +29,12 @@ export function folioPut(k: Kernel, pfn: number, refs: number): void {
     k.stats.pagesFreed += 1 << order;
     k.charge(k.catZap, k.c.pageFree * (1 << order));
   }
+}
+
+/** folio_mark_dirty(): every page of the folio containing `pfn`. */
+export function folioMarkDirty(k: Kernel, pfn: number): void {
+  const f = k.frames;
+  const head = folioHeadOf(k, pfn);
+  const n = 1 << f.order[head]!;
+  for (let i = 0; i < n; i++) f.flags[head + i] = f.flags[head + i]! | PG_DIRTY;
 }

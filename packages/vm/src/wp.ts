@@ -1,5 +1,5 @@
 import { A, D, RW } from '@pte/arch-x86';
-import { folioPut } from './folio.js';
+import { folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
@@ -40,7 +40,7 @@ export function doWpPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, i
   }
   if ((vma.flags & VM_SHARED) !== 0) {
     k.stats.faultsWpShared++;
-    for (let i = 0, n = 1 << f.order[pfn]!, h = pfn - (pfn % n); i < n; i++) f.flags[h + i] = f.flags[h + i]! | PG_DIRTY;
+    folioMarkDirty(k, pfn);
     k.pv.setPte(pt, idx, (lo | RW | D | A) >>> 0, hi);
     return;
   }
