@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { parseSize, parseCount, formatSize, PteError } from '../src/index.js';
+import { parseSize, parseCount, formatSize } from '../src/index.js';
+import { thrownBy } from '../../../test-utils/pte-error.js';
 
 const KiB = 1024;
 const MiB = 1024 ** 2;
@@ -7,16 +8,6 @@ const GiB = 1024 ** 3;
 const TiB = 1024 ** 4;
 const PiB = 1024 ** 5;
 
-/** The PteError that `fn` throws (fails the test if it throws nothing or something else). */
-function thrownBy(fn: () => unknown): PteError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PteError);
-    return e as PteError;
-  }
-  throw new Error('expected a PteError, nothing was thrown');
-}
 
 describe('parseSize', () => {
   it.each<[string, number]>([

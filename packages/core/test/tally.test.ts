@@ -1,15 +1,7 @@
 import fc from 'fast-check';
-import { Tally, Counters, CycleLedger, diffSnapshots, PteError } from '../src/index.js';
+import { Tally, Counters, CycleLedger, diffSnapshots } from '../src/index.js';
+import { thrownBy } from '../../../test-utils/pte-error.js';
 
-function configErrorOf(fn: () => unknown): PteError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PteError);
-    return e as PteError;
-  }
-  throw new Error('expected a PteError, nothing was thrown');
-}
 
 describe('Tally.id', () => {
   it('registers names in order on first use and is stable afterwards', () => {
@@ -37,7 +29,7 @@ describe('Tally.id', () => {
     ['a.b\n'],
   ])('rejects %j as not a dotted name, with a config error', (name) => {
     const t = new Tally();
-    const e = configErrorOf(() => t.id(name));
+    const e = thrownBy(() => t.id(name));
     expect(e.code).toBe('config');
     expect(e.message).toBe(`'${name.replace(/\s*\n\s*/g, ' ')}' is not a dotted name like 'faults.minor'`);
     expect(t.has(name)).toBe(false);

@@ -1,12 +1,1 @@
-import { PteError } from '@pte/core';
-
-/** The PteError that `fn` throws (fails the test if it throws nothing or something else). */
-export function thrownBy(fn: () => unknown): PteError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PteError);
-    return e as PteError;
-  }
-  throw new Error('expected a PteError, nothing was thrown');
-}
+export { thrownBy } from '../../../test-utils/pte-error.js';
