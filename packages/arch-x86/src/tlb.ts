@@ -54,8 +54,9 @@ export class TlbArray {
   readonly ways: number;
   private readonly setMask: number;
   private readonly full: number;
-  readonly tagLo: Uint32Array;
-  readonly tagHi: Uint32Array;
+  /** Tags as signed 32-bit values (so they stay small integers in V8 and never box on a call). */
+  readonly tagLo: Int32Array;
+  readonly tagHi: Int32Array;
   readonly meta: Uint32Array;
   readonly pfn: Uint32Array;
   /** Per set: bit w set when way w is valid. */
@@ -78,8 +79,8 @@ export class TlbArray {
     this.ways = g.ways;
     this.setMask = sets - 1;
     this.full = g.ways === 16 ? 0xffff : (1 << g.ways) - 1;
-    this.tagLo = new Uint32Array(g.entries);
-    this.tagHi = new Uint32Array(g.entries);
+    this.tagLo = new Int32Array(g.entries);
+    this.tagHi = new Int32Array(g.entries);
     this.meta = new Uint32Array(g.entries);
     this.pfn = new Uint32Array(g.entries);
     this.validMask = new Uint16Array(sets);
@@ -186,11 +187,11 @@ export function tlbEntryPkey(meta: number): number {
 /** Tag of an address at a page level: vpn >> (9 * (level - 1)), halves, level folded into hi. */
 function tagLoOf(hi: number, lo: number, level: number): number {
   const shift = 12 + 9 * (level - 1); // 12, 21, 30
-  return ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
+  return (lo >>> shift) | (hi << (32 - shift));
 }
 function tagHiOf(hi: number, level: number): number {
   const shift = 12 + 9 * (level - 1);
-  return ((hi >>> shift) | (level << 28)) >>> 0;
+  return (hi >>> shift) | (level << 28);
 }
 
 /**
