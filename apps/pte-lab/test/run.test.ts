@@ -115,6 +115,36 @@ describe('pte-lab run micro/mmap-touch', () => {
   });
 });
 
+describe('pte-lab run micro/mmap-touch: anonymous prefault (16 MiB of writes, seed 1)', () => {
+  const anon = (pattern: string, policy: string) =>
+    runJson('--set', 'backing=anon', '--set', 'access=write', '--set', 'size=16MiB', '--set', `pattern=${pattern}`, '--set', `anon_prefault=${policy}`, '--check');
+
+  it('adaptive takes about 8x fewer faults than off on a sequential write stream', async () => {
+    const off = await anon('seq', 'off');
+    const adaptive = await anon('seq', 'adaptive');
+    expect(off.counters['faults.total']).toBe(4096);
+    expect(adaptive.counters['faults.total']).toBe(515);
+    expect(adaptive.counters['pte.prefaulted_unused']).toBe(0);
+  });
+
+  it('on 25 % of the pages in random order adaptive never predicts, so it wastes no more than off; fixed:8 does', async () => {
+    const off = await anon('random:0.25', 'off');
+    const adaptive = await anon('random:0.25', 'adaptive');
+    const fixed = await anon('random:0.25', 'fixed:8');
+    expect([off, adaptive, fixed].map((r) => r.counters['pte.prefaulted_unused'])).toEqual([0, 0, 2156]);
+    expect(fixed.memory.peak_rss_pages).toBe(3180);
+  });
+
+  it('on 25 % of the pages in address order adaptive allocates pages that are never touched', async () => {
+    const off = await anon('sparse:0.25', 'off');
+    const adaptive = await anon('sparse:0.25', 'adaptive');
+    expect(off.counters['pte.prefaulted_unused']).toBe(0);
+    expect(adaptive.counters['pte.prefaulted_unused']).toBe(298);
+    expect(adaptive.counters['pages.allocated']).toBe(1024 + 298);
+    expect(adaptive.memory.peak_rss_pages).toBeGreaterThan(off.memory.peak_rss_pages);
+  });
+});
+
 describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
   it.each([
     [['run', 'no/such'], /^pte-lab: unknown scenario 'no\/such' \(scenarios: micro\/mmap-touch/],

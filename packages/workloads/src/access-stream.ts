@@ -8,6 +8,7 @@ const K_SEQ = 0;
 const K_REVERSE = 1;
 const K_STRIDE = 2; // stride:N and per2m (stride 512)
 const K_SAMPLE = 3; // random:F (one pass) and hotset:F:R (R passes)
+const K_SPARSE = 4; // sparse:F
 
 /**
  * The page touches of a pattern over a region of `pages` pages, produced in chunks: `fill(out)`
@@ -19,6 +20,8 @@ const K_SAMPLE = 3; // random:F (one pass) and hotset:F:R (R passes)
  * - `per2m`: one touch per 2 MiB: 0, 512, 1024, ... while < pages. Total ⌈pages/512⌉.
  * - `random:F`: k = max(1, round(F·pages)) distinct pages chosen uniformly, in random order — a
  *   partial Fisher–Yates shuffle run lazily as the chunks are filled. Total k.
+ * - `sparse:F`: k = max(1, round(F·pages)) distinct pages chosen uniformly, touched in ascending
+ *   address order (selection sampling, Knuth's Algorithm S: streamed, no array). Total k.
  * - `hotset:F:R`: a hot set of k = max(1, round(F·pages)) distinct uniformly chosen pages, touched
  *   in R passes, each pass in a fresh random order. The first pass is the partial Fisher–Yates
  *   that picks the set (so it both chooses the set and orders it); later passes reshuffle the set
@@ -50,6 +53,8 @@ export class AccessStream {
   /** K_SAMPLE: position within the current pass, and the pass number. */
   private pos = 0;
   private pass = 0;
+  /** K_SPARSE: next candidate page. */
+  private cursor = 0;
 
   constructor(spec: PatternSpec, pages: number, prng: Prng) {
     if (!Number.isInteger(pages) || pages < 0 || pages > 0xffffffff) {
@@ -76,6 +81,10 @@ export class AccessStream {
         kind = K_STRIDE;
         step = spec.kind === 'stride' ? spec.stride : PAGES_PER_2M;
         count = Math.ceil(pages / step);
+        break;
+      case 'sparse':
+        kind = K_SPARSE;
+        count = pages === 0 ? 0 : Math.max(1, Math.min(pages, Math.round(spec.fraction * pages)));
         break;
       case 'random':
       case 'hotset': {
@@ -129,6 +138,9 @@ export class AccessStream {
         }
         break;
       }
+      case K_SPARSE:
+        this.fillSparse(out, n);
+        break;
       default:
         this.fillSample(out, n);
     }
@@ -141,8 +153,24 @@ export class AccessStream {
     this.emitted = 0;
     this.pos = 0;
     this.pass = 0;
+    this.cursor = 0;
     this.prng = new Prng(this.seed, 'access-stream');
     this.perm?.fill(0);
+  }
+
+  /** Selection sampling: page c is taken with probability (still needed) / (pages left). */
+  private fillSparse(out: Uint32Array, n: number): void {
+    const prng = this.prng;
+    const pages = this.pages;
+    let c = this.cursor;
+    let needed = this.count - this.emitted;
+    for (let i = 0; i < n; c++) {
+      if (prng.nextInt(pages - c) < needed) {
+        out[i++] = c;
+        needed--;
+      }
+    }
+    this.cursor = c;
   }
 
   /** Lazy Fisher–Yates: pass 0 draws from all pages (choosing the set), later passes from the set. */

@@ -49,7 +49,7 @@ export const MMAP_TOUCH_KEYS: Readonly<Record<string, string>> = Object.freeze({
   io_chunk: 'write()/read() size that filled the cache, a multiple of 4KiB (default 1MiB for written, 128KiB for readback; ignored for cold)',
   read_ahead_kb: "the backing device's readahead in KiB (default 128)",
   advice: 'normal | random | sequential | willneed | hugepage: madvise() on the mapping (default normal)',
-  pattern: 'seq | reverse | stride:N | random:FRACTION | hotset:FRACTION:REPEATS | per2m: page touch order (default seq)',
+  pattern: 'seq | reverse | stride:N | random:FRACTION | sparse:FRACTION | hotset:FRACTION:REPEATS | per2m: page touch order (default seq)',
   access: 'read | write: the kind of each access (default read)',
   runs: 'accesses per page touch, ≥ 1 (default 1)',
   fault_around: "fault-around window in pages, a power of two from 1 to 512 (default from the kernel profile)",

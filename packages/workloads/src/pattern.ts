@@ -2,7 +2,7 @@ import { configError } from '@pte/core';
 
 /**
  * An access pattern over a region, as the `pattern=` key of SCENARIOS.md spells it:
- * `seq | reverse | stride:N | random:FRACTION | hotset:FRACTION:REPEATS | per2m`.
+ * `seq | reverse | stride:N | random:FRACTION | sparse:FRACTION | hotset:FRACTION:REPEATS | per2m`.
  * `AccessStream` turns a spec into page touches.
  */
 export type PatternSpec =
@@ -10,6 +10,7 @@ export type PatternSpec =
   | { readonly kind: 'reverse' }
   | { readonly kind: 'stride'; readonly stride: number }
   | { readonly kind: 'random'; readonly fraction: number }
+  | { readonly kind: 'sparse'; readonly fraction: number }
   | { readonly kind: 'hotset'; readonly fraction: number; readonly repeats: number }
   | { readonly kind: 'per2m' };
 
@@ -19,7 +20,7 @@ export type PatternKind = PatternSpec['kind'];
 const MAX_U32 = 0xffffffff;
 const INT_RE = /^[0-9]+$/;
 const FRACTION_RE = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?$/i;
-const GRAMMAR = 'one of seq, reverse, stride:N, random:FRACTION, hotset:FRACTION:REPEATS, per2m';
+const GRAMMAR = 'one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m';
 
 /**
  * Parse a pattern. Fractions are decimals in (0, 1]; stride and repeats are whole numbers from 1
@@ -41,8 +42,9 @@ export function parsePattern(text: string, where = 'pattern'): PatternSpec {
       if (args !== 1) throw bad('needs one argument: stride:N');
       return { kind: 'stride', stride: wholeNumber(parts[1]!, 'a stride', 'a whole-number stride', bad) };
     case 'random':
-      if (args !== 1) throw bad('needs one argument: random:FRACTION');
-      return { kind: 'random', fraction: fraction(parts[1]!, bad) };
+    case 'sparse':
+      if (args !== 1) throw bad(`needs one argument: ${name}:FRACTION`);
+      return { kind: name, fraction: fraction(parts[1]!, bad) };
     case 'hotset':
       if (args !== 2) throw bad('needs two arguments: hotset:FRACTION:REPEATS');
       return {
@@ -65,7 +67,8 @@ export function formatPattern(spec: PatternSpec): string {
     case 'stride':
       return `stride:${spec.stride}`;
     case 'random':
-      return `random:${spec.fraction}`;
+    case 'sparse':
+      return `${spec.kind}:${spec.fraction}`;
     case 'hotset':
       return `hotset:${spec.fraction}:${spec.repeats}`;
   }

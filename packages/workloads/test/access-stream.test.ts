@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { Prng } from '@pte/core';
-import { AccessStream, parsePattern, type PatternSpec } from '../src/index.js';
+import { AccessStream, formatPattern, parsePattern, type PatternSpec } from '../src/index.js';
 import { thrownBy } from './helpers.js';
 
 /** Every touch of a stream, read in chunks of `chunk`. */
@@ -268,3 +268,54 @@ describe('AccessStream: large regions stream', () => {
 
 const GOLDEN_RANDOM = [2, 6, 4, 5];
 const GOLDEN_HOTSET = [2, 6, 4, 5, 2, 4, 5, 6, 6, 4, 5, 2];
+
+describe('AccessStream sparse:F', () => {
+  const touches = (pages: number, f: number, seed: number, chunk = 4096) => {
+    const s = new AccessStream({ kind: 'sparse', fraction: f }, pages, new Prng(seed));
+    const out: number[] = [];
+    const buf = new Uint32Array(chunk);
+    let n: number;
+    while ((n = s.fill(buf)) > 0) out.push(...buf.subarray(0, n));
+    return { s, out };
+  };
+
+  it('touches exactly round(F·pages) distinct pages in ascending order', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5000 }), fc.double({ min: 0.01, max: 1, noNaN: true }), fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 1, max: 64 }), (pages, f, seed, chunk) => {
+        const { s, out } = touches(pages, f, seed, chunk);
+        const k = Math.max(1, Math.min(pages, Math.round(f * pages)));
+        expect(s.total).toBe(k);
+        expect(out).toHaveLength(k);
+        for (let i = 1; i < out.length; i++) expect(out[i]!).toBeGreaterThan(out[i - 1]!);
+        expect(out[out.length - 1]!).toBeLessThan(pages);
+      }),
+    );
+  });
+
+  it('is deterministic per seed, differs across seeds, and replays after reset', () => {
+    const a = touches(1000, 0.25, 1).out;
+    expect(touches(1000, 0.25, 1).out).toEqual(a);
+    expect(touches(1000, 0.25, 2).out).not.toEqual(a);
+    const { s, out } = touches(1000, 0.25, 3);
+    s.reset();
+    const again: number[] = [];
+    const buf = new Uint32Array(7);
+    let n: number;
+    while ((n = s.fill(buf)) > 0) again.push(...buf.subarray(0, n));
+    expect(again).toEqual(out);
+  });
+
+  it('streams a 16M-page region without a per-page array', () => {
+    const s = new AccessStream({ kind: 'sparse', fraction: 0.001 }, 16 * 1024 * 1024, new Prng(1));
+    expect(s.total).toBe(16777);
+    const buf = new Uint32Array(16);
+    expect(s.fill(buf)).toBe(16);
+    expect((s as unknown as { perm: unknown }).perm).toBeNull();
+  });
+
+  it('parses and formats', () => {
+    expect(parsePattern('sparse:0.25')).toEqual({ kind: 'sparse', fraction: 0.25 });
+    expect(formatPattern({ kind: 'sparse', fraction: 0.25 })).toBe('sparse:0.25');
+    expect(() => parsePattern('sparse:0')).toThrow("pattern: 'sparse:0' needs a fraction in (0, 1]");
+  });
+});

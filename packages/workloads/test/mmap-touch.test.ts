@@ -111,7 +111,7 @@ describe('parseMmapTouch', () => {
     ['read_ahead_kb', '128K', 'parse', "--set read_ahead_kb: '128K' is not a non-negative integer"],
     ['advice', 'dontneed', 'config', "--set advice: 'dontneed' is not one of normal, random, sequential, willneed, hugepage"],
     ['pattern', 'stride:0', 'config', "--set pattern: 'stride:0' needs a stride ≥ 1"],
-    ['pattern', 'zipf', 'config', "--set pattern: 'zipf' is not a pattern (one of seq, reverse, stride:N, random:FRACTION, hotset:FRACTION:REPEATS, per2m)"],
+    ['pattern', 'zipf', 'config', "--set pattern: 'zipf' is not a pattern (one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m)"],
     ['access', 'exec', 'config', "--set access: 'exec' is not one of read, write"],
     ['runs', '0', 'config', "--set runs: '0' must be at least 1"],
     ['runs', 'two', 'parse', "--set runs: 'two' is not a non-negative integer"],

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { parsePattern, formatPattern, type PatternSpec } from '../src/index.js';
 import { thrownBy } from './helpers.js';
 
-const GRAMMAR = 'one of seq, reverse, stride:N, random:FRACTION, hotset:FRACTION:REPEATS, per2m';
+const GRAMMAR = 'one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m';
 
 describe('parsePattern', () => {
   it.each<[string, PatternSpec]>([
