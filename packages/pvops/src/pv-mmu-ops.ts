@@ -7,8 +7,11 @@ import type { PhysMem } from '@pte/arch-x86';
  * really costs there: a store (native, nested paging), a hypercall or multicall batch (Xen PV), or
  * a trapped store on a write-protected frame (KVM shadow paging).
  *
- * Entries are addressed as (table frame, index) with halves (lo, hi). Calls that return an old
- * entry leave it in `oldLo`/`oldHi`, so the hot path allocates nothing.
+ * Entries are addressed as (table frame, index) with halves (lo, hi). Frames are the guest's
+ * (pfns); a backend whose hardware sees other frame numbers (Xen PV: machine frames) converts
+ * both the table and the frame inside a new entry on the way in (xen_make_pte), and the kernel
+ * converts frames it reads back with `pfnOf` (xen_pte_val). Calls that return an old entry leave
+ * its raw value in `oldLo`/`oldHi`, so the hot path allocates nothing.
  *
  * Lazy MMU mode follows the nesting rules of the generic layer (Kevin Brodsky, "Nesting support for
  * lazy MMU mode", 2025; linux-mm.md §6): a depth count, the arch hooks called only at the outermost
@@ -28,6 +31,18 @@ export abstract class PvMmuOps {
     readonly name: string,
     readonly mem: PhysMem,
   ) {}
+
+  // --- frame numbers ------------------------------------------------------------------------
+
+  /** The machine frame behind guest frame `pfn` (Xen's P2M); the identity elsewhere. */
+  mfn(pfn: number): number {
+    return pfn;
+  }
+
+  /** The guest frame behind machine frame `mfn` (Xen's M2P); the identity elsewhere. */
+  pfnOf(mfn: number): number {
+    return mfn;
+  }
 
   // --- PTE updates -------------------------------------------------------------------------
 

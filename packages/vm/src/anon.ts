@@ -58,7 +58,7 @@ function prefaultRun(k: Kernel, mm: Mm, vma: Vma, pt: number, vpn: number, want:
   const limit = Math.min(vma.end, vpn - (vpn % 512) + 512, vpn + want);
   const ent = k.mem.ent;
   for (let v = vpn; v < limit; v++) {
-    const e = 2 * k.mem.entryIndex(pt, v % 512);
+    const e = 2 * k.entryAt(pt, v % 512);
     if ((ent[e]! & P) !== 0 || ent[e + 1] !== 0) continue;
     mapNewAnon(k, mm, vma, pt, v, vpn, 0, writable);
   }
@@ -68,7 +68,7 @@ function prefaultRun(k: Kernel, mm: Mm, vma: Vma, pt: number, vpn: number, want:
 /** True if the n PTEs from `vpn` in table `pt` are all none (pte_range_none). */
 function ptesNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
   const ent = k.mem.ent;
-  const base = 2 * k.mem.entryIndex(pt, vpn % 512);
+  const base = 2 * k.entryAt(pt, vpn % 512);
   for (let i = 0; i < 2 * n; i++) if (ent[base + i] !== 0) return false;
   return true;
 }
@@ -89,7 +89,7 @@ function mapNewAnon(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, faul
 
 /** The zero-page PTE (pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot))): read-only, young. */
 export function mapZeroPage(k: Kernel, pt: number, vpn: number, exec: boolean): void {
-  const z = k.zeroPfn;
+  const z = k.pv.mfn(k.zeroPfn);
   k.pv.setPte(pt, vpn % 512, ((z % 1048576) * 4096 + (P | US | A | SW1)) >>> 0, (Math.floor(z / 1048576) | (exec ? 0 : XD_HI)) >>> 0);
   k.stats.ptePopulated++;
   k.stats.zeroPageMaps++;

@@ -108,7 +108,7 @@ function mapFolioRange(k: Kernel, mm: Mm, vma: Vma, pt: number, head: number, he
     let none = false;
     if (i <= hi) {
       const vpn = vma.start + (i - vma.pgoff);
-      const e = 2 * k.mem.entryIndex(pt, vpn % 512);
+      const e = 2 * k.entryAt(pt, vpn % 512);
       none = (ent[e]! & P) === 0 && ent[e + 1] === 0;
     }
     if (none && runStart < 0) runStart = i;
@@ -140,8 +140,9 @@ export function tryMapPmd(k: Kernel, mm: Mm, vma: Vma, head: number, headIndex: 
   if (!inode.shmem && headIndex + 512 > inode.pages) return false;
   const pmd = pmdTableFor(k, mm, faultVpn, true);
   const idx = vpnIndex(faultVpn, 2);
-  if ((k.mem.readLo(pmd, idx) & P) !== 0) return false;
-  k.pv.setUpper(2, pmd, idx, mkPmdLo(head, true), mkPteHi(head, (vma.flags & VM_EXEC) !== 0));
+  if ((k.readLo(pmd, idx) & P) !== 0) return false;
+  const m = k.pv.mfn(head); // a 2 MiB leaf needs machine-contiguous frames (native, TDP)
+  k.pv.setUpper(2, pmd, idx, mkPmdLo(m, true), mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
   const f = k.frames;
   for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! + 1;
   folioGet(k, head, 512);

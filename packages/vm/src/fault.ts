@@ -44,7 +44,7 @@ export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): n
   if (pt === -1 && !(vma.file !== null && !write)) pt = pteTableFor(k, mm, vpn, true);
   if (pt === -1) return doPteMissing(k, mm, vma, vpn, pt, write);
   const idx = vpn % 512;
-  const e = 2 * k.mem.entryIndex(pt, idx);
+  const e = 2 * k.entryAt(pt, idx);
   const lo = k.mem.ent[e]!;
   const hi = k.mem.ent[e + 1]!;
   if ((lo & P) === 0) return doPteMissing(k, mm, vma, vpn, pt, write);
@@ -130,7 +130,7 @@ function finishFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, pfn: 
 
 function rangeNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
   const ent = k.mem.ent;
-  const base = 2 * k.mem.entryIndex(pt, vpn % 512);
+  const base = 2 * k.entryAt(pt, vpn % 512);
   for (let i = 0; i < 2 * n; i++) if (ent[base + i] !== 0) return false;
   return true;
 }

@@ -1,9 +1,9 @@
-import { A, D, entryPfn, isLeaf, P, RW } from '@pte/arch-x86';
+import { A, D, isLeaf, P, RW } from '@pte/arch-x86';
 import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_EXCLUSIVE } from './page-flags.js';
-import { PTE_SPECIAL, pmdTableFor, ptePfn, pteTableFor, vpnIndex } from './pgtable.js';
+import { PTE_SPECIAL, pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
 import { VM_COPY_ON_FORK, VM_MAYWRITE, VM_SHARED, type Vma } from './vma.js';
 
 /**
@@ -47,17 +47,17 @@ function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
   while (vpn < vma.end) {
     const pmdEnd = Math.min(vma.end, vpn - (vpn % 512) + 512);
     const pmd = pmdTableFor(k, parent, vpn, false);
-    const plo = pmd < 0 ? 0 : mem.readLo(pmd, vpnIndex(vpn, 2));
+    const plo = pmd < 0 ? 0 : k.readLo(pmd, vpnIndex(vpn, 2));
     if ((plo & P) === 0 || isLeaf(2, plo)) {
       vpn = pmdEnd;
       continue;
     }
-    const src = entryPfn(2, plo, mem.readHi(pmd, vpnIndex(vpn, 2)));
+    const src = k.frameOf(2, plo, k.readHi(pmd, vpnIndex(vpn, 2)));
     let dst = -1;
     pv.lazyEnter();
     for (let v = vpn; v < pmdEnd; v++) {
       const idx = v % 512;
-      const e = 2 * mem.entryIndex(src, idx);
+      const e = 2 * k.entryAt(src, idx);
       let lo = mem.ent[e]!;
       const hi = mem.ent[e + 1]!;
       if ((lo & P) === 0) continue;
@@ -65,7 +65,7 @@ function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
       k.stats.pteCopied++;
       k.charge(k.catFork, k.c.forkPte);
       if ((lo & PTE_SPECIAL) === 0) {
-        const pfn = ptePfn(lo, hi);
+        const pfn = k.frameOf(1, lo, hi);
         const anon = (f.flags[pfn]! & PG_ANON) !== 0;
         f.mapcount[pfn] = f.mapcount[pfn]! + 1;
         folioGet(k, pfn, 1);

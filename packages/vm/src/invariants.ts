@@ -1,9 +1,9 @@
 import { PteError } from '@pte/core';
-import { entryPfn, isLeaf, P } from '@pte/arch-x86';
+import { isLeaf, P } from '@pte/arch-x86';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ALLOCATED, PG_ANON, PG_PAGECACHE, PG_PAGETABLE, PG_ZERO } from './page-flags.js';
-import { PTE_SPECIAL, ptePfn } from './pgtable.js';
+import { PTE_SPECIAL } from './pgtable.js';
 
 /**
  * Invariant checkers for tests and `--check` runs (DESIGN.md "Conventions"):
@@ -53,22 +53,22 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, out: string[]): number {
   let tables = 0;
   const walk = (table: number, level: number): void => {
     for (let i = 0; i < 512; i++) {
-      const lo = k.mem.readLo(table, i);
+      const lo = k.readLo(table, i);
       if ((lo & P) === 0) continue;
-      const hi = k.mem.readHi(table, i);
+      const hi = k.readHi(table, i);
       if (level === 1) {
         if ((lo & PTE_SPECIAL) !== 0) continue;
-        const pfn = ptePfn(lo, hi);
+        const pfn = k.frameOf(1, lo, hi);
         seen[pfn] = seen[pfn]! + 1;
         rss[rssType(k, pfn)]! += 1;
       } else if (isLeaf(level, lo)) {
-        const head = entryPfn(level, lo, hi);
+        const head = k.frameOf(level, lo, hi);
         const n = level === 2 ? 512 : 512 * 512;
         for (let j = 0; j < n; j++) seen[head + j] = seen[head + j]! + 1;
         rss[rssType(k, head)]! += n;
       } else {
         tables++;
-        walk(entryPfn(level, lo, hi), level - 1);
+        walk(k.frameOf(level, lo, hi), level - 1);
       }
     }
   };

@@ -1,5 +1,5 @@
 import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
-import type { PhysMem } from '@pte/arch-x86';
+import { entryPfn, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { BlockDevice } from './block-device.js';
 import { VM_COSTS, type VmCostKey } from './costs.js';
@@ -106,6 +106,27 @@ export class Kernel {
 
   charge(cat: number, cycles: number): void {
     this.ledger.charge(cat, cycles);
+  }
+
+  // The kernel reads its page tables directly (through its direct map), addressing them by guest
+  // frame; the entries hold the frames the hardware uses, converted back with pv.pfnOf (pte_val).
+
+  /** Entry number (PhysMem.ent[2e], mark[e]) of entry `idx` of the table at guest frame `table`. */
+  entryAt(table: number, idx: number): number {
+    return this.mem.entryIndex(this.pv.mfn(table), idx);
+  }
+
+  readLo(table: number, idx: number): number {
+    return this.mem.ent[2 * this.entryAt(table, idx)]!;
+  }
+
+  readHi(table: number, idx: number): number {
+    return this.mem.ent[2 * this.entryAt(table, idx) + 1]!;
+  }
+
+  /** Guest frame a present entry at `level` points to (pte_pfn / pmd_pfn through pte_val). */
+  frameOf(level: number, lo: number, hi: number): number {
+    return this.pv.pfnOf(entryPfn(level, lo, hi));
   }
 
   /** mm_alloc + pgd_alloc: a new address space with an empty top-level table. */

@@ -1,4 +1,4 @@
-import { A, D, entryPfn, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, SW1, US, XD_HI } from '@pte/arch-x86';
+import { A, D, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, SW1, US, XD_HI } from '@pte/arch-x86';
 import { PG_PAGETABLE } from './page-flags.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
@@ -41,14 +41,14 @@ export function pmdTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): num
   let table = mm.root;
   for (let level = k.levels; level > 2; level--) {
     const idx = vpnIndex(vpn, level);
-    const e = 2 * k.mem.entryIndex(table, idx);
+    const e = 2 * k.entryAt(table, idx);
     const lo = k.mem.ent[e]!;
     if ((lo & P) === 0) {
       if (!alloc) return -1;
       table = allocTable(k, mm, level - 1, table, level, idx);
       continue;
     }
-    table = entryPfn(level, lo, ent[e + 1]!);
+    table = k.frameOf(level, lo, ent[e + 1]!);
   }
   return table;
 }
@@ -63,7 +63,7 @@ export function pteTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): num
   const pmd = pmdTableFor(k, mm, vpn, alloc);
   if (pmd < 0) return -1;
   const idx = vpnIndex(vpn, 2);
-  const e = 2 * k.mem.entryIndex(pmd, idx);
+  const e = 2 * k.entryAt(pmd, idx);
   const lo = k.mem.ent[e]!;
   let pt: number;
   if ((lo & P) === 0) {
@@ -72,7 +72,7 @@ export function pteTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): num
   } else if (isLeaf(2, lo)) {
     return -2;
   } else {
-    pt = entryPfn(2, lo, k.mem.ent[e + 1]!);
+    pt = k.frameOf(2, lo, k.mem.ent[e + 1]!);
   }
   mm.cachedPmdKey = pmdKey;
   mm.cachedPt = pt;
@@ -85,7 +85,8 @@ function allocTable(k: Kernel, mm: Mm, level: number, parent: number, parentLeve
   k.frames.flags[pfn] = k.frames.flags[pfn]! | PG_PAGETABLE;
   k.frames.refcount[pfn] = 1;
   k.pv.allocPt(level, pfn);
-  k.pv.setUpper(parentLevel, parent, idx, (pfn % 1048576) * 4096 + LINUX_PAGE_TABLE, Math.floor(pfn / 1048576));
+  const m = k.pv.mfn(pfn);
+  k.pv.setUpper(parentLevel, parent, idx, (m % 1048576) * 4096 + LINUX_PAGE_TABLE, Math.floor(m / 1048576));
   mm.ptPages++;
   k.stats.ptAllocs++;
   k.charge(k.catFault, k.c.ptAlloc);

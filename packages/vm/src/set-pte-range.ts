@@ -29,10 +29,13 @@ export function setPteRange(
 ): void {
   const containsFault = faultVpn >= vpn && faultVpn < vpn + n;
   const young = containsFault || !k.policy.prefaultOld;
-  const lo = mkPteLo(pfn, writable, young, dirty);
-  const hi = mkPteHi(pfn, (vma.flags & VM_EXEC) !== 0);
-  const idx = vpn % 512;
   const pv = k.pv;
+  // pfn_pte(): the entry carries the frame the hardware uses (the P2M's, under Xen PV).
+  const exec = (vma.flags & VM_EXEC) !== 0;
+  const m = pv.mfn(pfn);
+  const lo = mkPteLo(m, writable, young, dirty);
+  const hi = mkPteHi(m, exec);
+  const idx = vpn % 512;
   if (n === 1) {
     pv.setPte(pt, idx, lo, hi);
   } else if (k.policy.lazySetPtes) {
@@ -40,7 +43,10 @@ export function setPteRange(
     pv.setPtes(pt, idx, n, lo, hi);
     pv.lazyLeave();
   } else {
-    for (let i = 0; i < n; i++) pv.setPte(pt, idx + i, mkPteLo(pfn + i, writable, young, dirty), mkPteHi(pfn + i, (vma.flags & VM_EXEC) !== 0));
+    for (let i = 0; i < n; i++) {
+      const mi = pv.mfn(pfn + i);
+      pv.setPte(pt, idx + i, mkPteLo(mi, writable, young, dirty), mkPteHi(mi, exec));
+    }
   }
   const f = k.frames;
   for (let i = 0; i < n; i++) f.mapcount[pfn + i] = f.mapcount[pfn + i]! + 1;
@@ -50,7 +56,7 @@ export function setPteRange(
   const prefaulted = containsFault ? n - 1 : n;
   if (prefaulted > 0) {
     k.stats.ptePrefaulted += prefaulted;
-    const base = k.mem.entryIndex(pt, idx);
+    const base = k.entryAt(pt, idx);
     for (let i = 0; i < n; i++) if (vpn + i !== faultVpn) k.mem.setMark(base + i);
   }
 }

@@ -133,9 +133,9 @@ export class Syscalls {
           continue;
         }
         const idx = vpn % 512;
-        const lo = k.mem.readLo(pt, idx);
+        const lo = k.readLo(pt, idx);
         if ((lo & P) === 0) continue;
-        const hi = k.mem.readHi(pt, idx);
+        const hi = k.readHi(pt, idx);
         const nlo = dropWrite ? lo & ~RW : lo;
         const nhi = noExec ? hi | XD_HI : hi & ~XD_HI;
         if (nlo === lo && nhi >>> 0 === hi) continue;
@@ -158,8 +158,8 @@ export class Syscalls {
     }
     const pmd = pmdTableFor(k, mm, vpn, false);
     const idx = vpnIndex(vpn, 2);
-    const lo = k.mem.readLo(pmd, idx);
-    const hi = k.mem.readHi(pmd, idx);
+    const lo = k.readLo(pmd, idx);
+    const hi = k.readHi(pmd, idx);
     const nlo = dropWrite ? lo & ~RW : lo;
     const nhi = noExec ? hi | XD_HI : hi & ~XD_HI;
     if (nlo === lo && nhi >>> 0 === hi) return;

@@ -3,7 +3,7 @@ import { folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
-import { PTE_SPECIAL, mkPteHi, mkPteLo, ptePfn, vpnHi, vpnLo } from './pgtable.js';
+import { PTE_SPECIAL, mkPteHi, mkPteLo, vpnHi, vpnLo } from './pgtable.js';
 import { VM_EXEC, VM_SHARED, type Vma } from './vma.js';
 
 /**
@@ -18,7 +18,7 @@ import { VM_EXEC, VM_SHARED, type Vma } from './vma.js';
 export function doWpPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: number, lo: number, hi: number): void {
   k.stats.faultsMinor++;
   const f = k.frames;
-  const pfn = ptePfn(lo, hi);
+  const pfn = k.frameOf(1, lo, hi);
   if ((lo & PTE_SPECIAL) !== 0) {
     wpPageCopy(k, mm, vma, vpn, pt, idx, -1, false);
     return;
@@ -65,7 +65,8 @@ function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: n
     k.stats.tlbFlushPages++;
     k.charge(k.catFlush, k.c.flushTlbCall);
   }
-  k.pv.setPte(pt, idx, mkPteLo(pfn, true, true, true), mkPteHi(pfn, (vma.flags & VM_EXEC) !== 0));
+  const m = k.pv.mfn(pfn);
+  k.pv.setPte(pt, idx, mkPteLo(m, true, true, true), mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
   mm.addRss(MM_ANONPAGES, 1);
   if (src >= 0) {
     const wasAnon = (f.flags[src]! & PG_ANON) !== 0;

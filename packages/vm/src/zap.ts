@@ -1,9 +1,9 @@
-import { A, D, entryPfn, isLeaf, P } from '@pte/arch-x86';
+import { A, D, isLeaf, P } from '@pte/arch-x86';
 import { folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_PAGETABLE, PG_REFERENCED } from './page-flags.js';
-import { PTE_SPECIAL, pmdTableFor, ptePfn, vpnIndex } from './pgtable.js';
+import { PTE_SPECIAL, pmdTableFor, vpnIndex } from './pgtable.js';
 import { MmuGather } from './tlb-gather.js';
 import { VM_RAND_READ, VM_SEQ_READ, type Vma } from './vma.js';
 
@@ -45,7 +45,7 @@ export function zapRange(k: Kernel, mm: Mm, vma: Vma, start: number, end: number
       continue;
     }
     const pidx = vpnIndex(vpn, 2);
-    const plo = k.mem.readLo(pmd, pidx);
+    const plo = k.readLo(pmd, pidx);
     if ((plo & P) === 0) {
       vpn = pmdEnd;
       continue;
@@ -55,7 +55,7 @@ export function zapRange(k: Kernel, mm: Mm, vma: Vma, start: number, end: number
       vpn = pmdEnd;
       continue;
     }
-    const pt = entryPfn(2, plo, k.mem.readHi(pmd, pidx));
+    const pt = k.frameOf(2, plo, k.readHi(pmd, pidx));
     zapPteRange(k, mm, vma, pt, vpn, pmdEnd, tlb);
     vpn = pmdEnd;
   }
@@ -69,7 +69,7 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
   pv.lazyEnter();
   for (let vpn = start; vpn < end; vpn++) {
     const idx = vpn % 512;
-    const e = mem.entryIndex(pt, idx);
+    const e = k.entryAt(pt, idx);
     const lo = mem.ent[2 * e]!;
     if ((lo & P) === 0) continue;
     pv.ptepGetAndClear(pt, idx);
@@ -79,7 +79,7 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
     if (mem.takeMark(e)) k.stats.ptePrefaultedUnused++;
     const olo = pv.oldLo;
     if ((olo & PTE_SPECIAL) !== 0) continue; // zero page: no refcount, no RSS
-    const pfn = ptePfn(olo, pv.oldHi);
+    const pfn = k.frameOf(1, olo, pv.oldHi);
     const anon = (f.flags[pfn]! & PG_ANON) !== 0;
     if (!anon) {
       if ((olo & D) !== 0) f.flags[pfn] = f.flags[pfn]! | PG_DIRTY;
@@ -94,8 +94,8 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
 
 /** zap_huge_pmd() for a PMD-mapped file folio. */
 function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: number, tlb: MmuGather): void {
-  const lo = k.mem.readLo(pmd, pidx);
-  const head = entryPfn(2, lo, k.mem.readHi(pmd, pidx));
+  const lo = k.readLo(pmd, pidx);
+  const head = k.frameOf(2, lo, k.readHi(pmd, pidx));
   k.pv.setUpper(2, pmd, pidx, 0, 0);
   k.charge(k.catZap, k.c.zapPte);
   tlb.add(base, 512);
@@ -137,9 +137,9 @@ export function freePgtables(k: Kernel, mm: Mm, all: boolean): void {
 function freeLevel(k: Kernel, mm: Mm, table: number, level: number, base: number, all: boolean): void {
   const span = 512 ** (level - 1); // pages covered by one entry
   for (let i = 0; i < 512; i++) {
-    const lo = k.mem.readLo(table, i);
+    const lo = k.readLo(table, i);
     if ((lo & P) === 0 || isLeaf(level, lo)) continue;
-    const child = entryPfn(level, lo, k.mem.readHi(table, i));
+    const child = k.frameOf(level, lo, k.readHi(table, i));
     const start = base + i * span;
     if (all || mm.vmas.isFree(start, start + span)) {
       freeSubtree(k, mm, child, level - 1);
@@ -157,9 +157,9 @@ function freeLevel(k: Kernel, mm: Mm, table: number, level: number, base: number
 function freeSubtree(k: Kernel, mm: Mm, table: number, level: number): void {
   if (level < 2) return;
   for (let i = 0; i < 512; i++) {
-    const lo = k.mem.readLo(table, i);
+    const lo = k.readLo(table, i);
     if ((lo & P) === 0 || isLeaf(level, lo)) continue;
-    const child = entryPfn(level, lo, k.mem.readHi(table, i));
+    const child = k.frameOf(level, lo, k.readHi(table, i));
     freeSubtree(k, mm, child, level - 1);
     k.pv.releasePt(level - 1, child);
     releaseFrame(k, child);
