@@ -4,11 +4,12 @@ import { ARCH_COSTS } from '@pte/arch-x86';
 import { ALL_COSTS } from '@pte/machine';
 import { PVOPS_COSTS } from '@pte/pvops';
 import { VM_COSTS } from '@pte/vm';
+import { XEN_COSTS } from '@pte/xen';
 import type { CostDefaults } from '@pte/core';
 
 /** Every cost key in code has a row in docs/cost-model.md with the same default and a source. */
 const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'cost-model.md'), 'utf8');
-const tables: Record<string, CostDefaults> = { '@pte/arch-x86': ARCH_COSTS, '@pte/pvops': PVOPS_COSTS, '@pte/vm': VM_COSTS };
+const tables: Record<string, CostDefaults> = { '@pte/arch-x86': ARCH_COSTS, '@pte/pvops': PVOPS_COSTS, '@pte/vm': VM_COSTS, '@pte/xen': XEN_COSTS };
 
 describe('docs/cost-model.md', () => {
   it('covers every key the machine merges, and nothing else', () => {

@@ -1,4 +1,4 @@
-import { Counters, CycleLedger, diffSnapshots, Prng, type CostTable, type TallySnapshot } from '@pte/core';
+import { Counters, CycleLedger, diffSnapshots, Prng, PteError, type CostTable, type TallySnapshot } from '@pte/core';
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, Mmu, PhysMem, TRANSLATE_GP, type ArchCostKey } from '@pte/arch-x86';
 import { NativePvMmu, type PvMmuOps, type PvopsCostKey } from '@pte/pvops';
 import {
@@ -6,6 +6,7 @@ import {
   VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Task, type VmCostKey, type VmPolicy,
 } from '@pte/vm';
 import { AccessStream, validateWorkload, type PatternSpec, type Program, type ProtSpec, type Workload } from '@pte/workloads';
+import { XenHypervisor, XenPvMmu, type XenCostKey, type XenPteWrite } from '@pte/xen';
 import type { Platform } from './platform.js';
 
 export interface MachineOptions {
@@ -17,8 +18,10 @@ export interface MachineOptions {
   readonly memBytes: number;
   readonly seed: number;
   readonly costs: CostTable;
-  /** Run the invariant checkers after every operation. */
+  /** Run the invariant checkers after every operation (and make Xen refusals fatal). */
   readonly check?: boolean;
+  /** Xen PV: how the guest writes PTEs of pinned tables outside lazy mode (default: the profile's). */
+  readonly xenPteWrite?: XenPteWrite;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -48,6 +51,8 @@ export class Machine {
   readonly pv: PvMmuOps;
   readonly kernel: Kernel;
   readonly sys: Syscalls;
+  /** The hypervisor, on xen-pv. */
+  readonly xen: XenHypervisor | null = null;
   readonly prng: Prng;
   private readonly check: boolean;
   private baseCycles: TallySnapshot = {};
@@ -61,11 +66,25 @@ export class Machine {
 
   constructor(readonly opts: MachineOptions) {
     const frames = Math.floor(opts.memBytes / 4096);
-    this.mem = new PhysMem(frames);
     const costs = opts.costs;
-    this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
-    this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>);
-    this.kernel = new Kernel({ mem: this.mem, pv: this.pv, policy: opts.policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey> });
+    let policy = opts.policy;
+    if (opts.platform === 'xen-pv') {
+      // The CPU walks machine memory; the guest's frames map onto it through the P2M.
+      const xen = new XenHypervisor({ guestFrames: frames, seed: opts.seed, ledger: this.ledger, costs: costs as CostTable<XenCostKey> });
+      xen.strict = opts.check ?? false;
+      this.xen = xen;
+      this.mem = xen.mem;
+      this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
+      xen.attachCpu(this.mmu);
+      this.pv = new XenPvMmu(xen, this.mmu, opts.xenPteWrite ?? opts.profile.xenPteWrite, this.ledger, costs as CostTable<PvopsCostKey>);
+      // PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants.
+      policy = { ...policy, pmdMapFileFolios: false };
+    } else {
+      this.mem = new PhysMem(frames);
+      this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
+      this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>);
+    }
+    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey> });
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
     this.check = opts.check ?? false;
@@ -97,7 +116,7 @@ export class Machine {
     this.mmu.addCountersTo(c);
     this.kernel.stats.addCountersTo(c);
     c.add(c.id('pte.prefaulted_used'), this.mmu.walker.markedUses);
-    c.add(c.id('pte.writes'), this.pv.pteWrites);
+    this.pv.addCountersTo(c);
     c.add(c.id('workload.touches'), this.touches);
     c.add(c.id('workload.accesses'), this.accesses);
     c.add(c.id('workload.segv'), this.segv);
@@ -133,6 +152,7 @@ export class Machine {
         let tries = 0;
         while (pfn < 0) {
           if (pfn === TRANSLATE_GP) throw new Error(`non-canonical address for page ${vpn}`);
+          this.pv.onPageFault();
           if (handleMmFault(k, mm, vpn, mmu.faultCode | ACCESS_USER) !== FAULT_RETRY) {
             this.segv++;
             break;
@@ -251,6 +271,9 @@ export class Machine {
 
   /** Run the invariant checkers if --check is on. */
   verify(where: string): void {
-    if (this.check) assertInvariants(this.kernel, where);
+    if (!this.check) return;
+    assertInvariants(this.kernel, where);
+    const xenBroken = this.xen?.checkInvariants() ?? [];
+    if (xenBroken.length > 0) throw new PteError('model', `Xen invariant failed ${where}: ${xenBroken.slice(0, 3).join('; ')}`);
   }
 }

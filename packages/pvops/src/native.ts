@@ -84,11 +84,11 @@ export class NativePvMmu extends PvMmuOps {
     this.setPte(table, index, lo, hi);
   }
 
-  allocPt(_level: number, pfn: number): void {
+  allocPt(_level: number, pfn: number, _root: number): void {
     this.mem.makeTable(pfn);
   }
 
-  releasePt(_level: number, pfn: number): void {
+  releasePt(_level: number, pfn: number, _root: number): void {
     this.mem.releaseTable(pfn);
   }
 

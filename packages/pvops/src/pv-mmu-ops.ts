@@ -1,3 +1,4 @@
+import type { Counters } from '@pte/core';
 import type { PhysMem } from '@pte/arch-x86';
 
 /**
@@ -75,11 +76,14 @@ export abstract class PvMmuOps {
 
   // --- page-table pages ----------------------------------------------------------------------
 
-  /** paravirt_alloc_pte/pmd/pud/p4d: frame `pfn` becomes a level-`level` table (zeroed). */
-  abstract allocPt(level: number, pfn: number): void;
+  /**
+   * paravirt_alloc_pte/pmd/pud/p4d(mm, pfn): frame `pfn` becomes a level-`level` table (zeroed)
+   * of the address space whose top-level table is `root` (a new pgd passes itself).
+   */
+  abstract allocPt(level: number, pfn: number, root: number): void;
 
-  /** paravirt_release_pte/...: the table frame returns to ordinary use. */
-  abstract releasePt(level: number, pfn: number): void;
+  /** paravirt_release_pte/...(pfn): the table frame of `root`'s address space returns to ordinary use. */
+  abstract releasePt(level: number, pfn: number, root: number): void;
 
   /** enter_mmap (Xen: xen_pgd_pin): an address space is about to be used. */
   abstract pgdPin(root: number): void;
@@ -97,6 +101,19 @@ export abstract class PvMmuOps {
 
   /** write_cr3(): switch address space. */
   abstract writeCr3(root: number, pcid: number): void;
+
+  /** Publish this backend's counters (`pte.writes`, and the platform's own). */
+  addCountersTo(c: Counters): void {
+    c.add(c.id('pte.writes'), this.pteWrites);
+  }
+
+  // --- traps -------------------------------------------------------------------------------
+
+  /**
+   * The CPU raised #PF for the guest. Natively it goes straight to the kernel; under Xen PV it
+   * traps to Xen first and is bounced to the guest (a backend charges that here).
+   */
+  onPageFault(): void {}
 
   // --- lazy MMU mode -------------------------------------------------------------------------
 

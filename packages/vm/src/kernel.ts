@@ -53,6 +53,8 @@ export interface KernelOptions {
   readonly costs?: CostTable<VmCostKey>;
   /** Paging levels of the guest (4 or 5). */
   readonly levels?: 4 | 5;
+  /** Frames of guest memory (default: all of `mem`; fewer when `mem` is machine memory under Xen PV). */
+  readonly frames?: number;
 }
 
 /**
@@ -96,7 +98,7 @@ export class Kernel {
     this.catFork = this.ledger.id('guest.fork_copy');
     this.catIo = this.ledger.id('io.wait');
     this.catFlush = this.ledger.id('tlb.flush');
-    this.frames = new FrameTable(o.mem.frames, 1);
+    this.frames = new FrameTable(o.frames ?? o.mem.frames, 1);
     this.pageCache = new PageCache(this.frames);
     this.blockDev = new BlockDevice(this.c.ioRequest, this.c.ioPage);
     this.zeroPfn = this.frames.allocOrFail(0);
@@ -134,7 +136,7 @@ export class Kernel {
     const root = this.frames.allocOrFail(0);
     this.frames.flags[root] = this.frames.flags[root]! | PG_PAGETABLE;
     this.frames.refcount[root] = 1;
-    this.pv.allocPt(this.levels, root);
+    this.pv.allocPt(this.levels, root, root);
     this.stats.ptAllocs++; // counted as exit_mmap counts its pgd_free in pt.frees
     this.charge(this.catFault, this.c.ptAlloc);
     const mm = new Mm(this.nextMmId++, root);

@@ -84,7 +84,7 @@ function allocTable(k: Kernel, mm: Mm, level: number, parent: number, parentLeve
   const pfn = k.frames.allocOrFail(0);
   k.frames.flags[pfn] = k.frames.flags[pfn]! | PG_PAGETABLE;
   k.frames.refcount[pfn] = 1;
-  k.pv.allocPt(level, pfn);
+  k.pv.allocPt(level, pfn, mm.root);
   const m = k.pv.mfn(pfn);
   k.pv.setUpper(parentLevel, parent, idx, (m % 1048576) * 4096 + LINUX_PAGE_TABLE, Math.floor(m / 1048576));
   mm.ptPages++;

@@ -28,6 +28,11 @@ export interface KernelProfile {
   readonly name: string;
   readonly description: string;
   readonly policy: VmPolicy;
+  /**
+   * How this kernel's Xen PV code writes a PTE of a pinned table outside lazy mode
+   * (hypervisors.md §2): one update_va_mapping per set_pte_at in 2008, one mmu_update since.
+   */
+  readonly xenPteWrite: 'mmu_update' | 'update_va_mapping' | 'ptwr';
 }
 
 /**
@@ -36,7 +41,8 @@ export interface KernelProfile {
 export const PROFILES: Readonly<Record<string, KernelProfile>> = {
   'linux-2.6.27': {
     name: 'linux-2.6.27',
-    description: 'the thread\'s kernel (2008): no fault-around, order-0 page cache, no lazy set_ptes',
+    description: 'the thread\'s kernel (2008): no fault-around, order-0 page cache, no lazy set_ptes, one update_va_mapping per fault on Xen',
+    xenPteWrite: 'update_va_mapping',
     policy: {
       faultAround: 1, // fault-around arrived in v3.15 (8c6e50b0290c4, linux-mm.md §1.2)
       prefaultOld: false,
@@ -51,6 +57,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
   'linux-3.15': {
     name: 'linux-3.15',
     description: 'fault-around 64 KiB (16 PTEs), young prefaulted PTEs on x86, order-0 page cache',
+    xenPteWrite: 'mmu_update',
     policy: {
       faultAround: 16, // fault_around_bytes = 65536 (linux-mm.md §1.2)
       prefaultOld: false, // x86 installs young PTEs (§1.4)
@@ -64,6 +71,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
   'linux-6.18': {
     name: 'linux-6.18',
     description: 'large page-cache folios up to PMD order, PMD mapping of PMD-sized file folios, set_ptes in lazy mode, fault-around 16',
+    xenPteWrite: 'mmu_update',
     policy: {
       faultAround: 16,
       prefaultOld: false,

@@ -125,7 +125,7 @@ export function freePgtables(k: Kernel, mm: Mm, all: boolean): void {
   freeLevel(k, mm, mm.root, k.levels, 0, all);
   mm.dropPtCache();
   if (all) {
-    k.pv.releasePt(k.levels, mm.root);
+    k.pv.releasePt(k.levels, mm.root, mm.root);
     releaseFrame(k, mm.root);
   }
 }
@@ -144,7 +144,7 @@ function freeLevel(k: Kernel, mm: Mm, table: number, level: number, base: number
     if (all || mm.vmas.isFree(start, start + span)) {
       freeSubtree(k, mm, child, level - 1);
       k.pv.setUpper(level, table, i, 0, 0);
-      k.pv.releasePt(level - 1, child);
+      k.pv.releasePt(level - 1, child, mm.root);
       releaseFrame(k, child);
       mm.ptPages--;
     } else if (level - 1 >= 2) {
@@ -161,7 +161,7 @@ function freeSubtree(k: Kernel, mm: Mm, table: number, level: number): void {
     if ((lo & P) === 0 || isLeaf(level, lo)) continue;
     const child = k.frameOf(level, lo, k.readHi(table, i));
     freeSubtree(k, mm, child, level - 1);
-    k.pv.releasePt(level - 1, child);
+    k.pv.releasePt(level - 1, child, mm.root);
     releaseFrame(k, child);
     mm.ptPages--;
   }
