@@ -1,6 +1,6 @@
-import { configError, parseCount, parseSize, PteError, usageError } from '@pte/core';
-import { Machine, parsePlatform, resolveRunCosts, sortedRecord, type RunResult } from '@pte/machine';
-import { DEFAULT_PROFILE, getProfile, type VmPolicy } from '@pte/vm';
+import { configError, parseCount, parseSize, usageError } from '@pte/core';
+import { Machine, parsePlatform, resolveRunCosts, sortedRecord, type MachineOptions, type RunResult } from '@pte/machine';
+import { DEFAULT_PROFILE, getProfile, type VmapPolicy, type VmPolicy } from '@pte/vm';
 import { formatAnonPrefault, parseAnonPrefault, parseFaultAround, parsePrefaultPte } from '@pte/workloads';
 import { getScenario } from './scenarios/catalogue.js';
 
@@ -10,12 +10,19 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   prefault_pte: 'young | old: Accessed bit of prefaulted PTEs (default: the profile\'s)',
   anon_prefault: 'off | fixed:<pages> | adaptive | mthp:<sizes joined by +> (default: the profile\'s)',
   mem: 'guest memory with unit (default: what the scenario needs)',
+  xen_pte_write: 'mmu_update | update_va_mapping | ptwr: how a Xen PV guest writes a PTE outside lazy mode (default: the profile\'s)',
+  xen_alias: 'none | always | check: stale vmap aliases before a Xen pin (default always)',
+  batch_fault_around: 'on | off: run fault-around in lazy MMU mode so paravirt backends batch it (the thread\'s proposal; default off)',
+  pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
+  vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
+  nr_cpus: 'CPUs a kernel TLB flush must interrupt (default 4)',
   'cost.<key>': 'override one cost-table entry in cycles (docs/cost-model.md)',
 };
 
 export interface RunOptions {
   readonly scenario: string;
-  readonly platform: string;
+  /** Default: native, or the scenario's first platform when it does not run natively. */
+  readonly platform?: string;
   readonly profile: string;
   readonly set: readonly string[];
   readonly seed: number;
@@ -42,13 +49,35 @@ export function applyPolicy(base: VmPolicy, set: Readonly<Record<string, string>
     ...(set.fault_around !== undefined ? { faultAround: parseFaultAround(set.fault_around) } : {}),
     ...(set.prefault_pte !== undefined ? { prefaultOld: parsePrefaultPte(set.prefault_pte) === 'old' } : {}),
     ...(set.anon_prefault !== undefined ? { anonPrefault: parseAnonPrefault(set.anon_prefault) } : {}),
+    ...(set.pt_cache !== undefined ? { ptCache: parseCount(set.pt_cache, '--set pt_cache') } : {}),
+    ...(set.batch_fault_around !== undefined ? { faultAroundLazy: oneOf('batch_fault_around', set.batch_fault_around, ['on', 'off'] as const) === 'on' } : {}),
   };
+}
+
+function oneOf<T extends string>(key: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) throw configError(`--set ${key}: '${value}' is not one of ${choices.join(', ')}`);
+  return value as T;
+}
+
+/** Machine settings from the common keys (undefined: the machine's default). */
+function machineSettings(set: Readonly<Record<string, string>>): Partial<MachineOptions> {
+  const out: { -readonly [K in keyof MachineOptions]?: MachineOptions[K] } = {};
+  if (set.xen_pte_write !== undefined) out.xenPteWrite = oneOf('xen_pte_write', set.xen_pte_write, ['mmu_update', 'update_va_mapping', 'ptwr'] as const);
+  if (set.xen_alias !== undefined) out.xenAlias = oneOf('xen_alias', set.xen_alias, ['none', 'always', 'check'] as const);
+  if (set.vmap !== undefined || set.nr_cpus !== undefined) {
+    const nrCpus = set.nr_cpus !== undefined ? parseCount(set.nr_cpus, '--set nr_cpus') : 4;
+    if (nrCpus < 1) throw configError('--set nr_cpus: needs at least 1 CPU');
+    const mode = oneOf('vmap', set.vmap ?? 'lazy', ['eager', 'lazy', 'lazy-2008'] as const);
+    const vmap: VmapPolicy = { mode: mode === 'eager' ? 'eager' : 'lazy', unmapAtPurge: mode === 'lazy-2008', nrCpus };
+    out.vmap = vmap;
+  }
+  return out;
 }
 
 /** Run one scenario on one platform and profile: the `pte-lab run` command without the output. */
 export function runScenario(o: RunOptions): RunResult {
   const scenario = getScenario(o.scenario);
-  const platform = parsePlatform(o.platform);
+  const platform = parsePlatform(o.platform ?? (scenario.platforms.includes('native') ? 'native' : scenario.platforms[0]!));
   if (!scenario.platforms.includes(platform)) {
     throw configError(`${scenario.name} does not run on ${platform}`, `its platforms are ${scenario.platforms.join(', ')}`);
   }
@@ -72,14 +101,9 @@ export function runScenario(o: RunOptions): RunResult {
   const memBytes = set.mem !== undefined ? parseSize(set.mem, '--set mem') : scenario.defaultMemBytes(params.parsed);
   if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0) throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
   const costs = resolveRunCosts(costSet);
-  const machine = new Machine({ platform, profile, policy, memBytes, seed: o.seed, costs, check: o.check });
-  let outcome;
-  try {
-    outcome = scenario.run(machine, params.parsed);
-  } catch (e) {
-    if (e instanceof PteError) throw e;
-    throw e;
-  }
+  const options: MachineOptions = { platform, profile, policy, memBytes, seed: o.seed, costs, check: o.check, ...machineSettings(set) };
+  const outcome = scenario.run({ options, machine: (overrides = {}) => new Machine({ ...options, ...overrides }) }, params.parsed);
+  const machine = outcome.machine;
   const cycles = sortedRecord(machine.measuredCycles());
   let total = 0;
   for (const v of Object.values(cycles) as number[]) total += v;
@@ -92,6 +116,7 @@ export function runScenario(o: RunOptions): RunResult {
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
     mem: String(memBytes),
   };
+  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around']) if (set[key] !== undefined) allParams[key] = set[key]!;
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
   return {
     scenario: scenario.name,
@@ -110,7 +135,8 @@ export function runScenario(o: RunOptions): RunResult {
 /** The command that regenerates a run. */
 export function commandLine(o: RunOptions): string {
   const sets = o.set.map((s) => ` --set ${s}`).join('');
-  return `pte-lab run ${o.scenario} --platform ${o.platform} --profile ${o.profile} --seed ${o.seed}${sets}${o.check ? ' --check' : ''}`;
+  const platform = o.platform ?? (getScenario(o.scenario).platforms.includes('native') ? 'native' : getScenario(o.scenario).platforms[0]);
+  return `pte-lab run ${o.scenario} --platform ${platform} --profile ${o.profile} --seed ${o.seed}${sets}${o.check ? ' --check' : ''}`;
 }
 
 export { DEFAULT_PROFILE, parseCount };

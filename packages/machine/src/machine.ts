@@ -3,10 +3,10 @@ import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, Mmu, PhysMem, TRANSLATE_GP, ty
 import { NativePvMmu, type PvMmuOps, type PvopsCostKey } from '@pte/pvops';
 import {
   assertInvariants, FAULT_RETRY, handleMmFault, Kernel, populateByRead, populateByWrite, Syscalls, vpnHi, vpnLo,
-  VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Task, type VmCostKey, type VmPolicy,
+  Vmalloc, VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Task, type VmapPolicy, type VmCostKey, type VmPolicy,
 } from '@pte/vm';
 import { AccessStream, validateWorkload, type PatternSpec, type Program, type ProtSpec, type Workload } from '@pte/workloads';
-import { XenHypervisor, XenPvMmu, type XenCostKey, type XenPteWrite } from '@pte/xen';
+import { XenHypervisor, XenPvMmu, type XenAliasPolicy, type XenCostKey, type XenPteWrite } from '@pte/xen';
 import type { Platform } from './platform.js';
 
 export interface MachineOptions {
@@ -22,6 +22,10 @@ export interface MachineOptions {
   readonly check?: boolean;
   /** Xen PV: how the guest writes PTEs of pinned tables outside lazy mode (default: the profile's). */
   readonly xenPteWrite?: XenPteWrite;
+  /** Xen PV: what the guest does about stale vmap aliases before pinning (default `always`). */
+  readonly xenAlias?: XenAliasPolicy;
+  /** The vmap allocator's flushing (default: eager for linux-2.6.27, lazy with unmap at vunmap after). */
+  readonly vmap?: VmapPolicy;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -76,7 +80,7 @@ export class Machine {
       this.mem = xen.mem;
       this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
       xen.attachCpu(this.mmu);
-      this.pv = new XenPvMmu(xen, this.mmu, opts.xenPteWrite ?? opts.profile.xenPteWrite, this.ledger, costs as CostTable<PvopsCostKey>);
+      this.pv = new XenPvMmu(xen, this.mmu, opts.xenPteWrite ?? opts.profile.xenPteWrite, this.ledger, costs as CostTable<PvopsCostKey>, opts.xenAlias ?? 'always');
       // PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants.
       policy = { ...policy, pmdMapFileFolios: false };
     } else {
@@ -117,10 +121,18 @@ export class Machine {
     this.kernel.stats.addCountersTo(c);
     c.add(c.id('pte.prefaulted_used'), this.mmu.walker.markedUses);
     this.pv.addCountersTo(c);
+    this.kernel.vmalloc?.addCountersTo(c);
     c.add(c.id('workload.touches'), this.touches);
     c.add(c.id('workload.accesses'), this.accesses);
     c.add(c.id('workload.segv'), this.segv);
     return c.snapshot();
+  }
+
+  /** The guest's vmap allocator, made on first use with the run's vmap policy. */
+  vmalloc(): Vmalloc {
+    if (this.kernel.vmalloc !== null) return this.kernel.vmalloc;
+    const eager = this.opts.profile.name === 'linux-2.6.27';
+    return new Vmalloc(this.kernel, this.opts.vmap ?? { mode: eager ? 'eager' : 'lazy', unmapAtPurge: false, nrCpus: 4 });
   }
 
   spawn(): Task {

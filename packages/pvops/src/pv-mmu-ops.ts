@@ -18,7 +18,18 @@ import type { PhysMem } from '@pte/arch-x86';
  * lazy MMU mode", 2025; linux-mm.md §6): a depth count, the arch hooks called only at the outermost
  * level, and a nested leave that flushes (arch_flush_lazy_mmu_mode).
  */
+/**
+ * What the vmap layer offers a backend that must not pin a page with a stale writable alias
+ * (seed 003): vm_unmap_aliases(), and the per-page test Nick Piggin sketched (a p→v bit).
+ */
+export interface VmapAliases {
+  unmapAliases(): void;
+  hasAlias(pfn: number): boolean;
+}
+
 export abstract class PvMmuOps {
+  /** The guest's vmap layer, registered by it (null when the guest has none). */
+  vmapAliases: VmapAliases | null = null;
   /** Old value of the last ptep_get_and_clear / ptep_modify_prot_start. */
   oldLo = 0;
   oldHi = 0;

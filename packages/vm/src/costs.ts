@@ -13,6 +13,7 @@ export type VmCostKey =
   | 'guest.fork_pte'
   | 'guest.zap_pte'
   | 'guest.flush_tlb_call'
+  | 'guest.ipi'
   | 'io.request'
   | 'io.page';
 
@@ -34,6 +35,7 @@ export const VM_COSTS: CostDefaults<VmCostKey> = {
   'guest.fork_pte': { cycles: 132, source: 'derived: linux-mm.md §4.4 fork copies ~55 ns per 4K PTE at 2.4 GHz' },
   'guest.zap_pte': { cycles: 233, source: 'derived: linux-mm.md §4.4 munmap ~222 ns per 4K PTE at 2.4 GHz = 533, less guest.page_free' },
   'guest.flush_tlb_call': { cycles: 1016, source: 'derived: linux-mm.md §9 flush_tlb_mm_range averages 1276 cycles for one page (Dave Hansen), less INVLPG 260' },
+  'guest.ipi': { cycles: 2000, source: 'estimate: a TLB-shootdown IPI to one other CPU, send, interrupt and acknowledge (linux-mm.md §9: "Cross-CPU flushes are expensive", no figure)' },
   'io.request': { cycles: 300000, source: 'estimate: 100 us per block request at 3 GHz (no primary major-fault cost: linux-mm.md §9 UNVERIFIED)' },
   'io.page': { cycles: 6000, source: 'estimate: 4 KiB transferred at about 2 GB/s' },
 };

@@ -38,7 +38,11 @@ export function faultAroundWindow(vpn: number, vmaStart: number, vmaEnd: number,
  */
 export function doFaultAround(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): boolean {
   const w = faultAroundWindow(vpn, vma.start, vma.end, k.policy.faultAround);
-  return filemapMapPages(k, mm, vma, pt, vma.pgoffOf(w.from), vma.pgoffOf(w.to), vpn);
+  if (!k.policy.faultAroundLazy) return filemapMapPages(k, mm, vma, pt, vma.pgoffOf(w.from), vma.pgoffOf(w.to), vpn);
+  k.pv.lazyEnter();
+  const mapped = filemapMapPages(k, mm, vma, pt, vma.pgoffOf(w.from), vma.pgoffOf(w.to), vpn);
+  k.pv.lazyLeave();
+  return mapped;
 }
 
 /**

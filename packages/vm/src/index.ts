@@ -22,3 +22,5 @@ export type { MmapRequest, Advice, Prot } from './syscalls.js';
 export { pteTableFor, vpnHi, vpnLo, vpnIndex, PTE_SPECIAL, ptePfn } from './pgtable.js';
 export { checkInvariants, assertInvariants } from './invariants.js';
 export { folioMarkAccessed } from './zap.js';
+export { Vmalloc, VMALLOC_START_VPN, lazyMaxPages, fls } from './vmalloc.js';
+export type { VmapPolicy } from './vmalloc.js';

@@ -2,7 +2,7 @@ import { PteError } from '@pte/core';
 import { isLeaf, P } from '@pte/arch-x86';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
-import { PG_ALLOCATED, PG_ANON, PG_PAGECACHE, PG_PAGETABLE, PG_ZERO } from './page-flags.js';
+import { PG_ALLOCATED, PG_ANON, PG_PAGECACHE, PG_PAGETABLE, PG_PTCACHE, PG_VMALLOC, PG_ZERO } from './page-flags.js';
 import { PTE_SPECIAL } from './pgtable.js';
 
 /**
@@ -21,6 +21,8 @@ export function checkInvariants(k: Kernel): string[] {
   const seen = new Int32Array(f.frames);
   let tables = 0;
   for (const mm of k.mms) tables += checkMm(k, mm, seen, out) + 1;
+  const kmm = k.kernelMmIfAny;
+  if (kmm !== null) tables += kernelTables(k, kmm.root, k.levels) + 1;
   let ptFrames = 0;
   for (let pfn = 0; pfn < f.frames; pfn++) {
     const fl = f.flags[pfn]!;
@@ -31,6 +33,7 @@ export function checkInvariants(k: Kernel): string[] {
       ptFrames++;
       continue;
     }
+    if ((fl & (PG_VMALLOC | PG_PTCACHE)) !== 0) continue; // kernel memory: vmalloc pages, the page-table page cache
     if (f.mapcount[pfn] !== seen[pfn]) {
       out.push(`frame 0x${pfn.toString(16)}: mapcount ${f.mapcount[pfn]} but ${seen[pfn]} mappings found`);
     }
@@ -79,6 +82,18 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, out: string[]): number {
   }
   if (tables !== mm.ptPages) out.push(`mm ${mm.id}: ${mm.ptPages} page-table pages counted but ${tables} reachable`);
   return tables;
+}
+
+/** Tables below `table` in init_mm (its leaf mappings are vmalloc's and have no rmap). */
+function kernelTables(k: Kernel, table: number, level: number): number {
+  if (level === 1) return 0;
+  let n = 0;
+  for (let i = 0; i < 512; i++) {
+    const lo = k.readLo(table, i);
+    if ((lo & P) === 0 || isLeaf(level, lo)) continue;
+    n += 1 + kernelTables(k, k.frameOf(level, lo, k.readHi(table, i)), level - 1);
+  }
+  return n;
 }
 
 function rssType(k: Kernel, pfn: number): number {

@@ -6,9 +6,10 @@ import { VM_COSTS, type VmCostKey } from './costs.js';
 import { FrameTable } from './frames.js';
 import { Mm } from './mm.js';
 import { PageCache } from './page-cache.js';
-import { PG_PAGETABLE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
+import { PG_PAGETABLE, PG_PTCACHE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
 import type { VmPolicy } from './profiles.js';
 import { VmStats } from './stats.js';
+import type { Vmalloc } from './vmalloc.js';
 
 /** Costs the guest kernel charges, resolved once into fields (no map lookups on the hot path). */
 export class VmCosts {
@@ -24,6 +25,7 @@ export class VmCosts {
   readonly forkPte: number;
   readonly zapPte: number;
   readonly flushTlbCall: number;
+  readonly ipi: number;
   readonly ioRequest: number;
   readonly ioPage: number;
 
@@ -40,6 +42,7 @@ export class VmCosts {
     this.forkPte = t['guest.fork_pte'];
     this.zapPte = t['guest.zap_pte'];
     this.flushTlbCall = t['guest.flush_tlb_call'];
+    this.ipi = t['guest.ipi'];
     this.ioRequest = t['io.request'];
     this.ioPage = t['io.page'];
   }
@@ -133,9 +136,7 @@ export class Kernel {
 
   /** mm_alloc + pgd_alloc: a new address space with an empty top-level table. */
   newMm(): Mm {
-    const root = this.frames.allocOrFail(0);
-    this.frames.flags[root] = this.frames.flags[root]! | PG_PAGETABLE;
-    this.frames.refcount[root] = 1;
+    const root = this.allocPtFrame();
     this.pv.allocPt(this.levels, root, root);
     this.stats.ptAllocs++; // counted as exit_mmap counts its pgd_free in pt.frees
     this.charge(this.catFault, this.c.ptAlloc);
@@ -143,6 +144,70 @@ export class Kernel {
     mm.pcid = 0;
     this.mms.add(mm);
     return mm;
+  }
+
+  private initMm: Mm | null = null;
+  /** The vmap allocator, once the guest made one. */
+  vmalloc: Vmalloc | null = null;
+
+  /**
+   * init_mm: the kernel's own address space for vmalloc mappings, pinned like any pgd (Xen pins
+   * swapper_pg_dir at boot). It is not a process: its mappings have no rmap and it is not in `mms`.
+   */
+  kernelMm(): Mm {
+    if (this.initMm === null) {
+      this.initMm = this.newMm();
+      this.mms.delete(this.initMm);
+      this.pv.pgdPin(this.initMm.root);
+    }
+    return this.initMm;
+  }
+
+  /** The kernel address space, if one was made. */
+  get kernelMmIfAny(): Mm | null {
+    return this.initMm;
+  }
+
+  private readonly ptCache: number[] = [];
+
+  /**
+   * A frame for a page-table page: from the buddy allocator, or with the `ptCache` policy from a
+   * cache of alias-free pages refilled `ptCache` at a time followed by one vm_unmap_aliases().
+   */
+  allocPtFrame(): number {
+    const f = this.frames;
+    let pfn: number;
+    if (this.policy.ptCache > 0) {
+      if (this.ptCache.length === 0) {
+        for (let i = 0; i < this.policy.ptCache; i++) {
+          const p = f.allocOrFail(0);
+          f.flags[p] = f.flags[p]! | PG_PTCACHE;
+          this.ptCache.push(p);
+        }
+        this.stats.ptCacheRefills++;
+        this.vmalloc?.unmapAliases();
+      }
+      pfn = this.ptCache.pop()!;
+      f.flags[pfn] = f.flags[pfn]! & ~PG_PTCACHE;
+    } else {
+      pfn = f.allocOrFail(0);
+    }
+    f.flags[pfn] = f.flags[pfn]! | PG_PAGETABLE;
+    f.refcount[pfn] = 1;
+    return pfn;
+  }
+
+  /** Return a page-table page: to the cache while it has room (clean pages returned from tables), else freed. */
+  freePtFrame(pfn: number): void {
+    const f = this.frames;
+    f.flags[pfn] = f.flags[pfn]! & ~PG_PAGETABLE;
+    f.refcount[pfn] = 0;
+    if (this.policy.ptCache > 0 && this.ptCache.length < this.policy.ptCache) {
+      f.flags[pfn] = f.flags[pfn]! | PG_PTCACHE;
+      this.ptCache.push(pfn);
+      return;
+    }
+    f.free(pfn, 0);
   }
 
   /** switch_mm(): load `mm` into CR3. */

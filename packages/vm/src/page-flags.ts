@@ -17,3 +17,5 @@ export const PG_ZERO = 1 << 10; // the shared zero page (my_zero_pfn)
 export const PG_WORKINGSET = 1 << 11; // PG_workingset
 export const PG_ALLOCATED = 1 << 12; // owned by someone (not free in the buddy allocator)
 export const PG_EXCLUSIVE = 1 << 13; // PageAnonExclusive: anon page mapped by one process only
+export const PG_PTCACHE = 1 << 15; // held in the alias-free page-table page cache (pt_cache policy)
+export const PG_VMALLOC = 1 << 14; // a vmalloc()ed kernel page (mapped in init_mm only, no rmap)

@@ -1,5 +1,4 @@
 import { A, D, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, SW1, US, XD_HI } from '@pte/arch-x86';
-import { PG_PAGETABLE } from './page-flags.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 
@@ -81,9 +80,7 @@ export function pteTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): num
 
 /** Allocate a level-`level` table, hook it into `parent` at `idx` (pte_alloc_one + pmd_populate). */
 function allocTable(k: Kernel, mm: Mm, level: number, parent: number, parentLevel: number, idx: number): number {
-  const pfn = k.frames.allocOrFail(0);
-  k.frames.flags[pfn] = k.frames.flags[pfn]! | PG_PAGETABLE;
-  k.frames.refcount[pfn] = 1;
+  const pfn = k.allocPtFrame();
   k.pv.allocPt(level, pfn, mm.root);
   const m = k.pv.mfn(pfn);
   k.pv.setUpper(parentLevel, parent, idx, (m % 1048576) * 4096 + LINUX_PAGE_TABLE, Math.floor(m / 1048576));

@@ -22,6 +22,17 @@ export interface VmPolicy {
   readonly tlbFlushCeiling: number;
   /** set_ptes() wraps its loop in lazy MMU mode (bcc6cc832573, 2023). */
   readonly lazySetPtes: boolean;
+  /**
+   * Page-table pages come from a cache of alias-free pages, refilled N at a time with one
+   * vm_unmap_aliases() (Nick Piggin's suggestion in seed 003, like the old quicklists); 0: off.
+   */
+  readonly ptCache: number;
+  /**
+   * Run do_fault_around()'s filemap_map_pages() loop in lazy MMU mode, so a paravirt backend can
+   * batch its PTE writes (Fitzhardinge's proposal, seed 001). Linux does not: only set_ptes() of a
+   * large folio is lazy, order-0 pages are set one by one.
+   */
+  readonly faultAroundLazy: boolean;
 }
 
 export interface KernelProfile {
@@ -52,6 +63,8 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       // x86 flush_tlb_range() flushed the whole mm in 2.6.27 (UNVERIFIED: from memory of arch/x86/mm/tlb.c).
       tlbFlushCeiling: 0,
       lazySetPtes: false,
+      ptCache: 0,
+      faultAroundLazy: false,
     },
   },
   'linux-3.15': {
@@ -66,6 +79,8 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       pmdMapFileFolios: false,
       tlbFlushCeiling: 33, // tlb_single_page_flush_ceiling (a5102476a24b, linux-mm.md §9)
       lazySetPtes: false,
+      ptCache: 0,
+      faultAroundLazy: false,
     },
   },
   'linux-6.18': {
@@ -80,6 +95,8 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       pmdMapFileFolios: true,
       tlbFlushCeiling: 33,
       lazySetPtes: true,
+      ptCache: 0,
+      faultAroundLazy: false,
     },
   },
 };

@@ -27,6 +27,7 @@ export class VmStats {
   pagesFreed = 0;
   ptAllocs = 0;
   ptFrees = 0;
+  ptCacheRefills = 0;
   tlbFlushCalls = 0;
   tlbFlushFull = 0;
   tlbFlushPages = 0;
@@ -60,6 +61,7 @@ export class VmStats {
     add('pages.freed', this.pagesFreed);
     add('pt.allocs', this.ptAllocs);
     add('pt.frees', this.ptFrees);
+    add('pt.cache_refills', this.ptCacheRefills);
     add('tlb.flushes', this.tlbFlushCalls);
     add('tlb.flushes_full', this.tlbFlushFull);
     add('tlb.flush_pages', this.tlbFlushPages);

@@ -2,7 +2,7 @@ import { A, D, isLeaf, P } from '@pte/arch-x86';
 import { folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
-import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_PAGETABLE, PG_REFERENCED } from './page-flags.js';
+import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_REFERENCED } from './page-flags.js';
 import { PTE_SPECIAL, pmdTableFor, vpnIndex } from './pgtable.js';
 import { MmuGather } from './tlb-gather.js';
 import { VM_RAND_READ, VM_SEQ_READ, type Vma } from './vma.js';
@@ -168,10 +168,7 @@ function freeSubtree(k: Kernel, mm: Mm, table: number, level: number): void {
 }
 
 function releaseFrame(k: Kernel, pfn: number): void {
-  const f = k.frames;
-  f.flags[pfn] = f.flags[pfn]! & ~PG_PAGETABLE;
-  f.refcount[pfn] = 0;
-  f.free(pfn, 0);
+  k.freePtFrame(pfn);
   k.stats.ptFrees++;
   k.charge(k.catZap, k.c.ptFree);
 }

@@ -3,7 +3,7 @@ export * from './abi.js';
 export { XenHypervisor, XEN_OK, XEN_EINVAL } from './hypervisor.js';
 export type { XenOptions } from './hypervisor.js';
 export { XenPvMmu } from './xen-pv.js';
-export type { XenPteWrite } from './xen-pv.js';
+export type { XenPteWrite, XenAliasPolicy } from './xen-pv.js';
 export { McQueue } from './multicall.js';
 export { XEN_COSTS } from './costs.js';
 export type { XenCostKey } from './costs.js';

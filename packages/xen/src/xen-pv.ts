@@ -24,6 +24,17 @@ const HC_MMUEXT_OP = HYPERVISOR.mmuext_op;
 export type XenPteWrite = 'mmu_update' | 'update_va_mapping' | 'ptwr';
 
 /**
+ * What the guest does about stale vmap aliases before it pins a page as a page table (seed 003):
+ * - `none`: nothing — Xen refuses the pin if a lazily freed vmap area still maps the page writable;
+ * - `always`: vm_unmap_aliases() before every pin (Jeremy Fitzhardinge's fix, "xen: make sure
+ *   stray alias mappings are gone before pinning", Oct 2008);
+ * - `check`: only when a page to pin still has an alias (Nick Piggin's per-page p→v bit).
+ * The third alternative of the thread, a cache of alias-free page-table pages, is the guest
+ * kernel's `pt_cache` policy.
+ */
+export type XenAliasPolicy = 'none' | 'always' | 'check';
+
+/**
  * The guest side of Xen PV: Linux's pv_mmu_ops for Xen (arch/x86/xen/mmu_pv.c, multicalls.c),
  * hypervisors.md §2. Tables of a pinned address space are read-only to the guest: every write to
  * them is a hypercall (batched in a multicall while in lazy MMU mode), or a trapped store.
@@ -51,6 +62,7 @@ export class XenPvMmu extends PvMmuOps {
     readonly pteWrite: XenPteWrite = 'mmu_update',
     ledger: CycleLedger = new CycleLedger(),
     costs: CostTable<PvopsCostKey> = resolveCosts(PVOPS_COSTS),
+    readonly aliasPolicy: XenAliasPolicy = 'always',
   ) {
     super('xen-pv', xen.mem);
     this.pagePinned = new Uint8Array(xen.guestFrames);
@@ -197,6 +209,7 @@ export class XenPvMmu extends PvMmuOps {
   allocPt(level: number, pfn: number, root: number): void {
     this.mem.makeTable(this.mfn(pfn));
     if (pfn === root || this.pagePinned[root] === 0) return;
+    this.guardAliases(pfn);
     this.pagePinned[pfn] = 1;
     this.batch(() => {
       this.queueDirectMap(pfn, false);
@@ -224,6 +237,8 @@ export class XenPvMmu extends PvMmuOps {
    */
   pgdPin(root: number): void {
     if (this.pagePinned[root] === 1) return;
+    if (this.aliasPolicy === 'always') this.guardAliases(root);
+    else if (this.aliasPolicy === 'check') this.walkTables(root, 4, (pfn) => this.guardAliases(pfn));
     this.pinBatches++;
     this.batch(() => {
       this.walkTables(root, 4, (pfn, level) => {
@@ -262,6 +277,13 @@ export class XenPvMmu extends PvMmuOps {
       }
     }
     fn(table, level);
+  }
+
+  /** Apply the alias policy before `pfn` is pinned. */
+  private guardAliases(pfn: number): void {
+    const v = this.vmapAliases;
+    if (v === null) return;
+    if (this.aliasPolicy === 'always' || (this.aliasPolicy === 'check' && v.hasAlias(pfn))) v.unmapAliases();
   }
 
   // --- TLB and CR3 ----------------------------------------------------------------------------

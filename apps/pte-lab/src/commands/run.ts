@@ -7,7 +7,7 @@ import { DEFAULT_SEED, runScenario } from '../run-scenario.js';
 import { getScenario } from '../scenarios/catalogue.js';
 
 interface RunFlags {
-  platform: string;
+  platform?: string;
   profile: string;
   set: string[];
   seed: string;
@@ -25,7 +25,7 @@ export function registerRun(program: Command, io: CliIo): void {
   program
     .command('run <scenario>')
     .description('run a scenario once and print its table (or JSON / CSV)')
-    .option('--platform <p>', 'native | xen-pv | kvm-shadow | kvm-tdp', 'native')
+    .option('--platform <p>', 'native | xen-pv | kvm-shadow | kvm-tdp (default: native, or the scenario\'s only platform)')
     .option('--profile <name>', 'kernel profile: linux-2.6.27 | linux-3.15 | linux-6.18', DEFAULT_PROFILE)
     .option('--set <key=value>', 'a scenario or policy key (repeatable); see pte-lab list', collect, [])
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))

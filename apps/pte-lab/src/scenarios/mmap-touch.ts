@@ -1,5 +1,4 @@
 import { formatSize } from '@pte/core';
-import type { Machine } from '@pte/machine';
 import { populateByRead, populateByWrite, VM_READ, VM_WRITE, type Advice } from '@pte/vm';
 import { formatPattern, MMAP_TOUCH_KEYS, parseMmapTouch, type MmapTouchParams } from '@pte/workloads';
 import type { Scenario } from './scenario.js';
@@ -55,7 +54,8 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
     ['cycles', 'cycles.total'],
     ['cycles per touched page', 'derived.cycles_per_touch'],
   ],
-  run(m: Machine, p: MmapTouchParams) {
+  run(ctx, p: MmapTouchParams) {
+    const m = ctx.machine();
     const k = m.kernel;
     const task = m.spawn();
     const file = p.backing === 'file' ? m.createFile('data', p.size) : null;
@@ -70,6 +70,6 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
     m.touch(task, vma, p.pattern, p.access, p.runs);
     m.sys.exit(task);
     m.verify('after exit');
-    return { derived: {} };
+    return { machine: m, derived: {} };
   },
 };

@@ -1,9 +1,17 @@
-import type { Machine, Platform } from '@pte/machine';
+import type { Machine, MachineOptions, Platform } from '@pte/machine';
 
-/** What a scenario's run hands back: figures for its table, on top of the machine's counters. */
+/** What a scenario's run hands back: the machine whose counters the result reports, and figures for its table. */
 export interface ScenarioOutcome {
+  readonly machine: Machine;
   /** Derived figures (e.g. cycles per touched page), also in RunResult.derived. */
   readonly derived: Readonly<Record<string, number>>;
+}
+
+/** Machines for a run: with the run's options, or with some of them changed (comparison scenarios). */
+export interface ScenarioContext {
+  machine(overrides?: Partial<MachineOptions>): Machine;
+  /** The run's own options (after --profile, --platform and --set). */
+  readonly options: MachineOptions;
 }
 
 /** Resolved scenario parameters: canonical text per key (RunResult.params) and the parsed form. */
@@ -30,5 +38,5 @@ export interface Scenario<P = unknown> {
   defaultMemBytes(params: P): number;
   /** Rows of the default table: [label, RunResult path] in display order. */
   readonly tableRows: ReadonlyArray<readonly [string, string]>;
-  run(machine: Machine, params: P): ScenarioOutcome;
+  run(ctx: ScenarioContext, params: P): ScenarioOutcome;
 }
