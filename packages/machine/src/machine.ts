@@ -169,7 +169,12 @@ export class Machine {
             this.segv++;
             break;
           }
-          if (++tries > 4) throw new Error(`page ${vpn} still faults after ${tries} retries`);
+          if (++tries > 4) {
+            if (this.xen !== null && this.xen.refused > 0) {
+              throw new PteError('model', `page 0x${vpn.toString(16)} cannot be mapped: Xen refused the guest's page-table update (xen.refused = ${this.xen.refused}); the guest would BUG()`);
+            }
+            throw new Error(`page ${vpn} still faults after ${tries} retries`);
+          }
           pfn = mmu.translate(hi, lo, access);
         }
         if (runs > 1 && pfn >= 0) mmu.translateRun(hi, lo, access, runs - 1);

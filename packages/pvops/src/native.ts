@@ -101,8 +101,8 @@ export class NativePvMmu extends PvMmuOps {
   }
 
   flushTlbAll(): void {
-    // flush_tlb_local(): a CR3 reload drops the non-global entries of the current PCID.
-    this.mmu.writeCr3(this.mmu.root, this.mmu.tlb.pcid);
+    // flush_tlb_local(): a CR3 reload drops the non-global entries of the current PCID (no CR3 loaded yet: nothing cached).
+    if (this.mmu.root >= 0) this.mmu.writeCr3(this.mmu.root, this.mmu.tlb.pcid);
   }
 
   writeCr3(root: number, pcid: number): void {

@@ -229,7 +229,7 @@ export class XenHypervisor {
         this.cpu?.writeCr3(arg, this.cpu.tlb.pcid);
         return XEN_OK;
       case MMUEXT_TLB_FLUSH_LOCAL:
-        if (this.cpu !== null) this.cpu.writeCr3(this.cpu.root, this.cpu.tlb.pcid);
+        if (this.cpu !== null && this.cpu.root >= 0) this.cpu.writeCr3(this.cpu.root, this.cpu.tlb.pcid);
         return XEN_OK;
       case MMUEXT_INVLPG_LOCAL:
         this.cpu?.invlpg(vaHi, vaLo);
