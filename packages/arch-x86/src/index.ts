@@ -16,6 +16,6 @@ export type { PagingMode } from './walker.js';
 export { Tlb, TlbArray, DEFAULT_TLB, TLB_RW, TLB_US, TLB_XD, TLB_DIRTY, TLB_GLOBAL, tlbEntryLevel } from './tlb.js';
 export type { TlbConfig, TlbGeometry } from './tlb.js';
 export { Mmu, TRANSLATE_PF, TRANSLATE_GP } from './mmu.js';
-export type { MmuOptions } from './mmu.js';
+export type { MmuOptions, NestedPaging } from './mmu.js';
 export { ARCH_COSTS } from './costs.js';
 export type { ArchCostKey } from './costs.js';

@@ -10,6 +10,19 @@ export const TRANSLATE_PF = -1;
 /** Returned by translate() for a non-canonical address (#GP). */
 export const TRANSLATE_GP = -2;
 
+/**
+ * Nested paging (EPT/NPT) under this MMU: every guest-physical address the walk uses is itself
+ * translated through `levels` host levels, so a guest walk of n references costs
+ * (n + 1)(levels + 1) − 1 (24 for 4 × 4; hypervisors.md §3.8), and the first touch of a
+ * guest-physical page is an EPT violation the hypervisor handles (`violation`).
+ */
+export interface NestedPaging {
+  readonly levels: number;
+  /** 1 where the host has mapped the guest frame. */
+  readonly mapped: Uint8Array;
+  violation(pfn: number): void;
+}
+
 export interface MmuOptions {
   readonly mode?: PagingMode;
   readonly tlb?: TlbConfig;
@@ -19,6 +32,7 @@ export interface MmuOptions {
   readonly pge?: boolean;
   readonly costs?: CostTable<ArchCostKey>;
   readonly ledger?: CycleLedger;
+  readonly nested?: NestedPaging;
 }
 
 /**
@@ -44,6 +58,7 @@ export class Mmu {
   private readonly cInvlpg: number;
   private readonly cCr3: number;
   private readonly cGlobal: number;
+  private readonly nested: NestedPaging | null;
 
   /** Top-level table frame (CR3 bits 51:12). */
   root = -1;
@@ -82,6 +97,12 @@ export class Mmu {
     this.cInvlpg = c['tlb.invlpg'];
     this.cCr3 = c['tlb.cr3_write'];
     this.cGlobal = c['tlb.flush_global'];
+    this.nested = opts.nested ?? null;
+  }
+
+  /** Current PCID (0 without CR4.PCIDE). */
+  get pcid(): number {
+    return this.tlb.pcid;
   }
 
   /**
@@ -161,15 +182,22 @@ export class Mmu {
     const w = this.walker;
     this.walks++;
     const ok = w.walk(this.root, hi, lo, access);
-    this.walkRefs += w.refs;
+    const nested = this.nested;
+    const refs = nested === null ? w.refs : (w.refs + 1) * (nested.levels + 1) - 1;
+    this.walkRefs += refs;
     this.adWrites += w.adWrites;
-    this.ledger.charge(this.catWalk, w.refs * this.cWalkRef + w.adWrites * this.cAdWrite);
+    this.ledger.charge(this.catWalk, refs * this.cWalkRef + w.adWrites * this.cAdWrite);
     if (!ok) {
       this.pageFaults++;
       this.faultCode = w.errorCode;
       // SDM §4.10.4.1: a #PF invalidates the address's TLB entries. None can be left here: the
       // lookup missed, or its stale hit was dropped for every PCID before the walk.
       return TRANSLATE_PF;
+    }
+    if (nested !== null) {
+      // The guest-physical pages this walk used: its tables and the page itself.
+      for (let l = this.levels; l >= w.level; l--) if (nested.mapped[w.tables[l]!] === 0) nested.violation(w.tables[l]!);
+      if (nested.mapped[w.pfn] === 0) nested.violation(w.pfn);
     }
     const flags = w.rights | (w.xd ? TLB_XD : 0) | (w.dirty ? TLB_DIRTY : 0) | (w.global && this.pge ? TLB_GLOBAL : 0);
     this.tlb.fill(hi, lo, w.level, w.basePfn, flags, w.pkey);

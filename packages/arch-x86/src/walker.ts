@@ -55,8 +55,10 @@ export class Walker {
   private readonly pke: boolean;
   /** Protection-key rights register (PKRU): AD = bit 2k, WD = bit 2k+1 for key k. */
   pkru = 0;
+  /** Frame of the table read at each level of the last walk (what a hypervisor shadows). */
+  readonly tables = new Int32Array(6);
   /** Index into PhysMem.ent of the low half of the entry used at each level of the last walk. */
-  private readonly path = new Int32Array(6);
+  readonly path = new Int32Array(6);
 
   // Results of the last walk.
   /** #PF error code, valid when walk() returned false. */
@@ -123,6 +125,7 @@ export class Walker {
       ehi = E[e + 1]!;
       refs++;
       this.path[level] = e;
+      this.tables[level] = table;
       if ((elo & P) === 0) return this.fault(level, refs, accessBits);
       const ri = level * 2 + (level === 1 ? 0 : (elo & PS) >>> 7);
       if (((elo & rsvdLo[ri]!) | (ehi & rsvdHi[ri]!)) !== 0) return this.fault(level, refs, accessBits | PF_P | PF_RSVD);

@@ -3,9 +3,10 @@ import { ARCH_COSTS } from '@pte/arch-x86';
 import { PVOPS_COSTS } from '@pte/pvops';
 import { VM_COSTS } from '@pte/vm';
 import { XEN_COSTS } from '@pte/xen';
+import { KVM_COSTS } from '@pte/kvm-shadow';
 
 /** Every layer's cost defaults, merged (a key declared twice is a bug). */
-export const ALL_COSTS: CostDefaults = mergeCostDefaults(ARCH_COSTS, PVOPS_COSTS, VM_COSTS, XEN_COSTS);
+export const ALL_COSTS: CostDefaults = mergeCostDefaults(ARCH_COSTS, PVOPS_COSTS, VM_COSTS, XEN_COSTS, KVM_COSTS);
 
 /** Resolve the defaults and apply `cost.<key>=<cycles>` overrides. */
 export function resolveRunCosts(overrides: Readonly<Record<string, string>>): CostTable {

@@ -7,6 +7,7 @@ import {
 } from '@pte/vm';
 import { AccessStream, validateWorkload, type PatternSpec, type Program, type ProtSpec, type Workload } from '@pte/workloads';
 import { XenHypervisor, XenPvMmu, type XenAliasPolicy, type XenCostKey, type XenPteWrite } from '@pte/xen';
+import { KvmShadowPvMmu, KvmTdp, ShadowMmu, type KvmCostKey, type ShadowEra } from '@pte/kvm-shadow';
 import type { Platform } from './platform.js';
 
 export interface MachineOptions {
@@ -26,6 +27,8 @@ export interface MachineOptions {
   readonly xenAlias?: XenAliasPolicy;
   /** The vmap allocator's flushing (default: eager for linux-2.6.27, lazy with unmap at vunmap after). */
   readonly vmap?: VmapPolicy;
+  /** KVM shadow paging era (default: 2008 for linux-2.6.27, modern otherwise). */
+  readonly shadowEra?: ShadowEra;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -57,6 +60,10 @@ export class Machine {
   readonly sys: Syscalls;
   /** The hypervisor, on xen-pv. */
   readonly xen: XenHypervisor | null = null;
+  /** KVM's shadow MMU, on kvm-shadow. */
+  readonly shadow: ShadowMmu | null = null;
+  /** KVM with nested paging, on kvm-tdp. */
+  readonly tdp: KvmTdp | null = null;
   readonly prng: Prng;
   private readonly check: boolean;
   private baseCycles: TallySnapshot = {};
@@ -83,10 +90,23 @@ export class Machine {
       this.pv = new XenPvMmu(xen, this.mmu, opts.xenPteWrite ?? opts.profile.xenPteWrite, this.ledger, costs as CostTable<PvopsCostKey>, opts.xenAlias ?? 'always');
       // PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants.
       policy = { ...policy, pmdMapFileFolios: false };
+    } else if (opts.platform === 'kvm-shadow') {
+      // The guest's tables live in guest memory; the CPU walks KVM's shadow tables.
+      this.mem = new PhysMem(frames);
+      const era: ShadowEra = opts.shadowEra ?? (opts.profile.name === 'linux-2.6.27' ? '2008' : 'modern');
+      const shadow = new ShadowMmu({ gmem: this.mem, era, ledger: this.ledger, costs: costs as CostTable<KvmCostKey> });
+      this.shadow = shadow;
+      this.mmu = new Mmu(shadow.smem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
+      shadow.attachCpu(this.mmu);
+      this.pv = new KvmShadowPvMmu(this.mem, shadow, this.ledger, costs as CostTable<PvopsCostKey>);
+      // The host backs guest memory with 4 KiB pages: guest 2 MiB mappings are not modelled here.
+      policy = { ...policy, pmdMapFileFolios: false };
     } else {
       this.mem = new PhysMem(frames);
-      this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
-      this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>);
+      const tdp = opts.platform === 'kvm-tdp' ? new KvmTdp(frames, this.ledger, costs as CostTable<KvmCostKey>) : null;
+      this.tdp = tdp;
+      this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey>, ...(tdp !== null ? { nested: tdp } : {}) });
+      this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>, opts.platform);
     }
     this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey> });
     this.sys = new Syscalls(this.kernel);
@@ -122,6 +142,11 @@ export class Machine {
     c.add(c.id('pte.prefaulted_used'), this.mmu.walker.markedUses);
     this.pv.addCountersTo(c);
     this.kernel.vmalloc?.addCountersTo(c);
+    this.shadow?.addCountersTo(c);
+    if (this.tdp !== null) {
+      c.add(c.id('kvm.exits'), this.tdp.violations);
+      c.add(c.id('kvm.ept_violations'), this.tdp.violations);
+    }
     c.add(c.id('workload.touches'), this.touches);
     c.add(c.id('workload.accesses'), this.accesses);
     c.add(c.id('workload.segv'), this.segv);
@@ -154,6 +179,7 @@ export class Machine {
     const buf = new Uint32Array(4096);
     const mm = task.mm;
     const base = range.start;
+    const shadow = this.shadow;
     let n: number;
     while ((n = stream.fill(buf)) > 0) {
       for (let i = 0; i < n; i++) {
@@ -164,12 +190,22 @@ export class Machine {
         let tries = 0;
         while (pfn < 0) {
           if (pfn === TRANSLATE_GP) throw new Error(`non-canonical address for page ${vpn}`);
+          let code = mmu.faultCode;
+          if (shadow !== null) {
+            // A #PF on the shadow tables exits to KVM, which fixes them or hands the fault to the guest.
+            if (shadow.handlePageFault(hi, lo, access)) {
+              if (++tries > 8) throw new Error(`page ${vpn} still faults on the shadow tables after ${tries} exits`);
+              pfn = mmu.translate(hi, lo, access);
+              continue;
+            }
+            code = shadow.injectCode;
+          }
           this.pv.onPageFault();
-          if (handleMmFault(k, mm, vpn, mmu.faultCode | ACCESS_USER) !== FAULT_RETRY) {
+          if (handleMmFault(k, mm, vpn, code | ACCESS_USER) !== FAULT_RETRY) {
             this.segv++;
             break;
           }
-          if (++tries > 4) {
+          if (++tries > 12) {
             if (this.xen !== null && this.xen.refused > 0) {
               throw new PteError('model', `page 0x${vpn.toString(16)} cannot be mapped: Xen refused the guest's page-table update (xen.refused = ${this.xen.refused}); the guest would BUG()`);
             }
@@ -292,5 +328,7 @@ export class Machine {
     assertInvariants(this.kernel, where);
     const xenBroken = this.xen?.checkInvariants() ?? [];
     if (xenBroken.length > 0) throw new PteError('model', `Xen invariant failed ${where}: ${xenBroken.slice(0, 3).join('; ')}`);
+    const kvmBroken = this.shadow?.checkInvariants() ?? [];
+    if (kvmBroken.length > 0) throw new PteError('model', `shadow MMU invariant failed ${where}: ${kvmBroken.slice(0, 3).join('; ')}`);
   }
 }

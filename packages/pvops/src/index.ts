@@ -1,6 +1,6 @@
 /** @pte/pvops: the paravirt MMU interface and the native backend. */
 export { PvMmuOps } from './pv-mmu-ops.js';
-export type { VmapAliases } from './pv-mmu-ops.js';
+export type { VmapAliases, GuestCpu } from './pv-mmu-ops.js';
 export { NativePvMmu } from './native.js';
 export { PVOPS_COSTS } from './costs.js';
 export type { PvopsCostKey } from './costs.js';

@@ -1,7 +1,7 @@
 import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
-import { A, RW, type Mmu, type PhysMem } from '@pte/arch-x86';
+import { A, RW, type PhysMem } from '@pte/arch-x86';
 import { PVOPS_COSTS, type PvopsCostKey } from './costs.js';
-import { PvMmuOps } from './pv-mmu-ops.js';
+import { PvMmuOps, type GuestCpu } from './pv-mmu-ops.js';
 
 /**
  * The native backend (native_set_pte & co., arch/x86/include/asm/pgtable_64.h): plain stores into
@@ -17,7 +17,7 @@ export class NativePvMmu extends PvMmuOps {
 
   constructor(
     mem: PhysMem,
-    private readonly mmu: Mmu,
+    private readonly cpu: GuestCpu,
     ledger: CycleLedger = new CycleLedger(),
     costs: CostTable<PvopsCostKey> = resolveCosts(PVOPS_COSTS),
     name = 'native',
@@ -97,16 +97,16 @@ export class NativePvMmu extends PvMmuOps {
   pgdUnpin(_root: number): void {}
 
   flushTlbOne(hi: number, lo: number): void {
-    this.mmu.invlpg(hi, lo);
+    this.cpu.invlpg(hi, lo);
   }
 
   flushTlbAll(): void {
     // flush_tlb_local(): a CR3 reload drops the non-global entries of the current PCID (no CR3 loaded yet: nothing cached).
-    if (this.mmu.root >= 0) this.mmu.writeCr3(this.mmu.root, this.mmu.tlb.pcid);
+    if (this.cpu.root >= 0) this.cpu.writeCr3(this.cpu.root, this.cpu.pcid);
   }
 
   writeCr3(root: number, pcid: number): void {
-    this.mmu.writeCr3(root, pcid);
+    this.cpu.writeCr3(root, pcid);
   }
 
   protected archEnterLazy(): void {}

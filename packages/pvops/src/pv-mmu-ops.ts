@@ -22,6 +22,18 @@ import type { PhysMem } from '@pte/arch-x86';
  * What the vmap layer offers a backend that must not pin a page with a stale writable alias
  * (seed 003): vm_unmap_aliases(), and the per-page test Nick Piggin sketched (a p→v bit).
  */
+/**
+ * The CPU as the guest kernel's TLB and CR3 operations see it: the hardware MMU natively, or a
+ * hypervisor's virtual CPU that intercepts INVLPG and CR3 writes (KVM shadow paging).
+ */
+export interface GuestCpu {
+  /** Frame of the top-level table the guest loaded (-1 before the first CR3 write). */
+  readonly root: number;
+  readonly pcid: number;
+  invlpg(hi: number, lo: number): void;
+  writeCr3(root: number, pcid: number): void;
+}
+
 export interface VmapAliases {
   unmapAliases(): void;
   hasAlias(pfn: number): boolean;

@@ -198,6 +198,8 @@ export class XenHypervisor {
       } else if (cmd === MMU_NORMAL_PT_UPDATE) {
         if (this.modEntry(table, q.iIndex[i]!, q.iLo[i]!, q.iHi[i]!, true) !== 0) failed++;
       } else {
+        // MMU_MACHPHYS_UPDATE / NO_TRANSLATE: not modelled; fail visibly like doMmuext's default.
+        this.refuse(`mmu_update command ${cmd} is not modelled`);
         failed++;
       }
     }

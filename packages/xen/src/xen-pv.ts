@@ -190,6 +190,7 @@ export class XenPvMmu extends PvMmuOps {
 
   /** xen_set_pmd/pud/p4d: a plain store if the table is not pinned, else an mmu_update (batched when lazy). */
   setUpper(_level: number, table: number, index: number, lo: number, hi: number): void {
+    this.pteWrites++; // an entry write through pvops, counted as NativePvMmu counts set_pmd & co.
     const t = this.mfn(table);
     if (this.pagePinned[table] === 0) return this.store(t, index, lo, hi);
     if (this.lazyDepth > 0) return this.queueUpdate(t, index, lo, hi, MMU_NORMAL_PT_UPDATE);

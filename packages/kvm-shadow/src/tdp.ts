@@ -1,0 +1,32 @@
+import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
+import type { NestedPaging } from '@pte/arch-x86';
+import { KVM_COSTS, type KvmCostKey } from './costs.js';
+
+/**
+ * KVM with TDP (EPT/NPT), hypervisors.md §3.8: the guest's page-table writes and #PFs go straight
+ * to the guest (the native pvops backend), the CPU walks the guest's tables through the host's
+ * (a 2D walk, charged by the MMU), and the first touch of each guest-physical page is an EPT
+ * violation that maps it (kvm_tdp_page_fault).
+ */
+export class KvmTdp implements NestedPaging {
+  readonly levels: number;
+  readonly mapped: Uint8Array;
+  private readonly ledger: CycleLedger;
+  private readonly cat: number;
+  private readonly cost: number;
+  violations = 0;
+
+  constructor(guestFrames: number, ledger: CycleLedger = new CycleLedger(), costs: CostTable<KvmCostKey> = resolveCosts(KVM_COSTS), levels = 4) {
+    this.levels = levels;
+    this.mapped = new Uint8Array(guestFrames);
+    this.ledger = ledger;
+    this.cat = ledger.id('kvm.exit');
+    this.cost = costs['kvm.exit'] + costs['kvm.ept_violation'];
+  }
+
+  violation(pfn: number): void {
+    this.mapped[pfn] = 1;
+    this.violations++;
+    this.ledger.charge(this.cat, this.cost);
+  }
+}
