@@ -180,7 +180,7 @@ describe('pte-lab list', () => {
   it('lists micro/mmap-touch with its platforms, and its keys with --keys', async () => {
     const r = await runCli('list', '--keys');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/micro\/mmap-touch\s+native,xen-pv\s+map a file/);
+    expect(r.out).toMatch(/micro\/mmap-touch\s+native,xen-pv,kvm-shadow,kvm-tdp\s+map a file/);
     expect(r.out).toMatch(/anon_prefault\s+off \| fixed/);
   });
 });
