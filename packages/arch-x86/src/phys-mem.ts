@@ -30,6 +30,10 @@ export class PhysMem {
   mark: Uint8Array;
   /** Entries currently marked (the walker skips the mark check when there are none). */
   marked = 0;
+  /** Called when a mark is taken (a use seen), e.g. to carry it to the entry a shadow mirrors. */
+  markTaken: ((e: number) => void) | null = null;
+  /** Frame whose table occupies each pool slot (for mapping an entry number back to its table). */
+  frameOfSlot: Int32Array;
   /** Write-protection count per frame (page-track), allocated when a hypervisor first tracks a frame. */
   private trackCount: Uint16Array | null = null;
   private listener: PageTrackListener | null = null;
@@ -47,6 +51,7 @@ export class PhysMem {
     this.slotOf = new Int32Array(frames).fill(-1);
     this.ent = new Uint32Array(64 * ENTRIES_PER_TABLE * 2);
     this.mark = new Uint8Array(64 * ENTRIES_PER_TABLE);
+    this.frameOfSlot = new Int32Array(64).fill(-1);
   }
 
   /** Number of frames currently used as paging structures. */
@@ -76,6 +81,7 @@ export class PhysMem {
       }
     }
     this.slotOf[pfn] = slot;
+    this.frameOfSlot[slot] = pfn;
     this.tables++;
   }
 
@@ -161,12 +167,20 @@ export class PhysMem {
     }
   }
 
-  /** Clear the mark of entry `e`; returns whether it was set. */
+  /** Clear the mark of entry `e` as a use; returns whether it was set. */
   takeMark(e: number): boolean {
     if (this.mark[e] === 0) return false;
     this.mark[e] = 0;
     this.marked--;
+    if (this.markTaken !== null) this.markTaken(e);
     return true;
+  }
+
+  /** Clear the mark of entry `e` without counting a use (the entry is being overwritten). */
+  dropMark(e: number): void {
+    if (this.mark[e] === 0) return;
+    this.mark[e] = 0;
+    this.marked--;
   }
 
   /** Host bytes held by this memory (for the bytes-per-mapped-page figure). */
@@ -190,6 +204,9 @@ export class PhysMem {
     const mark = new Uint8Array(next);
     mark.set(this.mark);
     this.mark = mark;
+    const fos = new Int32Array(next / ENTRIES_PER_TABLE).fill(-1);
+    fos.set(this.frameOfSlot);
+    this.frameOfSlot = fos;
   }
 }
 

@@ -28,4 +28,9 @@ export class KvmShadowPvMmu extends NativePvMmu {
     this.kvm.onGuestTable(pfn);
     super.releasePt(level, pfn, root);
   }
+
+  /** With the proposed deferred A/D mode, entering lazy MMU mode fetches the A bits from the host. */
+  protected override archEnterLazy(): void {
+    if (this.kvm.deferredAD) this.kvm.syncAccessed();
+  }
 }

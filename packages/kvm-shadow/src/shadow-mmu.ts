@@ -27,6 +27,12 @@ export interface ShadowOptions {
   readonly costs?: CostTable<KvmCostKey>;
   /** Host frames for shadow pages (default: a quarter of guest memory plus 4096). */
   readonly shadowFrames?: number;
+  /**
+   * The thread's proposal (Kivity, Fitzhardinge, seed 001): the host keeps A/D, so a present gpte
+   * with A clear may still be shadowed (prefetched); the guest gets its A bits back when it enters
+   * lazy MMU mode (`syncAccessed`), one hypercall per sync.
+   */
+  readonly deferredAD?: boolean;
 }
 
 /**
@@ -49,6 +55,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   readonly gmem: PhysMem;
   readonly smem: PhysMem;
   readonly era: ShadowEra;
+  readonly deferredAD: boolean;
   private readonly frames: SimpleFrameSource;
   private readonly walker: Walker;
   private cpu: Mmu | null = null;
@@ -93,10 +100,13 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   zappedPages = 0;
   guestWalks = 0;
   bypassed = 0;
+  adSyncs = 0;
+  adSynced = 0;
 
   constructor(o: ShadowOptions) {
     this.gmem = o.gmem;
     this.era = o.era ?? 'modern';
+    this.deferredAD = o.deferredAD ?? false;
     const n = o.shadowFrames ?? Math.floor(o.gmem.frames / 4) + 4096;
     this.smem = new PhysMem(n);
     this.frames = new SimpleFrameSource(n, 1);
@@ -115,6 +125,13 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     this.catEmulate = this.ledger.id('kvm.emulate');
     this.c = o.costs ?? resolveCosts(KVM_COSTS);
     o.gmem.setTrackListener(this);
+    // A prefetched spte carries its gpte's prefault mark; the CPU's first use of the spte is the
+    // guest page's first use (how pte.prefaulted_unused stays truthful under shadow paging).
+    this.smem.markTaken = (e) => {
+      const sf = this.smem.frameOfSlot[Math.floor(e / 512)]!;
+      const gfn = this.spGfn[sf]!;
+      if (gfn >= 0 && this.spLevel[sf] === 1) this.gmem.takeMark(this.gmem.entryIndex(gfn, e % 512));
+    };
   }
 
   /** The real CPU, walking `smem`. */
@@ -201,7 +218,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     for (let i = base; i < base + PTE_PREFETCH_NUM; i++) {
       if (i === idx || (this.smem.readLo(sp, i) & P) !== 0) continue;
       const glo = this.gmem.readLo(gtable, i);
-      if ((glo & (P | A)) !== (P | A)) break;
+      if ((glo & P) === 0 || ((glo & A) === 0 && !this.deferredAD)) break;
       this.setSpte(sp, i, glo, this.gmem.readHi(gtable, i), glo & (RW | US), false, true);
       this.prefetched++;
       this.ledger.charge(this.catPrefetch, this.c['kvm.prefetch']);
@@ -219,6 +236,9 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     const lo = (frame % 1048576) * 4096 + (P | (rights & US) | (writable ? RW : 0) | (speculative ? 0 : A) | (writable && (glo & D) !== 0 ? D : 0));
     const hi = Math.floor(frame / 1048576) | (ghi & XD_HI);
     this.smem.write(sp, idx, lo >>> 0, hi >>> 0);
+    const se = this.smem.entryIndex(sp, idx);
+    this.smem.dropMark(se);
+    if (this.gmem.mark[this.gmem.entryIndex(this.spGfn[sp]!, idx)] !== 0) this.smem.setMark(se);
   }
 
   // --- shadow pages ------------------------------------------------------------------------------
@@ -366,6 +386,32 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     this.needFlush = true;
   }
 
+  /**
+   * The proposed deferred A/D sync: copy the A (and D) bits the CPU set in leaf sptes into gptes
+   * whose own bits are clear, clearing them in the spte so later accesses are seen again. One
+   * hypercall per sync; KVM writes guest memory directly (no trap).
+   */
+  syncAccessed(): void {
+    this.exit();
+    this.adSyncs++;
+    for (const [key, sf] of this.byGfn) {
+      if (key % 8 !== 1) continue;
+      const gfn = Math.floor(key / 8);
+      for (let i = 0; i < 512; i++) {
+        const lo = this.smem.readLo(sf, i);
+        if ((lo & (P | A)) !== (P | A)) continue;
+        const e = 2 * this.gmem.entryIndex(gfn, i);
+        const glo = this.gmem.ent[e]!;
+        if ((glo & P) === 0) continue;
+        this.gmem.ent[e] = (glo | A | (lo & D)) >>> 0;
+        this.smem.write(sf, i, (lo & ~A) >>> 0, this.smem.readHi(sf, i));
+        this.adSynced++;
+      }
+    }
+    this.needFlush = true;
+    this.flushIfNeeded();
+  }
+
   private syncAll(): void {
     for (const sf of [...this.unsync]) this.syncPage(sf);
   }
@@ -436,7 +482,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
           continue;
         }
         if (level === 1) {
-          if ((glo & A) === 0) out.push(`${where} is present but its gpte is not accessed`);
+          if ((glo & A) === 0 && !this.deferredAD) out.push(`${where} is present but its gpte is not accessed`);
           if (entryPfn(1, lo, hi) !== entryPfn(1, glo, ghi)) out.push(`${where} maps another frame than its gpte`);
           if ((lo & RW) !== 0 && ((glo & RW) === 0 || (glo & D) === 0)) out.push(`${where} is writable but its gpte is not writable and dirty`);
           if ((lo & US) !== 0 && (glo & US) === 0) out.push(`${where} is user but its gpte is not`);
@@ -455,6 +501,8 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     add('kvm.shadow_faults', this.shadowFaults);
     add('kvm.injected_pf', this.injected);
     add('kvm.bypassed_pf', this.bypassed);
+    add('kvm.ad_syncs', this.adSyncs);
+    add('kvm.ad_synced_bits', this.adSynced);
     add('kvm.prefetched', this.prefetched);
     add('kvm.emulated_writes', this.emulated);
     add('kvm.unsyncs', this.unsyncs);

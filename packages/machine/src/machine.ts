@@ -29,6 +29,8 @@ export interface MachineOptions {
   readonly vmap?: VmapPolicy;
   /** KVM shadow paging era (default: 2008 for linux-2.6.27, modern otherwise). */
   readonly shadowEra?: ShadowEra;
+  /** KVM shadow: the proposed deferred A/D mode (host keeps A/D, synced on lazy-mode entry). */
+  readonly deferredAD?: boolean;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -94,7 +96,7 @@ export class Machine {
       // The guest's tables live in guest memory; the CPU walks KVM's shadow tables.
       this.mem = new PhysMem(frames);
       const era: ShadowEra = opts.shadowEra ?? (opts.profile.name === 'linux-2.6.27' ? '2008' : 'modern');
-      const shadow = new ShadowMmu({ gmem: this.mem, era, ledger: this.ledger, costs: costs as CostTable<KvmCostKey> });
+      const shadow = new ShadowMmu({ gmem: this.mem, era, ledger: this.ledger, costs: costs as CostTable<KvmCostKey>, deferredAD: opts.deferredAD ?? false });
       this.shadow = shadow;
       this.mmu = new Mmu(shadow.smem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
       shadow.attachCpu(this.mmu);
