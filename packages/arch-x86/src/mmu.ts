@@ -13,7 +13,8 @@ export const TRANSLATE_GP = -2;
 /**
  * Nested paging (EPT/NPT) under this MMU: every guest-physical address the walk uses is itself
  * translated through `levels` host levels, so a guest walk of n references costs
- * (n + 1)(levels + 1) − 1 (24 for 4 × 4; hypervisors.md §3.8), and the first touch of a
+ * (n + 1)(levels + 1) − 1 (24 for 4 × 4; hypervisors.md §3.8), or n(levels + 1) when it ends in a
+ * guest #PF (no page address left to translate), and the first touch of a
  * guest-physical page is an EPT violation the hypervisor handles (`violation`).
  */
 export interface NestedPaging {
@@ -183,7 +184,10 @@ export class Mmu {
     this.walks++;
     const ok = w.walk(this.root, hi, lo, access);
     const nested = this.nested;
-    const refs = nested === null ? w.refs : (w.refs + 1) * (nested.levels + 1) - 1;
+    // 2D walk: each guest entry read needs its table's guest-physical address translated through
+    // the host levels first (m + 1 references each); a successful walk then translates the page's
+    // own guest-physical address (m more), a faulting one has none to translate.
+    const refs = nested === null ? w.refs : ok ? (w.refs + 1) * (nested.levels + 1) - 1 : w.refs * (nested.levels + 1);
     this.walkRefs += refs;
     this.adWrites += w.adWrites;
     this.ledger.charge(this.catWalk, refs * this.cWalkRef + w.adWrites * this.cAdWrite);

@@ -15,7 +15,8 @@ export const WRITE_FLOOD_LIMIT = 3;
  * Which KVM: `modern` has unsync leaf shadow pages (a guest write to a shadowed PTE page costs one
  * exit, then none until INVLPG or a CR3 load) and prefetch; `2008` write-protects every shadowed
  * page table, emulates each write (kvm_mmu_pte_write → update_pte installs the spte only if the new
- * gpte is P and A) and has no prefetch (hypervisors.md §3.3, §3.4, §3.9).
+ * gpte is P and A) until its fork detector unshadows a page written three times in a row, and has
+ * no prefetch (hypervisors.md §3.3, §3.4, §3.9; 2.6.26-era mmu.c kvm_mmu_pte_write).
  */
 export type ShadowEra = 'modern' | '2008';
 
@@ -73,6 +74,14 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   /** Unsync shadow pages. */
   private readonly unsync = new Set<number>();
   private needFlush = false;
+  /**
+   * 2008 kvm_mmu_pte_write's fork detector, per vCPU (vcpu->arch.last_pt_write_gfn/_count and
+   * last_pte_updated): the gfn written last, the writes to it in a row, and the smem entry number
+   * of the spte mmu_set_spte set last (-1: none).
+   */
+  private lastWriteGfn = -1;
+  private lastWriteCount = 0;
+  private lastSpte = -1;
   /** The guest's CR3 (guest frame) and the shadow root loaded for it. */
   root = -1;
   pcid = 0;
@@ -162,6 +171,8 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     }
     this.exit();
     this.guestWalks++;
+    // 2008: an injected #PF, or a fault fixed without a write to a page table, resets the fork detector.
+    this.lastWriteCount = 0;
     this.ledger.charge(this.catFault, w.refs * this.c['kvm.guest_walk_ref']);
     if (!ok) {
       this.injected++;
@@ -237,6 +248,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     const hi = Math.floor(frame / 1048576) | (ghi & XD_HI);
     this.smem.write(sp, idx, lo >>> 0, hi >>> 0);
     const se = this.smem.entryIndex(sp, idx);
+    this.lastSpte = se;
     this.smem.dropMark(se);
     if (this.gmem.mark[this.gmem.entryIndex(this.spGfn[sp]!, idx)] !== 0) this.smem.setMark(se);
   }
@@ -307,6 +319,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     for (let l = 1; l <= 4; l++) if (this.byGfn.has(gfn * 8 + l)) shadowedElsewhere = true;
     if (!shadowedElsewhere) this.untrack(gfn);
     if (sf === this.shadowRoot) this.shadowRoot = -1;
+    if (this.lastSpte >= 0 && Math.floor(this.lastSpte / 512) === this.smem.slotOf[sf]) this.lastSpte = -1;
     this.spGfn[sf] = -1;
     this.smem.releaseTable(sf);
     this.frames.freeFrame(sf);
@@ -329,8 +342,11 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
    * kvm_mmu_track_write: a guest store to a write-protected page table. Modern KVM makes a shadowed
    * leaf page unsync on its first write (one exit; the page stops being write-protected until the
    * next sync). Otherwise the write is emulated: the written spte is zapped (or, in 2008,
-   * update_pte installs it if the new gpte is P and A), and the third emulated write to a non-leaf
-   * page without a fault in between zaps the page (write flooding).
+   * update_pte installs it, old, if the new gpte is P and A). Write flooding: modern KVM zaps a
+   * non-leaf page on its third emulated write without a fault through it in between
+   * (detect_write_flooding); 2008 KVM zaps every shadow page of the gfn on the third write in a row
+   * to it while the spte it set last was not used and no fault exited in between (the "fork
+   * detector" of kvm_mmu_pte_write, leaves included), after which the guest's stores are plain.
    */
   onTrackedWrite(gfn: number, index: number, _oldLo: number, _oldHi: number, newLo: number, newHi: number): void {
     this.exit();
@@ -347,15 +363,26 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     }
     this.emulated++;
     this.ledger.charge(this.catEmulate, this.c['kvm.emulate']);
+    let flooded = false;
+    if (this.era === '2008') {
+      if (gfn === this.lastWriteGfn && !(this.lastSpte >= 0 && (this.smem.ent[2 * this.lastSpte]! & A) !== 0)) {
+        flooded = ++this.lastWriteCount >= WRITE_FLOOD_LIMIT;
+      } else {
+        this.lastWriteGfn = gfn;
+        this.lastWriteCount = 1;
+        this.lastSpte = -1;
+      }
+    }
     for (let l = 1; l <= 4; l++) {
       const sf = this.byGfn.get(gfn * 8 + l);
       if (sf === undefined) continue;
-      if (l >= 2 && ++this.spFlood[sf]! >= WRITE_FLOOD_LIMIT) {
+      if (flooded || (l >= 2 && this.era === 'modern' && ++this.spFlood[sf]! >= WRITE_FLOOD_LIMIT)) {
         this.zapSp(sf);
         continue;
       }
       if (l === 1 && this.era === '2008' && (newLo & (P | A)) === (P | A)) {
-        this.setSpte(sf, index, newLo, newHi, newLo & (RW | US), false, false);
+        // FNAME(update_pte) → mmu_set_spte(..., speculative): the spte is created without A.
+        this.setSpte(sf, index, newLo, newHi, newLo & (RW | US), false, true);
         this.needFlush = true;
       } else {
         this.zapSpte(sf, index, l);
@@ -419,6 +446,10 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   private flushIfNeeded(): void {
     if (!this.needFlush) return;
     this.needFlush = false;
+    // The root in use was zapped (write flooding of the guest's top-level table): KVM marks it
+    // invalid and the vCPU loads a fresh root for the same CR3 before it re-enters the guest
+    // (KVM_REQ_MMU_RELOAD / kvm_mmu_load), so the CPU never walks the freed shadow page.
+    if (this.shadowRoot < 0 && this.root >= 0) this.shadowRoot = this.getSp(this.root, 4);
     // kvm_flush_remote_tlbs: one vCPU here, a CR3 reload of the shadow root.
     if (this.cpu !== null && this.shadowRoot >= 0) this.cpu.writeCr3(this.shadowRoot, this.pcid);
   }

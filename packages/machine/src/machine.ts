@@ -31,6 +31,8 @@ export interface MachineOptions {
   readonly shadowEra?: ShadowEra;
   /** KVM shadow: the proposed deferred A/D mode (host keeps A/D, synced on lazy-mode entry). */
   readonly deferredAD?: boolean;
+  /** The backing device's read_ahead_kb (default 128). */
+  readonly readAheadKb?: number;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -110,7 +112,7 @@ export class Machine {
       this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey>, ...(tdp !== null ? { nested: tdp } : {}) });
       this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>, opts.platform);
     }
-    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey> });
+    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey>, raPages: Math.floor((opts.readAheadKb ?? 128) / 4) });
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
     this.check = opts.check ?? false;

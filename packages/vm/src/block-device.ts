@@ -1,18 +1,35 @@
 /**
- * The backing block device, simple for now: a synchronous read of `pages` contiguous pages costs
- * one request latency plus a transfer per page (costs `io.request`, `io.page`). The readahead
- * issue replaces this with queued, asynchronous IO in simulated time.
+ * The backing block device in simulated time (the cycle ledger's total is "now"). A request of
+ * `pages` contiguous pages occupies one of `queueDepth` slots for `io.request` + `io.page` × pages
+ * cycles, starting when a slot is free; `submit` returns its completion time. Reads are issued
+ * asynchronously; whoever needs a page waits until its request completes (io.wait).
  */
 export class BlockDevice {
   requests = 0;
   pagesRead = 0;
+  private readonly slots: Float64Array;
 
   constructor(
     private readonly requestCycles: number,
     private readonly pageCycles: number,
-  ) {}
+    readonly queueDepth = 32,
+  ) {
+    this.slots = new Float64Array(queueDepth);
+  }
 
-  /** Cycles the caller waits for a synchronous read of `pages` pages. */
+  /** Queue a read of `pages` pages at time `now`; returns when it completes. */
+  submit(now: number, pages: number): number {
+    this.requests++;
+    this.pagesRead += pages;
+    let slot = 0;
+    for (let i = 1; i < this.slots.length; i++) if (this.slots[i]! < this.slots[slot]!) slot = i;
+    const start = Math.max(now, this.slots[slot]!);
+    const done = start + this.requestCycles + this.pageCycles * pages;
+    this.slots[slot] = done;
+    return done;
+  }
+
+  /** Cycles a synchronous read of `pages` pages takes on an idle device. */
   read(pages: number): number {
     this.requests++;
     this.pagesRead += pages;

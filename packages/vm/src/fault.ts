@@ -24,6 +24,7 @@ export const FAULT_SIGBUS = 2;
 export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): number {
   k.stats.faults++;
   k.charge(k.catFault, k.c.faultEntry);
+  k.reapIo();
   const vma = mm.vmas.find(vpn);
   if (vma === null || !accessAllowed(vma, access)) {
     k.stats.faultsSegv++;
@@ -88,7 +89,7 @@ function doReadFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): numb
     pt = pteTableFor(k, mm, vpn, false);
     if (pt === -2) return FAULT_RETRY; // fault-around mapped the PMD
   }
-  const pfn = filemapFault(k, vma.file!, vma.pgoffOf(vpn));
+  const pfn = filemapFault(k, vma, vma.pgoffOf(vpn));
   if (pfn < 0) {
     k.stats.faultsSegv++;
     return FAULT_SIGBUS;
@@ -141,7 +142,7 @@ function rangeNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
  * private mapping, and do_shared_fault() maps the cache page itself, writable, and dirties it.
  */
 function doFileWriteFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
-  const src = filemapFault(k, vma.file!, vma.pgoffOf(vpn));
+  const src = filemapFault(k, vma, vma.pgoffOf(vpn));
   if (src < 0) {
     k.stats.faultsSegv++;
     return FAULT_SIGBUS;

@@ -1,36 +1,46 @@
 import type { Inode } from './page-cache.js';
 import type { Kernel } from './kernel.js';
 import { PG_ANON, PG_UPTODATE } from './page-flags.js';
+import { asyncMmapReadahead, inFlight, readWindow, syncMmapReadahead } from './readahead.js';
+import type { Vma } from './vma.js';
 
 /**
- * mm/filemap.c filemap_fault(), simple form: the folio for file page `index` if it is cached and
- * uptodate (a minor fault), else a major fault that reads one order-0 page synchronously from the
- * block device (the readahead issue adds sync/async readahead and the order ramp). A folio that is
- * cached but not uptodate is read in place (filemap_read_folio), not replaced. A shmem page not yet
- * cached is created zeroed, a minor fault (shmem_fault).
+ * mm/filemap.c filemap_fault() for file page `index` of `vma` (linux-mm.md §2.3). A folio in the
+ * page cache is a minor fault: do_async_mmap_readahead() may start the next window, a folio
+ * still under IO is waited for (folio_lock), one not uptodate is read in place (page_not_uptodate,
+ * no PGMAJFAULT). A missing folio is a major fault:
+ * do_sync_mmap_readahead() reads around it (or ahead, or nothing), then the fault waits for its
+ * page. A shmem page not yet cached is created zeroed, a minor fault (shmem_fault).
  * Returns the frame of the page, or -1 past EOF (SIGBUS).
  */
-export function filemapFault(k: Kernel, inode: Inode, index: number): number {
+export function filemapFault(k: Kernel, vma: Vma, index: number): number {
+  const inode = vma.file!;
   if (index >= inode.pages) return -1;
-  const cached = k.pageCache.lookup(inode, index);
+  let pfn = k.pageCache.lookup(inode, index);
   k.charge(k.catFault, k.c.filemapLookup);
-  if (cached >= 0 && (k.frames.flags[cached]! & PG_UPTODATE) !== 0) {
+  if (pfn >= 0) {
     k.stats.faultsMinor++;
-    return cached;
+    asyncMmapReadahead(k, vma, inode, index, pfn);
+    const flags = k.frames.flags[pfn]!;
+    if (inFlight(flags)) k.waitIo(pfn);
+    else if ((flags & PG_UPTODATE) === 0) readFolioInPlace(k, inode, pfn);
+    return pfn;
   }
-  if (inode.shmem && cached < 0) {
-    // shmem_fault() → shmem_get_folio(): a page not yet in the cache is a new, zeroed page (no IO,
-    // so not VM_FAULT_MAJOR).
+  if (inode.shmem) {
     k.stats.faultsMinor++;
     k.charge(k.catFault, k.c.pageZero);
     return readFolio(k, inode, index, 0);
   }
   k.stats.faultsMajor++;
-  if (cached >= 0) {
-    readFolioInPlace(k, inode, cached);
-    return cached;
+  syncMmapReadahead(k, vma, inode, index);
+  pfn = k.pageCache.lookup(inode, index);
+  if (pfn < 0) {
+    // No readahead (VM_RAND_READ, ra_pages 0, too many misses): read the one page.
+    readWindow(k, inode, index, 1, 0, 0);
+    pfn = k.pageCache.lookup(inode, index);
   }
-  return readFolio(k, inode, index, 0);
+  k.waitIo(pfn);
+  return pfn;
 }
 
 /** filemap_read_folio(): synchronously read the cached, !uptodate folio containing frame `pfn`. */

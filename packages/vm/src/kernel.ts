@@ -5,8 +5,8 @@ import { BlockDevice } from './block-device.js';
 import { VM_COSTS, type VmCostKey } from './costs.js';
 import { FrameTable } from './frames.js';
 import { Mm } from './mm.js';
-import { PageCache } from './page-cache.js';
-import { PG_PAGETABLE, PG_PTCACHE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
+import { PageCache, type Inode } from './page-cache.js';
+import { PG_LOCKED, PG_PAGETABLE, PG_PTCACHE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
 import type { VmPolicy } from './profiles.js';
 import { VmStats } from './stats.js';
 import type { Vmalloc } from './vmalloc.js';
@@ -58,6 +58,16 @@ export interface KernelOptions {
   readonly levels?: 4 | 5;
   /** Frames of guest memory (default: all of `mem`; fewer when `mem` is machine memory under Xen PV). */
   readonly frames?: number;
+  /** The backing device's readahead in pages (read_ahead_kb / 4; default 32 = 128 KiB). */
+  readonly raPages?: number;
+}
+
+/** A read in flight: pages [start, start + pages) of `inode`, done at `doneAt` cycles. */
+interface IoRequest {
+  readonly inode: Inode;
+  readonly start: number;
+  readonly pages: number;
+  readonly doneAt: number;
 }
 
 /**
@@ -86,6 +96,10 @@ export class Kernel {
   readonly catFlush: number;
   /** The address space loaded in CR3. */
   currentMm: Mm | null = null;
+  /** bdi->ra_pages. */
+  raPages: number;
+  private readonly inFlight: IoRequest[] = [];
+  private readonly ioByFrame = new Map<number, IoRequest>();
   private nextMmId = 1;
   readonly mms = new Set<Mm>();
 
@@ -94,6 +108,7 @@ export class Kernel {
     this.pv = o.pv;
     this.policy = o.policy;
     this.levels = o.levels ?? 4;
+    this.raPages = o.raPages ?? 32;
     this.ledger = o.ledger ?? new CycleLedger();
     this.c = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
     this.catFault = this.ledger.id('guest.fault');
@@ -132,6 +147,55 @@ export class Kernel {
   /** Guest frame a present entry at `level` points to (pte_pfn / pmd_pfn through pte_val). */
   frameOf(level: number, lo: number, hi: number): number {
     return this.pv.pfnOf(entryPfn(level, lo, hi));
+  }
+
+  /** Simulated time: every cycle charged so far. */
+  now(): number {
+    return this.ledger.total();
+  }
+
+  /** Submit a read of pages [start, start + pages) of `inode`, already in the cache, locked. */
+  submitRead(inode: Inode, start: number, pages: number): void {
+    const doneAt = this.blockDev.submit(this.now(), pages);
+    const req: IoRequest = { inode, start, pages, doneAt };
+    this.inFlight.push(req);
+    for (let i = start; i < start + pages; i++) this.ioByFrame.set(this.pageCache.lookup(inode, i), req);
+    this.stats.ioRequests++;
+    this.stats.ioPages += pages;
+  }
+
+  /** Complete every read done by now (end_page_read: uptodate, unlocked). */
+  reapIo(): void {
+    if (this.inFlight.length === 0) return;
+    const now = this.now();
+    for (let i = 0; i < this.inFlight.length; ) {
+      const r = this.inFlight[i]!;
+      if (r.doneAt <= now) {
+        this.completeIo(r);
+        this.inFlight.splice(i, 1);
+      } else i++;
+    }
+  }
+
+  /** folio_lock(): wait for the read holding frame `pfn`, charging the wait to io.wait. */
+  waitIo(pfn: number): void {
+    const r = this.ioByFrame.get(pfn);
+    if (r === undefined) return;
+    const now = this.now();
+    if (r.doneAt > now) this.charge(this.catIo, r.doneAt - now);
+    this.completeIo(r);
+    const i = this.inFlight.indexOf(r);
+    if (i >= 0) this.inFlight.splice(i, 1);
+  }
+
+  private completeIo(r: IoRequest): void {
+    const f = this.frames;
+    for (let i = r.start; i < r.start + r.pages; i++) {
+      const pfn = this.pageCache.lookup(r.inode, i);
+      if (pfn < 0) continue;
+      f.flags[pfn] = (f.flags[pfn]! | PG_UPTODATE) & ~PG_LOCKED;
+      this.ioByFrame.delete(pfn);
+    }
   }
 
   /** mm_alloc + pgd_alloc: a new address space with an empty top-level table. */

@@ -1,6 +1,7 @@
 import { configError } from '@pte/core';
 import { NO_OWNER, type FrameTable } from './frames.js';
 import { PG_LOCKED, PG_PAGECACHE, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
+import { RaState } from './readahead.js';
 
 /**
  * A file: its inode and its page cache (`struct address_space`). The cache maps each file page
@@ -13,6 +14,8 @@ export class Inode {
   readonly cache: Int32Array;
   /** Pages currently cached. */
   nrPages = 0;
+  /** Readahead state (file->f_ra; one opener per file in the model). */
+  readonly ra = new RaState();
 
   constructor(
     readonly id: number,

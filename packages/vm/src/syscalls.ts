@@ -1,6 +1,7 @@
 import { configError } from '@pte/core';
 import { P, RW, XD_HI } from '@pte/arch-x86';
 import { readFolio } from './filemap.js';
+import { forceReadahead } from './readahead.js';
 import { dupMmap } from './fork.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
@@ -204,10 +205,14 @@ export class Syscalls {
         }
         case 'willneed':
           if (v0.file !== null) {
-            // force_page_cache_readahead(): order-0 folios, no PTEs.
-            for (let vpn = lo; vpn < hi; vpn++) {
-              const index = v0.pgoffOf(vpn);
-              if (index < v0.file.pages && k.pageCache.lookup(v0.file, index) < 0) readFolio(k, v0.file, index, 0);
+            // madvise_willneed → vfs_fadvise(WILLNEED) → force_page_cache_ra(): the page cache only, no PTEs.
+            if (v0.file.shmem) {
+              for (let vpn = lo; vpn < hi; vpn++) {
+                const index = v0.pgoffOf(vpn);
+                if (index < v0.file.pages && k.pageCache.lookup(v0.file, index) < 0) readFolio(k, v0.file, index, 0);
+              }
+            } else {
+              forceReadahead(k, v0.file, v0.pgoffOf(lo), hi - lo);
             }
           }
           break;

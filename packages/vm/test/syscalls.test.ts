@@ -217,8 +217,10 @@ describe('madvise', () => {
     h.sys.madvise(task, v.start + 8, 8, 'willneed');
     expect(file.nrPages).toBe(8);
     expect(h.k.stats.ioPages).toBe(8);
+    expect(h.k.stats.ioRequests).toBe(1);
     expect(presentPages(h, task, v)).toEqual([]);
     expect(task.mm.vmas.size).toBe(1);
+    for (let i = 8; i < 16; i++) h.k.waitIo(file.cache[i]!); // let the reads complete before the touch
     const s0 = statsOf(h);
     touch(h, task, v.start + 9, false);
     expect(statsDelta(h, s0)).toMatchObject({ faults: 1, faultsMinor: 1, ptePopulated: 8 });

@@ -3,7 +3,7 @@
  * the hypervisor: how many hypercalls and entries each guest operation costs (hypervisors.md §2,
  * §7.1–7.2), multicall batching at MC_BATCH entries and MC_ARGS bytes, and the pin/unpin batches.
  */
-import { A, ACCESS_USER, D, entryPfn, LINUX_PAGE_TABLE, P, RW, US } from '@pte/arch-x86';
+import { A, ACCESS_USER, ACCESS_WRITE, D, entryPfn, LINUX_PAGE_TABLE, P, RW, US } from '@pte/arch-x86';
 import { Counters } from '@pte/core';
 import { PVOPS_COSTS, PvMmuOps } from '@pte/pvops';
 import { MC_BATCH, MMU_UPDATES_PER_MULTICALL, MMUEXT_OPS_PER_MULTICALL, XenPvMmu } from '../src/index.js';
@@ -167,6 +167,24 @@ describe('PTE writes (hypervisors.md §7.1)', () => {
     r.pv.lazyLeave();
     expect(delta(before, snap(r))).toEqual(only({ hypercalls: 1, mmu_update: 1, updateEntries: 9, pteWrites: 9 }));
     for (let j = 0; j < 20; j++) expect(r.xen.writable[r.pv.mfn(2000 + j)]).toBe(1);
+    expect(r.xen.checkInvariants()).toEqual([]);
+  });
+
+  it('mprotect in lazy mode: a batched commit still preserves the A/D bits the hardware set after ptep_modify_prot_start', () => {
+    const { r, l1 } = pinned();
+    const pte = entLo(r.pv.mfn(2100), P | US | RW);
+    r.pv.setPte(l1, 7, pte, 0);
+    r.pv.setPte(l1, 8, entLo(r.pv.mfn(2101), P | US | RW), 0);
+    const vpn = treeVpn(0, 7);
+    r.pv.lazyEnter();
+    r.pv.ptepModifyProtStart(l1, 7);
+    expect(r.mmu.translate(vpnHi(vpn), vpnLo(vpn), ACCESS_USER | ACCESS_WRITE)).toBe(r.pv.mfn(2100)); // sets A and D
+    r.pv.ptepModifyProtCommit(l1, 7, (r.pv.oldLo & ~RW) >>> 0, r.pv.oldHi);
+    r.pv.ptepModifyProtStart(l1, 8);
+    r.pv.ptepModifyProtCommit(l1, 8, (r.pv.oldLo & ~RW) >>> 0, r.pv.oldHi);
+    r.pv.lazyLeave();
+    expect(r.xen.mem.readLo(r.pv.mfn(l1), 7)).toBe((pte & ~RW) | A | D);
+    expect(r.xen.mem.readLo(r.pv.mfn(l1), 8) & (A | D | RW)).toBe(0);
     expect(r.xen.checkInvariants()).toEqual([]);
   });
 

@@ -55,7 +55,7 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
     ['cycles per touched page', 'derived.cycles_per_touch'],
   ],
   run(ctx, p: MmapTouchParams) {
-    const m = ctx.machine();
+    const m = ctx.machine({ readAheadKb: p.readAheadKb });
     const k = m.kernel;
     const task = m.spawn();
     const file = p.backing === 'file' ? m.createFile('data', p.size) : null;

@@ -1,0 +1,170 @@
+import type { Kernel } from './kernel.js';
+import type { Inode } from './page-cache.js';
+import { PG_LOCKED, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
+import { VM_EXEC, VM_RAND_READ, VM_SEQ_READ, type Vma } from './vma.js';
+
+/** MMAP_LOTSAMISS (mm/filemap.c): more misses than this switch mmap read-around off. */
+export const MMAP_LOTSAMISS = 100;
+
+/** struct file_ra_state (one per open file; here one per inode). */
+export class RaState {
+  start = 0;
+  size = 0;
+  asyncSize = 0;
+  /** Folio order of the next readahead (large-folio profiles). */
+  order = 0;
+  mmapMiss = 0;
+}
+
+function roundupPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/**
+ * get_init_ra_size() (mm/readahead.c): "1-2 page = 16k, 3-4 page 32k, 5-8 page = 64k, > 8 page =
+ * 128k initial" for max = 32 pages.
+ */
+export function getInitRaSize(size: number, max: number): number {
+  const n = roundupPow2(size);
+  if (n <= max / 32) return n * 4;
+  if (n <= max / 4) return n * 2;
+  return max;
+}
+
+/** get_next_ra_size(): ×4 while below max/16, ×2 up to max/2, then max. */
+export function getNextRaSize(cur: number, max: number): number {
+  if (cur < max / 16) return 4 * cur;
+  if (cur <= max / 2) return 2 * cur;
+  return max;
+}
+
+/**
+ * do_sync_mmap_readahead() (linux-mm.md §2.3) on a major fault at file page `index`:
+ * VM_RAND_READ reads nothing ahead (the fault reads its page alone); VM_SEQ_READ reads
+ * ra_pages ahead synchronously (page_cache_sync_ra); otherwise mmap_miss counts the miss and,
+ * while there are not more than MMAP_LOTSAMISS, reads around the fault: ra_pages centred on it
+ * (ra_pages/2 before) with the async marker at start + size − ra_pages/4.
+ */
+export function syncMmapReadahead(k: Kernel, vma: Vma, inode: Inode, index: number): void {
+  const ra = inode.ra;
+  const raPages = k.raPages;
+  if ((vma.flags & VM_RAND_READ) !== 0 || raPages === 0) return;
+  if ((vma.flags & VM_SEQ_READ) !== 0) {
+    pageCacheSyncRa(k, inode, index, raPages);
+    return;
+  }
+  if ((vma.flags & (VM_SEQ_READ | VM_EXEC)) === 0 && ra.mmapMiss < MMAP_LOTSAMISS * 10) ra.mmapMiss++;
+  if (ra.mmapMiss > MMAP_LOTSAMISS) return;
+  ra.start = Math.max(0, index - Math.floor(raPages / 2));
+  ra.size = raPages;
+  ra.asyncSize = Math.floor(raPages / 4);
+  ra.order = 0;
+  readWindow(k, inode, ra.start, ra.size, ra.asyncSize, 0);
+}
+
+/**
+ * do_async_mmap_readahead() on a minor fault that found `pfn` at `index`: mmap_miss drops for an
+ * unlocked folio, and a PG_readahead folio starts the next window (page_cache_async_ra).
+ */
+export function asyncMmapReadahead(k: Kernel, vma: Vma, inode: Inode, index: number, pfn: number): void {
+  const ra = inode.ra;
+  if ((vma.flags & VM_RAND_READ) !== 0 || k.raPages === 0) return;
+  const flags = k.frames.flags[pfn]!;
+  if ((vma.flags & (VM_SEQ_READ | VM_EXEC)) === 0 && ra.mmapMiss > 0 && (flags & PG_LOCKED) === 0) ra.mmapMiss--;
+  if ((flags & PG_READAHEAD) !== 0) pageCacheAsyncRa(k, inode, index, pfn);
+}
+
+/**
+ * page_cache_sync_ra() for a request of `req` pages at `index`, the initial-window form: size =
+ * get_init_ra_size(req, max), async_size = size − req (or size / 2).
+ */
+export function pageCacheSyncRa(k: Kernel, inode: Inode, index: number, req: number): void {
+  const ra = inode.ra;
+  const max = k.raPages;
+  ra.start = index;
+  ra.size = getInitRaSize(req, max);
+  ra.asyncSize = ra.size > req ? ra.size - req : ra.size >> 1;
+  ra.order = 0;
+  readWindow(k, inode, ra.start, ra.size, ra.asyncSize, 0);
+}
+
+/**
+ * page_cache_async_ra(): the marker page was reached. If it is where the state expects it, the
+ * window moves on (start += size, size = get_next_ra_size, async_size = size: full pipelining);
+ * otherwise the state is rebuilt from the first page not in the cache. Large-folio profiles raise
+ * the folio order by 2 (ra->order += 2).
+ */
+export function pageCacheAsyncRa(k: Kernel, inode: Inode, index: number, pfn: number): void {
+  const ra = inode.ra;
+  const max = k.raPages;
+  const f = k.frames;
+  const n = 1 << f.order[pfn]!;
+  const head = pfn - (pfn % n);
+  for (let i = 0; i < n; i++) f.flags[head + i] = f.flags[head + i]! & ~PG_READAHEAD; // folio_clear_readahead
+  const expected = ra.start + ra.size - ra.asyncSize;
+  if (index - (index % n) === expected - (expected % n)) {
+    ra.start += ra.size;
+    ra.size = Math.max(ra.size, getNextRaSize(ra.size, max));
+    ra.asyncSize = ra.size;
+  } else {
+    let start = index + 1;
+    while (start < inode.pages && start - index <= max && k.pageCache.lookup(inode, start) >= 0) start++;
+    if (start - index > max) return;
+    ra.start = start;
+    ra.size = getNextRaSize(start - index + 1, max);
+    ra.asyncSize = ra.size;
+  }
+  ra.order = Math.min(ra.order + 2, k.policy.maxFolioOrder, Math.floor(Math.log2(Math.max(1, ra.size))));
+  readWindow(k, inode, ra.start, ra.size, ra.asyncSize, ra.order);
+}
+
+/** force_page_cache_ra() (MADV_WILLNEED, fadvise WILLNEED): read [start, start + pages) in windows of ra_pages, no marker. */
+export function forceReadahead(k: Kernel, inode: Inode, start: number, pages: number): void {
+  const step = Math.max(1, k.raPages);
+  for (let s = start; s < start + pages; s += step) readWindow(k, inode, s, Math.min(step, start + pages - s), 0, 0);
+}
+
+/**
+ * do_page_cache_ra() / page_cache_ra_order(): allocate folios for the pages of [start, start+size)
+ * not in the cache (clipped to EOF), locked and not uptodate, PG_readahead on the one holding
+ * start + size − asyncSize, and submit one read per contiguous run. Folios of `order` where the
+ * range allows, smaller at the edges.
+ */
+export function readWindow(k: Kernel, inode: Inode, start: number, size: number, asyncSize: number, order: number): void {
+  if (inode.shmem) return;
+  const end = Math.min(start + size, inode.pages);
+  const mark = asyncSize > 0 ? start + size - asyncSize : -1;
+  let run = 0;
+  let index = start;
+  while (index < end) {
+    if (k.pageCache.lookup(inode, index) >= 0) {
+      if (run > 0) k.submitRead(inode, index - run, run);
+      run = 0;
+      index++;
+      continue;
+    }
+    let o = order;
+    while (o > 0 && (index % (1 << o) !== 0 || index + (1 << o) > end || !rangeMissing(k, inode, index, 1 << o))) o--;
+    const n = 1 << o;
+    const pfn = k.frames.allocOrFail(o);
+    k.stats.pagesAllocated += n;
+    k.charge(k.catFault, k.c.pageAlloc);
+    const hasMark = mark >= index && mark < index + n;
+    k.pageCache.insert(inode, index, pfn, o, PG_LOCKED | (hasMark ? PG_READAHEAD : 0));
+    run += n;
+    index += n;
+  }
+  if (run > 0) k.submitRead(inode, index - run, run);
+}
+
+function rangeMissing(k: Kernel, inode: Inode, index: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (k.pageCache.lookup(inode, index + i) >= 0) return false;
+  return true;
+}
+
+/** Flags of a page whose read is still in flight. */
+export function inFlight(flags: number): boolean {
+  return (flags & (PG_LOCKED | PG_UPTODATE)) === PG_LOCKED;
+}
