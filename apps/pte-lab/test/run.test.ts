@@ -145,6 +145,36 @@ describe('pte-lab run micro/mmap-touch: anonymous prefault (16 MiB of writes, se
   });
 });
 
+describe('pte-lab run micro/mmap-touch on a cold file (linux-3.15, 64 MiB, read-around 32 pages)', () => {
+  const cold = (pattern: string, advice = 'normal') =>
+    runJson('--profile', 'linux-3.15', '--set', 'cache=cold', '--set', `pattern=${pattern}`, '--set', `advice=${advice}`, '--check');
+
+  it('sequential: one major fault, then the async windows keep ahead — 16384 / 32 = 512 reads', async () => {
+    const r = await cold('seq');
+    expect(r.counters['faults.major']).toBe(1);
+    expect(r.counters['io.requests']).toBe(512);
+    expect(r.counters['io.pages']).toBe(16384);
+  });
+
+  it('reverse: each major fault at page p reads p-16..p (the pages above are cached): ceil(16384 / 17) = 964', async () => {
+    const r = await cold('reverse');
+    expect(r.counters['faults.major']).toBe(964);
+    expect(r.counters['io.requests']).toBe(964);
+    expect(r.counters['io.pages']).toBe(16384);
+  });
+
+  it('random: MADV_RANDOM reads one page per major fault; read-around reads more pages than it was asked for', async () => {
+    const rnd = await cold('random:0.25', 'random');
+    expect(rnd.counters['faults.major']).toBe(4096);
+    expect(rnd.counters['io.requests']).toBe(4096);
+    expect(rnd.counters['io.pages']).toBe(4096);
+    const around = await cold('random:0.25');
+    expect(around.counters['faults.major']).toBeLessThan(4096);
+    expect(around.counters['io.requests']).toBeGreaterThanOrEqual(around.counters['faults.major']);
+    expect(around.counters['io.pages']).toBeGreaterThan(4096);
+  });
+});
+
 describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
   it.each([
     [['run', 'no/such'], /^pte-lab: unknown scenario 'no\/such' \(scenarios: micro\/mmap-touch/],

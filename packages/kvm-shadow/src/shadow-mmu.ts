@@ -529,6 +529,9 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   addCountersTo(c: Counters): void {
     const add = (name: string, v: number) => c.add(c.id(name), v);
     add('kvm.exits', this.exits);
+    // KVM's software walk is the first use of a prefaulted gpte it faults on (it takes the mark,
+    // so the CPU's later walk of the spte does not see one): that use counts with the CPU's.
+    add('pte.prefaulted_used', this.walker.markedUses);
     add('kvm.shadow_faults', this.shadowFaults);
     add('kvm.injected_pf', this.injected);
     add('kvm.bypassed_pf', this.bypassed);

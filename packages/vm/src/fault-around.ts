@@ -5,7 +5,7 @@ import { MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_LOCKED, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
 import { mkPmdLo, mkPteHi, pteTableFor, vpnIndex, pmdTableFor } from './pgtable.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
-import { VM_EXEC, VM_NOHUGEPAGE, type Vma } from './vma.js';
+import { VM_EXEC, VM_NOHUGEPAGE, VM_SEQ_READ, type Vma } from './vma.js';
 
 /** The fault-around window in pages of the VMA: [from, to] inclusive, as virtual page numbers. */
 export interface Window {
@@ -93,7 +93,15 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
       (inode.shmem || headIndex + n <= inode.pages);
     const lo = fits ? headIndex : Math.max(headIndex, startPgoff);
     const hi = fits ? headIndex + n - 1 : Math.min(headIndex + n - 1, end);
-    mapped = mapFolioRange(k, mm, vma, pt, head, headIndex, lo, hi, faultVpn) || mapped;
+    const before = k.stats.ptePopulated;
+    const hit = mapFolioRange(k, mm, vma, pt, head, headIndex, lo, hi, faultVpn);
+    mapped = hit || mapped;
+    // mmap_miss: every page mapped counts as a hit (2014), or only the faulting folio (current).
+    const ra = inode.ra;
+    if ((vma.flags & (VM_SEQ_READ | VM_EXEC)) === 0) {
+      const hits = k.policy.mmapMissPerPage ? k.stats.ptePopulated - before : hit ? 1 : 0;
+      ra.mmapMiss = Math.max(0, ra.mmapMiss - hits);
+    }
     index = headIndex + n;
   }
   return mapped;

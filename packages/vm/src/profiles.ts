@@ -33,6 +33,12 @@ export interface VmPolicy {
    * large folio is lazy, order-0 pages are set one by one.
    */
   readonly faultAroundLazy: boolean;
+  /**
+   * filemap_map_pages() lowers mmap_miss for every page it maps (the 2014 original; Andrew Morton:
+   * "We treat every speculative faultahead as a hit") instead of once for the faulting folio
+   * (current), linux-mm.md §1.3.
+   */
+  readonly mmapMissPerPage: boolean;
 }
 
 export interface KernelProfile {
@@ -65,6 +71,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       lazySetPtes: false,
       ptCache: 0,
       faultAroundLazy: false,
+      mmapMissPerPage: false,
     },
   },
   'linux-3.15': {
@@ -81,6 +88,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       lazySetPtes: false,
       ptCache: 0,
       faultAroundLazy: false,
+      mmapMissPerPage: true,
     },
   },
   'linux-6.18': {
@@ -97,6 +105,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       lazySetPtes: true,
       ptCache: 0,
       faultAroundLazy: false,
+      mmapMissPerPage: false,
     },
   },
 };

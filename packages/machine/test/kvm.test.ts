@@ -1,0 +1,653 @@
+/**
+ * KVM end to end: the guest kernel (@pte/vm) on kvm-shadow and kvm-tdp, counted through the
+ * Machine's published counters (kvm.*). What hypervisors.md §3.5, §3.8, §3.9 and §7.3–7.4 say
+ * the structure must be (exits per fault with and without prefetch, the accessed-bit rule, unsync
+ * and sync, TDP's EPT violations and 2D walk), the guest's TLB flushes as the sync points, a
+ * random-operation property test with the vm invariants and the shadow MMU's consistency check
+ * after every step, and the micro/mmap-touch matrix against native.
+ */
+import fc from 'fast-check';
+import { ACCESS_USER, ACCESS_WRITE, entryPfn, isLeaf, P, RW, TRANSLATE_PF } from '@pte/arch-x86';
+import {
+  getProfile, populateByRead, populateByWrite, pteTableFor, vpnHi, vpnIndex, vpnLo, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE,
+  type Advice, type AnonPrefault, type Inode, type Mm, type Task, type VmPolicy,
+} from '@pte/vm';
+import { parsePattern, type PatternSpec } from '@pte/workloads';
+import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
+
+const MiB = 2 ** 20;
+const SEQ: PatternSpec = { kind: 'seq' };
+
+function machine(platform: Platform, profile: string, overrides: Partial<VmPolicy> = {}, memBytes = 64 * MiB, seed = 1): Machine {
+  const p = getProfile(profile);
+  return new Machine({ platform, profile: p, policy: { ...p.policy, ...overrides }, memBytes, seed, costs: resolveRunCosts({}), check: true });
+}
+
+/** Counters over `fn` (startMeasurement … measuredCounters). */
+function measure(m: Machine, fn: () => void): Readonly<Record<string, number>> {
+  m.startMeasurement();
+  fn();
+  return m.measuredCounters();
+}
+
+/** A counter, 0 when absent. */
+function n(c: Readonly<Record<string, number>>, key: string): number {
+  return c[key] ?? 0;
+}
+
+/** Every kvm-shadow exit has exactly one cause. */
+function exitCauses(c: Readonly<Record<string, number>>): number {
+  return (
+    n(c, 'kvm.injected_pf') + n(c, 'kvm.shadow_faults') + n(c, 'kvm.emulated_writes') + n(c, 'kvm.unsyncs') +
+    n(c, 'kvm.invlpg_exits') + n(c, 'kvm.cr3_exits') + n(c, 'kvm.ad_syncs')
+  );
+}
+
+/** A private read-only mapping of a cached `pages`-page file (order-0 page cache), not yet touched. */
+function cachedFile(m: Machine, pages: number): { t: Task; start: number } {
+  const t = m.spawn();
+  const f = m.createFile('data', pages * 4096);
+  populateByWrite(m.kernel, f, 256, 0);
+  const v = m.sys.mmap(t, { pages, prot: VM_READ, shared: false, file: f });
+  return { t, start: v.start };
+}
+
+/** The leaf entry of `vpn` in `mm`'s guest tables, or null. */
+function gpte(m: Machine, mm: Mm, vpn: number): { lo: number; hi: number; table: number } | null {
+  const k = m.kernel;
+  let table = mm.root;
+  for (let l = k.levels; l >= 1; l--) {
+    const idx = vpnIndex(vpn, l);
+    const lo = k.readLo(table, idx);
+    const hi = k.readHi(table, idx);
+    if ((lo & P) === 0) return null;
+    if (l === 1 || isLeaf(l, lo)) return { lo, hi, table };
+    table = k.frameOf(l, lo, hi);
+  }
+  return null;
+}
+
+/** The leaf spte of `vpn` in the shadow tables the CPU has loaded, or null when no shadow PTE page is reached. */
+function spte(m: Machine, vpn: number): { lo: number; hi: number } | null {
+  const s = m.shadow!.smem;
+  let t = m.mmu.root;
+  for (let l = 4; l >= 2; l--) {
+    const idx = vpnIndex(vpn, l);
+    const lo = s.readLo(t, idx);
+    if ((lo & P) === 0) return null;
+    t = entryPfn(l, lo, s.readHi(t, idx));
+  }
+  return { lo: s.readLo(t, vpn % 512), hi: s.readHi(t, vpn % 512) };
+}
+
+/**
+ * What the CPU reaches for `vpn` now, KVM fixing its shadow tables on the way (the hardware path of
+ * Machine.touch without the guest kernel): the frame, or -1 when the #PF belongs to the guest.
+ */
+function reach(m: Machine, vpn: number, write: boolean): number {
+  const hi = vpnHi(vpn);
+  const lo = vpnLo(vpn);
+  const access = ACCESS_USER | (write ? ACCESS_WRITE : 0);
+  let pfn = m.mmu.translate(hi, lo, access);
+  for (let tries = 0; pfn === TRANSLATE_PF; tries++) {
+    if (m.shadow === null || tries > 4 || !m.shadow.handlePageFault(hi, lo, access)) return -1;
+    pfn = m.mmu.translate(hi, lo, access);
+  }
+  return pfn;
+}
+
+/** null if the CPU reaches what the guest's tables say for `vpn` (the frame, or a fault), else what differs. */
+function checkReach(m: Machine, task: Task, vpn: number, write: boolean): string | null {
+  m.kernel.switchMm(task.mm);
+  const e = gpte(m, task.mm, vpn);
+  const allowed = e !== null && (!write || (e.lo & RW) !== 0);
+  const want = !allowed ? -1 : isLeaf(1, e.lo) && entryPfn(1, e.lo, e.hi) >= 0 && (e.lo & 0x80) !== 0 && gpteLevel(m, task.mm, vpn) === 2
+    ? entryPfn(2, e.lo, e.hi) + (vpn % 512)
+    : entryPfn(1, e.lo, e.hi);
+  const got = reach(m, vpn, write);
+  return got === want ? null : `page 0x${vpn.toString(16)} (${write ? 'write' : 'read'}): the CPU reaches ${got}, the guest tables say ${want}`;
+}
+
+function gpteLevel(m: Machine, mm: Mm, vpn: number): number {
+  const k = m.kernel;
+  let table = mm.root;
+  for (let l = k.levels; l >= 1; l--) {
+    const lo = k.readLo(table, vpnIndex(vpn, l));
+    if ((lo & P) === 0 || l === 1 || isLeaf(l, lo)) return l;
+    table = k.frameOf(l, lo, k.readHi(table, vpnIndex(vpn, l)));
+  }
+  return 1;
+}
+
+describe('sequential first touch of a cached file, linux-3.15: order-0 page cache, fault-around 16 (§7.3)', () => {
+  /** P pages, 512-aligned (mmap of ≥ 2 MiB): P/512 PTE pages. */
+  it.each([512, 1024, 2048])('young prefaulted PTEs, P = %i: P/16 injected, P/8 shadow faults, 7P/8 prefetched', (P) => {
+    const m = machine('kvm-shadow', 'linux-3.15');
+    expect(m.shadow!.era).toBe('modern');
+    const { t, start } = cachedFile(m, P);
+    expect(start % 512).toBe(0);
+    const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
+    expect(n(c, 'faults.minor')).toBe(P / 16);
+    expect(n(c, 'kvm.injected_pf')).toBe(P / 16);
+    expect(n(c, 'kvm.shadow_faults')).toBe(P / 8);
+    expect(n(c, 'kvm.prefetched')).toBe((7 * P) / 8);
+    // The rest of the exits, exactly: the first CR3 load; the PGD store hooking the PUD page and
+    // one PMD store per later PTE page (emulated: upper levels stay write-protected); each PTE
+    // page goes unsync on the fault-around stores of its second 16-page window (its first window
+    // was stored before KVM shadowed it).
+    const tables = P / 512;
+    expect(n(c, 'kvm.cr3_exits')).toBe(1);
+    expect(n(c, 'kvm.emulated_writes')).toBe(1 + (tables - 1));
+    expect(n(c, 'kvm.unsyncs')).toBe(tables);
+    expect(n(c, 'kvm.exits')).toBe(1 + P / 16 + P / 8 + 2 * tables);
+    expect(exitCauses(c)).toBe(n(c, 'kvm.exits'));
+    // Every page reached through a shadow fault or a prefetched spte.
+    expect(n(c, 'kvm.shadow_faults') + n(c, 'kvm.prefetched')).toBe(P);
+  });
+
+  it('old prefaulted PTEs (prefaultOld): nothing can be prefetched, every touched page costs an exit — 1093 exits for 1024 pages', () => {
+    const P = 1024;
+    const m = machine('kvm-shadow', 'linux-3.15', { prefaultOld: true });
+    const { t, start } = cachedFile(m, P);
+    const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
+    expect(n(c, 'faults.minor')).toBe(P / 16);
+    expect(n(c, 'kvm.injected_pf')).toBe(P / 16);
+    expect(n(c, 'kvm.shadow_faults')).toBe(P);
+    expect(n(c, 'kvm.prefetched')).toBe(0);
+    // 1 CR3 + 64 injected + 1024 shadow faults + 2 emulated + 2 unsyncs.
+    expect(n(c, 'kvm.exits')).toBe(1093);
+    expect(n(c, 'kvm.exits')).toBeGreaterThanOrEqual(P);
+    expect(exitCauses(c)).toBe(n(c, 'kvm.exits'));
+  });
+
+  it('the prefetch fill is what keeps the exits down: young vs old, same guest work', () => {
+    const run = (old: boolean) => {
+      const m = machine('kvm-shadow', 'linux-3.15', { prefaultOld: old });
+      const { t, start } = cachedFile(m, 1024);
+      return measure(m, () => m.touch(t, { start, pages: 1024 }, SEQ, 'read', 1));
+    };
+    const young = run(false);
+    const old = run(true);
+    for (const k of ['faults.minor', 'faults.total', 'pte.populated', 'pte.writes']) expect([k, old[k]]).toEqual([k, young[k]]);
+    expect(n(old, 'kvm.exits') - n(young, 'kvm.exits')).toBe(1024 - 128);
+  });
+
+  it('2008 (linux-2.6.27, no fault-around, no prefetch, bypass_guest_pf): the not-present #PF skips KVM, the PTE store exits and update_pte maps it — one exit per page', () => {
+    const P = 1024;
+    const m = machine('kvm-shadow', 'linux-2.6.27');
+    expect(m.shadow!.era).toBe('2008');
+    const { t, start } = cachedFile(m, P);
+    const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
+    expect(n(c, 'faults.minor')).toBe(P);
+    expect(n(c, 'kvm.bypassed_pf')).toBe(P);
+    expect(n(c, 'kvm.injected_pf')).toBe(0);
+    expect(n(c, 'kvm.prefetched')).toBe(0);
+    // Each PTE page: its first PTE is stored before KVM shadows it, so that page needs a shadow
+    // fault; every other PTE store is emulated and maps the page (no shadow fault).
+    const tables = P / 512;
+    expect(n(c, 'kvm.shadow_faults')).toBe(tables);
+    expect(n(c, 'kvm.emulated_writes')).toBe(P - tables + 1 + (tables - 1));
+    expect(n(c, 'kvm.exits')).toBe(1 + tables + (P - tables) + tables);
+    expect(exitCauses(c)).toBe(n(c, 'kvm.exits'));
+  });
+});
+
+describe('TDP (§3.8): the native sequence plus one EPT violation per first-touched guest-physical page', () => {
+  it('a cached file read with fault-around: no exit but the EPT violations, one per distinct frame the walks used', () => {
+    const P = 1024;
+    const m = machine('kvm-tdp', 'linux-3.15');
+    const { t, start } = cachedFile(m, P);
+    const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
+    const frames = new Set<number>([t.mm.root]);
+    for (let vpn = start; vpn < start + P; vpn++) {
+      const e = gpte(m, t.mm, vpn)!;
+      frames.add(entryPfn(1, e.lo, e.hi));
+      frames.add(e.table);
+      for (const l of [2, 3]) {
+        let table = t.mm.root;
+        for (let lv = 4; lv > l; lv--) table = m.kernel.frameOf(lv, m.kernel.readLo(table, vpnIndex(vpn, lv)), m.kernel.readHi(table, vpnIndex(vpn, lv)));
+        frames.add(table);
+      }
+    }
+    expect(frames.size).toBe(P + 5); // root, PUD, PMD, 2 PTE pages, P pages
+    expect(n(c, 'kvm.ept_violations')).toBe(frames.size);
+    expect(n(c, 'kvm.exits')).toBe(frames.size);
+    expect(n(c, 'faults.minor')).toBe(P / 16);
+  });
+
+  it('each TLB-miss walk of a 4 KiB page costs 24 references; one that ends in the guest #PF costs 5 per guest entry read', () => {
+    const P = 1024;
+    const m = machine('kvm-tdp', 'linux-3.15');
+    const { t, start } = cachedFile(m, P);
+    const before = m.ledger.snapshot();
+    const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
+    const faults = n(c, 'faults.hw_pf');
+    expect(faults).toBe(P / 16);
+    // Faulting walks: the first reads one entry (no PUD yet), the first of the second PTE page three
+    // (no PTE page yet), the other 62 four.
+    const faultRefs = 1 * 5 + 3 * 5 + (faults - 2) * 4 * 5;
+    expect(n(c, 'tlb.walk_refs')).toBe(24 * (n(c, 'tlb.walks') - faults) + faultRefs);
+    expect(m.ledger.get('tlb.walk') - (before['tlb.walk'] ?? 0)).toBe(20 * (n(c, 'tlb.walk_refs') + n(c, 'tlb.ad_writes')));
+    // Native walks the same path with 4 references (the same walks).
+    const nat = machine('native', 'linux-3.15');
+    const f = cachedFile(nat, P);
+    const cn = measure(nat, () => nat.touch(f.t, { start: f.start, pages: P }, SEQ, 'read', 1));
+    expect(n(cn, 'tlb.walks')).toBe(n(c, 'tlb.walks'));
+    expect(n(cn, 'tlb.walk_refs')).toBe(4 * (n(c, 'tlb.walks') - faults) + 1 + 3 + (faults - 2) * 4);
+  });
+
+  it('guest page-table writes (mprotect twice, COW reuse faults) cost no exit once every frame is mapped', () => {
+    const m = machine('kvm-tdp', 'linux-3.15');
+    const t = m.spawn();
+    const v = m.sys.mmap(t, { pages: 512, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    m.touch(t, v, SEQ, 'write', 1);
+    const c = measure(m, () => {
+      m.sys.mprotect(t, v.start, 512, VM_READ);
+      m.sys.mprotect(t, v.start, 512, VM_READ | VM_WRITE);
+      m.touch(t, v, SEQ, 'write', 1);
+    });
+    expect(n(c, 'faults.wp_reuse')).toBe(512);
+    expect(n(c, 'pte.writes')).toBeGreaterThanOrEqual(3 * 512);
+    expect(n(c, 'kvm.exits')).toBe(0);
+    expect(n(c, 'kvm.ept_violations')).toBe(0);
+  });
+});
+
+describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
+  it('a guest CR3 write syncs every unsync leaf (kvm.syncs)', () => {
+    const m = machine('kvm-shadow', 'linux-3.15');
+    const a = cachedFile(m, 2048);
+    const b = m.spawn();
+    const bv = m.sys.mmap(b, { pages: 1, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    const c1 = measure(m, () => m.touch(a.t, { start: a.start, pages: 2048 }, SEQ, 'read', 1));
+    expect(n(c1, 'kvm.unsyncs')).toBe(4);
+    expect(n(c1, 'kvm.syncs')).toBe(0);
+    const c2 = measure(m, () => m.touch(b, bv, SEQ, 'write', 1));
+    expect(n(c2, 'kvm.cr3_exits')).toBe(1);
+    expect(n(c2, 'kvm.syncs')).toBe(4);
+    expect(m.shadow!.checkInvariants()).toEqual([]);
+    // Back to a: its leaves are write-protected again, the next fault-around store exits to unsync one.
+    m.sys.munmap(a.t, a.start + 16, 16);
+    m.kernel.switchMm(a.t.mm);
+    const c3 = measure(m, () => m.touch(a.t, { start: a.start + 16, pages: 1 }, SEQ, 'read', 1));
+    expect(n(c3, 'workload.segv')).toBe(1);
+  });
+
+  it.each(['linux-3.15', 'linux-2.6.27'])('%s: a munmapped gpte is not reachable through a stale spte after the guest\'s flush (INVLPG range and full flush)', (profile) => {
+    for (const len of [16, 48]) {
+      const m = machine('kvm-shadow', profile);
+      const t = m.spawn();
+      const v = m.sys.mmap(t, { pages: 64, prot: VM_READ | VM_WRITE, shared: false, file: null });
+      m.touch(t, v, SEQ, 'write', 1);
+      for (let i = 0; i < 64; i++) expect(spte(m, v.start + i)!.lo & P).toBe(P);
+      const c = measure(m, () => m.sys.munmap(t, v.start, len));
+      // ≤ 33 pages: one INVLPG per page; more: a full flush (CR3 reload).
+      if (profile === 'linux-3.15') {
+        expect(n(c, len <= 33 ? 'kvm.invlpg_exits' : 'kvm.cr3_exits')).toBe(len <= 33 ? len : 1);
+      }
+      for (let i = 0; i < 64; i++) {
+        const s = spte(m, v.start + i);
+        expect([i, s !== null && (s.lo & P) !== 0]).toEqual([i, i >= len]);
+      }
+      const c2 = measure(m, () => m.touch(t, { start: v.start, pages: len }, SEQ, 'read', 1));
+      expect(n(c2, 'workload.segv')).toBe(len);
+      expect(m.shadow!.checkInvariants()).toEqual([]);
+      for (let i = len; i < 64; i++) expect(checkReach(m, t, v.start + i, true)).toBeNull();
+    }
+  });
+
+  it('MADV_DONTNEED: the PTE page stays, its zapped gptes are unreachable after the flush and refault as new zero-filled pages', () => {
+    const m = machine('kvm-shadow', 'linux-6.18');
+    const t = m.spawn();
+    const v = m.sys.mmap(t, { pages: 64, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    m.touch(t, v, SEQ, 'write', 1);
+    const old = gpte(m, t.mm, v.start + 3)!;
+    m.sys.madvise(t, v.start, 64, 'dontneed');
+    expect(spte(m, v.start + 3)!.lo & P).toBe(0);
+    const c = measure(m, () => m.touch(t, v, SEQ, 'read', 1));
+    expect(n(c, 'pte.zero_page')).toBe(64);
+    expect(entryPfn(1, gpte(m, t.mm, v.start + 3)!.lo, 0)).not.toBe(entryPfn(1, old.lo, old.hi));
+    for (let i = 0; i < 64; i++) expect(checkReach(m, t, v.start + i, false)).toBeNull();
+  });
+
+  it('write flooding: munmap of four 2 MiB regions clears four PMD entries; the third zaps the PMD\'s shadow page', () => {
+    const m = machine('kvm-shadow', 'linux-3.15');
+    const t = m.spawn();
+    const small = m.sys.mmap(t, { pages: 1, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    const big = m.sys.mmap(t, { pages: 2048, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    expect(Math.floor(small.start / 512 ** 2)).toBe(Math.floor(big.start / 512 ** 2)); // one PMD page for both
+    m.touch(t, small, SEQ, 'write', 1);
+    for (let i = 0; i < 4; i++) m.touch(t, { start: big.start + 512 * i, pages: 1 }, SEQ, 'write', 1);
+    const pmd = pteTableFor(m.kernel, t.mm, big.start, false) >= 0
+      ? gpteTableAt(m, t.mm, big.start, 2)
+      : -1;
+    expect(m.mem.isTracked(pmd)).toBe(true);
+    const c = measure(m, () => m.sys.munmap(t, big.start, 2048));
+    // Four PTE clears in four in-sync leaves (each goes unsync), then the PMD stores: two emulated
+    // (each zapping a leaf's shadow page), the third floods: the PMD's shadow page goes with the two
+    // leaves of `big` still under it and the leaf of `small`.
+    expect(n(c, 'kvm.unsyncs')).toBe(4);
+    expect(n(c, 'kvm.emulated_writes')).toBe(3);
+    expect(n(c, 'kvm.zapped_pages')).toBe(2 + 1 + 2 + 1);
+    expect(m.mem.isTracked(pmd)).toBe(false);
+    // `small` still works, through a rebuilt shadow path.
+    const c2 = measure(m, () => m.touch(t, small, SEQ, 'write', 1));
+    expect(n(c2, 'kvm.shadow_faults')).toBe(1);
+    expect(n(c2, 'faults.total')).toBe(0);
+    expect(m.mem.isTracked(pmd)).toBe(true);
+  });
+
+  it.each(['linux-3.15', 'linux-2.6.27'])('%s: fork write-protects the parent\'s PTEs; after the flush no spte is writable over a write-protected gpte', (profile) => {
+    const m = machine('kvm-shadow', profile);
+    const parent = m.spawn();
+    const v = m.sys.mmap(parent, { pages: 256, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    m.touch(parent, v, SEQ, 'write', 1);
+    let writable = 0;
+    for (let i = 0; i < 256; i++) if ((spte(m, v.start + i)!.lo & RW) !== 0) writable++;
+    expect(writable).toBeGreaterThan(0);
+    m.kernel.switchMm(parent.mm);
+    const c = measure(m, () => m.sys.fork(parent));
+    expect(n(c, 'pte.copied')).toBe(256);
+    for (let i = 0; i < 256; i++) {
+      expect(gpte(m, parent.mm, v.start + i)!.lo & RW).toBe(0);
+      const s = spte(m, v.start + i);
+      expect([i, s !== null && (s.lo & RW) !== 0]).toEqual([i, false]);
+    }
+    expect(m.shadow!.checkInvariants()).toEqual([]);
+    // The parent's next write is the guest's COW fault, not a silent write to the shared page.
+    const c2 = measure(m, () => m.touch(parent, { start: v.start, pages: 1 }, SEQ, 'write', 1));
+    expect(n(c2, 'faults.cow')).toBe(1);
+    expect(checkReach(m, parent, v.start, true)).toBeNull();
+  });
+});
+
+/** The guest table at `level` (2 = the PMD page) on the path to `vpn`. */
+function gpteTableAt(m: Machine, mm: Mm, vpn: number, level: number): number {
+  const k = m.kernel;
+  let table = mm.root;
+  for (let l = k.levels; l > level; l--) table = k.frameOf(l, k.readLo(table, vpnIndex(vpn, l)), k.readHi(table, vpnIndex(vpn, l)));
+  return table;
+}
+
+// --- the random-operation property test (as packages/vm/test/model.property.test.ts drives Syscalls) ---
+
+type Op =
+  | { op: 'mmap'; t: number; file: number; shared: boolean; write: boolean; pages: number; fixed: number | null; pgoff: number }
+  | { op: 'touch'; t: number; vma: number; page: number; count: number; write: boolean; stray: boolean }
+  | { op: 'munmap'; t: number; vma: number; off: number; len: number }
+  | { op: 'mprotect'; t: number; vma: number; off: number; len: number; prot: 'r' | 'rw' | 'rx' }
+  | { op: 'dontneed'; t: number; vma: number; off: number; len: number }
+  | { op: 'advise'; t: number; vma: number; off: number; len: number; advice: Advice }
+  | { op: 'fork'; t: number; switchFirst: boolean }
+  | { op: 'exec'; t: number }
+  | { op: 'exit'; t: number };
+
+const sel = fc.nat({ max: 1 << 20 });
+const FIXED_BASE = 0x10000000;
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('mmap' as const),
+      t: sel,
+      file: fc.integer({ min: -2, max: 2 }).map((x) => Math.max(x, -1)),
+      shared: fc.boolean(),
+      write: fc.integer({ min: 0, max: 3 }).map((x) => x > 0),
+      pages: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1100 }), fc.constantFrom(0, 512, 1024)),
+      fixed: fc.option(fc.integer({ min: 0, max: 3000 }), { nil: null }),
+      pgoff: fc.oneof(fc.constant(0), fc.constantFrom(0, 512), fc.integer({ min: 0, max: 1200 })),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant('touch' as const),
+      t: sel,
+      vma: sel,
+      page: sel,
+      count: fc.oneof(fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 600 })),
+      write: fc.boolean(),
+      stray: fc.integer({ min: 0, max: 9 }).map((x) => x === 0),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('munmap' as const), t: sel, vma: sel, off: sel, len: sel }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('mprotect' as const), t: sel, vma: sel, off: sel, len: sel,
+      prot: fc.constantFrom('r' as const, 'rw' as const, 'r' as const, 'rw' as const, 'rx' as const),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('dontneed' as const), t: sel, vma: sel, off: sel, len: sel }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('advise' as const), t: sel, vma: sel, off: sel, len: sel,
+      advice: fc.constantFrom<Advice>('normal', 'random', 'sequential', 'willneed', 'hugepage', 'nohugepage'),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('fork' as const), t: sel, switchFirst: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('exit' as const), t: sel }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('exec' as const), t: sel }) },
+);
+
+const anonArb: fc.Arbitrary<AnonPrefault> = fc.constantFrom<AnonPrefault>(
+  { kind: 'off' },
+  { kind: 'fixed', pages: 8 },
+  { kind: 'adaptive', maxOrder: 3 },
+  { kind: 'mthp', orders: [4, 2] },
+);
+
+const setupArb = fc.record({
+  profile: fc.constantFrom('linux-2.6.27', 'linux-3.15', 'linux-6.18'),
+  faultAround: fc.constantFrom(1, 16, 64),
+  anonPrefault: anonArb,
+  prefaultOld: fc.boolean(),
+  files: fc.tuple(
+    fc.integer({ min: 1, max: 1500 * 4096 }),
+    fc.integer({ min: 1, max: 1500 * 4096 }),
+    fc.integer({ min: 1, max: 300 * 4096 }),
+    fc.constantFrom(16, 64, 512, 512),
+  ),
+});
+
+function pickRange(task: Task, vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
+  const vmas = task.mm.vmas.all();
+  if (vmas.length === 0) return null;
+  const v = vmas[vmaSel % vmas.length]!;
+  const o = off % v.pages;
+  return { start: v.start + o, pages: 1 + (len % (v.pages - o + 20)) };
+}
+
+/** Counters summed over the runs of a property: what the random sequences exercised. */
+const covered: Record<string, number> = {};
+
+function runOps(platform: Platform, setup: fc.RecordValue<typeof setupArb extends fc.Arbitrary<infer T> ? T : never>, ops: Op[]): void {
+  const { profile, files, ...policy } = setup;
+  const m = machine(platform, profile, policy, 128 * MiB);
+  const k = m.kernel;
+  const [s0, s1, s2, chunk] = files;
+  const inodes: Inode[] = [m.createFile('f0', s0), m.createFile('f1', s1), m.createFile('f2', s2)];
+  populateByWrite(k, inodes[0]!, chunk, k.policy.maxFolioOrder);
+  populateByRead(k, inodes[1]!, chunk, k.policy.maxFolioOrder);
+  const tasks: Task[] = [m.spawn()];
+  m.startMeasurement();
+  const fail = (step: number, op: Op, what: string) => {
+    throw new Error(`${platform} ${profile} step ${step} ${JSON.stringify(op)}: ${what}`);
+  };
+  ops.forEach((op, step) => {
+    const task = tasks[op.t % tasks.length]!;
+    const where = `after step ${step} (${op.op})`;
+    try {
+      switch (op.op) {
+        case 'mmap': {
+          const file = op.file < 0 ? null : inodes[op.file]!;
+          const pgoff = file === null ? 0 : op.pgoff % file.pages;
+          const pages = file === null ? op.pages || 1024 : op.pages === 0 ? file.pages - pgoff : 1 + (op.pages % (file.pages - pgoff + 4));
+          m.sys.mmap(task, {
+            pages, prot: VM_READ | (op.write ? VM_WRITE : 0), shared: op.shared, file, pgoff,
+            ...(op.fixed !== null ? { fixedVpn: FIXED_BASE + op.fixed } : {}),
+          });
+          break;
+        }
+        case 'touch': {
+          const vmas = task.mm.vmas.all();
+          if (vmas.length === 0) break;
+          const v = vmas[op.vma % vmas.length]!;
+          const first = op.stray ? v.end + (op.page % 4) : v.start + (op.page % v.pages);
+          const last = op.stray ? first + Math.min(op.count, 4) : Math.min(first + op.count, v.end);
+          m.touch(task, { start: first, pages: last - first }, SEQ, op.write ? 'write' : 'read', 1); // verifies
+          // The CPU reaches what the guest tables say, for every page just touched.
+          for (let vpn = first; vpn < last; vpn++) {
+            const bad = checkReach(m, task, vpn, op.write);
+            if (bad !== null) fail(step, op, bad);
+          }
+          return;
+        }
+        case 'munmap': {
+          const r = pickRange(task, op.vma, op.off, op.len);
+          if (r !== null) m.sys.munmap(task, r.start, r.pages);
+          break;
+        }
+        case 'mprotect': {
+          const r = pickRange(task, op.vma, op.off, op.len);
+          if (r === null) break;
+          let write = op.prot === 'rw';
+          for (const v of task.mm.vmas.all()) {
+            if (v.start < r.start + r.pages && r.start < v.end && (v.flags & (VM_SHARED | VM_MAYWRITE)) === VM_SHARED) write = false;
+          }
+          m.sys.mprotect(task, r.start, r.pages, VM_READ | (write ? VM_WRITE : 0) | (op.prot === 'rx' ? 4 : 0));
+          break;
+        }
+        case 'dontneed': {
+          const r = pickRange(task, op.vma, op.off, op.len);
+          if (r !== null) m.sys.madvise(task, r.start, r.pages, 'dontneed');
+          break;
+        }
+        case 'advise': {
+          const r = pickRange(task, op.vma, op.off, op.len);
+          if (r !== null) m.sys.madvise(task, r.start, r.pages, op.advice);
+          break;
+        }
+        case 'fork':
+          if (tasks.length < 3) {
+            if (op.switchFirst) k.switchMm(task.mm); // as Machine.runProgram forks
+            tasks.push(m.sys.fork(task));
+          }
+          break;
+        case 'exec':
+          m.sys.exec(task);
+          break;
+        case 'exit':
+          if (tasks.length > 1) {
+            m.sys.exit(task);
+            tasks.splice(tasks.indexOf(task), 1);
+          }
+          break;
+      }
+      m.verify(where);
+    } catch (e) {
+      if (e instanceof Error && e.message.startsWith(platform)) throw e;
+      fail(step, op, (e as Error).message);
+    }
+  });
+  for (const t of tasks) m.sys.exit(t);
+  m.verify('after every exit');
+  if (m.mem.tableCount !== 0) throw new Error(`${m.mem.tableCount} guest page-table frames left after every mm exited`);
+  const c = m.measuredCounters();
+  for (const [key, v] of Object.entries(c)) covered[key] = (covered[key] ?? 0) + v;
+  if (platform === 'kvm-shadow') {
+    if (exitCauses(c) !== n(c, 'kvm.exits')) throw new Error(`kvm.exits ${n(c, 'kvm.exits')} but the causes sum to ${exitCauses(c)}`);
+    // Only the shadow of the last CR3 may outlive the guest's tables (KVM keeps the loaded root).
+    const kv = m.shadow!;
+    let tracked = 0;
+    for (let f = 0; f < m.mem.frames; f++) if (m.mem.isTracked(f)) tracked++;
+    const counters = m.measuredCounters();
+    if (tracked > 1 || kv.smem.tableCount > 1) throw new Error(`after every exit: ${tracked} guest frames write-tracked, ${kv.smem.tableCount} shadow pages (${counters['kvm.shadow_pages']})`);
+  } else if (n(c, 'kvm.exits') !== n(c, 'kvm.ept_violations')) {
+    throw new Error('TDP: an exit that is not an EPT violation');
+  }
+}
+
+describe('random mm operations keep the vm invariants and the shadow MMU consistent (Machine, check: true)', () => {
+  for (const [platform, runs] of [['kvm-shadow', 120], ['kvm-tdp', 40]] as const) {
+    it(`${platform}: mmap / touch (read, write) / munmap / mprotect / madvise / fork / exec / exit over 1-3 tasks`, () => {
+      for (const key of Object.keys(covered)) delete covered[key];
+      fc.assert(
+        fc.property(setupArb, fc.array(opArb, { minLength: 5, maxLength: 40, size: 'max' }), (setup, ops) => runOps(platform, setup, ops)),
+        { numRuns: runs, seed: 20260521 },
+      );
+      const want = ['faults.cow', 'faults.wp_reuse', 'faults.segv', 'pte.zapped', 'pte.copied', 'tlb.flush_pages', 'tlb.flushes_full', 'proc.forks'];
+      if (platform === 'kvm-shadow') {
+        want.push('kvm.injected_pf', 'kvm.bypassed_pf', 'kvm.shadow_faults', 'kvm.prefetched', 'kvm.unsyncs', 'kvm.syncs', 'kvm.invlpg_exits', 'kvm.emulated_writes', 'kvm.zapped_pages');
+      } else {
+        want.push('kvm.ept_violations');
+      }
+      for (const key of want) expect([key, (covered[key] ?? 0) > 0]).toEqual([key, true]);
+    });
+  }
+});
+
+// --- micro/mmap-touch on kvm-shadow and kvm-tdp against native ---
+
+const PATTERNS = ['seq', 'reverse', 'stride:17', 'random:0.25', 'sparse:0.25', 'hotset:0.1:3', 'per2m'];
+const PROFILES = ['linux-2.6.27', 'linux-3.15', 'linux-6.18'];
+
+/** micro/mmap-touch as apps/pte-lab runs it (cache=written, io_chunk 1 MiB, advice normal), 8 MiB. */
+function mmapTouch(platform: Platform, profile: string, pattern: string, backing: string, access: 'read' | 'write', share: string, overrides: Partial<VmPolicy>) {
+  const pages = 2048;
+  const m = machine(platform, profile, overrides, 64 * MiB, 7);
+  const k = m.kernel;
+  const task = m.spawn();
+  const file = backing === 'file' ? m.createFile('data', pages * 4096) : null;
+  if (file !== null) populateByWrite(k, file, 256, k.policy.maxFolioOrder);
+  const vma = m.sys.mmap(task, { pages, prot: VM_READ | (access === 'write' || backing === 'anon' ? VM_WRITE : 0), shared: share === 'shared', file });
+  m.verify('after setup');
+  m.startMeasurement();
+  m.touch(task, vma, parsePattern(pattern), access, 1);
+  const touched = m.measuredCounters();
+  m.sys.exit(task);
+  m.verify('after exit');
+  return { touched, all: m.measuredCounters(), m };
+}
+
+/** The guest's own counters: what the guest kernel decided (not what the CPU or a hypervisor did). */
+function guestCounters(c: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, v] of Object.entries(c)) {
+    if (/^(faults|pte|pmd|pages|pt|io|proc)\./.test(key) && key !== 'faults.hw_pf' && key !== 'faults.hw_gp') out[key] = v;
+    if (/^tlb\.(flushes|flushes_full|flush_pages)$/.test(key)) out[key] = v;
+  }
+  return out;
+}
+
+describe('micro/mmap-touch on kvm-shadow and kvm-tdp: the hypervisor changes costs and exits, not the guest\'s decisions', () => {
+  for (const profile of PROFILES) {
+    it(`${profile}: every pattern, file and anon, read and write, shared and private`, () => {
+      for (const pattern of PATTERNS)
+        for (const backing of ['file', 'anon'])
+          for (const access of ['read', 'write'] as const)
+            for (const share of ['shared', 'private']) {
+              const label = `${profile} ${pattern} ${backing} ${access} ${share}`;
+              // kvm-shadow maps guest memory with 4 KiB host pages: no PMD-mapped file folios (the Machine turns them off).
+              const nat = mmapTouch('native', profile, pattern, backing, access, share, {});
+              const nat4k = mmapTouch('native', profile, pattern, backing, access, share, { pmdMapFileFolios: false });
+              const sh = mmapTouch('kvm-shadow', profile, pattern, backing, access, share, {});
+              const tdp = mmapTouch('kvm-tdp', profile, pattern, backing, access, share, {});
+              for (const [name, got, ref] of [['kvm-shadow', sh, nat4k], ['kvm-tdp', tdp, nat]] as const) {
+                expect([label, name, guestCounters(got.all)]).toEqual([label, name, guestCounters(ref.all)]);
+                for (const key of ['faults.minor', 'faults.major', 'pte.populated']) {
+                  expect([label, name, key, n(got.touched, key)]).toEqual([label, name, key, n(ref.touched, key)]);
+                }
+                expect([label, name, 'rss', got.m.peakRssPages]).toEqual([label, name, 'rss', ref.m.peakRssPages]);
+              }
+              expect([label, exitCauses(sh.all)]).toEqual([label, n(sh.all, 'kvm.exits')]);
+              expect([label, n(tdp.all, 'kvm.exits')]).toEqual([label, n(tdp.all, 'kvm.ept_violations')]);
+              // Every touched page costs the shadow MMU at least an exit or a prefetched spte, and
+              // TDP at least its EPT violation (the touched pages are all distinct frames).
+              expect(n(sh.touched, 'kvm.shadow_faults') + n(sh.touched, 'kvm.prefetched') + n(sh.touched, 'kvm.emulated_writes')).toBeGreaterThan(0);
+            }
+    });
+  }
+});

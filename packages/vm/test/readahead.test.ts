@@ -1,0 +1,123 @@
+import {
+  getInitRaSize, getNextRaSize, MMAP_LOTSAMISS, pageCacheSyncRa, PG_READAHEAD, PG_UPTODATE, type Inode, type Kernel,
+} from '../src/index.js';
+import { FIXED_BASE, makeHarness, mapFile, policyOf, touch, type Harness } from './helpers.js';
+
+/** Cached pages of `inode` as a sorted list. */
+function cached(file: Inode): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < file.pages; i++) if (file.cache[i] !== -1) out.push(i);
+  return out;
+}
+
+function markers(k: Kernel, file: Inode): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < file.pages; i++) if (file.cache[i] !== -1 && (k.frames.flags[file.cache[i]!]! & PG_READAHEAD) !== 0) out.push(i);
+  return out;
+}
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a }, (_, i) => a + i);
+}
+
+function coldFile(h: Harness, pages: number, advice?: 'random' | 'sequential') {
+  const task = h.sys.spawn();
+  const file = h.k.pageCache.createFile('cold', pages * 4096);
+  const vma = mapFile(h, task, file, pages, { fixedVpn: FIXED_BASE });
+  if (advice !== undefined) h.sys.madvise(task, vma.start, pages, advice);
+  return { task, file, vma };
+}
+
+describe('window sizes (mm/readahead.c)', () => {
+  it('get_init_ra_size: 1-2 pages → 16k, 3-4 → 32k, 5-8 → 64k, more → 128k for max 32', () => {
+    expect([1, 2, 3, 4, 5, 8, 9, 32].map((n) => getInitRaSize(n, 32))).toEqual([4, 4, 8, 8, 16, 16, 32, 32]);
+  });
+
+  it('get_next_ra_size ramps ×4 below max/16, then ×2 up to max', () => {
+    expect(getNextRaSize(1, 32)).toBe(4);
+    const ramp = [4];
+    while (ramp[ramp.length - 1]! < 32) ramp.push(getNextRaSize(ramp[ramp.length - 1]!, 32));
+    expect(ramp).toEqual([4, 8, 16, 32]);
+    expect(getNextRaSize(32, 32)).toBe(32);
+    // A bigger device window: ×4 while below max/16.
+    expect([1, 4, 16, 32, 64, 128, 256].map((c) => getNextRaSize(c, 512))).toEqual([4, 16, 64, 64, 128, 256, 512]);
+  });
+
+  it('a first synchronous read of 1 page reads 4, with the async marker on the first page past the request', () => {
+    const h = makeHarness(policyOf('linux-3.15'));
+    const file = h.k.pageCache.createFile('f', 64 * 4096);
+    pageCacheSyncRa(h.k, file, 0, 1);
+    expect(cached(file)).toEqual([0, 1, 2, 3]);
+    expect(markers(h.k, file)).toEqual([1]); // async_size = size - req = 3: mark at start + size - 3
+    expect(h.k.stats.ioRequests).toBe(1);
+  });
+});
+
+describe('mmap read-around and async readahead (mm/filemap.c)', () => {
+  it('a major fault reads ra_pages centred on it (16 before) with the marker 8 after', () => {
+    const h = makeHarness(policyOf('linux-3.15', { faultAround: 1 }));
+    const { task, file, vma } = coldFile(h, 256);
+    touch(h, task, vma.start + 100, false);
+    expect(h.k.stats.faultsMajor).toBe(1);
+    expect(cached(file)).toEqual(range(84, 116));
+    expect(markers(h.k, file)).toEqual([108]);
+    expect(h.k.stats.ioRequests).toBe(1);
+    expect(h.k.stats.ioPages).toBe(32);
+  });
+
+  it('reaching the marker reads the next window ahead (start += size), without a major fault', () => {
+    const h = makeHarness(policyOf('linux-3.15', { faultAround: 1 }));
+    const { task, file, vma } = coldFile(h, 256);
+    touch(h, task, vma.start + 100, false); // window 84..115, marker 108
+    touch(h, task, vma.start + 108, false);
+    expect(h.k.stats.faultsMajor).toBe(1);
+    expect(cached(file)).toEqual(range(84, 148));
+    expect(markers(h.k, file)).toEqual([116]); // async_size = size: the mark is the window's first page
+    expect(file.ra.start).toBe(116);
+    expect(file.ra.size).toBe(32);
+    expect(h.k.stats.ioRequests).toBe(2);
+  });
+
+  it('more than MMAP_LOTSAMISS misses switch read-around off', () => {
+    const h = makeHarness(policyOf('linux-3.15', { faultAround: 1 }));
+    const { task, file, vma } = coldFile(h, 16384);
+    // Faults 64 pages apart: no window overlaps the next, no hit lowers mmap_miss.
+    for (let i = 0; i < MMAP_LOTSAMISS; i++) touch(h, task, vma.start + 64 * i + 32, false);
+    expect(file.ra.mmapMiss).toBe(MMAP_LOTSAMISS);
+    expect(h.k.stats.ioPages).toBe(32 * MMAP_LOTSAMISS);
+    touch(h, task, vma.start + 64 * MMAP_LOTSAMISS + 32, false); // the 101st miss: no read-around
+    expect(file.ra.mmapMiss).toBe(MMAP_LOTSAMISS + 1);
+    expect(h.k.stats.ioPages).toBe(32 * MMAP_LOTSAMISS + 1);
+    expect(h.k.stats.faultsMajor).toBe(MMAP_LOTSAMISS + 1);
+  });
+
+  it('MADV_RANDOM reads one page per major fault', () => {
+    const h = makeHarness(policyOf('linux-3.15'));
+    const { task, file, vma } = coldFile(h, 256, 'random');
+    for (const p of [5, 6, 7, 200]) touch(h, task, vma.start + p, false);
+    expect(h.k.stats.faultsMajor).toBe(4);
+    expect(h.k.stats.ioPages).toBe(4);
+    expect(cached(file)).toEqual([5, 6, 7, 200]);
+  });
+
+  it('MADV_SEQUENTIAL reads ra_pages ahead of the fault', () => {
+    const h = makeHarness(policyOf('linux-3.15', { faultAround: 1 }));
+    const { task, file, vma } = coldFile(h, 256, 'sequential');
+    touch(h, task, vma.start + 10, false);
+    expect(cached(file)).toEqual(range(10, 42));
+    expect(h.k.stats.ioPages).toBe(32);
+    expect(h.k.frames.flags[file.cache[10]!]! & PG_UPTODATE).toBe(PG_UPTODATE);
+  });
+
+  it('fault-around never maps a page marked PG_readahead, so the marker still faults', () => {
+    const h = makeHarness(policyOf('linux-3.15'));
+    const { task, file, vma } = coldFile(h, 256);
+    touch(h, task, vma.start + 100, false); // window 84..115, marker 108; fault-around found nothing cached yet
+    const faults = h.k.stats.faults;
+    touch(h, task, vma.start + 97, false); // fault-around maps 96..111 except the marker
+    expect(h.k.stats.faults).toBe(faults + 1);
+    touch(h, task, vma.start + 108, false);
+    expect(h.k.stats.faults).toBe(faults + 2); // the marker faulted and started the next window
+    expect(markers(h.k, file)).toEqual([116]);
+  });
+});
