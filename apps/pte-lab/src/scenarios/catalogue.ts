@@ -2,10 +2,11 @@ import { configError } from '@pte/core';
 import { mmapTouch } from './mmap-touch.js';
 import { xenBatching } from './xen-batching.js';
 import { kvmAccessedBit } from './kvm-accessed-bit.js';
+import { majorFaultReadahead } from './major-fault-readahead.js';
 import type { Scenario } from './scenario.js';
 
 /** Every scenario this build runs, by name (SCENARIOS.md; more arrive with their issues). */
-export const SCENARIOS: readonly Scenario<any>[] = [mmapTouch, xenBatching, kvmAccessedBit];
+export const SCENARIOS: readonly Scenario<any>[] = [mmapTouch, majorFaultReadahead, xenBatching, kvmAccessedBit];
 
 export function getScenario(name: string): Scenario<any> {
   const s = SCENARIOS.find((x) => x.name === name);
