@@ -507,12 +507,10 @@ const policyArb: fc.Arbitrary<{ profile: string; over: Partial<VmPolicy> }> = fc
 /** MAP_FIXED mappings go here (a 1 GiB-aligned page number, as in the vm's property test). */
 const FIXED_BASE = 0x10000000;
 /**
- * One page at the top of each 1 GiB region the test maps into, never unmapped: a process always
- * keeps some mapping there (stack, libraries). It keeps the PMD and PUD pages of those regions
- * alive across munmap, because the vm's free_pgtables releases the PTE pages under a freed PMD
- * page without clearing its entries first, which Xen refuses — see the `failing` test below.
+ * Pages kept mapped in every address space (none now: they once shielded the test from a
+ * free_pgtables defect, fixed since — see 'free_pgtables under Xen PV'). Kept as a hook.
  */
-const ANCHORS = [MMAP_BASE_VPN - 1, FIXED_BASE + 512 * 512 - 1];
+const ANCHORS: number[] = [];
 
 function isAnchor(v: Vma): boolean {
   return v.pages === 1 && ANCHORS.includes(v.start);
@@ -648,19 +646,16 @@ describe('random operations on xen-pv keep both invariant checkers green', () =>
   });
 });
 
-describe('known vm defect under Xen PV (packages/vm/src/zap.ts freeSubtree)', () => {
-  // free_pgtables() must clear a PMD (PUD) entry before it releases the table below it, as Linux's
-  // free_pte_range() (pmd_clear, then pte_free_tlb) and free_pmd_range() (pud_clear, then
-  // pmd_free_tlb) do. freeSubtree() releases the PTE pages under a PMD page that is going away
-  // without clearing its entries: on a pinned mm Xen still holds the PMD page's type reference on
-  // each PTE page, so making its direct map writable again is refused. This turns green (and
-  // `test.failing` red) once freeSubtree clears each entry before pv.releasePt.
-  test.failing('munmap of the only mapping of a pinned mm frees its PMD and PUD pages without a refusal', () => {
+describe('free_pgtables under Xen PV', () => {
+  // free_pgtables() clears a PMD (PUD) entry before it releases the table below it, as Linux's
+  // free_pte_range() (pmd_clear, then pte_free_tlb) and free_pmd_range() do: on a pinned mm Xen
+  // holds the upper table's type reference on each lower table until that entry is gone.
+  test('munmap of the only mapping of a pinned mm frees its PMD and PUD pages without a refusal', () => {
     const m = machine('xen-pv', 'linux-6.18');
     const t = m.spawn();
     const v = m.sys.mmap(t, { pages: 64, prot: VM_READ | VM_WRITE, shared: false, file: null });
     m.touch(t, v, SEQ, 'write', 1);
-    m.sys.munmap(t, v.start, v.pages); // throws PteError('model'): Xen refused ... (direct map)
+    m.sys.munmap(t, v.start, v.pages);
     expect(m.xen!.refused).toBe(0);
     m.sys.exit(t);
     expect(xenIsClean(m)).toEqual([]);

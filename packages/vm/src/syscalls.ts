@@ -126,9 +126,16 @@ export class Syscalls {
       v.flags = flags;
       const dropWrite = (prot & VM_WRITE) === 0;
       const noExec = (prot & VM_EXEC) === 0;
+      // change_pte_range(): lazy MMU mode once per page table, as Linux holds it per PTE page.
+      let lazyTable = -1;
+      const leaveLazy = () => {
+        if (lazyTable >= 0) k.pv.lazyLeave();
+        lazyTable = -1;
+      };
       for (let vpn = v.start; vpn < v.end; vpn++) {
         const pt = pteTableFor(k, mm, vpn, false);
         if (pt < 0) {
+          leaveLazy();
           if (pt === -2) this.changeHugePmd(mm, v, vpn, dropWrite, noExec, tlb);
           vpn = vpn - (vpn % 512) + 511;
           continue;
@@ -140,12 +147,16 @@ export class Syscalls {
         const nlo = dropWrite ? lo & ~RW : lo;
         const nhi = noExec ? hi | XD_HI : hi & ~XD_HI;
         if (nlo === lo && nhi >>> 0 === hi) continue;
-        k.pv.lazyEnter();
+        if (lazyTable !== pt) {
+          leaveLazy();
+          k.pv.lazyEnter();
+          lazyTable = pt;
+        }
         k.pv.ptepModifyProtStart(pt, idx);
         k.pv.ptepModifyProtCommit(pt, idx, nlo >>> 0, nhi >>> 0);
-        k.pv.lazyLeave();
         tlb.add(vpn);
       }
+      leaveLazy();
     }
   }
 

@@ -161,6 +161,9 @@ function freeSubtree(k: Kernel, mm: Mm, table: number, level: number): void {
     if ((lo & P) === 0 || isLeaf(level, lo)) continue;
     const child = k.frameOf(level, lo, k.readHi(table, i));
     freeSubtree(k, mm, child, level - 1);
+    // free_pte_range / free_pmd_range: clear the entry before the table goes (a pinned table must
+    // never point at a frame that is no longer a page table).
+    k.pv.setUpper(level, table, i, 0, 0);
     k.pv.releasePt(level - 1, child, mm.root);
     releaseFrame(k, child);
     mm.ptPages--;
