@@ -173,7 +173,7 @@ export class XenHypervisor {
     return this.modEntry(table, index, lo, hi, false);
   }
 
-  /** Whether the guest may store to `table` directly (it is not a validated page table). */
+  /** Whether `table` is a validated page table (the guest may not store to it directly). */
   isPageTable(table: number): boolean {
     return this.ptRefs[table] !== 0;
   }

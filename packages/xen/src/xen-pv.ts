@@ -326,17 +326,20 @@ export class XenPvMmu extends PvMmuOps {
   flush(): void {
     const q = this.q;
     if (q.entries === 0) return;
-    let failed: number;
-    if (q.entries === 1) {
-      const op = q.op[0]!;
-      if (op === HC_MMU_UPDATE) failed = this.xen.mmuUpdate(q, q.first[0]!, q.count[0]!);
-      else if (op === HC_UPDATE_VA_MAPPING) {
-        failed = this.xen.updateVaMapping(q.aTable[0]!, q.aIndex[0]!, q.aLo[0]!, q.aHi[0]!, q.aFlags[0]!, 0, 0) === XEN_OK ? 0 : 1;
-      } else failed = this.xen.mmuextOp(q.aFlags[0]!, q.aTable[0]!, q.aHi[0]!, q.aLo[0]!) === XEN_OK ? 0 : 1;
-    } else {
-      failed = this.xen.multicall(q);
+    let failed = 0;
+    try {
+      if (q.entries === 1) {
+        const op = q.op[0]!;
+        if (op === HC_MMU_UPDATE) failed = this.xen.mmuUpdate(q, q.first[0]!, q.count[0]!);
+        else if (op === HC_UPDATE_VA_MAPPING) {
+          failed = this.xen.updateVaMapping(q.aTable[0]!, q.aIndex[0]!, q.aLo[0]!, q.aHi[0]!, q.aFlags[0]!, 0, 0) === XEN_OK ? 0 : 1;
+        } else failed = this.xen.mmuextOp(q.aFlags[0]!, q.aTable[0]!, q.aHi[0]!, q.aLo[0]!) === XEN_OK ? 0 : 1;
+      } else {
+        failed = this.xen.multicall(q);
+      }
+    } finally {
+      q.reset(); // issued, even when a strict refusal throws: never re-sent
     }
-    q.reset();
     this.failures += failed;
   }
 
