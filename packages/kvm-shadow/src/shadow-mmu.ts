@@ -191,6 +191,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   /** FNAME(fetch): build the shadow path for the address from the walk just done, then the leaf spte. */
   private fetch(hi: number, lo: number, write: boolean): void {
     const w = this.walker;
+    this.unprotectForUserWrite(write);
     let sp = this.shadowRoot;
     this.spFlood[sp] = 0;
     for (let level = 4; level >= 2; level--) {
@@ -216,6 +217,28 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     const ghi = this.gmem.ent[e + 1]!;
     this.setSpte(sp, idx, glo, ghi, w.rights, write, false);
     if (this.era === 'modern') this.prefetch(sp, idx, w.tables[1]!);
+  }
+
+  /**
+   * A user access that maps a frame writable while KVM still shadows that frame as a page table:
+   * the frame is not one any more (a page-table page the guest freed and reuses as data, whose
+   * shadow outlived it). 2008 mmu_set_spte unshadows it on a user fault (mmu_unshadow); modern KVM
+   * zaps its shadow pages when it retries the write it could not emulate as a page-table write
+   * (retry_instruction → kvm_mmu_unprotect_page). Without this the write would fault on a
+   * read-only spte forever. A table of the walk itself is left alone.
+   */
+  private unprotectForUserWrite(write: boolean): void {
+    const w = this.walker;
+    const e = w.path[1]!;
+    const glo = this.gmem.ent[e]!;
+    const frame = entryPfn(1, glo, this.gmem.ent[e + 1]!);
+    if (this.tracked[frame] === 0) return;
+    if (!(write || (this.era === '2008' && (w.rights & RW) !== 0 && (glo & D) !== 0))) return;
+    for (let l = 4; l >= 1; l--) if (w.tables[l] === frame) return;
+    for (let l = 1; l <= 4; l++) {
+      const sf = this.byGfn.get(frame * 8 + l);
+      if (sf !== undefined) this.zapSp(sf);
+    }
   }
 
   /**
@@ -439,8 +462,16 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     this.flushIfNeeded();
   }
 
-  private syncAll(): void {
-    for (const sf of [...this.unsync]) this.syncPage(sf);
+  /**
+   * kvm_mmu_sync_roots → mmu_sync_children: sync the unsync pages under the loaded root. Those of
+   * other address spaces stay unsync until their root is loaded (they are out of the CPU's reach).
+   */
+  private syncRoot(): void {
+    for (const sf of [...this.unsync]) {
+      let top = sf;
+      while (top >= 0 && this.spLevel[top]! < 4) top = this.spParent[top]!;
+      if (top === this.shadowRoot) this.syncPage(sf);
+    }
   }
 
   private flushIfNeeded(): void {
@@ -456,14 +487,14 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
 
   // --- GuestCpu: the guest's INVLPG and CR3 writes exit -----------------------------------------
 
-  /** A guest CR3 write (switch or flush): load the shadow root for it and sync unsync pages (kvm_mmu_sync_roots). */
+  /** A guest CR3 write (switch or flush): load the shadow root for it and sync its unsync pages (kvm_mmu_sync_roots). */
   writeCr3(root: number, pcid: number): void {
     this.exit();
     this.cr3Exits++;
     this.root = root;
     this.pcid = pcid;
     this.shadowRoot = this.getSp(root, 4);
-    this.syncAll();
+    this.syncRoot();
     this.needFlush = false;
     this.cpu?.writeCr3(this.shadowRoot, pcid);
   }
@@ -482,8 +513,17 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
       const i = tableIndex(1, hi, lo);
       const gfn = this.spGfn[sp]!;
       const glo = this.gmem.readLo(gfn, i);
-      if ((glo & (P | A)) !== (P | A)) this.smem.write(sp, i, 0, 0);
-      else if ((this.smem.readLo(sp, i) & P) !== 0) this.setSpte(sp, i, glo, this.gmem.readHi(gfn, i), glo & (RW | US), false, false);
+      const ghi = this.gmem.readHi(gfn, i);
+      const slo = this.smem.readLo(sp, i);
+      // FNAME(sync_spte): drop the spte if the gpte is invalid or now names another frame; else
+      // refresh its rights from the gpte.
+      if ((slo & P) === 0) {
+        // nothing shadowed here
+      } else if ((glo & (P | A)) !== (P | A) || entryPfn(1, glo, ghi) !== entryPfn(1, slo, this.smem.readHi(sp, i))) {
+        this.smem.write(sp, i, 0, 0);
+      } else {
+        this.setSpte(sp, i, glo, ghi, glo & (RW | US), false, false);
+      }
     }
     this.cpu?.invlpg(hi, lo);
   }

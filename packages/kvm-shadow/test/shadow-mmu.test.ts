@@ -5,7 +5,7 @@
  * figure is exact.
  */
 import {
-  A, D, entryPfn, LINUX_PAGE_TABLE, P, PF_P, PF_U, PF_W, RW, TRANSLATE_PF, US,
+  A, D, entryPfn, LINUX_PAGE_TABLE, P, PageTables, PF_P, PF_U, PF_W, RW, TRANSLATE_PF, US,
 } from '@pte/arch-x86';
 import { Counters } from '@pte/core';
 import { KvmShadowPvMmu, PTE_PREFETCH_NUM, WRITE_FLOOD_LIMIT } from '../src/index.js';
@@ -264,14 +264,15 @@ describe('guest PTE writes into a shadowed leaf (§3.4, §7.4)', () => {
     expect(access(r, V)).toBe(GUEST_PF);
   });
 
-  it('modern: INVLPG of a gpte remapped to another frame never leaves the spte on the old frame', () => {
+  it('modern: INVLPG of a gpte remapped to another frame drops the spte (sync_spte: the gfn changed); the access refaults onto the new frame', () => {
     const { r, leaf } = shadowedLeaf('modern');
     const f1 = r.frames.allocFrame();
     r.gmem.write(leaf, 0, pteLo(f1, YOUNG_RO), pteHi(f1));
+    const s = stats(r.kvm);
     r.kvm.invlpg(vpnHi(V), vpnLo(V));
-    const e = spteOf(r, V)!;
-    if ((e[0] & P) !== 0) expect(entryPfn(1, e[0], e[1])).toBe(f1);
+    expect(spteOf(r, V)![0] & P).toBe(0);
     expect(access(r, V)).toBe(f1);
+    expect(delta(s, r.kvm)).toEqual({ exits: 2, invlpgExits: 1, shadowFaults: 1 });
   });
 
   it('modern: a CR3 write syncs the unsync leaf (kvm.syncs), write-protects it again, and the next store exits again', () => {
@@ -463,6 +464,31 @@ describe('sync points (§3.4): the guest\'s TLB flushes through its pvops', () =
     expect(r.ledger.get('kvm.shadow_fault')).toBeGreaterThanOrEqual(3 * 8000);
   });
 
+  it('a CR3 write syncs only the unsync pages under the root it loads; another address space\'s wait for its own CR3', () => {
+    const r = rig();
+    mapPages(r, V, 1, YOUNG_RO);
+    // A second address space: its own tables in the same guest memory.
+    const pt2 = new PageTables(r.gmem, r.frames, 4, LINUX_PAGE_TABLE);
+    const f = r.frames.allocFrame();
+    pt2.map(vpnHi(V), vpnLo(V), f, pteLo(0, YOUNG_RO) & 0xfff);
+    const leaf2 = pt2.tableFor(vpnHi(V), vpnLo(V), 1, false);
+    r.kvm.writeCr3(pt2.root, 0);
+    expect(access(r, V)).toBe(f);
+    r.gmem.write(leaf2, 1, pteLo(f, YOUNG_RO), pteHi(f)); // unsync
+    boot(r); // switch to the first address space
+    expect(access(r, V)).toBeGreaterThan(0);
+    mapPages(r, V + 1, 1, YOUNG_RO); // its leaf goes unsync too
+    const s = stats(r.kvm);
+    expect(s.unsyncs).toBe(2);
+    r.kvm.writeCr3(r.pt.root, 0);
+    expect(delta(s, r.kvm)).toEqual({ exits: 1, cr3Exits: 1, syncs: 1 });
+    expect(r.gmem.isTracked(leaf2)).toBe(false);
+    r.kvm.writeCr3(pt2.root, 0);
+    expect(delta(s, r.kvm)).toEqual({ exits: 2, cr3Exits: 2, syncs: 2 });
+    expect(r.gmem.isTracked(leaf2)).toBe(true);
+    expect(r.kvm.checkInvariants()).toEqual([]);
+  });
+
   it('flush_tlb_one_user is an INVLPG exit (no sync of the whole page)', () => {
     const r = rig();
     mapPages(r, V, 1, YOUNG_RO);
@@ -517,6 +543,47 @@ describe('sync points (§3.4): the guest\'s TLB flushes through its pvops', () =
     r.gmem.write(leaf1, 3, pteLo(5, YOUNG_RO), pteHi(5));
     expect(delta(s, r.kvm)).toEqual({});
     expect(r.kvm.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('a frame KVM still shadows, reused by the guest as data (mmu_unshadow / kvm_mmu_unprotect_page)', () => {
+  /** Frame `x` was the root of an address space the vCPU ran (its shadow outlives it), now mapped as data at V. */
+  function staleRoot(era: 'modern' | '2008') {
+    const r = rig(era);
+    const x = r.frames.allocFrame();
+    r.gmem.makeTable(x);
+    r.kvm.writeCr3(x, 0); // that address space runs, then goes away
+    r.gmem.releaseTable(x);
+    boot(r);
+    expect(r.gmem.isTracked(x)).toBe(true);
+    storePte(r, V, x, YOUNG_RW_DIRTY);
+    return { r, x };
+  }
+
+  it.each(['modern', '2008'] as const)('%s: a user write unshadows it and proceeds (no endless write-protection fault)', (era) => {
+    const { r, x } = staleRoot(era);
+    const s = stats(r.kvm);
+    expect(access(r, V, true)).toBe(x);
+    expect(delta(s, r.kvm)).toEqual({ exits: 1, shadowFaults: 1, zappedPages: 1 });
+    expect(r.gmem.isTracked(x)).toBe(false);
+    expect(spteOf(r, V)![0] & RW).toBe(RW);
+  });
+
+  it('modern: a read keeps the shadow (read-only spte); the first write then unshadows', () => {
+    const { r, x } = staleRoot('modern');
+    expect(access(r, V)).toBe(x);
+    expect(spteOf(r, V)![0] & RW).toBe(0);
+    expect(r.gmem.isTracked(x)).toBe(true);
+    expect(access(r, V, true)).toBe(x);
+    expect(r.gmem.isTracked(x)).toBe(false);
+    expect(r.kvm.shadowFaults).toBe(2);
+  });
+
+  it('2008: a user fault that maps it writable (gpte dirty) unshadows it even on a read', () => {
+    const { r, x } = staleRoot('2008');
+    expect(access(r, V)).toBe(x);
+    expect(r.gmem.isTracked(x)).toBe(false);
+    expect(spteOf(r, V)![0] & RW).toBe(RW);
   });
 });
 
