@@ -175,6 +175,50 @@ describe('pte-lab run micro/mmap-touch on a cold file (linux-3.15, 64 MiB, read-
   });
 });
 
+describe('thread scenarios', () => {
+  const run = async (...args: string[]) => {
+    const r = await runCli('run', ...args, '--format', 'json', '--check');
+    if (r.code !== 0) throw new Error(r.err);
+    return JSON.parse(r.out);
+  };
+
+  it('thread/xen-batching: one update_va_mapping per fault vs 16 mmu_updates per fault-around vs one batched', async () => {
+    const r = await run('thread/xen-batching', '--set', 'size=4MiB');
+    expect(r.platform).toBe('xen-pv');
+    const d = r.derived;
+    expect(d['uva.faults']).toBe(1024);
+    expect(d['unbatched.faults']).toBe(64);
+    expect(d['batched.faults']).toBe(64);
+    // Populating 1024 PTEs: one hypercall per PTE unbatched, one mmu_update of 16 per fault batched;
+    // batched also folds the table allocations inside fault-around into the same multicalls.
+    expect(d['unbatched.hypercalls'] - d['batched.hypercalls']).toBeGreaterThanOrEqual(1024 - 64);
+    expect(d['unbatched.hypercalls_per_fault']).toBeGreaterThanOrEqual(16);
+    expect(d['batched.hypercalls_per_fault']).toBeLessThan(1.1);
+    expect(d['batched.cycles_per_pte']).toBeLessThan(d['unbatched.cycles_per_pte']);
+    expect(d['unbatched.cycles_per_pte']).toBeLessThan(d['uva.cycles_per_pte']);
+  });
+
+  it('thread/kvm-accessed-bit: young prefault lies about untouched pages, old costs exits, deferred A/D does neither', async () => {
+    const r = await run('thread/kvm-accessed-bit', '--set', 'size=4MiB');
+    const d = r.derived;
+    expect(d['young.young_untouched']).toBe(768); // stride:4 over 1024 pages: 3 of every 4 prefaulted, never touched
+    expect(d['old.young_untouched']).toBe(0);
+    expect(d['deferred.young_untouched']).toBe(0);
+    expect(d['old.exits']).toBeGreaterThan(d['young.exits']);
+    expect(d['deferred.exits'] - d['young.exits']).toBe(1); // the one A/D sync hypercall
+  });
+
+  it('thread/major-fault-readahead: read-around clusters sequential IO and over-reads random', async () => {
+    const r = await run('thread/major-fault-readahead', '--profile', 'linux-3.15', '--set', 'size=4MiB');
+    const d = r.derived;
+    expect(d['seq.readaround.major_faults']).toBe(1);
+    expect(d['seq.readaround.io_requests']).toBe(1024 / 32);
+    expect(d['seq.off.io_requests']).toBe(1024);
+    expect(d['random.random.io_pages']).toBe(256);
+    expect(d['random.readaround.read_unused']).toBeGreaterThan(0);
+  });
+});
+
 describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
   it.each([
     [['run', 'no/such'], /^pte-lab: unknown scenario 'no\/such' \(scenarios: micro\/mmap-touch/],

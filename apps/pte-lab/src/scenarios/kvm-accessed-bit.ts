@@ -1,8 +1,8 @@
-import { configError, formatSize, parseSize } from '@pte/core';
 import { A, P } from '@pte/arch-x86';
 import type { Machine } from '@pte/machine';
-import { populateByWrite, pteTableFor, VM_READ, type Task, type Vma } from '@pte/vm';
-import { formatPattern, parsePattern, type PatternSpec } from '@pte/workloads';
+import { pteTableFor, type Task, type Vma } from '@pte/vm';
+import type { PatternSpec } from '@pte/workloads';
+import { cachedFileMapping, measuredTotal, memForFile, resolveSizePattern, variantRows } from './common.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
 interface Params {
@@ -40,30 +40,23 @@ export const kvmAccessedBit: Scenario<Params> = {
     pattern: 'page touch order, as micro/mmap-touch (default stride:4: three of every four prefaulted pages unused)',
   },
   resolve(set) {
-    const size = set.size !== undefined ? parseSize(set.size, '--set size') : 16 * 2 ** 20;
-    if (size <= 0 || size % 4096 !== 0) throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
-    const pattern = parsePattern(set.pattern ?? 'stride:4', '--set pattern');
-    return { parsed: { size, pattern }, text: { size: formatSize(size), pattern: formatPattern(pattern) } };
+    const { size, pattern, text } = resolveSizePattern(set, 'stride:4');
+    return { parsed: { size, pattern }, text };
   },
-  defaultMemBytes(p) {
-    return Math.max(256 * 2 ** 20, 2 * p.size + 128 * 2 ** 20);
-  },
-  tableRows: VARIANTS.flatMap((v) => FIGURES.map((f) => [`${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${v.name}.${f}`] as const)),
+  defaultMemBytes: (p) => memForFile(p.size),
+  tableRows: variantRows(VARIANTS, FIGURES),
   run(ctx: ScenarioContext, p: Params) {
     const derived: Record<string, number> = {};
     let primary: Machine | null = null;
     for (const v of VARIANTS) {
       const policy = { ...ctx.options.policy, maxFolioOrder: 0, faultAround: ctx.options.policy.faultAround > 1 ? ctx.options.policy.faultAround : 16, prefaultOld: v.prefaultOld };
       const m = ctx.machine({ platform: 'kvm-shadow', policy, deferredAD: v.deferredAD, shadowEra: 'modern' });
-      const task = m.spawn();
-      const file = m.createFile('data', p.size);
-      populateByWrite(m.kernel, file, 256, 0);
-      const vma = m.sys.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file });
+      const { task, vma } = cachedFileMapping(m, p.size);
       m.startMeasurement();
       m.touch(task, vma, p.pattern, 'read', 1);
       if (v.deferredAD) m.shadow!.syncAccessed(); // the guest's next lazy-mode entry, e.g. reclaim's scan
       const c = m.measuredCounters();
-      const cycles = Object.values(m.measuredCycles()).reduce((a, b) => a + b, 0);
+      const cycles = measuredTotal(m);
       derived[`${v.name}.touches`] = m.touches;
       derived[`${v.name}.exits`] = c['kvm.exits'] ?? 0;
       derived[`${v.name}.exits_per_touch`] = m.touches > 0 ? (c['kvm.exits'] ?? 0) / m.touches : 0;

@@ -3,6 +3,7 @@ import type { Machine } from '@pte/machine';
 import { VM_READ, type Advice } from '@pte/vm';
 import type { PatternSpec } from '@pte/workloads';
 import type { Scenario, ScenarioContext } from './scenario.js';
+import { memForFile } from './common.js';
 
 interface Params {
   readonly size: number;
@@ -42,9 +43,7 @@ export const majorFaultReadahead: Scenario<Params> = {
     if (size <= 0 || size % 4096 !== 0) throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
     return { parsed: { size }, text: { size: formatSize(size) } };
   },
-  defaultMemBytes(p) {
-    return Math.max(256 * 2 ** 20, 2 * p.size + 128 * 2 ** 20);
-  },
+  defaultMemBytes: (p) => memForFile(p.size),
   tableRows: PATTERNS.flatMap(([pn]) =>
     VARIANTS.flatMap((v) => FIGURES.map((f) => [`${pn} ${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${pn}.${v.name}.${f}`] as const)),
   ),

@@ -2,6 +2,7 @@ import { formatSize } from '@pte/core';
 import { populateByRead, populateByWrite, VM_READ, VM_WRITE, type Advice } from '@pte/vm';
 import { formatPattern, MMAP_TOUCH_KEYS, parseMmapTouch, type MmapTouchParams } from '@pte/workloads';
 import type { Scenario } from './scenario.js';
+import { memForFile } from './common.js';
 
 const POLICY_KEYS = new Set(['fault_around', 'prefault_pte', 'anon_prefault']);
 
@@ -35,10 +36,7 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
       },
     };
   },
-  defaultMemBytes(p) {
-    // The file or region, its copy-on-write twin, page tables and slack.
-    return Math.max(256 * 2 ** 20, 2 * p.size + 128 * 2 ** 20);
-  },
+  defaultMemBytes: (p) => memForFile(p.size), // the file or region, its copy-on-write twin, tables, slack
   tableRows: [
     ['page touches', 'counters.workload.touches'],
     ['faults (minor)', 'counters.faults.minor'],

@@ -1,7 +1,7 @@
-import { configError, formatSize, parseCount, parseSize } from '@pte/core';
+import { configError, parseCount } from '@pte/core';
 import type { Machine } from '@pte/machine';
-import { populateByWrite, VM_READ } from '@pte/vm';
-import { formatPattern, parsePattern, type PatternSpec } from '@pte/workloads';
+import type { PatternSpec } from '@pte/workloads';
+import { cachedFileMapping, measuredTotal, memForFile, resolveSizePattern, variantRows } from './common.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
 interface Params {
@@ -42,31 +42,24 @@ export const xenBatching: Scenario<Params> = {
     window: 'fault-around window in pages for the unbatched and batched variants, a power of two ≤ 512 (default 16)',
   },
   resolve(set) {
-    const size = set.size !== undefined ? parseSize(set.size, '--set size') : 16 * 2 ** 20;
-    if (size <= 0 || size % 4096 !== 0) throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
-    const pattern = parsePattern(set.pattern ?? 'seq', '--set pattern');
+    const { size, pattern, text } = resolveSizePattern(set, 'seq');
     const window = set.window !== undefined ? parseCount(set.window, '--set window') : 16;
     if (window < 2 || window > 512 || (window & (window - 1)) !== 0) throw configError(`--set window: ${window} is not a power of two from 2 to 512`);
-    return { parsed: { size, pattern, window }, text: { size: formatSize(size), pattern: formatPattern(pattern), window: String(window) } };
+    return { parsed: { size, pattern, window }, text: { ...text, window: String(window) } };
   },
-  defaultMemBytes(p) {
-    return Math.max(256 * 2 ** 20, 2 * p.size + 128 * 2 ** 20);
-  },
-  tableRows: VARIANTS.flatMap((v) => FIGURES.map((f) => [`${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${v.name}.${f}`] as const)),
+  defaultMemBytes: (p) => memForFile(p.size),
+  tableRows: variantRows(VARIANTS, FIGURES),
   run(ctx: ScenarioContext, p: Params) {
     const derived: Record<string, number> = {};
     let primary: Machine | null = null;
     for (const v of VARIANTS) {
       const policy = { ...ctx.options.policy, maxFolioOrder: 0, faultAround: v.faultAround === -1 ? p.window : 1, faultAroundLazy: v.lazy };
       const m = ctx.machine({ platform: 'xen-pv', policy, xenPteWrite: v.pteWrite });
-      const task = m.spawn();
-      const file = m.createFile('data', p.size);
-      populateByWrite(m.kernel, file, 256, 0);
-      const vma = m.sys.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file });
+      const { task, vma } = cachedFileMapping(m, p.size);
       m.startMeasurement();
       m.touch(task, vma, p.pattern, 'read', 1);
       const c = m.measuredCounters();
-      const cycles = Object.values(m.measuredCycles()).reduce((a, b) => a + b, 0);
+      const cycles = measuredTotal(m);
       const faults = c['faults.total'] ?? 0;
       const hypercalls = c['xen.hypercalls'] ?? 0;
       const ptes = c['pte.populated'] ?? 0;
