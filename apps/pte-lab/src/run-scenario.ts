@@ -16,6 +16,8 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
   nr_cpus: 'CPUs a kernel TLB flush must interrupt (default 4)',
+  reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
+  reclaim_horizon: 'touches within which a refault counts as a premature eviction (default 4096)',
   'cost.<key>': 'override one cost-table entry in cycles (docs/cost-model.md)',
 };
 
@@ -64,6 +66,8 @@ function machineSettings(set: Readonly<Record<string, string>>): Partial<Machine
   const out: { -readonly [K in keyof MachineOptions]?: MachineOptions[K] } = {};
   if (set.xen_pte_write !== undefined) out.xenPteWrite = oneOf('xen_pte_write', set.xen_pte_write, ['mmu_update', 'update_va_mapping', 'ptwr'] as const);
   if (set.xen_alias !== undefined) out.xenAlias = oneOf('xen_alias', set.xen_alias, ['none', 'always', 'check'] as const);
+  if (set.reclaim !== undefined) out.reclaim = oneOf('reclaim', set.reclaim, ['on', 'off'] as const) === 'on';
+  if (set.reclaim_horizon !== undefined) out.reclaimHorizon = parseCount(set.reclaim_horizon, '--set reclaim_horizon');
   if (set.vmap !== undefined || set.nr_cpus !== undefined) {
     const nrCpus = set.nr_cpus !== undefined ? parseCount(set.nr_cpus, '--set nr_cpus') : 4;
     if (nrCpus < 1) throw configError('--set nr_cpus: needs at least 1 CPU');
@@ -116,7 +120,7 @@ export function runScenario(o: RunOptions): RunResult {
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
     mem: String(memBytes),
   };
-  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around']) if (set[key] !== undefined) allParams[key] = set[key]!;
+  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'reclaim', 'reclaim_horizon']) if (set[key] !== undefined) allParams[key] = set[key]!;
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
   return {
     scenario: scenario.name,

@@ -33,6 +33,10 @@ export interface MachineOptions {
   readonly deferredAD?: boolean;
   /** The backing device's read_ahead_kb (default 128). */
   readonly readAheadKb?: number;
+  /** Reclaim the page cache under memory pressure (default off: memory is sized to fit). */
+  readonly reclaim?: boolean;
+  /** Touches within which a refault counts as a premature eviction (default 4096). */
+  readonly reclaimHorizon?: number;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -112,7 +116,7 @@ export class Machine {
       this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey>, ...(tdp !== null ? { nested: tdp } : {}) });
       this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>, opts.platform);
     }
-    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey>, raPages: Math.floor((opts.readAheadKb ?? 128) / 4) });
+    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey>, raPages: Math.floor((opts.readAheadKb ?? 128) / 4), reclaim: opts.reclaim ?? false, ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}) });
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
     this.check = opts.check ?? false;
@@ -146,6 +150,7 @@ export class Machine {
     c.add(c.id('pte.prefaulted_used'), this.mmu.walker.markedUses);
     this.pv.addCountersTo(c);
     this.kernel.vmalloc?.addCountersTo(c);
+    this.kernel.reclaim?.addCountersTo(c);
     this.shadow?.addCountersTo(c);
     if (this.tdp !== null) {
       c.add(c.id('kvm.exits'), this.tdp.violations);
@@ -220,6 +225,7 @@ export class Machine {
         if (runs > 1 && pfn >= 0) mmu.translateRun(hi, lo, access, runs - 1);
       }
       this.touches += n;
+      k.touchClock += n;
       this.accesses += n * runs;
     }
     this.noteRss();

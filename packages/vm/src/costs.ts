@@ -14,6 +14,7 @@ export type VmCostKey =
   | 'guest.zap_pte'
   | 'guest.flush_tlb_call'
   | 'guest.ipi'
+  | 'guest.reclaim_scan'
   | 'io.request'
   | 'io.page';
 
@@ -36,6 +37,7 @@ export const VM_COSTS: CostDefaults<VmCostKey> = {
   'guest.zap_pte': { cycles: 233, source: 'derived: linux-mm.md §4.4 munmap ~222 ns per 4K PTE at 2.4 GHz = 533, less guest.page_free' },
   'guest.flush_tlb_call': { cycles: 1016, source: 'derived: linux-mm.md §9 flush_tlb_mm_range averages 1276 cycles for one page (Dave Hansen), less INVLPG 260' },
   'guest.ipi': { cycles: 2000, source: 'estimate: a TLB-shootdown IPI to one other CPU, send, interrupt and acknowledge (linux-mm.md §9: "Cross-CPU flushes are expensive", no figure)' },
+  'guest.reclaim_scan': { cycles: 500, source: 'estimate: isolating one folio from the LRU and its rmap walk in shrink_folio_list, before the per-PTE work charged apart' },
   'io.request': { cycles: 300000, source: 'estimate: 100 us per block request at 3 GHz (no primary major-fault cost: linux-mm.md §9 UNVERIFIED)' },
   'io.page': { cycles: 6000, source: 'estimate: 4 KiB transferred at about 2 GB/s' },
 };

@@ -1,5 +1,5 @@
 import { A, P, PS } from '@pte/arch-x86';
-import { folioGet } from './folio.js';
+import { folioGet, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_LOCKED, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
@@ -80,7 +80,9 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
       first = false;
       if (pt < 0) {
         if (tryMapPmd(k, mm, vma, head, headIndex, faultVpn)) return true;
+        folioGet(k, head, 1); // hold it while the PTE page is allocated (which may reclaim)
         pt = pteTableFor(k, mm, faultVpn, true);
+        folioPut(k, head, 1);
       }
     }
     // Range of this folio to map: whole when it fits VMA, PMD and EOF; else the window part.

@@ -2,7 +2,7 @@ import { ACCESS_FETCH, ACCESS_WRITE, P, RW } from '@pte/arch-x86';
 import { doAnonymousPage } from './anon.js';
 import { doFaultAround, tryMapPmd } from './fault-around.js';
 import { filemapFault } from './filemap.js';
-import { folioMarkDirty } from './folio.js';
+import { folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
@@ -95,6 +95,7 @@ function doReadFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): numb
     return FAULT_SIGBUS;
   }
   finishFault(k, mm, vma, vpn, pt, pfn);
+  folioPut(k, pfn, 1);
   return FAULT_RETRY;
 }
 
@@ -152,6 +153,7 @@ function doFileWriteFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number):
     folioMarkDirty(k, src);
     setPteRange(k, mm, vma, pt, vpn, src, 1, vpn, true, true, false);
     k.charge(k.catFault, k.c.mapPage);
+    folioPut(k, src, 1);
     return FAULT_RETRY;
   }
   k.stats.faultsCow++;
@@ -161,5 +163,6 @@ function doFileWriteFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number):
   const f = k.frames;
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, true, true, true);
+  folioPut(k, src, 1);
   return FAULT_RETRY;
 }

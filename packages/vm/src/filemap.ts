@@ -1,3 +1,4 @@
+import { folioGet } from './folio.js';
 import type { Inode } from './page-cache.js';
 import type { Kernel } from './kernel.js';
 import { PG_ANON, PG_UPTODATE } from './page-flags.js';
@@ -11,7 +12,8 @@ import type { Vma } from './vma.js';
  * no PGMAJFAULT). A missing folio is a major fault:
  * do_sync_mmap_readahead() reads around it (or ahead, or nothing), then the fault waits for its
  * page. A shmem page not yet cached is created zeroed, a minor fault (shmem_fault).
- * Returns the frame of the page, or -1 past EOF (SIGBUS).
+ * Returns the frame of the page with a reference the caller drops (folioPut) once it is mapped,
+ * or -1 past EOF (SIGBUS).
  */
 export function filemapFault(k: Kernel, vma: Vma, index: number): number {
   const inode = vma.file!;
@@ -20,6 +22,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
   k.charge(k.catFault, k.c.filemapLookup);
   if (pfn >= 0) {
     k.stats.faultsMinor++;
+    folioGet(k, pfn, 1); // the fault's reference (filemap_get_folio): reclaim leaves the folio alone
     asyncMmapReadahead(k, vma, inode, index, pfn);
     const flags = k.frames.flags[pfn]!;
     if (inFlight(flags)) k.waitIo(pfn);
@@ -29,7 +32,9 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
   if (inode.shmem) {
     k.stats.faultsMinor++;
     k.charge(k.catFault, k.c.pageZero);
-    return readFolio(k, inode, index, 0);
+    const page = readFolio(k, inode, index, 0);
+    folioGet(k, page, 1);
+    return page;
   }
   k.stats.faultsMajor++;
   syncMmapReadahead(k, vma, inode, index);
@@ -40,6 +45,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
     pfn = k.pageCache.lookup(inode, index);
   }
   k.waitIo(pfn);
+  folioGet(k, pfn, 1);
   return pfn;
 }
 

@@ -25,6 +25,7 @@ export function folioPut(k: Kernel, pfn: number, refs: number): void {
   f.refcount[head] = left;
   if (left === 0) {
     const order = f.order[head]!;
+    k.reclaim?.lru.remove(head, 1 << order);
     f.free(head, order);
     k.stats.pagesFreed += 1 << order;
     k.charge(k.catZap, k.c.pageFree * (1 << order));

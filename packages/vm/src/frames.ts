@@ -31,6 +31,12 @@ export class FrameTable {
   private readonly freeTop: Int32Array;
   readonly maxOrder: number;
   private freeFrames = 0;
+  /**
+   * Memory pressure (set when reclaim is on): `balance` runs before an allocation that would leave
+   * fewer free frames than the low watermark (kswapd, run inline), `direct` after one that failed
+   * (direct reclaim); it returns false when nothing more can be freed.
+   */
+  pressure: { readonly low: number; balance(): void; direct(order: number): boolean } | null = null;
   /** Frames handed out and not yet returned. */
   allocated = 0;
   peakAllocated = 0;
@@ -64,6 +70,17 @@ export class FrameTable {
 
   /** alloc_pages(order): a naturally aligned block of 2^order frames, or -1 when none is free. */
   alloc(order: number): number {
+    const pr = this.pressure;
+    if (pr !== null) {
+      if (this.freeFrames - (1 << order) < pr.low) pr.balance();
+      let pfn = this.take(order);
+      while (pfn < 0 && pr.direct(order)) pfn = this.take(order);
+      return pfn;
+    }
+    return this.take(order);
+  }
+
+  private take(order: number): number {
     let o = order;
     let pfn = -1;
     for (; o <= this.maxOrder; o++) {

@@ -10,6 +10,7 @@ import { PG_LOCKED, PG_PAGETABLE, PG_PTCACHE, PG_UPTODATE, PG_ZERO } from './pag
 import type { VmPolicy } from './profiles.js';
 import { VmStats } from './stats.js';
 import type { Vmalloc } from './vmalloc.js';
+import { Reclaim } from './reclaim.js';
 
 /** Costs the guest kernel charges, resolved once into fields (no map lookups on the hot path). */
 export class VmCosts {
@@ -26,6 +27,7 @@ export class VmCosts {
   readonly zapPte: number;
   readonly flushTlbCall: number;
   readonly ipi: number;
+  readonly reclaimScan: number;
   readonly ioRequest: number;
   readonly ioPage: number;
 
@@ -43,6 +45,7 @@ export class VmCosts {
     this.zapPte = t['guest.zap_pte'];
     this.flushTlbCall = t['guest.flush_tlb_call'];
     this.ipi = t['guest.ipi'];
+    this.reclaimScan = t['guest.reclaim_scan'];
     this.ioRequest = t['io.request'];
     this.ioPage = t['io.page'];
   }
@@ -60,6 +63,10 @@ export interface KernelOptions {
   readonly frames?: number;
   /** The backing device's readahead in pages (read_ahead_kb / 4; default 32 = 128 KiB). */
   readonly raPages?: number;
+  /** Reclaim the page cache under memory pressure (LRU lists, watermarks, kswapd, direct reclaim). */
+  readonly reclaim?: boolean;
+  /** Touches within which a refault of an evicted page counts as premature (default 4096). */
+  readonly reclaimHorizon?: number;
 }
 
 /** A read in flight: pages [start, start + pages) of `inode`, done at `doneAt` cycles. */
@@ -94,10 +101,15 @@ export class Kernel {
   readonly catFork: number;
   readonly catIo: number;
   readonly catFlush: number;
+  readonly catReclaim: number;
   /** The address space loaded in CR3. */
   currentMm: Mm | null = null;
   /** bdi->ra_pages. */
   raPages: number;
+  /** Page reclaim, when on. */
+  readonly reclaim: Reclaim | null;
+  /** Page touches so far (the machine counts them): the clock of the reclaim-precision horizon. */
+  touchClock = 0;
   private readonly inFlight: IoRequest[] = [];
   private readonly ioByFrame = new Map<number, IoRequest>();
   private nextMmId = 1;
@@ -116,12 +128,14 @@ export class Kernel {
     this.catFork = this.ledger.id('guest.fork_copy');
     this.catIo = this.ledger.id('io.wait');
     this.catFlush = this.ledger.id('tlb.flush');
+    this.catReclaim = this.ledger.id('reclaim.scan');
     this.frames = new FrameTable(o.frames ?? o.mem.frames, 1);
     this.pageCache = new PageCache(this.frames);
     this.blockDev = new BlockDevice(this.c.ioRequest, this.c.ioPage);
     this.zeroPfn = this.frames.allocOrFail(0);
     this.frames.flags[this.zeroPfn] = this.frames.flags[this.zeroPfn]! | PG_ZERO | PG_UPTODATE;
     this.frames.refcount[this.zeroPfn] = 1;
+    this.reclaim = o.reclaim === true ? new Reclaim(this, o.reclaimHorizon) : null;
   }
 
   charge(cat: number, cycles: number): void {
@@ -186,6 +200,13 @@ export class Kernel {
     this.completeIo(r);
     const i = this.inFlight.indexOf(r);
     if (i >= 0) this.inFlight.splice(i, 1);
+  }
+
+  /** A folio was added to the page cache by a read: count a refault if its slot had a shadow entry. */
+  noteRead(inode: Inode, index: number, pfn: number): void {
+    const r = this.reclaim;
+    if (r === null || !inode.shadow.has(index)) return;
+    if (r.refault(inode, index)) r.activateRefault(pfn);
   }
 
   private completeIo(r: IoRequest): void {

@@ -2,6 +2,7 @@ import { configError } from '@pte/core';
 import { NO_OWNER, type FrameTable } from './frames.js';
 import { PG_LOCKED, PG_PAGECACHE, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
 import { RaState } from './readahead.js';
+import { LRU_INACTIVE_FILE, type Lru } from './lru.js';
 
 /**
  * A file: its inode and its page cache (`struct address_space`). The cache maps each file page
@@ -16,6 +17,8 @@ export class Inode {
   nrPages = 0;
   /** Readahead state (file->f_ra; one opener per file in the model). */
   readonly ra = new RaState();
+  /** Shadow entries of evicted pages (index → eviction counter), for refault detection. */
+  readonly shadow = new Map<number, number>();
 
   constructor(
     readonly id: number,
@@ -42,6 +45,8 @@ export class Inode {
 export class PageCache {
   private nextId = 0;
   readonly files: Inode[] = [];
+  /** The file LRU lists, when reclaim is on: a folio joins the inactive list when it is added. */
+  lru: Lru | null = null;
 
   constructor(private readonly frames: FrameTable) {}
 
@@ -73,6 +78,7 @@ export class PageCache {
       if (idx < inode.cache.length) inode.cache[idx] = pfn + i;
     }
     f.refcount[pfn] = f.refcount[pfn]! + n; // the page cache holds one reference per page, on the head
+    this.lru?.add(pfn, LRU_INACTIVE_FILE, n);
     inode.nrPages += Math.min(n, inode.cache.length - index);
   }
 
@@ -86,6 +92,7 @@ export class PageCache {
     const n = 1 << order;
     const head = pfn - (pfn % n);
     const index = f.index[head]!;
+    this.lru?.remove(head, n);
     for (let i = 0; i < n; i++) {
       if (index + i < inode.cache.length) inode.cache[index + i] = -1;
       f.flags[head + i] = f.flags[head + i]! & ~(PG_PAGECACHE | PG_UPTODATE | PG_READAHEAD | PG_LOCKED);

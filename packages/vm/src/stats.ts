@@ -33,6 +33,7 @@ export class VmStats {
   tlbFlushPages = 0;
   ioRequests = 0;
   ioPages = 0;
+  ioWrites = 0;
   forks = 0;
   execs = 0;
   exits = 0;
@@ -67,6 +68,7 @@ export class VmStats {
     add('tlb.flush_pages', this.tlbFlushPages);
     add('io.requests', this.ioRequests);
     add('io.pages', this.ioPages);
+    add('io.writes', this.ioWrites);
     add('proc.forks', this.forks);
     add('proc.execs', this.execs);
     add('proc.exits', this.exits);

@@ -1,5 +1,5 @@
 import { A, D, RW } from '@pte/arch-x86';
-import { folioMarkDirty, folioPut } from './folio.js';
+import { folioGet, folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
@@ -52,6 +52,7 @@ function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: n
   k.stats.faultsCow++;
   vma.anonVma = true;
   const f = k.frames;
+  if (src >= 0) folioGet(k, src, 1); // held across the allocation, which may reclaim
   const pfn = k.allocAnonPage(!copy);
   if (copy) k.charge(k.catFault, k.c.pageCopy);
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
@@ -73,6 +74,7 @@ function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: n
     f.mapcount[src] = f.mapcount[src]! - 1;
     if (!wasAnon) mm.addRss(vma.file !== null && vma.file.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -1);
     else mm.addRss(MM_ANONPAGES, -1);
+    folioPut(k, src, 1);
     folioPut(k, src, 1);
   }
 }

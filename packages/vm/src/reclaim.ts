@@ -1,0 +1,306 @@
+import { PteError, type Counters } from '@pte/core';
+import { A, D, isLeaf, P } from '@pte/arch-x86';
+import { folioPut } from './folio.js';
+import type { Kernel } from './kernel.js';
+import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, Lru } from './lru.js';
+import { MM_FILEPAGES, MM_SHMEMPAGES } from './mm.js';
+import { PG_ACTIVE, PG_DIRTY, PG_LOCKED, PG_REFERENCED, PG_WORKINGSET } from './page-flags.js';
+import { pteTableFor, vpnHi, vpnIndex, vpnLo, pmdTableFor } from './pgtable.js';
+import { VM_EXEC } from './vma.js';
+
+/** SWAP_CLUSTER_MAX: folios reclaimed per round. */
+export const SWAP_CLUSTER_MAX = 32;
+
+/**
+ * Page reclaim for the page cache, after mm/vmscan.c with the classic active/inactive LRU
+ * (linux-mm.md §5.1). Watermarks min < low < high (mm/page_alloc.c __setup_per_zone_wmarks, with
+ * min ≈ 1/256 of memory); an allocation that would go below low runs kswapd (inline) until free
+ * memory is back at high; one that fails runs direct reclaim.
+ *
+ * shrink_inactive_list → folio_check_references: the accessed bits of every PTE mapping the folio
+ * are tested and cleared through pvops.ptepTestAndClearYoung (so each platform pays its price; x86
+ * does not flush the TLB for it), PG_referenced is test-and-cleared; a folio referenced by PTEs is
+ * activated if it was referenced before, by more than one PTE, or is executable, else kept (and
+ * marked referenced); an unreferenced folio is unmapped (try_to_unmap), written back if dirty, and
+ * evicted with a shadow entry for refault detection. Anonymous memory is not reclaimed (no swap
+ * device is modelled yet).
+ */
+export class Reclaim {
+  readonly lru: Lru;
+  readonly min: number;
+  readonly low: number;
+  readonly high: number;
+  private busy = false;
+  private evictions = 0;
+  // Statistics (reclaim.*).
+  scanned = 0;
+  reclaimed = 0;
+  activated = 0;
+  kept = 0;
+  deactivated = 0;
+  writebacks = 0;
+  kswapdRuns = 0;
+  directRuns = 0;
+  refaults = 0;
+  premature = 0;
+  evictedUntouched = 0;
+
+  constructor(
+    private readonly k: Kernel,
+    /** Touches after an eviction within which a refault counts as premature (the precision horizon). */
+    readonly horizon = 4096,
+  ) {
+    const frames = k.frames.frames;
+    this.lru = new Lru(frames);
+    this.min = Math.max(32, Math.floor(frames / 256));
+    this.low = this.min + (this.min >> 2);
+    this.high = this.min + (this.min >> 1);
+    k.pageCache.lru = this.lru;
+    k.frames.pressure = {
+      low: this.low,
+      balance: () => this.kswapd(),
+      direct: () => this.direct(),
+    };
+  }
+
+  /** kswapd's balance_pgdat, run inline: reclaim until free memory reaches the high watermark. */
+  private kswapd(): void {
+    if (this.busy) return;
+    this.kswapdRuns++;
+    while (this.k.frames.freeCount < this.high) if (this.shrink(SWAP_CLUSTER_MAX) === 0) break;
+  }
+
+  /** Direct reclaim after a failed allocation; false when nothing could be freed. */
+  private direct(): boolean {
+    if (this.busy) return false;
+    this.directRuns++;
+    if (this.shrink(SWAP_CLUSTER_MAX) > 0) return true;
+    throw new PteError('model', `guest out of memory: reclaim freed nothing (${this.k.frames.freeCount} frames free, anonymous memory is not reclaimable without swap)`, 'give the guest more memory (--set mem=...)');
+  }
+
+  /** shrink_lruvec for the file lists: deactivate when the inactive list is low, then reclaim up to `nr` pages. */
+  shrink(nr: number): number {
+    this.busy = true;
+    try {
+      const lru = this.lru;
+      if (lru.pages[LRU_INACTIVE_FILE]! < lru.pages[LRU_ACTIVE_FILE]!) this.shrinkActive(nr);
+      let freed = 0;
+      let budget = 2 * lru.count[LRU_INACTIVE_FILE]! + nr;
+      while (freed < nr && budget-- > 0) {
+        const head = lru.tail(LRU_INACTIVE_FILE);
+        if (head < 0) {
+          if (lru.count[LRU_ACTIVE_FILE]! === 0) break;
+          this.shrinkActive(nr);
+          continue;
+        }
+        freed += this.scanFolio(head);
+      }
+      this.reclaimed += freed;
+      return freed;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** shrink_active_list: move folios from the active tail to the inactive list (executable ones that were used stay). */
+  private shrinkActive(nr: number): void {
+    const lru = this.lru;
+    const f = this.k.frames;
+    for (let i = 0; i < nr; i++) {
+      const head = lru.tail(LRU_ACTIVE_FILE);
+      if (head < 0) return;
+      const n = 1 << f.order[head]!;
+      const { refs, exec } = this.referenced(head);
+      if (refs > 0 && exec) {
+        lru.move(head, LRU_ACTIVE_FILE, n);
+        continue;
+      }
+      for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! & ~(PG_ACTIVE | PG_REFERENCED);
+      lru.move(head, LRU_INACTIVE_FILE, n);
+      this.deactivated++;
+    }
+  }
+
+  /** One folio from the inactive tail: folio_check_references, then keep, activate or reclaim. Returns pages freed. */
+  private scanFolio(head: number): number {
+    const k = this.k;
+    const f = k.frames;
+    const lru = this.lru;
+    const n = 1 << f.order[head]!;
+    this.scanned++;
+    k.charge(k.catReclaim, k.c.reclaimScan);
+    let mapped = 0;
+    for (let j = 0; j < n; j++) mapped += f.mapcount[head + j]!;
+    // Someone holds the folio (a fault in progress) or it is under IO: not now.
+    if ((f.flags[head]! & PG_LOCKED) !== 0 || f.refcount[head]! > n + mapped) {
+      lru.move(head, LRU_INACTIVE_FILE, n);
+      return 0;
+    }
+    const { refs, exec } = this.referenced(head);
+    const referencedFolio = (f.flags[head]! & PG_REFERENCED) !== 0;
+    if (refs > 0) {
+      for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! | PG_REFERENCED;
+      if (referencedFolio || refs > 1 || exec) {
+        for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! | PG_ACTIVE;
+        lru.move(head, LRU_ACTIVE_FILE, n);
+        this.activated++;
+      } else {
+        lru.move(head, LRU_INACTIVE_FILE, n);
+        this.kept++;
+      }
+      return 0;
+    }
+    for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! & ~PG_REFERENCED;
+    this.unmapAll(head);
+    this.evict(head);
+    return n;
+  }
+
+  /**
+   * folio_referenced(): test-and-clear A in every PTE (or PMD) mapping the folio, found through the
+   * file's mappings (the rmap's i_mmap walk). Also reports whether a mapping is executable.
+   */
+  private referenced(head: number): { refs: number; exec: boolean } {
+    const k = this.k;
+    let refs = 0;
+    let exec = false;
+    this.forEachMapping(head, (mm, vpn, pt, idx, level) => {
+      const vma = mm.vmas.find(vpn)!;
+      if ((vma.flags & VM_EXEC) !== 0) exec = true;
+      if (level === 1) {
+        if (k.pv.ptepTestAndClearYoung(pt, idx)) refs++;
+      } else {
+        const lo = k.readLo(pt, idx);
+        if ((lo & A) !== 0) {
+          k.pv.setUpper(2, pt, idx, (lo & ~A) >>> 0, k.readHi(pt, idx)); // pmdp_test_and_clear_young
+          refs++;
+        }
+      }
+    });
+    return { refs, exec };
+  }
+
+  /** try_to_unmap(): clear every PTE mapping the folio, flushing the loaded address space's TLB entry. */
+  private unmapAll(head: number): void {
+    const k = this.k;
+    const f = k.frames;
+    this.forEachMapping(head, (mm, vpn, pt, idx, level) => {
+      const inode = k.pageCache.files[f.owner[head]!]!;
+      if (level === 1) {
+        const e = k.entryAt(pt, idx);
+        k.pv.ptepGetAndClear(pt, idx);
+        if (k.mem.takeMark(e)) k.stats.ptePrefaultedUnused++;
+        const pfn = k.frameOf(1, k.pv.oldLo, k.pv.oldHi);
+        if ((k.pv.oldLo & D) !== 0) f.flags[pfn] = f.flags[pfn]! | PG_DIRTY;
+        f.mapcount[pfn] = f.mapcount[pfn]! - 1;
+        mm.addRss(inode.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -1);
+        folioPut(k, pfn, 1);
+      } else {
+        k.pv.setUpper(2, pt, idx, 0, 0);
+        for (let j = 0; j < 512; j++) f.mapcount[head + j] = f.mapcount[head + j]! - 1;
+        mm.addRss(inode.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -512);
+        folioPut(k, head, 512);
+        mm.dropPtCache();
+      }
+      k.charge(k.catReclaim, k.c.zapPte);
+      if (k.currentMm === mm) {
+        k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
+        k.stats.tlbFlushCalls++;
+        k.stats.tlbFlushPages++;
+        k.charge(k.catFlush, k.c.flushTlbCall);
+      }
+    });
+  }
+
+  /** Write back if dirty, drop from the page cache with shadow entries, free. */
+  private evict(head: number): void {
+    const k = this.k;
+    const f = k.frames;
+    const n = 1 << f.order[head]!;
+    const inode = k.pageCache.files[f.owner[head]!]!;
+    let dirty = false;
+    for (let j = 0; j < n; j++) if ((f.flags[head + j]! & PG_DIRTY) !== 0) dirty = true;
+    if (dirty && !inode.shmem) {
+      // pageout(): the data goes to the file before the frame is reused.
+      k.charge(k.catIo, k.c.ioRequest + k.c.ioPage * n);
+      this.writebacks++;
+      k.stats.ioWrites++;
+    }
+    const index = f.index[head]!;
+    this.evictions++;
+    for (let j = 0; j < n; j++) inode.shadow.set(index + j, this.evictions * 0x100000000 + k.touchClock);
+    k.pageCache.remove(inode, head);
+    folioPut(k, head, n);
+  }
+
+  /** Visit every PTE (level 1) or PMD leaf (level 2) mapping the file folio at `head`, in every address space. */
+  private forEachMapping(head: number, fn: (mm: import('./mm.js').Mm, vpn: number, table: number, idx: number, level: number) => void): void {
+    const k = this.k;
+    const f = k.frames;
+    const inode = k.pageCache.files[f.owner[head]!];
+    if (inode === undefined) return;
+    const n = 1 << f.order[head]!;
+    const index = f.index[head]!;
+    for (const mm of k.mms) {
+      for (const vma of mm.vmas.all()) {
+        if (vma.file !== inode || vma.pgoff >= index + n || vma.pgoff + vma.pages <= index) continue;
+        for (let j = 0; j < n; j++) {
+          const vpn = vma.start + (index + j - vma.pgoff);
+          if (vpn < vma.start || vpn >= vma.end) continue;
+          const pt = pteTableFor(k, mm, vpn, false);
+          if (pt === -2) {
+            const pmd = pmdTableFor(k, mm, vpn, false);
+            const pidx = vpnIndex(vpn, 2);
+            const lo = k.readLo(pmd, pidx);
+            if ((lo & P) !== 0 && isLeaf(2, lo) && k.frameOf(2, lo, k.readHi(pmd, pidx)) === head && j === 0) fn(mm, vpn, pmd, pidx, 2);
+            continue;
+          }
+          if (pt < 0) continue;
+          const idx = vpn % 512;
+          const lo = k.readLo(pt, idx);
+          if ((lo & P) === 0 || k.frameOf(1, lo, k.readHi(pt, idx)) !== head + j) continue;
+          fn(mm, vpn, pt, idx, 1);
+        }
+      }
+    }
+  }
+
+  /**
+   * A major fault on file page `index`: if its shadow entry is there it is a refault
+   * (workingset_refault); premature when the page was evicted fewer than `horizon` touches ago.
+   * Returns whether the new folio should start active (refault distance within the active list).
+   */
+  refault(inode: import('./page-cache.js').Inode, index: number): boolean {
+    const s = inode.shadow.get(index);
+    if (s === undefined) return false;
+    inode.shadow.delete(index);
+    this.refaults++;
+    const evictedAt = s % 0x100000000;
+    const eviction = Math.floor(s / 0x100000000);
+    if (this.k.touchClock - evictedAt <= this.horizon) this.premature++;
+    return this.evictions - eviction <= this.lru.pages[LRU_ACTIVE_FILE]!;
+  }
+
+  /** workingset_activation for a refaulting folio: straight to the active list. */
+  activateRefault(pfn: number): void {
+    const f = this.k.frames;
+    const n = 1 << f.order[pfn]!;
+    const head = pfn - (pfn % n);
+    for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! | PG_ACTIVE | PG_WORKINGSET;
+    this.lru.move(head, LRU_ACTIVE_FILE, n);
+  }
+
+  addCountersTo(c: Counters): void {
+    const add = (name: string, v: number) => c.add(c.id(name), v);
+    add('reclaim.scanned', this.scanned);
+    add('reclaim.reclaimed', this.reclaimed);
+    add('reclaim.activated', this.activated);
+    add('reclaim.kept', this.kept);
+    add('reclaim.deactivated', this.deactivated);
+    add('reclaim.writebacks', this.writebacks);
+    add('reclaim.kswapd_runs', this.kswapdRuns);
+    add('reclaim.direct_runs', this.directRuns);
+    add('reclaim.refaults', this.refaults);
+    add('reclaim.premature_evictions', this.premature);
+  }
+}
