@@ -1,6 +1,6 @@
 import { A, P } from '@pte/arch-x86';
 import type { Machine } from '@pte/machine';
-import { pteTableFor, type Task, type Vma } from '@pte/vm';
+import { pteTableFor, VM_READ, type Task, type Vma } from '@pte/vm';
 import type { PatternSpec } from '@pte/workloads';
 import { cachedFileMapping, measuredTotal, memForFile, resolveSizePattern, variantRows } from './common.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
@@ -19,7 +19,7 @@ const VARIANTS = [
   { name: 'deferred', prefaultOld: true, deferredAD: true },
 ] as const;
 
-const FIGURES = ['touches', 'exits', 'exits_per_touch', 'injected', 'shadow_faults', 'prefetched', 'young_untouched', 'cycles_per_touch'] as const;
+const FIGURES = ['touches', 'exits', 'exits_per_touch', 'injected', 'shadow_faults', 'prefetched', 'young_untouched', 'cycles_per_touch', 'evicted_hot', 'evicted_cold', 'reclaim_precision', 'refaults'] as const;
 
 /**
  * thread/kvm-accessed-bit (SCENARIOS.md): Kivity's objection — under shadow paging a prefaulted
@@ -27,8 +27,10 @@ const FIGURES = ['touches', 'exits', 'exits_per_touch', 'injected', 'shadow_faul
  * "we're lying to the vm" and reclaim loses its signal — and the proposed fix (host keeps A/D).
  * A cached file is read on KVM shadow paging with fault-around 16, prefaulted PTEs young, old, or
  * old with the deferred A/D mode. `young_untouched` counts pages the guest sees as accessed
- * although nothing touched them, just before exit: what reclaim would be misled by. Reclaim
- * itself (precision, refaults) arrives with the memory-pressure issue.
+ * although nothing touched them: what reclaim would be misled by. Then memory pressure: a second
+ * file of the same size is read through a guest that holds about one and a half of them, and the
+ * touched pages of the first are touched again. `reclaim_precision` is the share of the first
+ * file's evicted pages that were really cold (never touched); `refaults` counts what came back.
  */
 export const kvmAccessedBit: Scenario<Params> = {
   name: 'thread/kvm-accessed-bit',
@@ -50,8 +52,9 @@ export const kvmAccessedBit: Scenario<Params> = {
     let primary: Machine | null = null;
     for (const v of VARIANTS) {
       const policy = { ...ctx.options.policy, maxFolioOrder: 0, faultAround: ctx.options.policy.faultAround > 1 ? ctx.options.policy.faultAround : 16, prefaultOld: v.prefaultOld };
-      const m = ctx.machine({ platform: 'kvm-shadow', policy, deferredAD: v.deferredAD, shadowEra: 'modern' });
-      const { task, vma } = cachedFileMapping(m, p.size);
+      const memBytes = Math.floor((p.size * 3) / 2) + 4 * 2 ** 20; // one and a half files, not two
+      const m = ctx.machine({ platform: 'kvm-shadow', policy, deferredAD: v.deferredAD, shadowEra: 'modern', reclaim: true, memBytes });
+      const { task, file, vma } = cachedFileMapping(m, p.size);
       m.startMeasurement();
       m.touch(task, vma, p.pattern, 'read', 1);
       if (v.deferredAD) m.shadow!.syncAccessed(); // the guest's next lazy-mode entry, e.g. reclaim's scan
@@ -65,6 +68,20 @@ export const kvmAccessedBit: Scenario<Params> = {
       derived[`${v.name}.prefetched`] = c['kvm.prefetched'] ?? 0;
       derived[`${v.name}.young_untouched`] = youngUntouched(m, task, vma);
       derived[`${v.name}.cycles_per_touch`] = m.touches > 0 ? cycles / m.touches : 0;
+      // Memory pressure: read a second file, then come back to the first one's touched pages.
+      const touched = touchedPages(m, task, vma);
+      const other = m.createFile('other', p.size);
+      const vma2 = m.sys.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file: other });
+      m.touch(task, vma2, { kind: 'seq' }, 'read', 1);
+      let hot = 0;
+      let cold = 0;
+      for (let i = 0; i < file.pages; i++) if (file.cache[i] === -1) touched.has(i) ? hot++ : cold++;
+      derived[`${v.name}.evicted_hot`] = hot;
+      derived[`${v.name}.evicted_cold`] = cold;
+      derived[`${v.name}.reclaim_precision`] = hot + cold > 0 ? cold / (hot + cold) : 1;
+      const refaultsBefore = m.kernel.reclaim!.refaults;
+      m.touch(task, vma, p.pattern, 'read', 1);
+      derived[`${v.name}.refaults`] = m.kernel.reclaim!.refaults - refaultsBefore;
       m.sys.exit(task);
       m.verify('after exit');
       primary = m;
@@ -72,6 +89,22 @@ export const kvmAccessedBit: Scenario<Params> = {
     return { machine: primary!, derived };
   },
 };
+
+/**
+ * File pages the first phase touched: present PTEs without a prefault mark (the mark goes at the
+ * first use; the faulting page never had one). Untouched pages are unmapped or still marked.
+ */
+function touchedPages(m: Machine, task: Task, vma: Vma): Set<number> {
+  const k = m.kernel;
+  const out = new Set<number>();
+  for (let vpn = vma.start; vpn < vma.end; vpn++) {
+    const pt = pteTableFor(k, task.mm, vpn, false);
+    if (pt < 0) continue;
+    const e = k.entryAt(pt, vpn % 512);
+    if ((k.mem.ent[2 * e]! & P) !== 0 && k.mem.mark[e] === 0) out.add(vma.pgoffOf(vpn));
+  }
+  return out;
+}
 
 /** Present PTEs with A set whose page was never touched (the prefault mark is still there). */
 function youngUntouched(m: Machine, task: Task, vma: Vma): number {
