@@ -13,6 +13,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   xen_pte_write: 'mmu_update | update_va_mapping | ptwr: how a Xen PV guest writes a PTE outside lazy mode (default: the profile\'s)',
   xen_alias: 'none | always | check: stale vmap aliases before a Xen pin (default always)',
   batch_fault_around: 'on | off: run fault-around in lazy MMU mode so paravirt backends batch it (the thread\'s proposal; default off)',
+  map_on_io: 'on | off: map the pages of a completed read into the faulting address space (the thread\'s proposal; default off)',
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
   nr_cpus: 'CPUs a kernel TLB flush must interrupt (default 4)',
@@ -52,6 +53,7 @@ export function applyPolicy(base: VmPolicy, set: Readonly<Record<string, string>
     ...(set.prefault_pte !== undefined ? { prefaultOld: parsePrefaultPte(set.prefault_pte) === 'old' } : {}),
     ...(set.anon_prefault !== undefined ? { anonPrefault: parseAnonPrefault(set.anon_prefault) } : {}),
     ...(set.pt_cache !== undefined ? { ptCache: parseCount(set.pt_cache, '--set pt_cache') } : {}),
+    ...(set.map_on_io !== undefined ? { mapOnIoComplete: oneOf('map_on_io', set.map_on_io, ['on', 'off'] as const) === 'on' } : {}),
     ...(set.batch_fault_around !== undefined ? { faultAroundLazy: oneOf('batch_fault_around', set.batch_fault_around, ['on', 'off'] as const) === 'on' } : {}),
   };
 }
@@ -120,7 +122,7 @@ export function runScenario(o: RunOptions): RunResult {
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
     mem: String(memBytes),
   };
-  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'reclaim', 'reclaim_horizon']) if (set[key] !== undefined) allParams[key] = set[key]!;
+  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'reclaim', 'reclaim_horizon', 'map_on_io']) if (set[key] !== undefined) allParams[key] = set[key]!;
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
   return {
     scenario: scenario.name,

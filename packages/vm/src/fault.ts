@@ -24,6 +24,8 @@ export const FAULT_SIGBUS = 2;
 export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): number {
   k.stats.faults++;
   k.charge(k.catFault, k.c.faultEntry);
+  k.faultMm = mm;
+  k.faultVpn = vpn;
   k.reapIo();
   const vma = mm.vmas.find(vpn);
   if (vma === null || !accessAllowed(vma, access)) {

@@ -11,6 +11,7 @@ import type { VmPolicy } from './profiles.js';
 import { VmStats } from './stats.js';
 import type { Vmalloc } from './vmalloc.js';
 import { Reclaim } from './reclaim.js';
+import { mapCompletedRead } from './map-on-io.js';
 
 /** Costs the guest kernel charges, resolved once into fields (no map lookups on the hot path). */
 export class VmCosts {
@@ -75,6 +76,8 @@ interface IoRequest {
   readonly start: number;
   readonly pages: number;
   readonly doneAt: number;
+  /** The address space whose fault issued the read (for the map-on-completion policy). */
+  readonly mm: Mm | null;
 }
 
 /**
@@ -110,6 +113,9 @@ export class Kernel {
   readonly reclaim: Reclaim | null;
   /** Page touches so far (the machine counts them): the clock of the reclaim-precision horizon. */
   touchClock = 0;
+  /** The fault being handled: its address space and page (-1 outside a fault). */
+  faultMm: Mm | null = null;
+  faultVpn = -1;
   private readonly inFlight: IoRequest[] = [];
   private readonly ioByFrame = new Map<number, IoRequest>();
   private nextMmId = 1;
@@ -171,7 +177,7 @@ export class Kernel {
   /** Submit a read of pages [start, start + pages) of `inode`, already in the cache, locked. */
   submitRead(inode: Inode, start: number, pages: number): void {
     const doneAt = this.blockDev.submit(this.now(), pages);
-    const req: IoRequest = { inode, start, pages, doneAt };
+    const req: IoRequest = { inode, start, pages, doneAt, mm: this.faultMm };
     this.inFlight.push(req);
     for (let i = start; i < start + pages; i++) this.ioByFrame.set(this.pageCache.lookup(inode, i), req);
     this.stats.ioRequests++;
@@ -217,6 +223,7 @@ export class Kernel {
       f.flags[pfn] = (f.flags[pfn]! | PG_UPTODATE) & ~PG_LOCKED;
       this.ioByFrame.delete(pfn);
     }
+    if (this.policy.mapOnIoComplete && r.mm !== null && this.mms.has(r.mm)) mapCompletedRead(this, r.mm, r.inode, r.start, r.pages);
   }
 
   /** mm_alloc + pgd_alloc: a new address space with an empty top-level table. */

@@ -39,6 +39,12 @@ export interface VmPolicy {
    * (current), linux-mm.md §1.3.
    */
   readonly mmapMissPerPage: boolean;
+  /**
+   * The thread's proposal (seed 001): "create mappings for any nearby page which does become
+   * physically present" — when a read completes, map its pages into the address space whose fault
+   * started it (where their PTE is none and the page table exists).
+   */
+  readonly mapOnIoComplete: boolean;
 }
 
 export interface KernelProfile {
@@ -72,6 +78,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       ptCache: 0,
       faultAroundLazy: false,
       mmapMissPerPage: false,
+      mapOnIoComplete: false,
     },
   },
   'linux-3.15': {
@@ -89,6 +96,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       ptCache: 0,
       faultAroundLazy: false,
       mmapMissPerPage: true,
+      mapOnIoComplete: false,
     },
   },
   'linux-6.18': {
@@ -106,6 +114,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       ptCache: 0,
       faultAroundLazy: false,
       mmapMissPerPage: false,
+      mapOnIoComplete: false,
     },
   },
 };

@@ -19,6 +19,7 @@ export class VmStats {
   ptePopulated = 0;
   ptePrefaulted = 0;
   ptePrefaultedUnused = 0;
+  pteMappedOnIo = 0;
   zeroPageMaps = 0;
   pmdMapped = 0;
   pteZapped = 0;
@@ -54,6 +55,7 @@ export class VmStats {
     add('pte.populated', this.ptePopulated);
     add('pte.prefaulted', this.ptePrefaulted);
     add('pte.prefaulted_unused', this.ptePrefaultedUnused);
+    add('pte.mapped_on_io', this.pteMappedOnIo);
     add('pte.zero_page', this.zeroPageMaps);
     add('pte.zapped', this.pteZapped);
     add('pte.copied', this.pteCopied);

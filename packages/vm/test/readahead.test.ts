@@ -121,3 +121,26 @@ describe('mmap read-around and async readahead (mm/filemap.c)', () => {
     expect(markers(h.k, file)).toEqual([116]);
   });
 });
+
+describe('map on IO completion (the thread\'s proposal)', () => {
+  it('maps the read-around neighbours when the read completes, leaving the faulting page to the fault', () => {
+    const h = makeHarness(policyOf('linux-3.15', { faultAround: 1, mapOnIoComplete: true }));
+    const { task, vma } = coldFile(h, 256);
+    touch(h, task, vma.start + 100, false); // read-around 84..115, the marker at 108
+    // Every page of the window but the marker (skipped, so it still drives async readahead) and
+    // the faulting page (mapped by the fault) is mapped when the read completes.
+    expect(h.k.stats.pteMappedOnIo).toBe(30);
+    expect(h.k.stats.ptePopulated).toBe(31);
+    const faults = h.k.stats.faults;
+    for (let p = 84; p < 116; p++) if (p !== 108) touch(h, task, vma.start + p, false);
+    expect(h.k.stats.faults).toBe(faults); // no fault for any of them
+  });
+
+  it('is off by default: the same read maps only the faulting page', () => {
+    const h = makeHarness(policyOf('linux-3.15', { faultAround: 1 }));
+    const { task, vma } = coldFile(h, 256);
+    touch(h, task, vma.start + 100, false);
+    expect(h.k.stats.pteMappedOnIo).toBe(0);
+    expect(h.k.stats.ptePopulated).toBe(1);
+  });
+});
