@@ -24,4 +24,5 @@ export { checkInvariants, assertInvariants } from './invariants.js';
 export { folioMarkAccessed } from './zap.js';
 export { Vmalloc, VMALLOC_START_VPN, lazyMaxPages, fls } from './vmalloc.js';
 export type { VmapPolicy } from './vmalloc.js';
-export { RaState, MMAP_LOTSAMISS, getInitRaSize, getNextRaSize, pageCacheSyncRa, pageCacheAsyncRa, syncMmapReadahead, forceReadahead, readWindow } from './readahead.js';
+export { RaState, MMAP_LOTSAMISS, getInitRaSize, getNextRaSize, pageCacheSyncRa, pageCacheAsyncRa, syncMmapReadahead, forceReadahead, readWindow, fadvise } from './readahead.js';
+export type { FileAdvice } from './readahead.js';

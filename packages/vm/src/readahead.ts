@@ -14,6 +14,15 @@ export class RaState {
   /** Folio order of the next readahead (large-folio profiles). */
   order = 0;
   mmapMiss = 0;
+  /** file->f_ra.ra_pages when fadvise changed it (POSIX_FADV_SEQUENTIAL doubles it), else -1: the device's. */
+  raPages = -1;
+  /** FMODE_RANDOM (POSIX_FADV_RANDOM): page_cache_sync_ra reads only what was asked. */
+  random = false;
+}
+
+/** The readahead size in force for a file. */
+function raPagesOf(k: Kernel, inode: Inode): number {
+  return inode.ra.raPages >= 0 ? inode.ra.raPages : k.raPages;
 }
 
 function roundupPow2(n: number): number {
@@ -49,7 +58,7 @@ export function getNextRaSize(cur: number, max: number): number {
  */
 export function syncMmapReadahead(k: Kernel, vma: Vma, inode: Inode, index: number): void {
   const ra = inode.ra;
-  const raPages = k.raPages;
+  const raPages = raPagesOf(k, inode);
   if ((vma.flags & VM_RAND_READ) !== 0 || raPages === 0) return;
   if ((vma.flags & VM_SEQ_READ) !== 0) {
     pageCacheSyncRa(k, inode, index, raPages);
@@ -70,7 +79,7 @@ export function syncMmapReadahead(k: Kernel, vma: Vma, inode: Inode, index: numb
  */
 export function asyncMmapReadahead(k: Kernel, vma: Vma, inode: Inode, index: number, pfn: number): void {
   const ra = inode.ra;
-  if ((vma.flags & VM_RAND_READ) !== 0 || k.raPages === 0) return;
+  if ((vma.flags & VM_RAND_READ) !== 0 || raPagesOf(k, inode) === 0) return;
   const flags = k.frames.flags[pfn]!;
   if ((vma.flags & (VM_SEQ_READ | VM_EXEC)) === 0 && ra.mmapMiss > 0 && (flags & PG_LOCKED) === 0) ra.mmapMiss--;
   if ((flags & PG_READAHEAD) !== 0) pageCacheAsyncRa(k, inode, index, pfn);
@@ -82,7 +91,11 @@ export function asyncMmapReadahead(k: Kernel, vma: Vma, inode: Inode, index: num
  */
 export function pageCacheSyncRa(k: Kernel, inode: Inode, index: number, req: number): void {
   const ra = inode.ra;
-  const max = k.raPages;
+  const max = raPagesOf(k, inode);
+  if (ra.random) {
+    readWindow(k, inode, index, req, 0, 0); // FMODE_RANDOM: force_page_cache_ra of the request alone
+    return;
+  }
   ra.start = index;
   ra.size = getInitRaSize(req, max);
   ra.asyncSize = ra.size > req ? ra.size - req : ra.size >> 1;
@@ -98,7 +111,7 @@ export function pageCacheSyncRa(k: Kernel, inode: Inode, index: number, req: num
  */
 export function pageCacheAsyncRa(k: Kernel, inode: Inode, index: number, pfn: number): void {
   const ra = inode.ra;
-  const max = k.raPages;
+  const max = raPagesOf(k, inode);
   const f = k.frames;
   const n = 1 << f.order[pfn]!;
   const head = pfn - (pfn % n);
@@ -122,7 +135,7 @@ export function pageCacheAsyncRa(k: Kernel, inode: Inode, index: number, pfn: nu
 
 /** force_page_cache_ra() (MADV_WILLNEED, fadvise WILLNEED): read [start, start + pages) in windows of ra_pages, no marker. */
 export function forceReadahead(k: Kernel, inode: Inode, start: number, pages: number): void {
-  const step = Math.max(1, k.raPages);
+  const step = Math.max(1, raPagesOf(k, inode));
   for (let s = start; s < start + pages; s += step) readWindow(k, inode, s, Math.min(step, start + pages - s), 0, 0);
 }
 
@@ -168,4 +181,32 @@ function rangeMissing(k: Kernel, inode: Inode, index: number, n: number): boolea
 /** Flags of a page whose read is still in flight. */
 export function inFlight(flags: number): boolean {
   return (flags & (PG_LOCKED | PG_UPTODATE)) === PG_LOCKED;
+}
+
+/** fadvise advice (mm/fadvise.c). */
+export type FileAdvice = 'normal' | 'random' | 'sequential' | 'willneed';
+
+/**
+ * generic_fadvise(): NORMAL restores the device's readahead, RANDOM sets FMODE_RANDOM, SEQUENTIAL
+ * doubles the file's readahead (ra_pages = bdi->ra_pages * 2), WILLNEED reads the range into the
+ * page cache (force_page_cache_ra; no PTEs). Offsets in pages.
+ */
+export function fadvise(k: Kernel, inode: Inode, start: number, pages: number, advice: FileAdvice): void {
+  const ra = inode.ra;
+  switch (advice) {
+    case 'normal':
+      ra.raPages = -1;
+      ra.random = false;
+      break;
+    case 'random':
+      ra.random = true;
+      break;
+    case 'sequential':
+      ra.raPages = k.raPages * 2;
+      ra.random = false;
+      break;
+    case 'willneed':
+      forceReadahead(k, inode, start, Math.min(pages, inode.pages - start));
+      break;
+  }
 }

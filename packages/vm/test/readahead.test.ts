@@ -1,5 +1,5 @@
 import {
-  getInitRaSize, getNextRaSize, MMAP_LOTSAMISS, pageCacheSyncRa, PG_READAHEAD, PG_UPTODATE, type Inode, type Kernel,
+  fadvise, getInitRaSize, getNextRaSize, MMAP_LOTSAMISS, pageCacheSyncRa, PG_READAHEAD, PG_UPTODATE, type Inode, type Kernel,
 } from '../src/index.js';
 import { FIXED_BASE, makeHarness, mapFile, policyOf, touch, type Harness } from './helpers.js';
 
@@ -142,5 +142,23 @@ describe('map on IO completion (the thread\'s proposal)', () => {
     touch(h, task, vma.start + 100, false);
     expect(h.k.stats.pteMappedOnIo).toBe(0);
     expect(h.k.stats.ptePopulated).toBe(1);
+  });
+});
+
+describe('fadvise (mm/fadvise.c)', () => {
+  it('SEQUENTIAL doubles the file\'s readahead; RANDOM reads only the request on the sync path; WILLNEED fills the cache', () => {
+    const h = makeHarness(policyOf('linux-3.15', { faultAround: 1 }));
+    const { task, file, vma } = coldFile(h, 512, 'sequential'); // MADV_SEQUENTIAL: sync readahead of ra_pages
+    fadvise(h.k, file, 0, 0, 'sequential');
+    touch(h, task, vma.start + 10, false);
+    expect(cached(file)).toEqual(range(10, 74)); // 2 × 32 pages
+    fadvise(h.k, file, 0, 0, 'random');
+    touch(h, task, vma.start + 300, false);
+    expect(cached(file).filter((i) => i >= 74)).toEqual(range(300, 364)); // FMODE_RANDOM: the request (ra_pages) alone, no init window growth
+    fadvise(h.k, file, 0, 0, 'normal');
+    const before = h.k.stats.ioPages;
+    fadvise(h.k, file, 400, 20, 'willneed');
+    expect(h.k.stats.ioPages - before).toBe(20);
+    expect(cached(file).filter((i) => i >= 400)).toEqual(range(400, 420));
   });
 });
