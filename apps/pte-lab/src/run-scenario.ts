@@ -18,6 +18,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
   nr_cpus: 'CPUs a kernel TLB flush must interrupt (default 4)',
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
+  swap: 'off | <size with unit>: a swap device, so reclaim can evict anonymous memory (needs reclaim=on; default off)',
   reclaim_horizon: 'touches within which a refault counts as a premature eviction (default 4096)',
   'cost.<key>': 'override one cost-table entry in cycles (docs/cost-model.md)',
 };
@@ -69,6 +70,13 @@ function machineSettings(set: Readonly<Record<string, string>>): Partial<Machine
   if (set.xen_pte_write !== undefined) out.xenPteWrite = oneOf('xen_pte_write', set.xen_pte_write, ['mmu_update', 'update_va_mapping', 'ptwr'] as const);
   if (set.xen_alias !== undefined) out.xenAlias = oneOf('xen_alias', set.xen_alias, ['none', 'always', 'check'] as const);
   if (set.reclaim !== undefined) out.reclaim = oneOf('reclaim', set.reclaim, ['on', 'off'] as const) === 'on';
+  if (set.swap !== undefined && set.swap !== 'off') {
+    const bytes = parseSize(set.swap, '--set swap');
+    if (bytes < 4096 || bytes % 4096 !== 0) throw configError(`--set swap: ${bytes} bytes is not a positive multiple of 4KiB`);
+    if (bytes / 4096 > 0x7fffffff) throw configError(`--set swap: ${bytes} bytes is more than the model's 2^31 slots`);
+    if (out.reclaim !== true) throw configError('--set swap: needs --set reclaim=on (swap is used only by reclaim)');
+    out.swapPages = bytes / 4096;
+  }
   if (set.reclaim_horizon !== undefined) out.reclaimHorizon = parseCount(set.reclaim_horizon, '--set reclaim_horizon');
   if (set.vmap !== undefined || set.nr_cpus !== undefined) {
     const nrCpus = set.nr_cpus !== undefined ? parseCount(set.nr_cpus, '--set nr_cpus') : 4;
@@ -122,7 +130,7 @@ export function runScenario(o: RunOptions): RunResult {
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
     mem: String(memBytes),
   };
-  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'reclaim', 'reclaim_horizon', 'map_on_io']) if (set[key] !== undefined) allParams[key] = set[key]!;
+  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'reclaim', 'reclaim_horizon', 'swap', 'map_on_io']) if (set[key] !== undefined) allParams[key] = set[key]!;
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
   return {
     scenario: scenario.name,

@@ -37,6 +37,8 @@ export interface MachineOptions {
   readonly reclaim?: boolean;
   /** Touches within which a refault counts as a premature eviction (default 4096). */
   readonly reclaimHorizon?: number;
+  /** Swap device size in pages (with reclaim on): anonymous memory becomes reclaimable (default 0: no swap). */
+  readonly swapPages?: number;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -116,7 +118,7 @@ export class Machine {
       this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey>, ...(tdp !== null ? { nested: tdp } : {}) });
       this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>, opts.platform);
     }
-    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey>, raPages: Math.floor((opts.readAheadKb ?? 128) / 4), reclaim: opts.reclaim ?? false, ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}) });
+    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey>, raPages: Math.floor((opts.readAheadKb ?? 128) / 4), reclaim: opts.reclaim ?? false, ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}), ...(opts.swapPages !== undefined ? { swapSlots: opts.swapPages } : {}) });
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
     this.check = opts.check ?? false;

@@ -59,7 +59,7 @@ function prefaultRun(k: Kernel, mm: Mm, vma: Vma, pt: number, vpn: number, want:
   const ent = k.mem.ent;
   for (let v = vpn; v < limit; v++) {
     const e = 2 * k.entryAt(pt, v % 512);
-    if ((ent[e]! & P) !== 0 || ent[e + 1] !== 0) continue;
+    if (ent[e] !== 0 || ent[e + 1] !== 0) continue; // present, or a swap entry: not none
     mapNewAnon(k, mm, vma, pt, v, vpn, 0, writable);
   }
   return limit - vpn;

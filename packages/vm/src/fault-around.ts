@@ -123,7 +123,7 @@ function mapFolioRange(k: Kernel, mm: Mm, vma: Vma, pt: number, head: number, he
     if (i <= hi) {
       const vpn = vma.start + (i - vma.pgoff);
       const e = 2 * k.entryAt(pt, vpn % 512);
-      none = (ent[e]! & P) === 0 && ent[e + 1] === 0;
+      none = ent[e] === 0 && ent[e + 1] === 0; // pte_none: not present and not a swap entry
     }
     if (none && runStart < 0) runStart = i;
     if (!none && runStart >= 0) {

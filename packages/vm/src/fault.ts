@@ -8,6 +8,7 @@ import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
 import { pteTableFor } from './pgtable.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
+import { isSwapPte, swpSlot } from './swap.js';
 import { splitPmd } from './zap.js';
 import { VM_EXEC, VM_READ, VM_SHARED, VM_UFFD_MINOR, VM_UFFD_WP, VM_WRITE, type Vma } from './vma.js';
 import { doWpPage } from './wp.js';
@@ -50,13 +51,43 @@ export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): n
   const e = 2 * k.entryAt(pt, idx);
   const lo = k.mem.ent[e]!;
   const hi = k.mem.ent[e + 1]!;
-  if ((lo & P) === 0) return doPteMissing(k, mm, vma, vpn, pt, write);
+  if ((lo & P) === 0) {
+    if (lo !== 0 || hi !== 0) return doSwapPage(k, mm, vma, vpn, pt, lo, hi, write);
+    return doPteMissing(k, mm, vma, vpn, pt, write);
+  }
   if (write && (lo & RW) === 0) {
     doWpPage(k, mm, vma, vpn, pt, idx, lo, hi);
     return FAULT_RETRY;
   }
   // Present and allowed: the TLB held a stale entry (x86's flush_tlb_fix_spurious_fault is a no-op).
   k.stats.faultsSpurious++;
+  return FAULT_RETRY;
+}
+
+/**
+ * do_swap_page(): the PTE holds a swap entry. A new page is read from the slot (swap_read_folio,
+ * waiting for the swap device; swap readahead is not modelled), mapped exclusive — writable and
+ * dirty on a write fault, read-only on a read fault (a later write reuses it, do_wp_page) — and
+ * the slot count dropped (swap_free; the page is dirty again, as folio_free_swap leaves it). A
+ * major fault, and a refault for reclaim's precision.
+ */
+function doSwapPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, lo: number, hi: number, write: boolean): number {
+  const swap = k.swap;
+  if (swap === null || !isSwapPte(lo)) throw new Error(`page 0x${vpn.toString(16)}: non-present PTE ${hi.toString(16)}:${lo.toString(16)} is not a swap entry`);
+  const slot = swpSlot(lo, hi);
+  k.stats.faultsMajor++;
+  k.stats.faultsSwap++;
+  const pfn = k.allocAnonPage(false);
+  const now = k.now();
+  k.charge(k.catIo, swap.dev.submit(now, 1) - now);
+  swap.reads++;
+  k.reclaim!.swapRefault(swap.writtenAt[slot]!);
+  swap.put(slot);
+  mm.swapEnts--;
+  const f = k.frames;
+  f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
+  setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, write, write, true);
+  k.charge(k.catFault, k.c.mapPage);
   return FAULT_RETRY;
 }
 

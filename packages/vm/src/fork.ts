@@ -3,6 +3,7 @@ import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_EXCLUSIVE } from './page-flags.js';
+import { swpSlot } from './swap.js';
 import { PTE_SPECIAL, pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
 import { VM_COPY_ON_FORK, VM_MAYWRITE, VM_SHARED, type Vma } from './vma.js';
 
@@ -34,7 +35,7 @@ export function dupMmap(k: Kernel, parent: Mm, child: Mm): void {
  * copy_page_range() → copy_pte_range() for one VMA, in lazy MMU mode per page table. Present
  * PTEs: the folio gains a mapping and a reference; in a COW mapping a writable PTE is
  * write-protected in the parent and copied read-only; a shared mapping's child PTE is clean;
- * every child PTE is old (pte_mkold), linux-mm.md §4.1. PMD-mapped file folios are not copied
+ * every child PTE is old (pte_mkold), linux-mm.md §4.1; a swap entry is shared (swap_duplicate). PMD-mapped file folios are not copied
  * (the child refaults them). Returns true if any parent PTE was write-protected.
  */
 function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
@@ -58,10 +59,20 @@ function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
     for (let v = vpn; v < pmdEnd; v++) {
       const idx = v % 512;
       const e = 2 * k.entryAt(src, idx);
+      if (mem.ent[e] === 0 && mem.ent[e + 1] === 0) continue;
+      // The child's table first: its allocation may reclaim, which can swap out the parent's page.
+      if (dst < 0) dst = pteTableFor(k, child, v, true);
       let lo = mem.ent[e]!;
       const hi = mem.ent[e + 1]!;
-      if ((lo & P) === 0) continue;
-      if (dst < 0) dst = pteTableFor(k, child, v, true);
+      if ((lo & P) === 0) {
+        // copy_nonpresent_pte(): a swap entry is copied with one more slot count (swap_duplicate).
+        k.swap!.dup(swpSlot(lo, hi));
+        child.swapEnts++;
+        k.stats.pteCopied++;
+        k.charge(k.catFork, k.c.forkPte);
+        pv.setPte(dst, idx, lo, hi);
+        continue;
+      }
       k.stats.pteCopied++;
       k.charge(k.catFork, k.c.forkPte);
       if ((lo & PTE_SPECIAL) === 0) {

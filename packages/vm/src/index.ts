@@ -26,3 +26,4 @@ export { Vmalloc, VMALLOC_START_VPN, lazyMaxPages, fls } from './vmalloc.js';
 export type { VmapPolicy } from './vmalloc.js';
 export { RaState, MMAP_LOTSAMISS, getInitRaSize, getNextRaSize, pageCacheSyncRa, pageCacheAsyncRa, syncMmapReadahead, forceReadahead, readWindow, fadvise } from './readahead.js';
 export type { FileAdvice } from './readahead.js';
+export { SwapDevice, SWP_MARK, isSwapPte, swpLo, swpHi, swpSlot } from './swap.js';

@@ -4,6 +4,7 @@ import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ALLOCATED, PG_ANON, PG_PAGECACHE, PG_PAGETABLE, PG_PTCACHE, PG_VMALLOC, PG_ZERO } from './page-flags.js';
 import { PTE_SPECIAL } from './pgtable.js';
+import { isSwapPte, swpSlot } from './swap.js';
 
 /**
  * Invariant checkers for tests and `--check` runs (DESIGN.md "Conventions"):
@@ -11,6 +12,8 @@ import { PTE_SPECIAL } from './pgtable.js';
  * - page-table pages counted per mm match the tables reachable from its root;
  * - every frame's mapcount equals the mappings found in all page tables;
  * - every folio's refcount equals its page-cache pages plus its mappings;
+ * - every non-present, non-none PTE is a swap entry; each swap slot's use count equals the swap
+ *   PTEs naming it, and each mm's MM_SWAPENTS its swap PTEs;
  * - no frame is leaked: an allocated frame is the zero page, a page table, in the page cache,
  *   or a mapped anonymous page.
  * Returns the violations (empty when all hold).
@@ -19,8 +22,18 @@ export function checkInvariants(k: Kernel): string[] {
   const out: string[] = [];
   const f = k.frames;
   const seen = new Int32Array(f.frames);
+  const swapRefs = k.swap === null ? null : new Uint32Array(k.swap.slots);
   let tables = 0;
-  for (const mm of k.mms) tables += checkMm(k, mm, seen, out) + 1;
+  for (const mm of k.mms) tables += checkMm(k, mm, seen, swapRefs, out) + 1;
+  if (k.swap !== null) {
+    let used = 0;
+    for (let s = 0; s < k.swap.slots; s++) {
+      const uses = k.swap.uses(s);
+      if (uses > 0) used++;
+      if (uses !== swapRefs![s]) out.push(`swap slot ${s}: ${uses} uses but ${swapRefs![s]} swap PTEs found`);
+    }
+    if (used !== k.swap.used) out.push(`swap: ${k.swap.used} slots counted used but ${used} have uses`);
+  }
   const kmm = k.kernelMmIfAny;
   if (kmm !== null) tables += kernelTables(k, kmm.root, k.levels) + 1;
   let ptFrames = 0;
@@ -51,14 +64,26 @@ export function checkInvariants(k: Kernel): string[] {
 }
 
 /** Walk one mm; add its mappings to `seen`; return the number of tables below the root. */
-function checkMm(k: Kernel, mm: Mm, seen: Int32Array, out: string[]): number {
+function checkMm(k: Kernel, mm: Mm, seen: Int32Array, swapRefs: Uint32Array | null, out: string[]): number {
   const rss = [0, 0, 0];
   let tables = 0;
+  let swapEnts = 0;
   const walk = (table: number, level: number): void => {
     for (let i = 0; i < 512; i++) {
       const lo = k.readLo(table, i);
-      if ((lo & P) === 0) continue;
       const hi = k.readHi(table, i);
+      if ((lo & P) === 0) {
+        if (lo === 0 && hi === 0) continue;
+        // A non-present entry that is not none must be a PTE swap entry for a live slot.
+        const slot = swpSlot(lo, hi);
+        if (level !== 1 || !isSwapPte(lo) || swapRefs === null || slot >= swapRefs.length) {
+          out.push(`mm ${mm.id}: level-${level} entry ${i} of table 0x${table.toString(16)} is non-present but not none (${hi.toString(16)}:${lo.toString(16)})`);
+          continue;
+        }
+        swapRefs[slot]!++;
+        swapEnts++;
+        continue;
+      }
       if (level === 1) {
         if ((lo & PTE_SPECIAL) !== 0) continue;
         const pfn = k.frameOf(1, lo, hi);
@@ -80,6 +105,7 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, out: string[]): number {
   for (const t of [MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES]) {
     if (rss[t] !== mm.rss[t]) out.push(`mm ${mm.id}: ${names[t]} RSS ${mm.rss[t]} but ${rss[t]} present pages`);
   }
+  if (swapEnts !== mm.swapEnts) out.push(`mm ${mm.id}: ${mm.swapEnts} swap entries counted but ${swapEnts} found`);
   if (tables !== mm.ptPages) out.push(`mm ${mm.id}: ${mm.ptPages} page-table pages counted but ${tables} reachable`);
   return tables;
 }

@@ -12,6 +12,7 @@ import { VmStats } from './stats.js';
 import type { Vmalloc } from './vmalloc.js';
 import { Reclaim } from './reclaim.js';
 import { mapCompletedRead } from './map-on-io.js';
+import { SwapDevice } from './swap.js';
 
 /** Costs the guest kernel charges, resolved once into fields (no map lookups on the hot path). */
 export class VmCosts {
@@ -68,6 +69,8 @@ export interface KernelOptions {
   readonly reclaim?: boolean;
   /** Touches within which a refault of an evicted page counts as premature (default 4096). */
   readonly reclaimHorizon?: number;
+  /** A swap device of this many slots, so reclaim can evict anonymous memory (with reclaim on). */
+  readonly swapSlots?: number;
 }
 
 /** A read in flight: pages [start, start + pages) of `inode`, done at `doneAt` cycles. */
@@ -111,6 +114,8 @@ export class Kernel {
   raPages: number;
   /** Page reclaim, when on. */
   readonly reclaim: Reclaim | null;
+  /** The swap device, when there is one. */
+  readonly swap: SwapDevice | null;
   /** Page touches so far (the machine counts them): the clock of the reclaim-precision horizon. */
   touchClock = 0;
   /** The fault being handled: its address space and page (-1 outside a fault). */
@@ -141,6 +146,7 @@ export class Kernel {
     this.zeroPfn = this.frames.allocOrFail(0);
     this.frames.flags[this.zeroPfn] = this.frames.flags[this.zeroPfn]! | PG_ZERO | PG_UPTODATE;
     this.frames.refcount[this.zeroPfn] = 1;
+    this.swap = o.reclaim === true && (o.swapSlots ?? 0) > 0 ? new SwapDevice(o.swapSlots!, this.c.ioRequest, this.c.ioPage) : null;
     this.reclaim = o.reclaim === true ? new Reclaim(this, o.reclaimHorizon) : null;
   }
 

@@ -1,4 +1,3 @@
-import { P } from '@pte/arch-x86';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { Inode } from './page-cache.js';
@@ -27,7 +26,7 @@ export function mapCompletedRead(k: Kernel, mm: Mm, inode: Inode, start: number,
       const pt = pteTableFor(k, mm, vpn, mm === k.faultMm);
       if (pt < 0) continue;
       const e = 2 * k.entryAt(pt, vpn % 512);
-      if ((k.mem.ent[e]! & P) !== 0 || k.mem.ent[e] !== 0 || k.mem.ent[e + 1] !== 0) continue;
+      if (k.mem.ent[e] !== 0 || k.mem.ent[e + 1] !== 0) continue;
       setPteRange(k, mm, vma, pt, vpn, pfn, 1, -1, fileReadWritable(vma), false, false);
       k.charge(k.catFault, k.c.mapPage);
       k.stats.pteMappedOnIo++;

@@ -16,6 +16,8 @@ export class Mm {
   hiwaterRss = 0;
   /** Page-table pages below the root. */
   ptPages = 0;
+  /** PTEs holding swap entries (MM_SWAPENTS). */
+  swapEnts = 0;
   /** PCID of this address space (0 without PCID). */
   pcid = 0;
   /** Cache of the last PTE page found: PMD-range key (vpn / 512) → table frame. */

@@ -2,14 +2,18 @@ import { PteError, type Counters } from '@pte/core';
 import { A, D, isLeaf, P } from '@pte/arch-x86';
 import { folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
-import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, Lru } from './lru.js';
-import { MM_FILEPAGES, MM_SHMEMPAGES } from './mm.js';
-import { PG_ACTIVE, PG_DIRTY, PG_LOCKED, PG_REFERENCED, PG_WORKINGSET } from './page-flags.js';
+import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, Lru } from './lru.js';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
+import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LOCKED, PG_REFERENCED, PG_WORKINGSET } from './page-flags.js';
 import { pteTableFor, vpnHi, vpnIndex, vpnLo, pmdTableFor } from './pgtable.js';
+import { swpHi, swpLo } from './swap.js';
 import { VM_EXEC } from './vma.js';
 
 /** SWAP_CLUSTER_MAX: folios reclaimed per round. */
 export const SWAP_CLUSTER_MAX = 32;
+
+/** vm_swappiness default (mm/vmscan.c): the anon side's weight out of 200. */
+export const SWAPPINESS = 60;
 
 /**
  * Page reclaim for the page cache, after mm/vmscan.c with the classic active/inactive LRU
@@ -22,8 +26,17 @@ export const SWAP_CLUSTER_MAX = 32;
  * does not flush the TLB for it), PG_referenced is test-and-cleared; a folio referenced by PTEs is
  * activated if it was referenced before, by more than one PTE, or is executable, else kept (and
  * marked referenced); an unreferenced folio is unmapped (try_to_unmap), written back if dirty, and
- * evicted with a shadow entry for refault detection. Anonymous memory is not reclaimed (no swap
- * device is modelled yet).
+ * evicted with a shadow entry for refault detection.
+ *
+ * Anonymous memory is reclaimed only with a swap device (get_scan_count: no swap, SCAN_FILE). New
+ * anonymous folios start on the inactive anon list (folio_add_lru_vma, since 5.9) and take the
+ * same reference rules (minus the VM_EXEC rule, which is for file folios). `shrink` splits the
+ * work between file and anon as get_scan_count does (see there). An unreferenced
+ * anon folio gets one swap slot per mapped page (add_to_swap; swap full: activate), is written out
+ * (pageout → swap_writepage) and unmapped: try_to_unmap_one() clears each PTE
+ * (ptep_clear_flush) and sets a swap entry in its place (set_pte_at), one slot count per PTE.
+ * The anon rmap (anon_vma) is modelled as each page's virtual page: address spaces forked from
+ * one another map it at the same address.
  */
 export class Reclaim {
   readonly lru: Lru;
@@ -31,7 +44,13 @@ export class Reclaim {
   readonly low: number;
   readonly high: number;
   private busy = false;
+  /** Refaults seen by the last shrink (cache_trim_mode needs none since). */
+  private refaultsSeen = 0;
   private evictions = 0;
+  /** Anon rmap: the virtual page each anonymous page is mapped at (anon_vma + folio index). */
+  private readonly anonVpn: Float64Array;
+  /** Swap slots of the folio being swapped out, per page (-1: page not mapped). */
+  private readonly slots = new Int32Array(512);
   // Statistics (reclaim.*).
   scanned = 0;
   reclaimed = 0;
@@ -44,6 +63,7 @@ export class Reclaim {
   refaults = 0;
   premature = 0;
   evictedUntouched = 0;
+  swapFull = 0;
 
   constructor(
     private readonly k: Kernel,
@@ -52,6 +72,7 @@ export class Reclaim {
   ) {
     const frames = k.frames.frames;
     this.lru = new Lru(frames);
+    this.anonVpn = new Float64Array(frames);
     this.min = Math.max(32, Math.floor(frames / 256));
     this.low = this.min + (this.min >> 2);
     this.high = this.min + (this.min >> 1);
@@ -75,26 +96,39 @@ export class Reclaim {
     if (this.busy) return false;
     this.directRuns++;
     if (this.shrink(SWAP_CLUSTER_MAX) > 0) return true;
-    throw new PteError('model', `guest out of memory: reclaim freed nothing (${this.k.frames.freeCount} frames free, anonymous memory is not reclaimable without swap)`, 'give the guest more memory (--set mem=...)');
+    throw new PteError('model', `guest out of memory: reclaim freed nothing (${this.k.frames.freeCount} frames free, ${this.k.swap === null ? 'anonymous memory is not reclaimable without swap' : `${this.k.swap.free()} swap slots free`})`, 'give the guest more memory (--set mem=...) or swap (--set swap=...)');
   }
 
-  /** shrink_lruvec for the file lists: deactivate when the inactive list is low, then reclaim up to `nr` pages. */
+  /** A new anonymous folio (do_anonymous_page, wp_page_copy, do_swap_page): note its rmap, put it on the inactive anon list. */
+  addAnon(pfn: number, vpn: number, n: number): void {
+    for (let i = 0; i < n; i++) this.anonVpn[pfn + i] = vpn + i;
+    const head = pfn - (pfn % (1 << this.k.frames.order[pfn]!));
+    if (this.lru.listOfFrame(head) < 0) this.lru.add(head, LRU_INACTIVE_ANON, 1 << this.k.frames.order[head]!);
+  }
+
+  /**
+   * shrink_lruvec with get_scan_count's split of `nr` between the lists: without free swap, file
+   * only (SCAN_FILE); in cache_trim_mode (the inactive file list is not low and no file page
+   * refaulted since the last round) file first; otherwise SCAN_FRACT with swappiness 60 and equal
+   * anon/file costs, so each list's share is 60:140 weighted by its size. Whatever one side could
+   * not free is asked of the other (the next priority round, folded into this one).
+   * Returns pages freed.
+   */
   shrink(nr: number): number {
     this.busy = true;
     try {
       const lru = this.lru;
-      if (lru.pages[LRU_INACTIVE_FILE]! < lru.pages[LRU_ACTIVE_FILE]!) this.shrinkActive(nr);
-      let freed = 0;
-      let budget = 2 * lru.count[LRU_INACTIVE_FILE]! + nr;
-      while (freed < nr && budget-- > 0) {
-        const head = lru.tail(LRU_INACTIVE_FILE);
-        if (head < 0) {
-          if (lru.count[LRU_ACTIVE_FILE]! === 0) break;
-          this.shrinkActive(nr);
-          continue;
-        }
-        freed += this.scanFolio(head);
-      }
+      const swap = this.k.swap;
+      const canSwap = swap !== null && swap.free() > 0;
+      const file = lru.pages[LRU_INACTIVE_FILE]! + lru.pages[LRU_ACTIVE_FILE]!;
+      const anon = lru.pages[LRU_INACTIVE_ANON]! + lru.pages[LRU_ACTIVE_ANON]!;
+      const cacheTrim = lru.pages[LRU_INACTIVE_FILE]! >= lru.pages[LRU_ACTIVE_FILE]! && this.refaults === this.refaultsSeen;
+      this.refaultsSeen = this.refaults;
+      let anonNr = 0;
+      if (canSwap && !cacheTrim && anon > 0) anonNr = Math.ceil((nr * SWAPPINESS * anon) / (SWAPPINESS * anon + (200 - SWAPPINESS) * file));
+      let freed = this.shrinkLists(nr - anonNr, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE);
+      if (canSwap) freed += this.shrinkLists(nr - freed, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON);
+      if (freed < nr && anonNr > 0) freed += this.shrinkLists(nr - freed, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE);
       this.reclaimed += freed;
       return freed;
     } finally {
@@ -102,57 +136,120 @@ export class Reclaim {
     }
   }
 
-  /** shrink_active_list: move folios from the active tail to the inactive list (executable ones that were used stay). */
-  private shrinkActive(nr: number): void {
+  /** One inactive/active pair: deactivate when the inactive list is low, then reclaim up to `nr` pages. */
+  private shrinkLists(nr: number, inactive: number, active: number): number {
+    const lru = this.lru;
+    if (lru.pages[inactive]! < lru.pages[active]!) this.shrinkActive(nr, inactive, active);
+    let freed = 0;
+    let budget = 2 * lru.count[inactive]! + nr;
+    while (freed < nr && budget-- > 0) {
+      const head = lru.tail(inactive);
+      if (head < 0) {
+        if (lru.count[active]! === 0) break;
+        this.shrinkActive(nr, inactive, active);
+        continue;
+      }
+      freed += this.scanFolio(head, inactive, active);
+    }
+    return freed;
+  }
+
+  /** shrink_active_list: move folios from the active tail to the inactive list (executable file folios that were used stay). */
+  private shrinkActive(nr: number, inactive: number, active: number): void {
     const lru = this.lru;
     const f = this.k.frames;
     for (let i = 0; i < nr; i++) {
-      const head = lru.tail(LRU_ACTIVE_FILE);
+      const head = lru.tail(active);
       if (head < 0) return;
       const n = 1 << f.order[head]!;
       const { refs, exec } = this.referenced(head);
-      if (refs > 0 && exec) {
-        lru.move(head, LRU_ACTIVE_FILE, n);
+      if (refs > 0 && exec && active === LRU_ACTIVE_FILE) {
+        lru.move(head, active, n);
         continue;
       }
       for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! & ~(PG_ACTIVE | PG_REFERENCED);
-      lru.move(head, LRU_INACTIVE_FILE, n);
+      lru.move(head, inactive, n);
       this.deactivated++;
     }
   }
 
   /** One folio from the inactive tail: folio_check_references, then keep, activate or reclaim. Returns pages freed. */
-  private scanFolio(head: number): number {
+  private scanFolio(head: number, inactive: number, active: number): number {
     const k = this.k;
     const f = k.frames;
     const lru = this.lru;
     const n = 1 << f.order[head]!;
+    const anon = inactive === LRU_INACTIVE_ANON;
     this.scanned++;
     k.charge(k.catReclaim, k.c.reclaimScan);
     let mapped = 0;
     for (let j = 0; j < n; j++) mapped += f.mapcount[head + j]!;
-    // Someone holds the folio (a fault in progress) or it is under IO: not now.
-    if ((f.flags[head]! & PG_LOCKED) !== 0 || f.refcount[head]! > n + mapped) {
-      lru.move(head, LRU_INACTIVE_FILE, n);
+    // Someone holds the folio (a fault in progress) or it is under IO: not now. The page cache
+    // holds one reference per page of a file folio.
+    if ((f.flags[head]! & PG_LOCKED) !== 0 || f.refcount[head]! > (anon ? 0 : n) + mapped) {
+      lru.move(head, inactive, n);
       return 0;
     }
     const { refs, exec } = this.referenced(head);
     const referencedFolio = (f.flags[head]! & PG_REFERENCED) !== 0;
     if (refs > 0) {
       for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! | PG_REFERENCED;
-      if (referencedFolio || refs > 1 || exec) {
-        for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! | PG_ACTIVE;
-        lru.move(head, LRU_ACTIVE_FILE, n);
-        this.activated++;
+      if (referencedFolio || refs > 1 || (exec && !anon)) {
+        this.activate(head, active);
       } else {
-        lru.move(head, LRU_INACTIVE_FILE, n);
+        lru.move(head, inactive, n);
         this.kept++;
       }
       return 0;
     }
     for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! & ~PG_REFERENCED;
+    if (anon) return this.swapOut(head);
     this.unmapAll(head);
     this.evict(head);
+    return n;
+  }
+
+  private activate(head: number, active: number): void {
+    const f = this.k.frames;
+    const n = 1 << f.order[head]!;
+    for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! | PG_ACTIVE;
+    this.lru.move(head, active, n);
+    this.activated++;
+  }
+
+  /**
+   * Reclaim an unreferenced anonymous folio: add_to_swap (a slot per mapped page; none free:
+   * activate_locked), pageout (the write is charged as file writeback is), then try_to_unmap
+   * replaces every PTE with its swap entry and the last reference frees the folio. Returns pages freed.
+   */
+  private swapOut(head: number): number {
+    const k = this.k;
+    const swap = k.swap!;
+    const f = k.frames;
+    const n = 1 << f.order[head]!;
+    let need = 0;
+    for (let j = 0; j < n; j++) if (f.mapcount[head + j]! > 0) need++;
+    if (need > swap.free()) {
+      this.swapFull++;
+      this.activate(head, LRU_ACTIVE_ANON);
+      return 0;
+    }
+    for (let j = 0; j < n; j++) {
+      const m = f.mapcount[head + j]!;
+      if (m === 0) {
+        this.slots[j] = -1;
+        continue;
+      }
+      const slot = swap.alloc();
+      if (m > 1) swap.dup(slot, m - 1);
+      swap.writtenAt[slot] = k.touchClock;
+      this.slots[j] = slot;
+    }
+    k.charge(k.catIo, k.c.ioRequest + k.c.ioPage * need);
+    swap.writes += need;
+    k.stats.ioWrites++;
+    this.writebacks++;
+    this.unmapAll(head);
     return n;
   }
 
@@ -180,12 +277,16 @@ export class Reclaim {
     return { refs, exec };
   }
 
-  /** try_to_unmap(): clear every PTE mapping the folio, flushing the loaded address space's TLB entry. */
+  /**
+   * try_to_unmap(): clear every PTE mapping the folio, flushing the loaded address space's TLB
+   * entry. An anonymous page's PTE then takes its swap entry (from `slots`).
+   */
   private unmapAll(head: number): void {
     const k = this.k;
     const f = k.frames;
+    const anon = (f.flags[head]! & PG_ANON) !== 0;
+    const rss = anon ? MM_ANONPAGES : k.pageCache.files[f.owner[head]!]!.shmem ? MM_SHMEMPAGES : MM_FILEPAGES;
     this.forEachMapping(head, (mm, vpn, pt, idx, level) => {
-      const inode = k.pageCache.files[f.owner[head]!]!;
       if (level === 1) {
         const e = k.entryAt(pt, idx);
         k.pv.ptepGetAndClear(pt, idx);
@@ -193,12 +294,17 @@ export class Reclaim {
         const pfn = k.frameOf(1, k.pv.oldLo, k.pv.oldHi);
         if ((k.pv.oldLo & D) !== 0) f.flags[pfn] = f.flags[pfn]! | PG_DIRTY;
         f.mapcount[pfn] = f.mapcount[pfn]! - 1;
-        mm.addRss(inode.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -1);
+        mm.addRss(rss, -1);
+        if (anon) {
+          const slot = this.slots[pfn - head]!;
+          k.pv.setPte(pt, idx, swpLo(slot), swpHi(slot));
+          mm.swapEnts++;
+        }
         folioPut(k, pfn, 1);
       } else {
         k.pv.setUpper(2, pt, idx, 0, 0);
         for (let j = 0; j < 512; j++) f.mapcount[head + j] = f.mapcount[head + j]! - 1;
-        mm.addRss(inode.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -512);
+        mm.addRss(rss, -512);
         folioPut(k, head, 512);
         mm.dropPtCache();
       }
@@ -233,10 +339,14 @@ export class Reclaim {
     folioPut(k, head, n);
   }
 
-  /** Visit every PTE (level 1) or PMD leaf (level 2) mapping the file folio at `head`, in every address space. */
-  private forEachMapping(head: number, fn: (mm: import('./mm.js').Mm, vpn: number, table: number, idx: number, level: number) => void): void {
+  /** Visit every PTE (level 1) or PMD leaf (level 2) mapping the folio at `head`, in every address space. */
+  private forEachMapping(head: number, fn: (mm: Mm, vpn: number, table: number, idx: number, level: number) => void): void {
     const k = this.k;
     const f = k.frames;
+    if ((f.flags[head]! & PG_ANON) !== 0) {
+      this.forEachAnonMapping(head, fn);
+      return;
+    }
     const inode = k.pageCache.files[f.owner[head]!];
     if (inode === undefined) return;
     const n = 1 << f.order[head]!;
@@ -263,6 +373,31 @@ export class Reclaim {
         }
       }
     }
+  }
+
+  /** rmap_walk_anon(): the anonymous folio's pages at their virtual pages in every address space that maps them. */
+  private forEachAnonMapping(head: number, fn: (mm: Mm, vpn: number, table: number, idx: number, level: number) => void): void {
+    const k = this.k;
+    const f = k.frames;
+    const n = 1 << f.order[head]!;
+    for (let j = 0; j < n; j++) {
+      if (f.mapcount[head + j] === 0) continue;
+      const vpn = this.anonVpn[head + j]!;
+      for (const mm of k.mms) {
+        const pt = pteTableFor(k, mm, vpn, false);
+        if (pt < 0) continue;
+        const idx = vpn % 512;
+        const lo = k.readLo(pt, idx);
+        if ((lo & P) === 0 || k.frameOf(1, lo, k.readHi(pt, idx)) !== head + j) continue;
+        fn(mm, vpn, pt, idx, 1);
+      }
+    }
+  }
+
+  /** A swap-in of a slot written `writtenAt` touches ago: a refault, premature within the horizon. */
+  swapRefault(writtenAt: number): void {
+    this.refaults++;
+    if (this.k.touchClock - writtenAt <= this.horizon) this.premature++;
   }
 
   /**
@@ -302,5 +437,11 @@ export class Reclaim {
     add('reclaim.direct_runs', this.directRuns);
     add('reclaim.refaults', this.refaults);
     add('reclaim.premature_evictions', this.premature);
+    add('reclaim.swap_full', this.swapFull);
+    const swap = this.k.swap;
+    if (swap !== null) {
+      add('swap.writes', swap.writes);
+      add('swap.reads', swap.reads);
+    }
   }
 }

@@ -51,6 +51,7 @@ export function setPteRange(
   const f = k.frames;
   for (let i = 0; i < n; i++) f.mapcount[pfn + i] = f.mapcount[pfn + i]! + 1;
   folioGet(k, pfn, n);
+  if (anon) k.reclaim?.addAnon(pfn, vpn, n);
   mm.addRss(anon ? MM_ANONPAGES : vma.file !== null && vma.file.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, n);
   k.stats.ptePopulated += n;
   const prefaulted = containsFault ? n - 1 : n;

@@ -9,6 +9,8 @@ export class VmStats {
   faultsMinor = 0;
   faultsMajor = 0;
   faultsAnon = 0;
+  /** do_swap_page: a PTE held a swap entry (also counted major). */
+  faultsSwap = 0;
   faultsFile = 0;
   faultsCow = 0;
   faultsWpReuse = 0;
@@ -45,6 +47,7 @@ export class VmStats {
     add('faults.minor', this.faultsMinor);
     add('faults.major', this.faultsMajor);
     add('faults.anon', this.faultsAnon);
+    add('faults.swap', this.faultsSwap);
     add('faults.file', this.faultsFile);
     add('faults.cow', this.faultsCow);
     add('faults.wp_reuse', this.faultsWpReuse);

@@ -58,6 +58,7 @@ function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: n
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   f.mapcount[pfn] = 1;
   f.refcount[pfn] = 1;
+  k.reclaim?.addAnon(pfn, vpn, 1);
   // ptep_clear_flush(): clear, flush the stale translation, then install the new page.
   k.pv.ptepGetAndClear(pt, idx);
   if (k.currentMm === mm) {

@@ -4,6 +4,7 @@ import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_REFERENCED } from './page-flags.js';
 import { PTE_SPECIAL, pmdTableFor, vpnIndex } from './pgtable.js';
+import { swpSlot } from './swap.js';
 import { MmuGather } from './tlb-gather.js';
 import { VM_RAND_READ, VM_SEQ_READ, type Vma } from './vma.js';
 
@@ -71,7 +72,10 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
     const idx = vpn % 512;
     const e = k.entryAt(pt, idx);
     const lo = mem.ent[2 * e]!;
-    if ((lo & P) === 0) continue;
+    if ((lo & P) === 0) {
+      if (lo !== 0 || mem.ent[2 * e + 1] !== 0) zapSwapPte(k, mm, pt, idx, lo, mem.ent[2 * e + 1]!);
+      continue;
+    }
     pv.ptepGetAndClear(pt, idx);
     k.stats.pteZapped++;
     k.charge(k.catZap, k.c.zapPte);
@@ -90,6 +94,17 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
     folioPut(k, pfn, 1);
   }
   pv.lazyLeave();
+}
+
+/**
+ * zap_nonpresent_ptes() for a swap entry: clear it (pte_clear_not_present_full; nothing was
+ * cached in the TLB) and free its slot count (free_swap_and_cache).
+ */
+function zapSwapPte(k: Kernel, mm: Mm, pt: number, idx: number, lo: number, hi: number): void {
+  k.pv.ptepGetAndClear(pt, idx);
+  k.charge(k.catZap, k.c.zapPte);
+  k.swap!.put(swpSlot(lo, hi));
+  mm.swapEnts--;
 }
 
 /** zap_huge_pmd() for a PMD-mapped file folio. */

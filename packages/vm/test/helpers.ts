@@ -34,12 +34,12 @@ export function policyOf(profile: string, overrides: Partial<VmPolicy> = {}): Vm
 }
 
 /** One guest: physical memory, MMU, native pvops, kernel and its system calls. */
-export function makeHarness(policy: VmPolicy = policyOf('linux-3.15'), frames = DEFAULT_FRAMES, reclaim = false): Harness {
+export function makeHarness(policy: VmPolicy = policyOf('linux-3.15'), frames = DEFAULT_FRAMES, reclaim = false, swapSlots = 0): Harness {
   const ledger = new CycleLedger();
   const mem = new PhysMem(frames);
   const mmu = new Mmu(mem, { ledger });
   const pv = new NativePvMmu(mem, mmu, ledger);
-  const k = new Kernel({ mem, pv, policy, ledger, reclaim });
+  const k = new Kernel({ mem, pv, policy, ledger, reclaim, swapSlots });
   const sys = new Syscalls(k);
   return { ledger, mem, mmu, pv, k, sys };
 }

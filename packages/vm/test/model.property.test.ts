@@ -187,10 +187,11 @@ function resetCoverage(): void {
   for (const key of Object.keys(covered)) delete covered[key];
 }
 
-function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[], pressure = false): void {
-  // Under pressure: a small guest with page reclaim on (anonymous memory is not reclaimable, so a
-  // sequence may run out of memory; it then stops there and the invariants are checked as usual).
-  const h = makeHarness(policy, pressure ? 1 << 11 : 1 << 16, pressure);
+function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[], pressure = false, swapSlots = 0, frames = 1 << 11): void {
+  // Under pressure: a small guest with page reclaim on (without swap anonymous memory is not
+  // reclaimable, so a sequence may run out of memory; it then stops there and the invariants are
+  // checked as usual).
+  const h = makeHarness(policy, pressure ? frames : 1 << 16, pressure, swapSlots);
   const k = h.k;
   const [s0, s1, s2, chunk] = files;
   const inodes: Inode[] = [k.pageCache.createFile('f0', s0), k.pageCache.createFile('f1', s1), k.pageCache.createFile('f2', s2)];
@@ -315,6 +316,8 @@ function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[
   for (const t of tasks) h.sys.exit(t);
   covered.reclaimed = (covered.reclaimed ?? 0) + (k.reclaim?.reclaimed ?? 0);
   covered.refaults = (covered.refaults ?? 0) + (k.reclaim?.refaults ?? 0);
+  covered.swapWrites = (covered.swapWrites ?? 0) + (k.swap?.writes ?? 0);
+  if (k.swap !== null && k.swap.used !== 0) throw new Error(`${k.swap.used} swap slots still used after every mm exited`);
   covered.runs = (covered.runs ?? 0) + 1;
   const st = k.stats as unknown as Record<string, number>;
   for (const key of Object.keys(st)) covered[key] = (covered[key] ?? 0) + st[key]!;
@@ -372,6 +375,19 @@ describe('random mm operations keep the invariants', () => {
     expect(covered.reclaimed).toBeGreaterThan(0);
     expect(covered.refaults).toBeGreaterThan(0);
     expect(covered.oom ?? 0).toBeLessThan(40);
+  });
+
+  test('under memory pressure with a swap device: anonymous pages are swapped out and back in', () => {
+    resetCoverage();
+    fc.assert(
+      fc.property(policyArb, filesArb, fc.array(opArb(false), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
+        run(policy, files, ops, true, 4096, 1 << 10);
+      }),
+      { numRuns: 80, seed: 4243 },
+    );
+    expect(covered.swapWrites).toBeGreaterThan(0);
+    expect(covered.faultsSwap).toBeGreaterThan(0);
+    expect(covered.oom ?? 0).toBeLessThan(20);
   });
 
   test('a fixed long sequence on every profile', () => {
