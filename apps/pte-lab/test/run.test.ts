@@ -145,6 +145,36 @@ describe('pte-lab run micro/mmap-touch: anonymous prefault (16 MiB of writes, se
   });
 });
 
+describe('pte-lab run micro/mmap-touch: 64 MiB of anonymous writes in a 32 MiB guest', () => {
+  const anon = (...extra: string[]) =>
+    runJson('--set', 'backing=anon', '--set', 'access=write', '--set', 'size=64MiB', '--set', 'mem=32MiB', '--set', 'reclaim=on', '--check', ...extra);
+
+  it('runs out of memory without swap, with one clear line', async () => {
+    const r = await runCli('run', 'micro/mmap-touch', '--set', 'backing=anon', '--set', 'access=write', '--set', 'size=64MiB', '--set', 'mem=32MiB', '--set', 'reclaim=on');
+    expect(r.code).not.toBe(0);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.err).toMatch(/guest out of memory: .*not reclaimable without swap/);
+  });
+
+  it('with swap, pages go out and the touches complete; a second pass over the region swaps them back in', async () => {
+    const once = await anon('--set', 'swap=64MiB');
+    expect(once.counters['workload.touches']).toBe(16384);
+    expect(once.counters['swap.writes']).toBeGreaterThan(16384 - 8192);
+    expect(once.counters['faults.swap'] ?? 0).toBe(0);
+    expect(once.memory.peak_rss_pages).toBeLessThanOrEqual(8192);
+    const twice = await anon('--set', 'swap=64MiB', '--set', 'pattern=hotset:1:2');
+    expect(twice.counters['faults.swap']).toBeGreaterThan(0);
+    expect(twice.counters['faults.swap']).toBe(twice.counters['swap.reads']);
+    expect(twice.cycles.by_category['io.wait']).toBeGreaterThan(once.cycles.by_category['io.wait'] ?? 0);
+  });
+
+  it('a swap device too small for the overflow still runs out of memory', async () => {
+    const r = await runCli('run', 'micro/mmap-touch', '--set', 'backing=anon', '--set', 'access=write', '--set', 'size=64MiB', '--set', 'mem=32MiB', '--set', 'reclaim=on', '--set', 'swap=4MiB');
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/guest out of memory: .*0 swap slots free/);
+  });
+});
+
 describe('pte-lab run micro/mmap-touch on a cold file (linux-3.15, 64 MiB, read-around 32 pages)', () => {
   const cold = (pattern: string, advice = 'normal') =>
     runJson('--profile', 'linux-3.15', '--set', 'cache=cold', '--set', `pattern=${pattern}`, '--set', `advice=${advice}`, '--check');
@@ -239,6 +269,9 @@ describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
     [['run', 'micro/mmap-touch', '--platform', 'vax'], /^pte-lab: --platform: unknown platform 'vax'/],
     [['run', 'micro/mmap-touch', '--seed', 'x'], /^pte-lab: --seed: 'x' is not a non-negative integer/],
     [['run', 'micro/mmap-touch', '--format', 'xml'], /^pte-lab: --format 'xml' is not table, json or csv/],
+    [['run', 'micro/mmap-touch', '--set', 'swap=64MiB'], /^pte-lab: --set swap: needs --set reclaim=on/],
+    [['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=6000'], /^pte-lab: --set swap: 6000 bytes is not a positive multiple of 4KiB/],
+    [['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=much'], /^pte-lab: --set swap: 'much' is not a size/],
   ])('%j', async (args, msg) => {
     const r = await runCli(...args);
     expect(r.code).toBe(2);

@@ -29,6 +29,11 @@ export class BlockDevice {
     return done;
   }
 
+  /** Cycles one request of `pages` pages occupies the device. */
+  cycles(pages: number): number {
+    return this.requestCycles + this.pageCycles * pages;
+  }
+
   /** Cycles a synchronous read of `pages` pages takes on an idle device. */
   read(pages: number): number {
     this.requests++;

@@ -78,9 +78,7 @@ function doSwapPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, lo: nu
   k.stats.faultsMajor++;
   k.stats.faultsSwap++;
   const pfn = k.allocAnonPage(false);
-  const now = k.now();
-  k.charge(k.catIo, swap.dev.submit(now, 1) - now);
-  swap.reads++;
+  k.charge(k.catIo, swap.read(k.now()));
   k.reclaim!.swapRefault(swap.writtenAt[slot]!);
   swap.put(slot);
   mm.swapEnts--;

@@ -27,6 +27,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
     const flags = k.frames.flags[pfn]!;
     if (inFlight(flags)) k.waitIo(pfn);
     else if ((flags & PG_UPTODATE) === 0) readFolioInPlace(k, inode, pfn);
+    k.reclaim?.markUsed(pfn);
     return pfn;
   }
   if (inode.shmem) {
@@ -46,6 +47,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
   }
   k.waitIo(pfn);
   folioGet(k, pfn, 1);
+  k.reclaim?.markUsed(pfn);
   return pfn;
 }
 

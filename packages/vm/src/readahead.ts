@@ -166,6 +166,7 @@ export function readWindow(k: Kernel, inode: Inode, start: number, size: number,
     k.charge(k.catFault, k.c.pageAlloc);
     const hasMark = mark >= index && mark < index + n;
     k.pageCache.insert(inode, index, pfn, o, PG_LOCKED | (hasMark ? PG_READAHEAD : 0));
+    k.reclaim?.markRead(pfn, n);
     k.noteRead(inode, index, pfn);
     run += n;
     index += n;

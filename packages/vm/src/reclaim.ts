@@ -49,6 +49,8 @@ export class Reclaim {
   private evictions = 0;
   /** Anon rmap: the virtual page each anonymous page is mapped at (anon_vma + folio index). */
   private readonly anonVpn: Float64Array;
+  /** Pages read from the device and not used yet (1 per frame): the "read but never used" metric. */
+  private readonly readUnused: Uint8Array;
   /** Swap slots of the folio being swapped out, per page (-1: page not mapped). */
   private readonly slots = new Int32Array(512);
   // Statistics (reclaim.*).
@@ -62,7 +64,8 @@ export class Reclaim {
   directRuns = 0;
   refaults = 0;
   premature = 0;
-  evictedUntouched = 0;
+  /** File pages evicted that were read from the device and never used (faulted on or touched through a PTE). */
+  evictedUnused = 0;
   swapFull = 0;
 
   constructor(
@@ -73,6 +76,7 @@ export class Reclaim {
     const frames = k.frames.frames;
     this.lru = new Lru(frames);
     this.anonVpn = new Float64Array(frames);
+    this.readUnused = new Uint8Array(frames);
     this.min = Math.max(32, Math.floor(frames / 256));
     this.low = this.min + (this.min >> 2);
     this.high = this.min + (this.min >> 1);
@@ -97,6 +101,20 @@ export class Reclaim {
     this.directRuns++;
     if (this.shrink(SWAP_CLUSTER_MAX) > 0) return true;
     throw new PteError('model', `guest out of memory: reclaim freed nothing (${this.k.frames.freeCount} frames free, ${this.k.swap === null ? 'anonymous memory is not reclaimable without swap' : `${this.k.swap.free()} swap slots free`})`, 'give the guest more memory (--set mem=...) or swap (--set swap=...)');
+  }
+
+  /** Pages [pfn, pfn + n) were read into the page cache by readahead: unused until a fault needs them. */
+  markRead(pfn: number, n: number): void {
+    this.readUnused.fill(1, pfn, pfn + n);
+  }
+
+  /**
+   * Page `pfn` was used: a fault returned it, or a PTE mapping it was removed after the process
+   * walked through it (no prefault mark left).
+   */
+  markUsed(pfn: number, n = 1): void {
+    if (n === 1) this.readUnused[pfn] = 0;
+    else this.readUnused.fill(0, pfn, pfn + n);
   }
 
   /** A new anonymous folio (do_anonymous_page, wp_page_copy, do_swap_page): note its rmap, put it on the inactive anon list. */
@@ -219,7 +237,7 @@ export class Reclaim {
 
   /**
    * Reclaim an unreferenced anonymous folio: add_to_swap (a slot per mapped page; none free:
-   * activate_locked), pageout (the write is charged as file writeback is), then try_to_unmap
+   * activate_locked), pageout (queued on the swap device; waiting only for a free queue slot), then try_to_unmap
    * replaces every PTE with its swap entry and the last reference frees the folio. Returns pages freed.
    */
   private swapOut(head: number): number {
@@ -245,8 +263,8 @@ export class Reclaim {
       swap.writtenAt[slot] = k.touchClock;
       this.slots[j] = slot;
     }
-    k.charge(k.catIo, k.c.ioRequest + k.c.ioPage * need);
-    swap.writes += need;
+    const wait = swap.write(k.now(), need);
+    if (wait > 0) k.charge(k.catIo, wait);
     k.stats.ioWrites++;
     this.writebacks++;
     this.unmapAll(head);
@@ -290,8 +308,10 @@ export class Reclaim {
       if (level === 1) {
         const e = k.entryAt(pt, idx);
         k.pv.ptepGetAndClear(pt, idx);
-        if (k.mem.takeMark(e)) k.stats.ptePrefaultedUnused++;
+        const unused = k.mem.takeMark(e);
+        if (unused) k.stats.ptePrefaultedUnused++;
         const pfn = k.frameOf(1, k.pv.oldLo, k.pv.oldHi);
+        if (!unused) this.readUnused[pfn] = 0;
         if ((k.pv.oldLo & D) !== 0) f.flags[pfn] = f.flags[pfn]! | PG_DIRTY;
         f.mapcount[pfn] = f.mapcount[pfn]! - 1;
         mm.addRss(rss, -1);
@@ -303,6 +323,8 @@ export class Reclaim {
         folioPut(k, pfn, 1);
       } else {
         k.pv.setUpper(2, pt, idx, 0, 0);
+        // A PMD mapping carries no per-page use marks: its pages count as used.
+        this.readUnused.fill(0, head, head + 512);
         for (let j = 0; j < 512; j++) f.mapcount[head + j] = f.mapcount[head + j]! - 1;
         mm.addRss(rss, -512);
         folioPut(k, head, 512);
@@ -331,6 +353,10 @@ export class Reclaim {
       k.charge(k.catIo, k.c.ioRequest + k.c.ioPage * n);
       this.writebacks++;
       k.stats.ioWrites++;
+    }
+    for (let j = 0; j < n; j++) {
+      if (this.readUnused[head + j] === 1) this.evictedUnused++;
+      this.readUnused[head + j] = 0;
     }
     const index = f.index[head]!;
     this.evictions++;
@@ -438,6 +464,7 @@ export class Reclaim {
     add('reclaim.refaults', this.refaults);
     add('reclaim.premature_evictions', this.premature);
     add('reclaim.swap_full', this.swapFull);
+    add('reclaim.evicted_unused', this.evictedUnused);
     const swap = this.k.swap;
     if (swap !== null) {
       add('swap.writes', swap.writes);

@@ -77,6 +77,22 @@ export class SwapDevice {
     this.count[slot] = c;
   }
 
+  /**
+   * swap_writepage(): queue a write of `pages` pages at time `now`. Writeback is asynchronous, so
+   * reclaim only waits when every queue slot is busy; returns those cycles.
+   */
+  write(now: number, pages: number): number {
+    this.writes += pages;
+    const start = this.dev.submit(now, pages) - this.dev.cycles(pages);
+    return Math.max(0, start - now);
+  }
+
+  /** swap_read_folio() of one page, synchronously: returns the cycles until it is in. */
+  read(now: number): number {
+    this.reads++;
+    return this.dev.submit(now, 1) - now;
+  }
+
   /** swap_free(): one PTE dropped the slot; the last frees it. */
   put(slot: number): void {
     const c = this.count[slot]!;

@@ -80,10 +80,12 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
     k.stats.pteZapped++;
     k.charge(k.catZap, k.c.zapPte);
     tlb.add(vpn);
-    if (mem.takeMark(e)) k.stats.ptePrefaultedUnused++;
+    const unused = mem.takeMark(e);
+    if (unused) k.stats.ptePrefaultedUnused++;
     const olo = pv.oldLo;
     if ((olo & PTE_SPECIAL) !== 0) continue; // zero page: no refcount, no RSS
     const pfn = k.frameOf(1, olo, pv.oldHi);
+    if (!unused) k.reclaim?.markUsed(pfn);
     const anon = (f.flags[pfn]! & PG_ANON) !== 0;
     if (!anon) {
       if ((olo & D) !== 0) f.flags[pfn] = f.flags[pfn]! | PG_DIRTY;
@@ -116,6 +118,7 @@ function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: nu
   tlb.add(base, 512);
   const f = k.frames;
   if ((lo & A) !== 0 && hasRecency(vma)) folioMarkAccessed(k, head);
+  k.reclaim?.markUsed(head, 512); // no per-page use marks under a PMD
   for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! - 1;
   mm.addRss(vma.file !== null && vma.file.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -512);
   folioPut(k, head, 512);

@@ -89,3 +89,22 @@ describe('memory pressure', () => {
     expect(checkInvariants(h.k)).toEqual([]);
   });
 });
+
+describe('pages read but never used before eviction (reclaim.evicted_unused)', () => {
+  it('counts every page readahead brought in that no fault and no PTE walk used', () => {
+    const h = makeHarness(policyOf('linux-3.15'), 4096, true);
+    const task = h.sys.spawn();
+    const file = h.k.pageCache.createFile('cold', 256 * 4096);
+    const vma = mapFile(h, task, file, 256, { fixedVpn: FIXED_BASE, shared: false, write: false });
+    touch(h, task, vma.start, false); // major: read-around reads pages 0..31 in one request
+    expect(file.nrPages).toBe(32);
+    touch(h, task, vma.start + 5, false); // minor: fault-around maps 0..15; page 5 is the faulting one
+    touch(h, task, vma.start + 7, false); // a TLB miss walks the prefaulted PTE: page 7 used too
+    const r = h.k.reclaim!;
+    for (let i = 0; i < 8 && file.nrPages > 0; i++) r.shrink(64);
+    expect(file.nrPages).toBe(0);
+    // 32 read; pages 0, 5 and 7 were used.
+    expect(r.evictedUnused).toBe(29);
+    expect(checkInvariants(h.k)).toEqual([]);
+  });
+});
