@@ -39,4 +39,39 @@ export interface Scenario<P = unknown> {
   /** Rows of the default table: [label, RunResult path] in display order. */
   readonly tableRows: ReadonlyArray<readonly [string, string]>;
   run(ctx: ScenarioContext, params: P): ScenarioOutcome;
+  /** Its section of `pte-lab report` (every SCENARIOS.md scenario has one). */
+  readonly report?: ScenarioReport;
+}
+
+/** One chart of a report section: named series of (x label, y) points, drawn as inline SVG. */
+export interface ChartSpec {
+  readonly title: string;
+  readonly kind: 'bar' | 'line';
+  readonly xLabel: string;
+  readonly yLabel: string;
+  /** Log-scale y axis (for figures spanning orders of magnitude). */
+  readonly logY?: boolean;
+  readonly series: ReadonlyArray<{ readonly name: string; readonly points: ReadonlyArray<readonly [string, number]> }>;
+}
+
+/** A finding computed from the runs' data (never canned): does the model agree with the claim, and the figures. */
+export interface Finding {
+  readonly agrees: 'yes' | 'no' | 'partly';
+  readonly text: string;
+}
+
+/** One run a report section makes: `pte-lab run <scenario> [--platform p] --set ...`. */
+export interface ReportRun {
+  readonly platform?: string;
+  readonly set: readonly string[];
+}
+
+/**
+ * How `pte-lab report` and docs/findings.md present a scenario: the runs it makes, the charts
+ * drawn from their RunResults (in the same order as `runs`), and the finding.
+ */
+export interface ScenarioReport {
+  readonly runs: readonly ReportRun[];
+  charts(results: readonly import('@pte/machine').RunResult[]): ChartSpec[];
+  finding(results: readonly import('@pte/machine').RunResult[]): Finding;
 }
