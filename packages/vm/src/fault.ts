@@ -10,7 +10,7 @@ import { pteTableFor } from './pgtable.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
 import { isSwapPte, swpSlot } from './swap.js';
 import { splitPmd } from './zap.js';
-import { VM_EXEC, VM_READ, VM_SHARED, VM_UFFD_MINOR, VM_UFFD_WP, VM_WRITE, type Vma } from './vma.js';
+import { VM_EXEC, VM_READ, VM_SEQ_READ, VM_SHARED, VM_UFFD_MINOR, VM_UFFD_WP, VM_WILLNEED_HINT, VM_WRITE, type Vma } from './vma.js';
 import { doWpPage } from './wp.js';
 
 /** Outcome of a fault: the access can be retried, or the process gets a signal. */
@@ -108,11 +108,11 @@ function doPteMissing(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, writ
 
 /**
  * do_read_fault(): fault-around first when it applies (should_fault_around: a window > 1 page and
- * no userfaultfd WP/MINOR registration); if that did not map the faulting page, ->fault
+ * no userfaultfd WP/MINOR registration; with the madvise-gated policy, an advised mapping); if that did not map the faulting page, ->fault
  * (filemap_fault) and finish_fault().
  */
 function doReadFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
-  if (k.policy.faultAround > 1 && (vma.flags & (VM_UFFD_WP | VM_UFFD_MINOR)) === 0) {
+  if (k.policy.faultAround > 1 && (vma.flags & (VM_UFFD_WP | VM_UFFD_MINOR)) === 0 && faultAroundAllowed(k, vma)) {
     if (doFaultAround(k, mm, vma, vpn, pt)) {
       k.stats.faultsMinor++;
       return FAULT_RETRY;
@@ -128,6 +128,11 @@ function doReadFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): numb
   finishFault(k, mm, vma, vpn, pt, pfn);
   folioPut(k, pfn, 1);
   return FAULT_RETRY;
+}
+
+/** The madvise-gated proposal (policy faultAroundGate): only where userspace asked for it. */
+function faultAroundAllowed(k: Kernel, vma: Vma): boolean {
+  return !k.policy.faultAroundGate || (vma.flags & (VM_SEQ_READ | VM_WILLNEED_HINT)) !== 0;
 }
 
 /**

@@ -34,6 +34,11 @@ export interface VmPolicy {
    */
   readonly faultAroundLazy: boolean;
   /**
+   * Fault-around only in mappings userspace advised (MADV_SEQUENTIAL, or MADV_WILLNEED): Chris
+   * Snook's proposal in seed 001. Linux never did this; off in every profile.
+   */
+  readonly faultAroundGate: boolean;
+  /**
    * filemap_map_pages() lowers mmap_miss for every page it maps (the 2014 original; Andrew Morton:
    * "We treat every speculative faultahead as a hit") instead of once for the faulting folio
    * (current), linux-mm.md §1.3.
@@ -77,6 +82,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       lazySetPtes: false,
       ptCache: 0,
       faultAroundLazy: false,
+      faultAroundGate: false,
       mmapMissPerPage: false,
       mapOnIoComplete: false,
     },
@@ -95,6 +101,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       lazySetPtes: false,
       ptCache: 0,
       faultAroundLazy: false,
+      faultAroundGate: false,
       mmapMissPerPage: true,
       mapOnIoComplete: false,
     },
@@ -113,6 +120,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       lazySetPtes: true,
       ptCache: 0,
       faultAroundLazy: false,
+      faultAroundGate: false,
       mmapMissPerPage: false,
       mapOnIoComplete: false,
     },

@@ -11,7 +11,7 @@ import { Task } from './task.js';
 import { MmuGather } from './tlb-gather.js';
 import {
   Vma, VM_EXEC, VM_HUGEPAGE, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NOHUGEPAGE, VM_RAND_READ,
-  VM_READ, VM_SEQ_READ, VM_SHARED, VM_WRITE,
+  VM_READ, VM_SEQ_READ, VM_SHARED, VM_WILLNEED_HINT, VM_WRITE,
 } from './vma.js';
 import { freePgtables, splitPmd, zapRange } from './zap.js';
 
@@ -194,7 +194,7 @@ export class Syscalls {
       let flags = v0.flags;
       switch (advice) {
         case 'normal':
-          flags &= ~(VM_SEQ_READ | VM_RAND_READ);
+          flags &= ~(VM_SEQ_READ | VM_RAND_READ | VM_WILLNEED_HINT);
           break;
         case 'random':
           flags = (flags & ~VM_SEQ_READ) | VM_RAND_READ;
@@ -215,6 +215,9 @@ export class Syscalls {
           break;
         }
         case 'willneed':
+          // Linux changes no vm_flags here; only the madvise-gated proposal remembers the hint
+          // (which then splits the VMA like any flag change).
+          if (k.policy.faultAroundGate) flags |= VM_WILLNEED_HINT;
           if (v0.file !== null) {
             // madvise_willneed → vfs_fadvise(WILLNEED) → force_page_cache_ra(): the page cache only, no PTEs.
             if (v0.file.shmem) {

@@ -16,6 +16,11 @@ export const VM_RAND_READ = 0x10000;
 export const VM_MIXEDMAP = 0x10000000;
 export const VM_HUGEPAGE = 0x20000000;
 export const VM_NOHUGEPAGE = 0x40000000;
+/**
+ * Model only (Linux keeps no such flag): the mapping was given MADV_WILLNEED, which the
+ * madvise-gated fault-around proposal (VmPolicy.faultAroundGate) treats as a request to prefault.
+ */
+export const VM_WILLNEED_HINT = 0x4000000;
 /** VM_UFFD_MINOR: not in x86's low bits in Linux; any distinct bit serves the model. */
 export const VM_UFFD_MINOR = 0x80000000;
 
