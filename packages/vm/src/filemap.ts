@@ -2,7 +2,7 @@ import { folioGet } from './folio.js';
 import type { Inode } from './page-cache.js';
 import type { Kernel } from './kernel.js';
 import { PG_ANON, PG_UPTODATE } from './page-flags.js';
-import { asyncMmapReadahead, inFlight, readWindow, syncMmapReadahead } from './readahead.js';
+import { asyncMmapReadahead, getInitRaSize, getNextRaSize, inFlight, readWindow, syncMmapReadahead } from './readahead.js';
 import type { Vma } from './vma.js';
 
 /**
@@ -116,14 +116,18 @@ export function isAnonFrame(k: Kernel, pfn: number): boolean {
  * (the readahead size), the first of order-0 folios and each following one raising the folio
  * order by 2 (page_cache_async_ra: `ra->order += 2`), clamped to `maxOrder` and to the window
  * (linux-mm.md §2.2, Ryan Roberts's worked example for 128 KiB: order 0, 2, 4, then 5).
- * The readahead issue replaces this with readahead driven by the reads themselves.
+ * With `raMax` (the device's ra_pages), `windowPages` is the read() size and the windows ramp
+ * from get_init_ra_size(read size, ra_pages) up to ra_pages, as sequential read()s make them.
  */
-export function populateByRead(k: Kernel, inode: Inode, windowPages: number, maxOrder: number): void {
+export function populateByRead(k: Kernel, inode: Inode, windowPages: number, maxOrder: number, raMax = 0): void {
   const pages = inode.pages;
-  const windowOrder = Math.floor(Math.log2(windowPages));
   let order = 0;
-  for (let start = 0; start < pages; start += windowPages) {
-    const end = Math.min(pages, start + windowPages);
+  // With raMax, the windows grow as page_cache_sync_ra / page_cache_async_ra grow them:
+  // get_init_ra_size(request, max), then get_next_ra_size() up to max.
+  let window = raMax > 0 ? getInitRaSize(windowPages, raMax) : windowPages;
+  for (let start = 0; start < pages; start += window, window = raMax > 0 ? getNextRaSize(window, raMax) : window) {
+    const windowOrder = Math.floor(Math.log2(window));
+    const end = Math.min(pages, start + window);
     let index = start;
     while (index < end) {
       let o = Math.min(order, maxOrder);

@@ -1,7 +1,10 @@
 import type { Kernel } from './kernel.js';
 import type { Inode } from './page-cache.js';
 import { PG_LOCKED, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
-import { VM_EXEC, VM_RAND_READ, VM_SEQ_READ, type Vma } from './vma.js';
+import { VM_EXEC, VM_HUGEPAGE, VM_RAND_READ, VM_SEQ_READ, type Vma } from './vma.js';
+
+/** HPAGE_PMD_ORDER on x86-64. */
+const PMD_ORDER = 9;
 
 /** MMAP_LOTSAMISS (mm/filemap.c): more misses than this switch mmap read-around off. */
 export const MMAP_LOTSAMISS = 100;
@@ -54,18 +57,34 @@ export function getNextRaSize(cur: number, max: number): number {
  * VM_RAND_READ reads nothing ahead (the fault reads its page alone); VM_SEQ_READ reads
  * ra_pages ahead synchronously (page_cache_sync_ra); otherwise mmap_miss counts the miss and,
  * while there are not more than MMAP_LOTSAMISS, reads around the fault: ra_pages centred on it
- * (ra_pages/2 before) with the async marker at start + size − ra_pages/4.
+ * (ra_pages/2 before) with the async marker at start + size − ra_pages/4. A VM_HUGEPAGE mapping
+ * whose profile has PMD-sized page-cache folios reads two aligned 2 MiB folios instead (one with
+ * MADV_RANDOM), even with readahead off — placed after the mmap_miss check as in Jan Kara's 2025
+ * rework ("force_thp_readahead"); earlier kernels did it first.
  */
 export function syncMmapReadahead(k: Kernel, vma: Vma, inode: Inode, index: number): void {
   const ra = inode.ra;
   const raPages = raPagesOf(k, inode);
-  if ((vma.flags & VM_RAND_READ) !== 0 || raPages === 0) return;
-  if ((vma.flags & VM_SEQ_READ) !== 0) {
+  // MADV_HUGEPAGE with PMD-sized page-cache folios: THP readahead, even with readahead off.
+  const forceThp = (vma.flags & VM_HUGEPAGE) !== 0 && k.policy.maxFolioOrder >= PMD_ORDER;
+  if ((vma.flags & VM_RAND_READ) !== 0 && !forceThp) return;
+  if (raPages === 0 && !forceThp) return;
+  if ((vma.flags & VM_SEQ_READ) !== 0 && !forceThp) {
     pageCacheSyncRa(k, inode, index, raPages);
     return;
   }
   if ((vma.flags & (VM_SEQ_READ | VM_EXEC)) === 0 && ra.mmapMiss < MMAP_LOTSAMISS * 10) ra.mmapMiss++;
   if (ra.mmapMiss > MMAP_LOTSAMISS) return;
+  if (forceThp) {
+    // Two PMD folios from the aligned start ("so we get the chance to actually readahead"),
+    // one unless MADV_RANDOM; the second is the async part.
+    ra.start = index - (index % 512);
+    ra.size = (vma.flags & VM_RAND_READ) !== 0 ? 512 : 1024;
+    ra.asyncSize = 512;
+    ra.order = PMD_ORDER;
+    readWindow(k, inode, ra.start, ra.size, ra.asyncSize, PMD_ORDER);
+    return;
+  }
   ra.start = Math.max(0, index - Math.floor(raPages / 2));
   ra.size = raPages;
   ra.asyncSize = Math.floor(raPages / 4);

@@ -162,3 +162,30 @@ describe('fadvise (mm/fadvise.c)', () => {
     expect(cached(file).filter((i) => i >= 400)).toEqual(range(400, 420));
   });
 });
+
+describe('MADV_HUGEPAGE readahead (do_sync_mmap_readahead, force_thp_readahead)', () => {
+  it('linux-6.18: a major fault reads two aligned 2 MiB folios and maps the faulting one with a PMD', () => {
+    const h = makeHarness(policyOf('linux-6.18'));
+    const task = h.sys.spawn();
+    const file = h.k.pageCache.createFile('huge', 8 * 512 * 4096);
+    const vma = mapFile(h, task, file, 8 * 512, { fixedVpn: FIXED_BASE, shared: false, write: false });
+    h.sys.madvise(task, vma.start, vma.pages, 'hugepage');
+    touch(h, task, vma.start + 700, false);
+    expect(h.k.stats.faultsMajor).toBe(1);
+    expect(h.k.stats.ioPages).toBe(1024); // pages 512..1535: two PMD folios from the aligned start
+    expect(h.k.frames.order[h.k.pageCache.lookup(file, 512)]).toBe(9);
+    expect(h.k.frames.order[h.k.pageCache.lookup(file, 1024)]).toBe(9);
+    expect(h.k.stats.pmdMapped).toBe(1);
+  });
+
+  it('linux-3.15 (no large folios): MADV_HUGEPAGE changes nothing', () => {
+    const h = makeHarness(policyOf('linux-3.15'));
+    const task = h.sys.spawn();
+    const file = h.k.pageCache.createFile('huge', 8 * 512 * 4096);
+    const vma = mapFile(h, task, file, 8 * 512, { fixedVpn: FIXED_BASE, shared: false, write: false });
+    h.sys.madvise(task, vma.start, vma.pages, 'hugepage');
+    touch(h, task, vma.start + 700, false);
+    expect(h.k.stats.ioPages).toBe(32); // read-around as always
+    expect(h.k.stats.pmdMapped).toBe(0);
+  });
+});
