@@ -2,7 +2,11 @@ import { isPteError } from '@pte/core';
 import { Command, CommanderError } from 'commander';
 import { registerList } from './commands/list.js';
 import { registerPte } from './commands/pte.js';
+import { registerReplay } from './commands/replay.js';
+import { registerReport } from './commands/report.js';
 import { registerRun } from './commands/run.js';
+import { registerSweep } from './commands/sweep.js';
+import { registerTrace } from './commands/trace.js';
 import { EXIT_BAD_INPUT, EXIT_FAILURE, processIo, type CliIo } from './io.js';
 
 export const VERSION = '0.1.0';
@@ -17,7 +21,11 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.out, writeErr: () => undefined });
   registerList(program, io);
   registerRun(program, io);
+  registerSweep(program, io);
   registerPte(program, io);
+  registerReport(program, io, VERSION);
+  registerReplay(program, io);
+  registerTrace(program, io);
   for (const c of program.commands) configure(c, io);
   return program;
 }

@@ -3,6 +3,7 @@ import { Machine, parsePlatform, resolveRunCosts, sortedRecord, type MachineOpti
 import { DEFAULT_PROFILE, getProfile, type VmapPolicy, type VmPolicy } from '@pte/vm';
 import { formatAnonPrefault, parseAnonPrefault, parseFaultAround, parsePrefaultPte } from '@pte/workloads';
 import { getScenario } from './scenarios/catalogue.js';
+import type { ResolvedParams, Scenario } from './scenarios/scenario.js';
 
 /** Keys every scenario takes besides its own (SCENARIOS.md "the policy keys every scenario takes"). */
 export const COMMON_KEYS: Readonly<Record<string, string>> = {
@@ -13,6 +14,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   xen_pte_write: 'mmu_update | update_va_mapping | ptwr: how a Xen PV guest writes a PTE outside lazy mode (default: the profile\'s)',
   xen_alias: 'none | always | check: stale vmap aliases before a Xen pin (default always)',
   batch_fault_around: 'on | off: run fault-around in lazy MMU mode so paravirt backends batch it (the thread\'s proposal; default off)',
+  fault_around_gate: 'on | off: fault-around only in mappings given MADV_SEQUENTIAL or MADV_WILLNEED (Snook\'s proposal; default off)',
   map_on_io: 'on | off: map the pages of a completed read into the faulting address space (the thread\'s proposal; default off)',
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
@@ -55,6 +57,7 @@ export function applyPolicy(base: VmPolicy, set: Readonly<Record<string, string>
     ...(set.anon_prefault !== undefined ? { anonPrefault: parseAnonPrefault(set.anon_prefault) } : {}),
     ...(set.pt_cache !== undefined ? { ptCache: parseCount(set.pt_cache, '--set pt_cache') } : {}),
     ...(set.map_on_io !== undefined ? { mapOnIoComplete: oneOf('map_on_io', set.map_on_io, ['on', 'off'] as const) === 'on' } : {}),
+    ...(set.fault_around_gate !== undefined ? { faultAroundGate: oneOf('fault_around_gate', set.fault_around_gate, ['on', 'off'] as const) === 'on' } : {}),
     ...(set.batch_fault_around !== undefined ? { faultAroundLazy: oneOf('batch_fault_around', set.batch_fault_around, ['on', 'off'] as const) === 'on' } : {}),
   };
 }
@@ -65,7 +68,7 @@ function oneOf<T extends string>(key: string, value: string, choices: readonly T
 }
 
 /** Machine settings from the common keys (undefined: the machine's default). */
-function machineSettings(set: Readonly<Record<string, string>>): Partial<MachineOptions> {
+export function machineSettings(set: Readonly<Record<string, string>>): Partial<MachineOptions> {
   const out: { -readonly [K in keyof MachineOptions]?: MachineOptions[K] } = {};
   if (set.xen_pte_write !== undefined) out.xenPteWrite = oneOf('xen_pte_write', set.xen_pte_write, ['mmu_update', 'update_va_mapping', 'ptwr'] as const);
   if (set.xen_alias !== undefined) out.xenAlias = oneOf('xen_alias', set.xen_alias, ['none', 'always', 'check'] as const);
@@ -88,8 +91,25 @@ function machineSettings(set: Readonly<Record<string, string>>): Partial<Machine
   return out;
 }
 
+/** A run's options checked and resolved, before anything runs (see resolveRun). */
+export interface ResolvedRun {
+  readonly options: RunOptions;
+  readonly scenario: Scenario<any>;
+  readonly params: ResolvedParams<any>;
+  readonly policy: VmPolicy;
+  readonly memBytes: number;
+  readonly set: Readonly<Record<string, string>>;
+  readonly costSet: Readonly<Record<string, string>>;
+  readonly machineOptions: MachineOptions;
+}
+
 /** Run one scenario on one platform and profile: the `pte-lab run` command without the output. */
 export function runScenario(o: RunOptions): RunResult {
+  return runResolved(resolveRun(o));
+}
+
+/** Check and resolve a run's options (scenario, platform, profile, seed, --set keys) without running it. */
+export function resolveRun(o: RunOptions): ResolvedRun {
   const scenario = getScenario(o.scenario);
   const platform = parsePlatform(o.platform ?? (scenario.platforms.includes('native') ? 'native' : scenario.platforms[0]!));
   if (!scenario.platforms.includes(platform)) {
@@ -116,6 +136,12 @@ export function runScenario(o: RunOptions): RunResult {
   if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0) throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
   const costs = resolveRunCosts(costSet);
   const options: MachineOptions = { platform, profile, policy, memBytes, seed: o.seed, costs, check: o.check, ...machineSettings(set) };
+  return { options: o, scenario, params, policy, memBytes, set, costSet, machineOptions: options };
+}
+
+/** Run a resolved run and collect its RunResult. */
+export function runResolved(r: ResolvedRun): RunResult {
+  const { options: o, scenario, params, policy, memBytes, set, costSet, machineOptions: options } = r;
   const outcome = scenario.run({ options, machine: (overrides = {}) => new Machine({ ...options, ...overrides }) }, params.parsed);
   const machine = outcome.machine;
   const cycles = sortedRecord(machine.measuredCycles());
@@ -130,12 +156,12 @@ export function runScenario(o: RunOptions): RunResult {
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
     mem: String(memBytes),
   };
-  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'reclaim', 'reclaim_horizon', 'swap', 'map_on_io']) if (set[key] !== undefined) allParams[key] = set[key]!;
+  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'fault_around_gate', 'reclaim', 'reclaim_horizon', 'swap', 'map_on_io']) if (set[key] !== undefined) allParams[key] = set[key]!;
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
   return {
     scenario: scenario.name,
-    platform,
-    profile: profile.name,
+    platform: options.platform,
+    profile: options.profile.name,
     seed: o.seed,
     params: sortedRecord(allParams),
     counters,

@@ -10,3 +10,4 @@ export { parseMmapTouch, MMAP_TOUCH_KEYS, KNOWN_MMAP_TOUCH_KEYS } from './mmap-t
 export type { MmapTouchParams, Backing, Share, CacheState, Advice, AccessKind } from './mmap-touch.js';
 export { validateWorkload } from './program.js';
 export type { Program, ProgramOp, Workload, FileSpec, ProtSpec } from './program.js';
+export * from './trace/index.js';

@@ -60,9 +60,11 @@ export interface Finding {
   readonly text: string;
 }
 
-/** One run a report section makes: `pte-lab run <scenario> [--platform p] --set ...`. */
+/** One run a report section makes: `pte-lab run <scenario> [--platform p] [--profile p] --set ...`. */
 export interface ReportRun {
   readonly platform?: string;
+  /** Default: the CLI's default profile. */
+  readonly profile?: string;
   readonly set: readonly string[];
 }
 

@@ -1,0 +1,57 @@
+import { parseCount } from '@pte/core';
+import { DEFAULT_PROFILE } from '@pte/vm';
+import { parseTraceFormat } from '@pte/workloads';
+import type { Command } from 'commander';
+import type { CliIo } from '../io.js';
+import { formatCsv, formatRunTable, parseFormat, writeOutput } from '../output.js';
+import { REPLAY_ROWS, replayTrace } from '../replay/replay.js';
+import { DEFAULT_SEED } from '../run-scenario.js';
+
+interface ReplayFlags {
+  traceFormat: string;
+  maps?: string;
+  platform?: string;
+  profile: string;
+  set: string[];
+  seed: string;
+  format: string;
+  out?: string;
+  check: boolean;
+}
+
+function collect(value: string, prev: string[]): string[] {
+  return [...prev, value];
+}
+
+/** `pte-lab replay <trace>`: a program's memory trace (valgrind lackey, or the binary format) through a machine. */
+export function registerReplay(program: Command, io: CliIo): void {
+  program
+    .command('replay <trace>')
+    .description('replay a memory trace (valgrind lackey or pte-lab binary) through a machine and print its table (or JSON / CSV)')
+    .requiredOption('--trace-format <f>', 'lackey | bin')
+    .option('--maps <file>', 'a captured /proc/PID/maps: one VMA per line at its address (default: 2 MiB anonymous regions around the touched pages)')
+    .option('--platform <p>', 'native | xen-pv | kvm-shadow | kvm-tdp', 'native')
+    .option('--profile <name>', 'kernel profile: linux-2.6.27 | linux-3.15 | linux-6.18', DEFAULT_PROFILE)
+    .option('--set <key=value>', 'a policy key (repeatable), cache=warm|cold, coalesce=on|off', collect, [])
+    .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))
+    .option('--format <f>', 'table | json | csv', 'table')
+    .option('--out <file>', 'write the output to a file instead of stdout')
+    .option('--check', 'run the invariant checkers during and after the replay', false)
+    .action((trace: string, f: ReplayFlags) => {
+      const format = parseFormat(f.format);
+      const result = replayTrace({
+        trace,
+        format: parseTraceFormat(f.traceFormat),
+        ...(f.maps !== undefined ? { maps: f.maps } : {}),
+        ...(f.platform !== undefined ? { platform: f.platform } : {}),
+        profile: f.profile,
+        set: f.set,
+        seed: parseCount(f.seed, '--seed'),
+        check: f.check,
+      });
+      const text =
+        format === 'json' ? JSON.stringify(result, null, 2) + '\n' : format === 'csv' ? formatCsv([result]) : formatRunTable(result, REPLAY_ROWS);
+      if (f.out !== undefined) writeOutput(f.out, text);
+      else io.out(text);
+    });
+}

@@ -1,0 +1,199 @@
+import { configError, formatSize, parseCount, parseSize } from '@pte/core';
+import type { Machine } from '@pte/machine';
+import { VM_READ, VM_WRITE, type AnonPrefault } from '@pte/vm';
+import type { PatternSpec } from '@pte/workloads';
+import { measuredTotal, memForFile } from './common.js';
+import type { Finding, Scenario, ScenarioContext } from './scenario.js';
+
+interface Params {
+  readonly size: number;
+  /** Fraction of the region the random pattern writes. */
+  readonly fraction: number;
+  /** Pages of the fixed variant. */
+  readonly fixedPages: number;
+}
+
+interface Variant {
+  readonly name: string;
+  readonly label: string;
+  readonly policy: (p: Params) => AnonPrefault;
+}
+
+/** The anonymous prefault policies compared: none, Lameter's fixed and adaptive, and mTHP 16K–64K. */
+const VARIANTS: readonly Variant[] = [
+  { name: 'off', label: 'off', policy: () => ({ kind: 'off' }) },
+  { name: 'fixed', label: 'fixed:N', policy: (p) => ({ kind: 'fixed', pages: p.fixedPages }) },
+  { name: 'adaptive', label: 'adaptive', policy: () => ({ kind: 'adaptive', maxOrder: 3 }) },
+  { name: 'mthp16k', label: 'mTHP 16K', policy: () => ({ kind: 'mthp', orders: [2] }) },
+  { name: 'mthp32k', label: 'mTHP 32K', policy: () => ({ kind: 'mthp', orders: [3] }) },
+  { name: 'mthp64k', label: 'mTHP 64K', policy: () => ({ kind: 'mthp', orders: [4] }) },
+];
+
+const PATTERN_NAMES = ['seq', 'random'] as const;
+type PatternName = (typeof PATTERN_NAMES)[number];
+
+const FIGURES = ['faults', 'pages_allocated', 'allocated_untouched', 'peak_rss_pages', 'cycles', 'cycles_per_touch'] as const;
+
+interface AnonFigures {
+  readonly touches: number;
+  readonly faults: number;
+  readonly allocated: number;
+  readonly untouched: number;
+  readonly peakRss: number;
+  readonly cycles: number;
+}
+
+/**
+ * One process writes an anonymous private region in `pattern` and exits; touches and exit are
+ * measured, so zap_pte_range() counts prefaulted pages that were never touched.
+ */
+function writeAnon(m: Machine, size: number, pattern: PatternSpec): AnonFigures {
+  const task = m.spawn();
+  const vma = m.sys.mmap(task, { pages: size / 4096, prot: VM_READ | VM_WRITE, shared: false, file: null });
+  m.verify('after setup');
+  m.startMeasurement();
+  m.touch(task, vma, pattern, 'write', 1);
+  m.sys.exit(task);
+  m.verify('after exit');
+  const c = m.measuredCounters();
+  return {
+    touches: m.touches,
+    faults: c['faults.total'] ?? 0,
+    allocated: c['pages.allocated'] ?? 0,
+    untouched: c['pte.prefaulted_unused'] ?? 0,
+    peakRss: m.peakRssPages,
+    cycles: measuredTotal(m),
+  };
+}
+
+/**
+ * thread/anon-prefault (SCENARIOS.md): Lameter's anticipatory prefault of anonymous memory (2004–5)
+ * and the objections of Dickins and Fitzhardinge: it helps linear access and wastes memory on
+ * random access. Models do_anonymous_page() (mm/memory.c): one zeroed order-0 page per write fault
+ * (off); Lameter's fixed run of N order-0 pages after the faulting one, and his adaptive variant
+ * (order +1 per correctly predicted next address, max order 3, reset otherwise); and today's mTHP
+ * (alloc_anon_folio(): a naturally aligned 16K, 32K or 64K folio where every PTE is none, mapped by
+ * one set_ptes()). An anonymous private region is written sequentially and at a random `fraction`
+ * of its pages, once per variant and pattern, with the rest of the run's policy (profile
+ * linux-6.18 by default); the exit is measured, so `allocated_untouched` (pte.prefaulted_unused)
+ * counts pages allocated, zeroed and freed without a touch. The run's own anon_prefault (default:
+ * the profile's, off) is run last on the random pattern: the RunResult's counters and memory are
+ * that machine's, so `pte-lab sweep --vary anon_prefault=...` compares policies directly. Every
+ * variant's figures are in `derived.<seq|random>.<variant>.<figure>`.
+ */
+export const anonPrefault: Scenario<Params> = {
+  name: 'thread/anon-prefault',
+  description: 'anonymous region written sequentially vs randomly: prefault off vs fixed N vs adaptive vs mTHP 16K–64K',
+  claim: 'Lameter (2004–5), Dickins, Fitzhardinge (seed 001): anonymous prefault helps linear access and wastes memory on random access.',
+  platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
+  keys: {
+    size: 'region size with unit (default 16MiB)',
+    fraction: 'share of the pages the random pattern writes, in (0, 1] (default 0.25)',
+    fixed_pages: 'pages per fault of the fixed variant, 2 to 512 (default 8, the adaptive variant\'s largest run)',
+  },
+  resolve(set) {
+    const size = set.size !== undefined ? parseSize(set.size, '--set size') : 16 * 2 ** 20;
+    if (size <= 0 || size % 4096 !== 0) throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
+    const fraction = set.fraction !== undefined ? Number(set.fraction.trim()) : 0.25;
+    if (!(set.fraction === undefined || /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(set.fraction.trim())) || !(fraction > 0 && fraction <= 1)) {
+      throw configError(`--set fraction: '${set.fraction}' is not a fraction in (0, 1]`);
+    }
+    const fixedPages = set.fixed_pages !== undefined ? parseCount(set.fixed_pages, '--set fixed_pages') : 8;
+    if (fixedPages < 2 || fixedPages > 512) throw configError(`--set fixed_pages: ${fixedPages} is not a page count from 2 to 512`);
+    return { parsed: { size, fraction, fixedPages }, text: { size: formatSize(size), fraction: String(fraction), fixed_pages: String(fixedPages) } };
+  },
+  defaultMemBytes: (p) => memForFile(p.size),
+  tableRows: [
+    ['random (run\'s anon_prefault): faults', 'counters.faults.total'],
+    ['random (run\'s anon_prefault): allocated, never touched', 'counters.pte.prefaulted_unused'],
+    ['random (run\'s anon_prefault): peak RSS (pages)', 'memory.peak_rss_pages'],
+    ['random (run\'s anon_prefault): cycles per touched page', 'derived.cycles_per_touch'],
+    ...PATTERN_NAMES.flatMap((pn) =>
+      VARIANTS.flatMap((v) => FIGURES.map((f) => [`${pn} ${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${pn}.${v.name}.${f}`] as const)),
+    ),
+  ],
+  run(ctx: ScenarioContext, p: Params) {
+    const derived: Record<string, number> = {};
+    const patterns: Record<PatternName, PatternSpec> = { seq: { kind: 'seq' }, random: { kind: 'random', fraction: p.fraction } };
+    for (const pn of PATTERN_NAMES) {
+      for (const v of VARIANTS) {
+        const m = ctx.machine({ policy: { ...ctx.options.policy, anonPrefault: v.policy(p) } });
+        const f = writeAnon(m, p.size, patterns[pn]);
+        const key = `${pn}.${v.name}`;
+        derived[`${key}.faults`] = f.faults;
+        derived[`${key}.pages_allocated`] = f.allocated;
+        derived[`${key}.allocated_untouched`] = f.untouched;
+        derived[`${key}.peak_rss_pages`] = f.peakRss;
+        derived[`${key}.cycles`] = f.cycles;
+        derived[`${key}.cycles_per_touch`] = f.touches > 0 ? f.cycles / f.touches : 0;
+      }
+    }
+    const own = ctx.machine();
+    writeAnon(own, p.size, patterns.random);
+    return { machine: own, derived };
+  },
+  report: {
+    runs: [{ platform: 'native', set: [] }, { platform: 'xen-pv', set: [] }],
+    charts(results) {
+      const native = results.find((r) => r.platform === 'native') ?? results[0];
+      if (native === undefined) return [];
+      const per = (pn: PatternName, f: string) => VARIANTS.map((v) => [v.label, native.derived[`${pn}.${v.name}.${f}`] ?? 0] as const);
+      return [
+        {
+          title: 'Cycles per written page, 16 MiB anonymous region (native)',
+          kind: 'bar',
+          xLabel: 'anonymous prefault policy',
+          yLabel: 'cycles per touched page',
+          series: PATTERN_NAMES.map((pn) => ({ name: pn === 'seq' ? 'sequential' : `random ${native.params.fraction}`, points: per(pn, 'cycles_per_touch') })),
+        },
+        {
+          title: 'Pages allocated and never touched / peak RSS, random writes (native)',
+          kind: 'bar',
+          xLabel: 'anonymous prefault policy',
+          yLabel: 'pages',
+          series: [
+            { name: 'allocated, never touched', points: per('random', 'allocated_untouched') },
+            { name: 'peak RSS', points: per('random', 'peak_rss_pages') },
+          ],
+        },
+        {
+          title: 'Cycles per written page by platform, sequential vs random (fixed:N vs off)',
+          kind: 'bar',
+          xLabel: 'platform',
+          yLabel: 'cycles(off) / cycles(fixed:N)',
+          series: PATTERN_NAMES.map((pn) => ({
+            name: pn,
+            points: results.map((r) => [r.platform, ratio(r.derived[`${pn}.off.cycles`], r.derived[`${pn}.fixed.cycles`])] as const),
+          })),
+        },
+      ];
+    },
+    finding(results): Finding {
+      const r = results.find((x) => x.platform === 'native') ?? results[0];
+      if (r === undefined) return { agrees: 'no', text: 'No runs.' };
+      const d = (pn: PatternName, v: string, f: string) => r.derived[`${pn}.${v}.${f}`] ?? 0;
+      const prefaulters = VARIANTS.filter((v) => v.name !== 'off');
+      const seqGain = prefaulters.map((v) => ({ v, x: ratio(d('seq', 'off', 'cycles'), d('seq', v.name, 'cycles')) }));
+      const rndCost = prefaulters.map((v) => ({ v, x: ratio(d('random', v.name, 'cycles'), d('random', 'off', 'cycles')), waste: d('random', v.name, 'allocated_untouched'), rss: ratio(d('random', v.name, 'peak_rss_pages'), d('random', 'off', 'peak_rss_pages')) }));
+      const helps = seqGain.filter((g) => g.x > 1.02);
+      const wastes = rndCost.filter((c) => c.waste > 0);
+      const agrees = helps.length === prefaulters.length && wastes.length > 0 ? 'yes' : helps.length > 0 || wastes.length > 0 ? 'partly' : 'no';
+      const touchedRandom = Math.round(d('random', 'off', 'pages_allocated'));
+      const others = results.filter((x) => x !== r).map((x) => `${x.platform}: fixed:${x.params.fixed_pages} ${ratio(x.derived['seq.off.cycles'], x.derived['seq.fixed.cycles']).toFixed(2)}× sequential, ${ratio(x.derived['random.fixed.cycles'], x.derived['random.off.cycles']).toFixed(2)}× the cycles on random`);
+      return {
+        agrees,
+        text:
+          `Sequential writes of ${r.params.size ?? '?'} (${r.platform}): ` +
+          seqGain.map((g) => `${g.v.label === 'fixed:N' ? `fixed:${r.params.fixed_pages}` : g.v.label} ${g.x.toFixed(2)}× fewer cycles (faults ${d('seq', 'off', 'faults')} → ${d('seq', g.v.name, 'faults')})`).join(', ') +
+          `. Random writes to ${r.params.fraction} of the pages (${touchedRandom} pages touched): ` +
+          rndCost.map((c) => `${c.v.label === 'fixed:N' ? `fixed:${r.params.fixed_pages}` : c.v.label} allocates ${c.waste} never-touched pages (peak RSS ×${c.rss.toFixed(2)}, cycles ×${c.x.toFixed(2)})`).join(', ') +
+          '.' +
+          (others.length > 0 ? ` ${others.join('; ')}.` : ''),
+      };
+    },
+  },
+};
+
+function ratio(a: number | undefined, b: number | undefined): number {
+  return a !== undefined && b !== undefined && b > 0 ? a / b : 0;
+}
