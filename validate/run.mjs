@@ -158,7 +158,7 @@ async function modelFolioOrders(c, maxOrder) {
     const inode = { pages };
     const chunk = sizeBytes(c.io_chunk ?? (c.cache === 'readback' ? '128KiB' : '1MiB')) / 4096;
     if (c.cache === 'written') vm.populateByWrite(k, inode, chunk, maxOrder);
-    else if (c.cache === 'readback') vm.populateByRead(k, inode, chunk, maxOrder);
+    else if (c.cache === 'readback') vm.populateByRead(k, inode, chunk, maxOrder, Math.floor(settings.readAheadKb / 4));
     else return null;
     return hist;
   } catch {
@@ -320,7 +320,7 @@ function explain(row) {
   }
   // readback: folio sizes built by read() through readahead
   if (c.cache === 'readback' && row.modelFolios) {
-    out.push(`folio sizes from read(): the real kernel's readahead window grows to read_ahead_kb=${settings.readAheadKb} KiB and the folio order rises by 2 per async round up to order 9, giving folios ${realF} (FilePmdMapped ${r.file_pmd_kb} kB); the scenario's populateByRead caps each window at io_chunk (${c.io_chunk ?? '128KiB'}) instead of the readahead size, so the model's folios are ${modelF} (pages per order) and it needs ${row.minor[1]} faults instead of ${r.minor}`);
+    out.push(`folio sizes from read(): the real kernel's readahead window grows to read_ahead_kb=${settings.readAheadKb} KiB and the folio order rises by 2 per async round up to order 9, giving folios ${realF} (FilePmdMapped ${r.file_pmd_kb} kB); the model's populateByRead ramps the same windows (get_init_ra_size of the ${c.io_chunk ?? '128KiB'} read, then get_next_ra_size) and gives folios ${modelF} (pages per order), needing ${row.minor[1]} faults instead of ${r.minor}; what remains is where the random touches land relative to the PMD-mapped folios (different generators) and the async readahead rounds the model does not replay`);
   }
   // written: folio sizes from write()
   if (c.cache === 'written' && row.modelFolios && r.folio_pages_by_order && histText(row.modelFolios) !== realF && c.access === 'read' && !c.pattern.startsWith('random') && !c.pattern.startsWith('stride') && !c.pattern.startsWith('hotset')) {
