@@ -1,5 +1,5 @@
 /** @pte/machine: assembles and runs a simulated machine. */
-export { Machine } from './machine.js';
+export { Machine, ACCESS_SEGV, ACCESS_NONCANONICAL } from './machine.js';
 export type { MachineOptions, AccessKind, PageRange } from './machine.js';
 export { PLATFORMS, IMPLEMENTED_PLATFORMS, parsePlatform } from './platform.js';
 export type { Platform } from './platform.js';

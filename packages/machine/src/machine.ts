@@ -3,7 +3,7 @@ import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, Mmu, PhysMem, TRANSLATE_GP, ty
 import { NativePvMmu, type PvMmuOps, type PvopsCostKey } from '@pte/pvops';
 import {
   assertInvariants, FAULT_RETRY, handleMmFault, Kernel, populateByRead, populateByWrite, Syscalls, vpnHi, vpnLo,
-  Vmalloc, VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Task, type VmapPolicy, type VmCostKey, type VmPolicy,
+  Vmalloc, VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Mm, type Task, type VmapPolicy, type VmCostKey, type VmPolicy,
 } from '@pte/vm';
 import { AccessStream, validateWorkload, type PatternSpec, type Program, type ProtSpec, type Workload } from '@pte/workloads';
 import { XenHypervisor, XenPvMmu, type XenAliasPolicy, type XenCostKey, type XenPteWrite } from '@pte/xen';
@@ -42,6 +42,10 @@ export interface MachineOptions {
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
+
+/** Machine.accessPage results besides a frame number. */
+export const ACCESS_SEGV = -1;
+export const ACCESS_NONCANONICAL = -2;
 
 /** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
 export interface PageRange {
@@ -190,41 +194,13 @@ export class Machine {
     const buf = new Uint32Array(4096);
     const mm = task.mm;
     const base = range.start;
-    const shadow = this.shadow;
     let n: number;
     while ((n = stream.fill(buf)) > 0) {
       for (let i = 0; i < n; i++) {
         const vpn = base + buf[i]!;
-        const hi = vpnHi(vpn);
-        const lo = vpnLo(vpn);
-        let pfn = mmu.translate(hi, lo, access);
-        let tries = 0;
-        while (pfn < 0) {
-          if (pfn === TRANSLATE_GP) throw new Error(`non-canonical address for page ${vpn}`);
-          let code = mmu.faultCode;
-          if (shadow !== null) {
-            // A #PF on the shadow tables exits to KVM, which fixes them or hands the fault to the guest.
-            if (shadow.handlePageFault(hi, lo, access)) {
-              if (++tries > 8) throw new Error(`page ${vpn} still faults on the shadow tables after ${tries} exits`);
-              pfn = mmu.translate(hi, lo, access);
-              continue;
-            }
-            code = shadow.injectCode;
-          }
-          this.pv.onPageFault();
-          if (handleMmFault(k, mm, vpn, code | ACCESS_USER) !== FAULT_RETRY) {
-            this.segv++;
-            break;
-          }
-          if (++tries > 12) {
-            if (this.xen !== null && this.xen.refused > 0) {
-              throw new PteError('model', `page 0x${vpn.toString(16)} cannot be mapped: Xen refused the guest's page-table update (xen.refused = ${this.xen.refused}); the guest would BUG()`);
-            }
-            throw new Error(`page ${vpn} still faults after ${tries} retries`);
-          }
-          pfn = mmu.translate(hi, lo, access);
-        }
-        if (runs > 1 && pfn >= 0) mmu.translateRun(hi, lo, access, runs - 1);
+        const pfn = this.accessPage(mm, vpn, access);
+        if (pfn === ACCESS_NONCANONICAL) throw new Error(`non-canonical address for page ${vpn}`);
+        if (runs > 1 && pfn >= 0) mmu.translateRun(vpnHi(vpn), vpnLo(vpn), access, runs - 1);
       }
       this.touches += n;
       k.touchClock += n;
@@ -232,6 +208,47 @@ export class Machine {
     }
     this.noteRss();
     this.verify('after touch');
+  }
+
+  /**
+   * One access to page `vpn` of `mm` (already loaded) through the hardware path, exactly as the CPU
+   * and the platform see it: translate; on a #PF, KVM shadow fixes its tables or injects the fault,
+   * the guest's handler (handle_mm_fault) runs, and the access retries. Returns the frame reached,
+   * ACCESS_SEGV when the process would get a signal (counted in `segv`), or ACCESS_NONCANONICAL.
+   */
+  accessPage(mm: Mm, vpn: number, access: number): number {
+    const mmu = this.mmu;
+    const shadow = this.shadow;
+    const hi = vpnHi(vpn);
+    const lo = vpnLo(vpn);
+    let pfn = mmu.translate(hi, lo, access);
+    let tries = 0;
+    while (pfn < 0) {
+      if (pfn === TRANSLATE_GP) return ACCESS_NONCANONICAL;
+      let code = mmu.faultCode;
+      if (shadow !== null) {
+        // A #PF on the shadow tables exits to KVM, which fixes them or hands the fault to the guest.
+        if (shadow.handlePageFault(hi, lo, access)) {
+          if (++tries > 8) throw new Error(`page ${vpn} still faults on the shadow tables after ${tries} exits`);
+          pfn = mmu.translate(hi, lo, access);
+          continue;
+        }
+        code = shadow.injectCode;
+      }
+      this.pv.onPageFault();
+      if (handleMmFault(this.kernel, mm, vpn, code | ACCESS_USER) !== FAULT_RETRY) {
+        this.segv++;
+        return ACCESS_SEGV;
+      }
+      if (++tries > 12) {
+        if (this.xen !== null && this.xen.refused > 0) {
+          throw new PteError('model', `page 0x${vpn.toString(16)} cannot be mapped: Xen refused the guest's page-table update (xen.refused = ${this.xen.refused}); the guest would BUG()`);
+        }
+        throw new Error(`page ${vpn} still faults after ${tries} retries`);
+      }
+      pfn = mmu.translate(hi, lo, access);
+    }
+    return pfn;
   }
 
   /** Record RSS now (memory.rss_pages is the last sample; peak is the highest per-process RSS). */

@@ -3,6 +3,7 @@ import { DEFAULT_PROFILE } from '@pte/vm';
 import { parseTraceFormat } from '@pte/workloads';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { collect, FORMAT_HELP, PROFILE_HELP } from './options.js';
 import { formatCsv, formatRunTable, parseFormat, writeOutput } from '../output.js';
 import { REPLAY_ROWS, replayTrace } from '../replay/replay.js';
 import { DEFAULT_SEED } from '../run-scenario.js';
@@ -19,10 +20,6 @@ interface ReplayFlags {
   check: boolean;
 }
 
-function collect(value: string, prev: string[]): string[] {
-  return [...prev, value];
-}
-
 /** `pte-lab replay <trace>`: a program's memory trace (valgrind lackey, or the binary format) through a machine. */
 export function registerReplay(program: Command, io: CliIo): void {
   program
@@ -31,10 +28,10 @@ export function registerReplay(program: Command, io: CliIo): void {
     .requiredOption('--trace-format <f>', 'lackey | bin')
     .option('--maps <file>', 'a captured /proc/PID/maps: one VMA per line at its address (default: 2 MiB anonymous regions around the touched pages)')
     .option('--platform <p>', 'native | xen-pv | kvm-shadow | kvm-tdp', 'native')
-    .option('--profile <name>', 'kernel profile: linux-2.6.27 | linux-3.15 | linux-6.18', DEFAULT_PROFILE)
+    .option('--profile <name>', PROFILE_HELP, DEFAULT_PROFILE)
     .option('--set <key=value>', 'a policy key (repeatable), cache=warm|cold, coalesce=on|off', collect, [])
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))
-    .option('--format <f>', 'table | json | csv', 'table')
+    .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file instead of stdout')
     .option('--check', 'run the invariant checkers during and after the replay', false)
     .action((trace: string, f: ReplayFlags) => {

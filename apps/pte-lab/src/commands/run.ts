@@ -2,6 +2,7 @@ import { parseCount } from '@pte/core';
 import { DEFAULT_PROFILE } from '@pte/vm';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { collect, FORMAT_HELP, PROFILE_HELP } from './options.js';
 import { formatCsv, formatRunTable, parseFormat, writeOutput } from '../output.js';
 import { DEFAULT_SEED, runScenario } from '../run-scenario.js';
 import { getScenario } from '../scenarios/catalogue.js';
@@ -16,20 +17,16 @@ interface RunFlags {
   check: boolean;
 }
 
-function collect(value: string, prev: string[]): string[] {
-  return [...prev, value];
-}
-
 /** `pte-lab run <scenario>`: one run, printed as a table, JSON or CSV, or written to --out. */
 export function registerRun(program: Command, io: CliIo): void {
   program
     .command('run <scenario>')
     .description('run a scenario once and print its table (or JSON / CSV)')
     .option('--platform <p>', 'native | xen-pv | kvm-shadow | kvm-tdp (default: native, or the scenario\'s only platform)')
-    .option('--profile <name>', 'kernel profile: linux-2.6.27 | linux-3.15 | linux-6.18', DEFAULT_PROFILE)
+    .option('--profile <name>', PROFILE_HELP, DEFAULT_PROFILE)
     .option('--set <key=value>', 'a scenario or policy key (repeatable); see pte-lab list', collect, [])
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))
-    .option('--format <f>', 'table | json | csv', 'table')
+    .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file instead of stdout')
     .option('--check', 'run the invariant checkers after every step', false)
     .action((name: string, f: RunFlags) => {

@@ -5,6 +5,7 @@ import type { RunResult } from '@pte/machine';
 import { DEFAULT_PROFILE } from '@pte/vm';
 import type { Command } from 'commander';
 import { processIo, type CliIo } from '../io.js';
+import { collect, FORMAT_HELP } from './options.js';
 import { formatCsv, parseFormat, writeOutput } from '../output.js';
 import { DEFAULT_SEED } from '../run-scenario.js';
 import { getScenario } from '../scenarios/catalogue.js';
@@ -27,10 +28,6 @@ interface SweepFlags {
   check: boolean;
 }
 
-function collect(value: string, prev: string[]): string[] {
-  return [...prev, value];
-}
-
 /**
  * `pte-lab sweep <scenario> --vary key=v1,v2,...`: the cartesian product of the --vary lists (the last
  * varies fastest), each point a `pte-lab run`, on worker threads; printed in product order.
@@ -45,7 +42,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     .option('--set <key=value>', 'a scenario or policy key for every point (repeatable)', collect, [])
     .option('--seed <n>', 'PRNG seed (unless varied)', String(DEFAULT_SEED))
     .option('--jobs <n>', 'worker threads (default: the available parallelism)')
-    .option('--format <f>', 'table | json | csv', 'table')
+    .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file; finished points are journaled in FILE.partial.jsonl')
     .option('--resume', 'with --out: keep the points the journal has and run the rest', false)
     .option('--check', 'run the invariant checkers after every step', false)

@@ -1,7 +1,7 @@
 import { PteError } from '@pte/core';
-import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, TRANSLATE_GP } from '@pte/arch-x86';
-import type { Machine } from '@pte/machine';
-import { FAULT_RETRY, handleMmFault, vpnHi, vpnLo, type Task } from '@pte/vm';
+import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE } from '@pte/arch-x86';
+import { ACCESS_NONCANONICAL, type Machine } from '@pte/machine';
+import { vpnHi, vpnLo, type Task } from '@pte/vm';
 import { OP_INSTR, OP_MODIFY, OP_STORE, type RecordChunk } from '@pte/workloads';
 
 const A_READ = ACCESS_USER;
@@ -103,41 +103,10 @@ export class ReplayLoop {
     this.touches += count;
   }
 
-  /** One access through the hardware path; false if it ended in SIGSEGV. */
+  /** One access through the hardware path (Machine.accessPage); false if it ended in SIGSEGV. */
   private one(vpn: number, access: number): boolean {
-    const m = this.m;
-    const k = m.kernel;
-    const mmu = m.mmu;
-    const shadow = m.shadow;
-    const mm = this.task.mm;
-    const hi = vpnHi(vpn);
-    const lo = vpnLo(vpn);
-    let pfn = mmu.translate(hi, lo, access);
-    let tries = 0;
-    while (pfn < 0) {
-      if (pfn === TRANSLATE_GP) throw new PteError('parse', `trace address 0x${(vpn * 4096).toString(16)} is not canonical`);
-      let code = mmu.faultCode;
-      if (shadow !== null) {
-        if (shadow.handlePageFault(hi, lo, access)) {
-          if (++tries > 8) throw new Error(`page ${vpn} still faults on the shadow tables after ${tries} exits`);
-          pfn = mmu.translate(hi, lo, access);
-          continue;
-        }
-        code = shadow.injectCode;
-      }
-      m.pv.onPageFault();
-      if (handleMmFault(k, mm, vpn, code | ACCESS_USER) !== FAULT_RETRY) {
-        m.segv++;
-        return false;
-      }
-      if (++tries > 12) {
-        if (m.xen !== null && m.xen.refused > 0) {
-          throw new PteError('model', `page 0x${vpn.toString(16)} cannot be mapped: Xen refused the guest's page-table update (xen.refused = ${m.xen.refused}); the guest would BUG()`);
-        }
-        throw new Error(`page ${vpn} still faults after ${tries} retries`);
-      }
-      pfn = mmu.translate(hi, lo, access);
-    }
-    return true;
+    const pfn = this.m.accessPage(this.task.mm, vpn, access);
+    if (pfn === ACCESS_NONCANONICAL) throw new PteError('parse', `trace address 0x${(vpn * 4096).toString(16)} is not canonical`);
+    return pfn >= 0;
   }
 }

@@ -19,14 +19,7 @@ export interface SweepPoint {
 }
 
 /** The options every point shares (the sweep's own --platform, --profile, --set, --seed, --check). */
-export interface SweepBase {
-  readonly scenario: string;
-  readonly platform?: string;
-  readonly profile: string;
-  readonly set: readonly string[];
-  readonly seed: number;
-  readonly check: boolean;
-}
+export type SweepBase = RunOptions;
 
 const RUN_KEYS = ['platform', 'profile', 'seed'] as const;
 
