@@ -108,8 +108,8 @@ function doPteMissing(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, writ
 
 /**
  * do_read_fault(): fault-around first when it applies (should_fault_around: a window > 1 page and
- * no userfaultfd WP/MINOR registration; with the madvise-gated policy, an advised mapping); if that did not map the faulting page, ->fault
- * (filemap_fault) and finish_fault().
+ * no userfaultfd WP/MINOR registration; with the madvise-gated policy, an advised mapping); if
+ * that did not map the faulting page, ->fault (filemap_fault) and finish_fault().
  */
 function doReadFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
   if (k.policy.faultAround > 1 && (vma.flags & (VM_UFFD_WP | VM_UFFD_MINOR)) === 0 && faultAroundAllowed(k, vma)) {
@@ -151,19 +151,26 @@ function finishFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, pfn: 
     pt = pteTableFor(k, mm, vpn, true);
   }
   const writable = fileReadWritable(vma);
-  if (
-    n > 1 &&
-    headVpn >= vma.start &&
-    headVpn + n <= vma.end &&
-    Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512) &&
-    rangeNone(k, pt, headVpn, n)
-  ) {
+  if (wholeFolioRun(k, vma, pt, vpn, pfn) > 1) {
     setPteRange(k, mm, vma, pt, headVpn, head, n, vpn, writable, false, false);
     k.charge(k.catFault, k.c.mapPage * n);
     return;
   }
   setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, writable, false, false);
   k.charge(k.catFault, k.c.mapPage);
+}
+
+/**
+ * finish_fault()'s test for mapping the whole folio of `pfn` (faulting page `vpn`): the folio lies
+ * inside the VMA and one page table and every PTE of its range is none. Returns its page count,
+ * or 1 when only the faulting page can be mapped.
+ */
+function wholeFolioRun(k: Kernel, vma: Vma, pt: number, vpn: number, pfn: number): number {
+  const n = 1 << k.frames.order[pfn]!;
+  if (n === 1) return 1;
+  const headVpn = vpn - (pfn % n);
+  const fits = headVpn >= vma.start && headVpn + n <= vma.end && Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512);
+  return fits && rangeNone(k, pt, headVpn, n) ? n : 1;
 }
 
 function rangeNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
@@ -187,8 +194,12 @@ function doFileWriteFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number):
   if ((vma.flags & VM_SHARED) !== 0) {
     k.stats.faultsSharedWrite++;
     folioMarkDirty(k, src);
-    setPteRange(k, mm, vma, pt, vpn, src, 1, vpn, true, true, false);
-    k.charge(k.catFault, k.c.mapPage);
+    const n = wholeFolioRun(k, vma, pt, vpn, src);
+    // finish_fault() maps a large folio whole, writable and dirty (Kiryl Shutsemau's "try to map
+    // the entire file folio in finish_fault()", 6.18); otherwise the one page.
+    if (n > 1) setPteRange(k, mm, vma, pt, vpn - (src % n), src - (src % n), n, vpn, true, true, false);
+    else setPteRange(k, mm, vma, pt, vpn, src, 1, vpn, true, true, false);
+    k.charge(k.catFault, k.c.mapPage * n);
     folioPut(k, src, 1);
     return FAULT_RETRY;
   }

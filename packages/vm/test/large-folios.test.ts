@@ -250,3 +250,35 @@ describe('PMD mapping of PMD-sized file folios', () => {
     expect(checkInvariants(h.k)).toEqual([]);
   });
 });
+
+describe('shared write faults on large folios (finish_fault maps the entire file folio, 6.18)', () => {
+  test('one write fault per 1 MiB folio maps all 256 PTEs writable and dirty', () => {
+    const { h, task, file } = setup(1024, 256); // four order-8 folios
+    const vma = mapFile(h, task, file, 1024, { fixedVpn: FIXED_BASE, shared: true, write: true });
+    const before = statsOf(h);
+    touchRange(h, task, vma, 0, 1024, true);
+    const d = statsDelta(h, before);
+    expect(d.faults).toBe(4);
+    expect(d.faultsSharedWrite).toBe(4);
+    expect(presentPages(h, task, vma)).toEqual(range(0, 1024));
+    for (const p of [0, 100, 255, 256, 1023]) {
+      const [lo] = pteOf(h, task, vma.start + p)!;
+      expect(lo & RW).toBe(RW);
+      expect(lo & 0x40).toBe(0x40); // D
+    }
+    expect(checkInvariants(h.k)).toEqual([]);
+  });
+
+  test('a folio that does not fit the VMA falls back to the one page', () => {
+    const { h, task, file } = setup(512, 256);
+    // The VMA starts half-way into the first folio (pgoff 128): that folio sticks out of it.
+    const vma = mapFile(h, task, file, 384, { fixedVpn: FIXED_BASE + 128, pgoff: 128, shared: true, write: true });
+    let before = statsOf(h);
+    touch(h, task, vma.start + 3, true);
+    expect(statsDelta(h, before).ptePopulated).toBe(1);
+    before = statsOf(h);
+    touch(h, task, vma.start + 200, true); // file page 328: the second folio lies inside
+    expect(statsDelta(h, before).ptePopulated).toBe(256);
+    expect(checkInvariants(h.k)).toEqual([]);
+  });
+});
