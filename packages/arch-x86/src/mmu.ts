@@ -126,6 +126,16 @@ export class Mmu {
     if (!noFlush) this.tlb.flush(pcid, false);
   }
 
+  /**
+   * A guest-kernel access to the contents of frame `pfn` (a copy into it, zeroing, a COW copy),
+   * made through the kernel's direct map and not walked here: under nested paging the first
+   * access to a guest frame takes an EPT violation, as any other access would.
+   */
+  kernelAccess(pfn: number): void {
+    const n = this.nested;
+    if (n !== null && n.mapped[pfn] === 0) n.violation(pfn);
+  }
+
   /** INVLPG: this PCID's and global entries for the page. */
   invlpg(hi: number, lo: number): void {
     this.invlpgs++;

@@ -112,4 +112,10 @@ export class NativePvMmu extends PvMmuOps {
   protected archEnterLazy(): void {}
   protected archLeaveLazy(): void {}
   protected archFlushLazy(): void {}
+
+  override kernelAccess(pfn: number, n: number): void {
+    const cpu = this.cpu;
+    if (cpu.kernelAccess === undefined) return;
+    for (let i = 0; i < n; i++) cpu.kernelAccess(pfn + i);
+  }
 }

@@ -32,6 +32,8 @@ export interface GuestCpu {
   readonly pcid: number;
   invlpg(hi: number, lo: number): void;
   writeCr3(root: number, pcid: number): void;
+  /** The guest kernel touched the contents of frame `pfn` (see Mmu.kernelAccess). */
+  kernelAccess?(pfn: number): void;
 }
 
 export interface VmapAliases {
@@ -55,6 +57,15 @@ export abstract class PvMmuOps {
     readonly name: string,
     readonly mem: PhysMem,
   ) {}
+
+  // --- frame contents -----------------------------------------------------------------------
+
+  /**
+   * The guest kernel accessed the contents of frames [pfn, pfn + n) itself: a write() or read()
+   * copy, zeroing, a COW copy. Only a backend whose CPU runs under nested paging cares (the first access to a
+   * guest frame is an EPT violation); DMA from a device does not come here.
+   */
+  kernelAccess(_pfn: number, _n: number): void {}
 
   // --- frame numbers ------------------------------------------------------------------------
 

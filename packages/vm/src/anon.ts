@@ -81,6 +81,7 @@ function mapNewAnon(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, faul
   if (pfn < 0) return false;
   k.stats.pagesAllocated += n;
   k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * n);
+  k.pv.kernelAccess(pfn, n); // clear_user_highpages
   const f = k.frames;
   for (let i = 0; i < n; i++) f.flags[pfn + i] = f.flags[pfn + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   setPteRange(k, mm, vma, pt, start, pfn, n, faultVpn, writable, true, true);

@@ -207,6 +207,7 @@ function doFileWriteFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number):
   vma.anonVma = true;
   const pfn = k.allocAnonPage(false);
   k.charge(k.catFault, k.c.pageCopy);
+  k.pv.kernelAccess(src, 1); // copy_mc_user_highpage reads the page-cache page
   const f = k.frames;
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, true, true, true);

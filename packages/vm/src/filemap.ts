@@ -34,6 +34,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
     k.stats.faultsMinor++;
     k.charge(k.catFault, k.c.pageZero);
     const page = readFolio(k, inode, index, 0);
+    k.pv.kernelAccess(page, 1); // a new shmem page is cleared
     folioGet(k, page, 1);
     return page;
   }
@@ -101,6 +102,7 @@ export function populateByWrite(k: Kernel, inode: Inode, chunkPages: number, max
       const pfn = k.frames.allocOrFail(order);
       k.stats.pagesAllocated += 1 << order;
       k.pageCache.insert(inode, index, pfn, order, PG_UPTODATE);
+      k.pv.kernelAccess(pfn, 1 << order); // copy_from_user into the folio
       index += 1 << order;
     }
   }
@@ -136,6 +138,7 @@ export function populateByRead(k: Kernel, inode: Inode, windowPages: number, max
         const pfn = k.frames.allocOrFail(o);
         k.stats.pagesAllocated += 1 << o;
         k.pageCache.insert(inode, index, pfn, o, PG_UPTODATE);
+        k.pv.kernelAccess(pfn, 1 << o); // read()'s copy_to_user reads it
       }
       index += 1 << o;
     }

@@ -146,6 +146,7 @@ export class Kernel {
     this.zeroPfn = this.frames.allocOrFail(0);
     this.frames.flags[this.zeroPfn] = this.frames.flags[this.zeroPfn]! | PG_ZERO | PG_UPTODATE;
     this.frames.refcount[this.zeroPfn] = 1;
+    this.pv.kernelAccess(this.zeroPfn, 1); // cleared at boot
     this.swap = o.reclaim === true && (o.swapSlots ?? 0) > 0 ? new SwapDevice(o.swapSlots!, this.c.ioRequest, this.c.ioPage) : null;
     this.reclaim = o.reclaim === true ? new Reclaim(this, o.reclaimHorizon) : null;
   }
@@ -292,6 +293,7 @@ export class Kernel {
     }
     f.flags[pfn] = f.flags[pfn]! | PG_PAGETABLE;
     f.refcount[pfn] = 1;
+    this.pv.kernelAccess(pfn, 1); // pte_alloc_one() & co. hand out zeroed pages
     return pfn;
   }
 
@@ -320,6 +322,7 @@ export class Kernel {
     const pfn = this.frames.allocOrFail(0);
     this.stats.pagesAllocated++;
     this.charge(this.catFault, this.c.pageAlloc + (zero ? this.c.pageZero : 0));
+    this.pv.kernelAccess(pfn, 1); // zeroed, or the destination of a copy
     return pfn;
   }
 }

@@ -25,14 +25,11 @@ export interface FileTouchFigures {
  * One process reads a cached file (order-0 page cache, written by write()) through a private
  * read-only mapping in `pattern`, and exits; the touches and the exit (zap_pte_range, where unused
  * prefaulted PTEs are counted) are measured. The machine is left with its measurement in place.
- * On kvm-tdp the file's frames are EPT-mapped before the measurement: the guest's write() filled
- * them through its direct map, which took the EPT violations then (the model's populateByWrite
- * does not go through the MMU, so without this every cached page would cost one exit at its first
- * user read, whatever the window).
+ * On kvm-tdp the guest's write() took the EPT violations of the file's frames during the setup
+ * (populateByWrite reports its copies through pvops.kernelAccess), so user reads do not.
  */
 export function touchCachedFile(m: Machine, size: number, pattern: PatternSpec): FileTouchFigures {
-  const { task, file, vma } = cachedFileMapping(m, size);
-  if (m.tdp !== null) for (const pfn of file.cache) if (pfn >= 0) m.tdp.mapped[pfn] = 1;
+  const { task, vma } = cachedFileMapping(m, size);
   m.verify('after setup');
   m.startMeasurement();
   m.touch(task, vma, pattern, 'read', 1);
