@@ -154,6 +154,7 @@ async function modelFolioOrders(c, maxOrder) {
       pageCache: { lookup: () => -1, insert: (_i, _x, _p, order) => { hist[order] = (hist[order] ?? 0) + (1 << order); } },
       frames: { allocOrFail: () => 0, alloc: () => 0 },
       stats: { pagesAllocated: 0 },
+      pv: { kernelAccess: () => {} }, // the copy's EPT accounting: nothing to count here
     };
     const inode = { pages };
     const chunk = sizeBytes(c.io_chunk ?? (c.cache === 'readback' ? '128KiB' : '1MiB')) / 4096;

@@ -274,10 +274,16 @@ export class Syscalls {
     const tlb = new MmuGather(k, mm, true);
     for (const v of mm.vmas.all()) zapRange(k, mm, v, v.start, v.end, tlb);
     tlb.finish();
+    // The CPU must not keep the dying tables loaded: Linux frees the pgd only in mmdrop, after
+    // the switch away (to init_mm when nothing else runs: leave_mm).
+    if (k.currentMm === mm) {
+      const kmm = k.kernelMmIfAny;
+      if (kmm !== null) k.switchMm(kmm);
+      else k.currentMm = null; // without a kernel mm nothing reloads CR3 before the next switch_mm
+    }
     for (const v of [...mm.vmas.all()]) mm.vmas.remove(v);
     freePgtables(k, mm, true);
     k.mms.delete(mm);
-    if (k.currentMm === mm) k.currentMm = null;
   }
 
   /** Split VMAs at `start` and `end`; return those inside [start, end). */

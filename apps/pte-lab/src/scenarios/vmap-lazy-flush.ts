@@ -238,7 +238,7 @@ function churn(m: Machine, p: Params): { aliasPins: number; roundsDone: number }
         if (refused(m)) break;
       }
       m.sys.exit(child);
-      k.switchMm(parent.mm); // the parent runs again (wait() returns): CR3 leaves the freed tables
+      k.switchMm(parent.mm); // the parent runs again (wait() returns)
       m.verify('after round');
       roundsDone++;
     }
