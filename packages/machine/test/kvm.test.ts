@@ -9,11 +9,12 @@
 import fc from 'fast-check';
 import { A, ACCESS_USER, ACCESS_WRITE, D, entryPfn, isLeaf, P, RW, TRANSLATE_PF } from '@pte/arch-x86';
 import {
-  getProfile, populateByRead, populateByWrite, vpnHi, vpnIndex, vpnLo, VM_EXEC, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE,
+  getProfile, populateByRead, populateByWrite, vpnHi, vpnIndex, vpnLo, VM_READ, VM_WRITE,
   type Advice, type AnonPrefault, type Inode, type Mm, type Task, type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
+import { applyRangeOp, pickRangeIn } from '../../../test-utils/mm-ops.js';
 
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };
@@ -549,11 +550,7 @@ const setupArb: fc.Arbitrary<Setup> = fc.record({
 });
 
 function pickRange(task: Task, vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
-  const vmas = task.mm.vmas.all();
-  if (vmas.length === 0) return null;
-  const v = vmas[vmaSel % vmas.length]!;
-  const o = off % v.pages;
-  return { start: v.start + o, pages: 1 + (len % (v.pages - o + 20)) };
+  return pickRangeIn(task.mm.vmas.all(), vmaSel, off, len);
 }
 
 /** Counters summed over the runs of a property: what the random sequences exercised. */
@@ -626,29 +623,12 @@ function runOps(platform: Platform, setup: Setup, ops: Op[]): void {
           }
           break;
         }
-        case 'munmap': {
-          const r = pickRange(task, op.vma, op.off, op.len);
-          if (r !== null) m.sys.munmap(task, r.start, r.pages);
-          break;
-        }
-        case 'mprotect': {
-          const r = pickRange(task, op.vma, op.off, op.len);
-          if (r === null) break;
-          let write = op.prot === 'rw';
-          for (const v of task.mm.vmas.all()) {
-            if (v.start < r.start + r.pages && r.start < v.end && (v.flags & (VM_SHARED | VM_MAYWRITE)) === VM_SHARED) write = false;
-          }
-          m.sys.mprotect(task, r.start, r.pages, VM_READ | (write ? VM_WRITE : 0) | (op.prot === 'rx' ? VM_EXEC : 0));
-          break;
-        }
-        case 'dontneed': {
-          const r = pickRange(task, op.vma, op.off, op.len);
-          if (r !== null) m.sys.madvise(task, r.start, r.pages, 'dontneed');
-          break;
-        }
+        case 'munmap':
+        case 'mprotect':
+        case 'dontneed':
         case 'advise': {
           const r = pickRange(task, op.vma, op.off, op.len);
-          if (r !== null) m.sys.madvise(task, r.start, r.pages, op.advice);
+          if (r !== null) applyRangeOp(m.sys, task, op, r);
           break;
         }
         case 'fork':

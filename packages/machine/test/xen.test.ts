@@ -9,12 +9,13 @@ import fc from 'fast-check';
 import { PteError } from '@pte/core';
 import { isLeaf, LINUX_PAGE_TABLE, P, RW, US } from '@pte/arch-x86';
 import {
-  checkInvariants, getProfile, MMAP_BASE_VPN, populateByRead, populateByWrite, pteTableFor, VM_EXEC, VM_MAYWRITE, VM_READ,
-  VM_SHARED, VM_WRITE, type Mm, type Task, type Vma, type VmPolicy,
+  checkInvariants, getProfile, MMAP_BASE_VPN, populateByRead, populateByWrite, pteTableFor, VM_READ,
+  VM_WRITE, type Mm, type Task, type Vma, type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import type { XenPvMmu } from '@pte/xen';
 import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
+import { applyRangeOp, pickRangeIn } from '../../../test-utils/mm-ops.js';
 
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };
@@ -525,13 +526,11 @@ function userVmas(task: Task): Vma[] {
 }
 
 function pickRange(task: Task, vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
-  const vmas = userVmas(task);
-  if (vmas.length === 0) return null;
-  const v = vmas[vmaSel % vmas.length]!;
-  const o = off % v.pages;
-  let end = v.start + o + 1 + (len % (v.pages - o + 20)); // sometimes past the VMA's end
-  for (const a of ANCHORS) if (v.start + o < a && end > a) end = a; // never over an anchor
-  return { start: v.start + o, pages: end - (v.start + o) };
+  const r = pickRangeIn(userVmas(task), vmaSel, off, len);
+  if (r === null) return null;
+  let end = r.start + r.pages;
+  for (const a of ANCHORS) if (r.start < a && end > a) end = a; // never over an anchor
+  return { start: r.start, pages: end - r.start };
 }
 
 /** Run `ops` on a machine of `platform`; return its guest counters (xen.* left out). */
@@ -571,24 +570,11 @@ function runOps(platform: Platform, policy: { profile: string; over: Partial<VmP
         m.touch(task, { start: first, pages: last - first }, SEQ, op.write ? 'write' : 'read', 1);
         break;
       }
-      case 'munmap': {
-        const r = pickRange(task, op.vma, op.off, op.len);
-        if (r !== null) m.sys.munmap(task, r.start, r.pages);
-        break;
-      }
-      case 'mprotect': {
-        const r = pickRange(task, op.vma, op.off, op.len);
-        if (r === null) break;
-        let write = op.prot === 'rw';
-        for (const v of task.mm.vmas.all()) {
-          if (v.start < r.start + r.pages && r.start < v.end && (v.flags & (VM_SHARED | VM_MAYWRITE)) === VM_SHARED) write = false;
-        }
-        m.sys.mprotect(task, r.start, r.pages, VM_READ | (write ? VM_WRITE : 0) | (op.prot === 'rx' ? VM_EXEC : 0));
-        break;
-      }
+      case 'munmap':
+      case 'mprotect':
       case 'dontneed': {
         const r = pickRange(task, op.vma, op.off, op.len);
-        if (r !== null) m.sys.madvise(task, r.start, r.pages, 'dontneed');
+        if (r !== null) applyRangeOp(m.sys, task, op, r);
         break;
       }
       case 'fork':

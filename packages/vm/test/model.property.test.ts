@@ -12,10 +12,11 @@
 import fc from 'fast-check';
 import { entryPfn, isLeaf, P, RW } from '@pte/arch-x86';
 import {
-  checkInvariants, getProfile, PG_ALLOCATED, populateByRead, populateByWrite, ptePfn, VM_EXEC, VM_MAYWRITE, VM_READ,
-  VM_SHARED, VM_WRITE, type Advice, type AnonPrefault, type Inode, type Task, type VmPolicy,
+  checkInvariants, getProfile, PG_ALLOCATED, populateByRead, populateByWrite, ptePfn, VM_READ,
+  VM_WRITE, type Advice, type AnonPrefault, type Inode, type Task, type VmPolicy,
 } from '../src/index.js';
 import { entryAt, FIXED_BASE, makeHarness, pageCacheFrames, touch, TOUCH_SIGNAL, type Harness } from './helpers.js';
+import { applyRangeOp, pickRangeIn } from '../../../test-utils/mm-ops.js';
 
 type Op =
   | { op: 'mmap'; t: number; file: number; shared: boolean; write: boolean; pages: number; fixed: number | null; pgoff: number }
@@ -139,13 +140,7 @@ const pmdFilesArb = fc.tuple(
 
 /** Pages of the VMA of `task` chosen by `vmaSel`, and a sub-range chosen by off/len. */
 function pickRange(task: Task, vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
-  const vmas = task.mm.vmas.all();
-  if (vmas.length === 0) return null;
-  const v = vmas[vmaSel % vmas.length]!;
-  const o = off % v.pages;
-  // Sometimes reach past the VMA's end into whatever follows.
-  const n = 1 + (len % (v.pages - o + 20));
-  return { start: v.start + o, pages: n };
+  return pickRangeIn(task.mm.vmas.all(), vmaSel, off, len);
 }
 
 /** After a successful access: the frame reached is the one the page tables map, with the rights used. */
@@ -271,36 +266,17 @@ function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[
         }
         break;
       }
-      case 'munmap': {
-        const r = pickRange(task, op.vma, op.off, op.len);
-        if (r !== null) h.sys.munmap(task, r.start, r.pages);
-        break;
-      }
-      case 'mprotect': {
-        const r = pickRange(task, op.vma, op.off, op.len);
-        if (r === null) break;
-        // Write can be added only where the mapping may be written (VM_MAYWRITE): a read-only
-        // MAP_SHARED file mapping refuses it (mprotect's EACCES).
-        let write = op.prot === 'rw';
-        for (const v of task.mm.vmas.all()) {
-          if (v.start < r.start + r.pages && r.start < v.end && (v.flags & (VM_SHARED | VM_MAYWRITE)) === VM_SHARED) write = false;
-        }
-        h.sys.mprotect(task, r.start, r.pages, VM_READ | (write ? VM_WRITE : 0) | (op.prot === 'rx' ? VM_EXEC : 0));
-        break;
-      }
+      case 'munmap':
+      case 'mprotect':
+      case 'dontneed':
       case 'advise': {
         const r = pickRange(task, op.vma, op.off, op.len);
-        if (r !== null) h.sys.madvise(task, r.start, r.pages, op.advice);
+        if (r !== null) applyRangeOp(h.sys, task, op, r);
         break;
       }
       case 'exec':
         h.sys.exec(task);
         break;
-      case 'dontneed': {
-        const r = pickRange(task, op.vma, op.off, op.len);
-        if (r !== null) h.sys.madvise(task, r.start, r.pages, 'dontneed');
-        break;
-      }
       case 'fork':
         if (tasks.length < 3) tasks.push(h.sys.fork(task));
         break;
