@@ -44,8 +44,9 @@ export class Reclaim {
   readonly low: number;
   readonly high: number;
   private busy = false;
-  /** Refaults seen by the last shrink (cache_trim_mode needs none since). */
-  private refaultsSeen = 0;
+  /** File refaults, and those seen by the last shrink (cache_trim_mode needs none since). */
+  private fileRefaults = 0;
+  private fileRefaultsSeen = 0;
   private evictions = 0;
   /** Anon rmap: the virtual page each anonymous page is mapped at (anon_vma + folio index). */
   private readonly anonVpn: Float64Array;
@@ -140,8 +141,8 @@ export class Reclaim {
       const canSwap = swap !== null && swap.free() > 0;
       const file = lru.pages[LRU_INACTIVE_FILE]! + lru.pages[LRU_ACTIVE_FILE]!;
       const anon = lru.pages[LRU_INACTIVE_ANON]! + lru.pages[LRU_ACTIVE_ANON]!;
-      const cacheTrim = lru.pages[LRU_INACTIVE_FILE]! >= lru.pages[LRU_ACTIVE_FILE]! && this.refaults === this.refaultsSeen;
-      this.refaultsSeen = this.refaults;
+      const cacheTrim = lru.pages[LRU_INACTIVE_FILE]! >= lru.pages[LRU_ACTIVE_FILE]! && this.fileRefaults === this.fileRefaultsSeen;
+      this.fileRefaultsSeen = this.fileRefaults;
       let anonNr = 0;
       if (canSwap && !cacheTrim && anon > 0) anonNr = Math.ceil((nr * SWAPPINESS * anon) / (SWAPPINESS * anon + (200 - SWAPPINESS) * file));
       let freed = this.shrinkLists(nr - anonNr, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE);
@@ -436,6 +437,7 @@ export class Reclaim {
     if (s === undefined) return false;
     inode.shadow.delete(index);
     this.refaults++;
+    this.fileRefaults++;
     const evictedAt = s % 0x100000000;
     const eviction = Math.floor(s / 0x100000000);
     if (this.k.touchClock - evictedAt <= this.horizon) this.premature++;

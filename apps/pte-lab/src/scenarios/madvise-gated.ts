@@ -1,9 +1,9 @@
 import { configError, formatSize, parseCount, parseSize } from '@pte/core';
-import type { Machine, Platform, RunResult } from '@pte/machine';
+import type { Machine, Platform } from '@pte/machine';
 import { populateByWrite, VM_READ, type Advice, type Task, type Vma } from '@pte/vm';
 import { formatPattern, parsePattern, type PatternSpec } from '@pte/workloads';
 import { measuredTotal } from './common.js';
-import { fmt, ratio } from './report-helpers.js';
+import { derivedOf, fmt, ratio } from './report-helpers.js';
 import type { ChartSpec, Finding, Scenario, ScenarioContext } from './scenario.js';
 
 interface Params {
@@ -146,7 +146,7 @@ export const madviseGated: Scenario<Params> = {
   report: {
     runs: PLATFORMS.map((platform) => ({ platform, set: [] })),
     charts(results): ChartSpec[] {
-      const d = (r: RunResult, k: string) => r.derived[k] ?? 0;
+      const d = derivedOf;
       const perClass = (cl: Class): ChartSpec => ({
         title: `Cycles per touched page, ${cl === 'random' ? `unadvised ${results[0]?.params.pattern ?? ''}` : cl === 'seq' ? 'MADV_SEQUENTIAL, read in order' : 'MADV_WILLNEED, read in order'}`,
         kind: 'bar',
@@ -168,7 +168,7 @@ export const madviseGated: Scenario<Params> = {
       ];
     },
     finding(results): Finding {
-      const d = (r: RunResult, k: string) => r.derived[k] ?? 0;
+      const d = derivedOf;
       const parts = results.map((r) => {
         const always = d(r, 'always.cycles');
         const off = d(r, 'off.cycles');
