@@ -321,24 +321,19 @@ function explain(row) {
   }
   // readback: folio sizes built by read() through readahead
   if (c.cache === 'readback' && row.modelFolios) {
-    out.push(`folio sizes from read(): the real kernel's readahead window grows to read_ahead_kb=${settings.readAheadKb} KiB and the folio order rises by 2 per async round up to order 9, giving folios ${realF} (FilePmdMapped ${r.file_pmd_kb} kB); the model's populateByRead ramps the same windows (get_init_ra_size of the ${c.io_chunk ?? '128KiB'} read, then get_next_ra_size) and gives folios ${modelF} (pages per order), needing ${row.minor[1]} faults instead of ${r.minor}; what remains is where the random touches land relative to the PMD-mapped folios (different generators) and the async readahead rounds the model does not replay`);
+    out.push(`folio sizes from read(): the real kernel's readahead window grows to read_ahead_kb=${settings.readAheadKb} KiB and the folio order rises by 2 per async round up to order 9, giving folios ${realF} (FilePmdMapped ${r.file_pmd_kb} kB); the model's populateByRead ramps the same windows (get_init_ra_size of the ${c.io_chunk ?? '128KiB'} read, then get_next_ra_size) and gives folios ${modelF} (pages per order), needing ${row.minor[1]} faults instead of ${r.minor}; what remains is where the random touches land relative to the PMD-mapped folios (different generators), the async readahead rounds the model does not replay, and the last folio: the real file ends in an order-9 folio that finish_fault() maps with one PMD, while the model's smaller last folio ends at EOF and is mapped one fault-around window per fault (6.18's strict i_size test in filemap_map_pages())`);
   }
   // written: folio sizes from write()
   if (c.cache === 'written' && row.modelFolios && r.folio_pages_by_order && histText(row.modelFolios) !== realF && c.access === 'read' && !c.pattern.startsWith('random') && !c.pattern.startsWith('stride') && !c.pattern.startsWith('hotset')) {
     out.push(`folio sizes from write(): real folios of the mapped pages ${realF}, model ${modelF}`);
   }
-  // first large folio of a file mapped window by window
+  // the folio that ends at EOF, mapped window by window
   if (c.cache === 'written' && c.access === 'read' && missFaults && r.folio_pages_by_order) {
     const orders = Object.keys(r.folio_pages_by_order).map(Number);
     const o = Math.max(...orders);
-    const folioPages = 2 ** o;
-    const folios = pages / folioPages;
     const extra = r.minor - row.minor[1];
-    if (orders.length === 1 && o > 0 && o < 9 && extra > 0 && extra === folioPages / fa - 1) {
-      out.push(`first folio of the file: the real kernel maps the whole order-${o} folio on one fault for every folio except the one at file offset 0 (also the VMA start): a fault on page 0 maps only the ${fa}-page fault-around window, and once that folio is partly mapped each later fault in it maps just its window (in w-reverse, whose first fault on that folio is its last page, the folio is mapped whole). That is +${extra} faults per file (${r.minor} = ${folios} folios + ${extra}); the model maps every large folio whole (${row.minor[1]} faults). The extra is constant per file (compare w-seq-16m/64m/256m), so it matters only for small files; w-stride256 shows the same thing in Rss: that folio keeps only the window around page 0 mapped`);
-    }
-    if (c.pattern.startsWith('stride') && missRss) {
-      out.push(`Rss: the file-offset-0 folio keeps only its first fault-around window mapped (real Rss ${r.rss_kb} kB = ${(pages * 4 - r.rss_kb)} kB short of the whole file)`);
+    if (orders.length === 1 && o > 0 && o < 9 && extra !== 0) {
+      out.push(`last folio of the file: 6.18's filemap_map_pages() tests file_end >= folio_next_index(folio) with file_end the last page index, so the order-${o} folio that ends exactly at EOF is never expanded to the whole folio by fault-around (once its page table exists each fault maps one ${fa}-page window; when it is the first folio faulted in its PMD, ->fault and finish_fault() map it whole). The model follows this (policy mapPagesEofStrict) and still differs by ${extra} faults (real ${r.minor}, model ${row.minor[1]})`);
     }
   }
   // random / hotset on large folios: fault count depends on folio sizes

@@ -76,10 +76,12 @@ describe('pte-lab run micro/mmap-touch', () => {
     expect(w1.counters['pte.prefaulted']).toBe(0);
   });
 
-  it('linux-6.18 maps whole large folios written in 1 MiB chunks: one fault per folio', async () => {
+  it('linux-6.18 maps whole large folios written in 1 MiB chunks: one fault per folio, 16 for the one ending at EOF', async () => {
     const r = await runJson('--check');
     expect(r.params.io_chunk).toBe('1MiB');
-    expect(r.counters['faults.minor']).toBe(16384 / 256);
+    // 64 folios; the last ends exactly at EOF, so fault-around maps it window by window (the real
+    // 6.18.44 kernel: 79 faults, docs/validation.md w-seq-64m).
+    expect(r.counters['faults.minor']).toBe(16384 / 256 - 1 + 256 / 16);
   });
 
   it('writes --out atomically and leaves nothing behind on failure', async () => {

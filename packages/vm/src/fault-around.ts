@@ -51,7 +51,8 @@ export function doFaultAround(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: numb
  * none. Pages not in the page cache are never read. The first folio may be mapped by one PMD entry
  * if the PMD is none and the folio is PMD-sized (filemap_map_pmd); a large folio that lies inside
  * i_size, the VMA and one page table is mapped whole, even beyond the window
- * (filemap_map_folio_range); otherwise only its pages inside the window.
+ * (filemap_map_folio_range); otherwise only its pages inside the window. Under 6.18's strict EOF
+ * test (policy mapPagesEofStrict) a folio ending at EOF counts as crossing it.
  */
 export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPgoff: number, endPgoff: number, faultVpn: number): boolean {
   const inode = vma.file!;
@@ -76,9 +77,14 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
       index = headIndex + n;
       continue;
     }
+    // file_end >= folio_next_index(folio): inside i_size (6.18 tests it strictly, see the policy).
+    const insideEof = inode.shmem || headIndex + n < inode.pages + (k.policy.mapPagesEofStrict ? 0 : 1);
     if (first) {
       first = false;
       if (pt < 0) {
+        // filemap_map_pmd() (and its pmd_install) is skipped for a folio reaching EOF, so
+        // pte_offset_map_lock() finds no table and nothing is mapped: ->fault will do it.
+        if (!insideEof && k.policy.mapPagesEofStrict) return false;
         if (tryMapPmd(k, mm, vma, head, headIndex, faultVpn)) return true;
         folioGet(k, head, 1); // hold it while the PTE page is allocated (which may reclaim)
         pt = pteTableFor(k, mm, faultVpn, true);
@@ -92,7 +98,7 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
       headVpn >= vma.start &&
       headVpn + n <= vma.end &&
       Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512) &&
-      (inode.shmem || headIndex + n <= inode.pages);
+      insideEof;
     const lo = fits ? headIndex : Math.max(headIndex, startPgoff);
     const hi = fits ? headIndex + n - 1 : Math.min(headIndex + n - 1, end);
     const before = k.stats.ptePopulated;

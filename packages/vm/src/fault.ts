@@ -162,14 +162,18 @@ function finishFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, pfn: 
 
 /**
  * finish_fault()'s test for mapping the whole folio of `pfn` (faulting page `vpn`): the folio lies
- * inside the VMA and one page table and every PTE of its range is none. Returns its page count,
- * or 1 when only the faulting page can be mapped.
+ * inside the VMA, one page table and i_size (file_end < folio_next_index(folio) falls back to one
+ * page, 74207de2ba10; shmem may cross EOF) and every PTE of its range is none. Returns its page
+ * count, or 1 when only the faulting page can be mapped.
  */
 function wholeFolioRun(k: Kernel, vma: Vma, pt: number, vpn: number, pfn: number): number {
-  const n = 1 << k.frames.order[pfn]!;
+  const f = k.frames;
+  const n = 1 << f.order[pfn]!;
   if (n === 1) return 1;
   const headVpn = vpn - (pfn % n);
-  const fits = headVpn >= vma.start && headVpn + n <= vma.end && Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512);
+  const inode = vma.file!;
+  const insideEof = inode.shmem || f.index[pfn - (pfn % n)]! + n <= inode.pages;
+  const fits = insideEof && headVpn >= vma.start && headVpn + n <= vma.end && Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512);
   return fits && rangeNone(k, pt, headVpn, n) ? n : 1;
 }
 

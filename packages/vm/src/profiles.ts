@@ -50,6 +50,14 @@ export interface VmPolicy {
    * started it (where their PTE is none and the page table exists).
    */
   readonly mapOnIoComplete: boolean;
+  /**
+   * filemap_map_pages() compares `file_end >= folio_next_index(folio)` with file_end the index of
+   * the file's last page (74207de2ba10 and its fix, 6.18), so a folio that ends exactly at EOF
+   * fails it: fault-around maps only its pages inside the window, and when it is the window's first
+   * folio and the PMD is none, nothing at all (filemap_map_pmd() is skipped, so there is no page
+   * table) and ->fault with finish_fault() maps it. Measured on 6.18.44 (docs/validation.md).
+   */
+  readonly mapPagesEofStrict: boolean;
 }
 
 export interface KernelProfile {
@@ -85,6 +93,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       faultAroundGate: false,
       mmapMissPerPage: false,
       mapOnIoComplete: false,
+      mapPagesEofStrict: false,
     },
   },
   'linux-3.15': {
@@ -104,6 +113,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       faultAroundGate: false,
       mmapMissPerPage: true,
       mapOnIoComplete: false,
+      mapPagesEofStrict: false,
     },
   },
   'linux-6.18': {
@@ -123,6 +133,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       faultAroundGate: false,
       mmapMissPerPage: false,
       mapOnIoComplete: false,
+      mapPagesEofStrict: true,
     },
   },
 };
