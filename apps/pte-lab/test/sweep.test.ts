@@ -142,7 +142,7 @@ describe('pte-lab sweep', () => {
     const r = await sweep(...SMALL, '--format', 'json', '--out', out, '--jobs', '2');
     expect(r.code).toBe(0);
     expect(r.out).toBe('');
-    expect(r.err).toBe('sweep: ran 4 of 4 points on 2 jobs\n');
+    expect(r.err).toBe('sweep: ran 4 of 4 points on 1 job (of 2: too short to gain from worker threads)\n');
     expect(readdirSync(dir)).toEqual(['sweep.json']);
     expect(readFileSync(out, 'utf8')).toBe((await sweep(...SMALL, '--format', 'json', '--jobs', '1')).out);
   });
@@ -161,7 +161,7 @@ describe('pte-lab sweep', () => {
     writeFileSync(`${out}.partial.jsonl`, lines.join('\n') + '\n{"point":"{\\"scenario\\":\\"micro/mm');
     const r = await sweep(...args, '--resume', '--jobs', '2');
     expect(r.code).toBe(0);
-    expect(r.err).toBe('sweep: ran 3 of 6 points (3 resumed) on 2 jobs\n');
+    expect(r.err).toBe('sweep: ran 3 of 6 points (3 resumed) on 1 job (of 2: too short to gain from worker threads)\n');
     expect(readdirSync(dir)).toEqual(['sweep.csv']);
     const fresh = await sweep(...args.slice(0, -2), '--jobs', '1');
     expect(readFileSync(out, 'utf8')).toBe(fresh.out);
@@ -194,7 +194,7 @@ describe('pte-lab sweep', () => {
 
     const r = await sweep(...args, '--resume', '--jobs', '2');
     expect(r.code).toBe(0);
-    expect(r.err).toMatch(new RegExp(`^sweep: ran ${6 - kept} of 6 points \\(${kept} resumed\\) on \\d jobs?\\n$`));
+    expect(r.err).toMatch(new RegExp(`^sweep: ran ${6 - kept} of 6 points \\(${kept} resumed\\) on \\d jobs?( \\(of 2: too short to gain from worker threads\\))?\\n$`));
     expect(existsSync(journal)).toBe(false);
     const whole = JSON.parse(readFileSync(out, 'utf8')) as Array<{ platform: string; params: Record<string, string> }>;
     expect(whole.map((x) => `${x.platform}/${x.params.fault_around}`)).toEqual(['native/1', 'native/4', 'native/16', 'xen-pv/1', 'xen-pv/4', 'xen-pv/16']);

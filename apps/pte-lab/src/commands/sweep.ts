@@ -41,7 +41,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     .option('--profile <name>', 'kernel profile for every point (unless varied)', DEFAULT_PROFILE)
     .option('--set <key=value>', 'a scenario or policy key for every point (repeatable)', collect, [])
     .option('--seed <n>', 'PRNG seed (unless varied)', String(DEFAULT_SEED))
-    .option('--jobs <n>', 'worker threads (default: the available parallelism)')
+    .option('--jobs <n>', 'jobs: this thread plus worker threads, started once the sweep looks long enough (default: the available parallelism)')
     .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file; finished points are journaled in FILE.partial.jsonl')
     .option('--resume', 'with --out: keep the points the journal has and run the rest', false)
@@ -120,7 +120,9 @@ export function registerSweep(program: Command, io: CliIo): void {
         journal?.remove();
       } else io.out(text);
       if (f.out !== undefined || tty) {
-        io.err(`sweep: ran ${pending.length} of ${points.length} points${resumed > 0 ? ` (${resumed} resumed)` : ''} on ${run.jobs} job${run.jobs === 1 ? '' : 's'}\n`);
+        const allowed = Math.min(jobs, pending.length);
+        const short = run.jobs < allowed ? ` (of ${allowed}: too short to gain from worker threads)` : '';
+        io.err(`sweep: ran ${pending.length} of ${points.length} points${resumed > 0 ? ` (${resumed} resumed)` : ''} on ${run.jobs} job${run.jobs === 1 ? '' : 's'}${short}\n`);
       }
     });
 }

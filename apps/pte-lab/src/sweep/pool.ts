@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { PteError, type PteErrorCode } from '@pte/core';
 import type { RunResult } from '@pte/machine';
 import { runScenario, type RunOptions } from '../run-scenario.js';
 import type { SweepPoint } from './points.js';
+import { pickPoint } from './schedule.js';
 
 /** A point for a worker to run. */
 export interface ToWorker {
@@ -29,14 +31,35 @@ export function workerFile(): string | undefined {
   return undefined;
 }
 
-/** Runs sweep points, in-process (one job) or on worker threads; cancel() stops it between points. */
+/** Runs sweep points, in-process (one job) or also on worker threads; cancel() stops it between points. */
 export interface PointRun {
   /** Resolves when every point has run; rejects on the first point that fails. */
   readonly done: Promise<void>;
-  /** How many jobs actually run points (1 when in-process). */
+  /** How many jobs ran points: this thread plus the workers it started (1 when in-process). */
   readonly jobs: number;
   cancel(): void;
 }
+
+/** When runPoints starts its workers. */
+export interface PoolOptions {
+  /**
+   * The workers start once the points left would take this thread at least this many milliseconds
+   * (estimated from its time per point so far, after WARM_MS of running or this many ms, whichever is less). A worker's
+   * first result comes ~0.1 s after it starts (module loading) and it runs at full speed only after
+   * its own JIT warm-up (~0.3 s of compile CPU for this model), while this thread is already warm,
+   * so a short remainder runs fastest here alone. Default 1000; 0 starts them after the first point.
+   */
+  readonly spawnIfLeftMs?: number;
+}
+
+/**
+ * This thread's own JIT warm-up: its first points run several times slower than the rest (16 MiB
+ * points: 14–72 ms cold, 7–10 ms warm), so the estimate waits for this much running.
+ */
+const WARM_MS = 250;
+
+/** Points a worker holds (one running, one queued), so it never waits for this thread to yield. */
+const PREFETCH = 2;
 
 function pointError(p: SweepPoint, e: { code?: PteErrorCode; message: string; hint?: string | undefined }): Error {
   const where = `sweep point ${p.vary.map(([k, v]) => `${k}=${v}`).join(' ')}`;
@@ -44,13 +67,110 @@ function pointError(p: SweepPoint, e: { code?: PteErrorCode; message: string; hi
 }
 
 /**
- * Run `points` on up to `jobs` worker threads (in-process when one job would do, or when there is no
- * built worker), calling `onResult` as each finishes, in completion order.
+ * Run `points` on up to `jobs` jobs, calling `onResult` as each finishes, in completion order. This
+ * thread runs points itself; with two or more jobs (and a built worker) it starts `jobs - 1`
+ * worker threads once the rest of the sweep looks long enough (PoolOptions.spawnIfLeftMs). Every job takes its next point with
+ * pickPoint (the same platform as its last, while there is one).
  */
-export function runPoints(points: readonly SweepPoint[], jobs: number, onResult: (p: SweepPoint, r: RunResult) => void): PointRun {
+export function runPoints(points: readonly SweepPoint[], jobs: number, onResult: (p: SweepPoint, r: RunResult) => void, options: PoolOptions = {}): PointRun {
   const n = Math.min(jobs, points.length);
   const file = n >= 2 ? workerFile() : undefined;
-  return file === undefined ? runInProcess(points, onResult) : runOnWorkers(file, n, points, onResult);
+  const spawnIfLeftMs = options.spawnIfLeftMs ?? 1000;
+  const left = points.map((p, id) => ({ p, id }));
+  const on: (string | undefined)[] = [undefined]; // the platform each job is on; 0 is this thread
+  const workers: Worker[] = [];
+  const held: number[] = [0];
+  let finished = false;
+  let completed = 0;
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const stopAll = () => {
+    finished = true;
+    for (const w of workers) void w.terminate();
+  };
+  const fail = (e: Error) => {
+    if (finished) return;
+    stopAll();
+    reject(e);
+  };
+  const complete = (p: SweepPoint, r: RunResult) => {
+    onResult(p, r);
+    if (++completed === points.length) {
+      stopAll();
+      resolve();
+    }
+  };
+  /** Job `j` takes its next point off the list, or undefined when none is left. */
+  const take = (j: number) => {
+    const busy = on.filter((x, i): x is string => i !== j && x !== undefined);
+    const k = pickPoint(left.map((x) => x.p), on[j], busy);
+    if (k < 0) return undefined;
+    const t = left.splice(k, 1)[0]!;
+    on[j] = t.p.options.platform ?? '';
+    return t;
+  };
+  const feed = (j: number, w: Worker) => {
+    while (!finished && held[j]! < PREFETCH) {
+      const t = take(j);
+      if (t === undefined) return;
+      held[j]!++;
+      const msg: ToWorker = { id: t.id, options: t.p.options };
+      w.postMessage(msg);
+    }
+  };
+  const spawn = (f: string) => {
+    for (let j = 1; j < n; j++) {
+      const w = new Worker(f);
+      workers.push(w);
+      on.push(undefined);
+      held.push(0);
+      w.on('message', (m: FromWorker) => {
+        if (finished) return;
+        held[j]!--;
+        const p = points[m.id]!;
+        if (!m.ok) return fail(pointError(p, m.error));
+        complete(p, m.result);
+        feed(j, w);
+      });
+      w.on('error', (e) => fail(new Error(`sweep worker failed: ${e.message}`)));
+      w.on('exit', (code) => {
+        if (!finished) fail(new Error(`sweep worker exited early (code ${code})`));
+      });
+      feed(j, w);
+    }
+  };
+  void (async () => {
+    const t0 = performance.now();
+    for (;;) {
+      // Yield between points: a SIGINT handler, and the workers' messages, run here.
+      await new Promise<void>((r) => setImmediate(r));
+      if (finished) return;
+      const ran = completed; // only this thread has run points before the workers start
+      const spent = performance.now() - t0;
+      if (file !== undefined && workers.length === 0 && ran > 0 && left.length >= 2 && spent >= Math.min(WARM_MS, spawnIfLeftMs) && (spent / ran) * left.length >= spawnIfLeftMs) spawn(file);
+      const t = take(0);
+      if (t === undefined) return void (on[0] = undefined);
+      let r: RunResult;
+      try {
+        r = runHere(t.p);
+      } catch (e) {
+        return fail(e instanceof Error ? e : new Error(String(e)));
+      }
+      if (finished) return;
+      complete(t.p, r);
+    }
+  })();
+  return {
+    done,
+    get jobs() {
+      return 1 + workers.length;
+    },
+    cancel: stopAll,
+  };
 }
 
 /** Run one point in this thread; an error names the point. */
@@ -60,62 +180,4 @@ function runHere(p: SweepPoint): RunResult {
   } catch (e) {
     throw e instanceof PteError ? pointError(p, e) : pointError(p, { message: e instanceof Error ? e.message : String(e) });
   }
-}
-
-function runInProcess(points: readonly SweepPoint[], onResult: (p: SweepPoint, r: RunResult) => void): PointRun {
-  let cancelled = false;
-  const done = (async () => {
-    for (const p of points) {
-      // Yield between points so a SIGINT handler can run.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (cancelled) return;
-      onResult(p, runHere(p));
-    }
-  })();
-  return { done, jobs: 1, cancel: () => void (cancelled = true) };
-}
-
-/** Up to `n` workers, each given the next point as it finishes one (messages queue while it loads). */
-function runOnWorkers(file: string, n: number, points: readonly SweepPoint[], onResult: (p: SweepPoint, r: RunResult) => void): PointRun {
-  const workers: Worker[] = [];
-  let finished = false;
-  const stopAll = () => {
-    finished = true;
-    for (const w of workers) void w.terminate();
-  };
-  const done = new Promise<void>((resolve, reject) => {
-    let next = 0;
-    let completed = 0;
-    const fail = (e: Error) => {
-      if (finished) return;
-      stopAll();
-      reject(e);
-    };
-    const dispatch = (w: Worker) => {
-      if (finished || next >= points.length) return;
-      const id = next++;
-      const msg: ToWorker = { id, options: points[id]!.options };
-      w.postMessage(msg);
-    };
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(file);
-      workers.push(w);
-      w.on('message', (m: FromWorker) => {
-        if (finished) return;
-        const p = points[m.id]!;
-        if (!m.ok) return fail(pointError(p, m.error));
-        onResult(p, m.result);
-        if (++completed === points.length) {
-          stopAll();
-          resolve();
-        } else dispatch(w);
-      });
-      w.on('error', (e) => fail(new Error(`sweep worker failed: ${e.message}`)));
-      w.on('exit', (code) => {
-        if (!finished) fail(new Error(`sweep worker exited early (code ${code})`));
-      });
-      dispatch(w);
-    }
-  });
-  return { done, jobs: n, cancel: stopAll };
 }
