@@ -144,25 +144,35 @@ async function pool(items, n, f) {
   return out;
 }
 
-/** Folio orders the model's setup gives the file (populateByWrite/populateByRead as the scenario calls them). */
-async function modelFolioOrders(c, maxOrder) {
+/**
+ * Folio orders the model's setup gives the file: a native linux-6.18 machine with the run's
+ * read_ahead_kb, populateByWrite/populateByRead as the scenario calls them, then the page cache's
+ * folio of every page.
+ */
+async function modelFolioOrders(c) {
   try {
     const vm = await import(pathToFileURL(join(ROOT, 'packages/vm/dist/index.js')).href);
-    const pages = sizeBytes(c.size) / 4096;
-    const hist = {};
-    const k = {
-      pageCache: { lookup: () => -1, insert: (_i, _x, _p, order) => { hist[order] = (hist[order] ?? 0) + (1 << order); } },
-      frames: { allocOrFail: () => 0, alloc: () => 0 },
-      stats: { pagesAllocated: 0 },
-      pv: { kernelAccess: () => {} }, // the copy's EPT accounting: nothing to count here
-    };
-    const inode = { pages };
+    const machine = await import(pathToFileURL(join(ROOT, 'packages/machine/dist/index.js')).href);
+    const profile = vm.getProfile(PROFILE);
+    const bytes = sizeBytes(c.size);
+    const m = new machine.Machine({
+      platform: 'native', profile, policy: profile.policy, memBytes: 2 * bytes + 64 * 2 ** 20, seed: 1,
+      costs: machine.resolveRunCosts({}), readAheadKb: settings.readAheadKb,
+    });
+    const k = m.kernel;
+    const inode = m.createFile('data', bytes);
     const chunk = sizeBytes(c.io_chunk ?? (c.cache === 'readback' ? '128KiB' : '1MiB')) / 4096;
-    if (c.cache === 'written') vm.populateByWrite(k, inode, chunk, maxOrder);
-    else if (c.cache === 'readback') vm.populateByRead(k, inode, chunk, maxOrder, Math.floor(settings.readAheadKb / 4));
+    if (c.cache === 'written') vm.populateByWrite(k, inode, chunk, k.policy.maxFolioOrder);
+    else if (c.cache === 'readback') vm.populateByRead(k, inode, chunk);
     else return null;
+    const hist = {};
+    for (let i = 0; i < inode.pages; i++) {
+      const o = k.frames.order[k.pageCache.lookup(inode, i)];
+      hist[o] = (hist[o] ?? 0) + 1;
+    }
     return hist;
-  } catch {
+  } catch (e) {
+    log(`model folio histogram for ${c.id} failed: ${e instanceof Error ? e.message : e}`);
     return null;
   }
 }
@@ -250,7 +260,6 @@ const tModel = Date.now();
 const model = await pool(CASES, 2, (c) => runModel(full(c), settings));
 const modelMs = Date.now() - tModel;
 log(`model: ${model.length} runs in ${modelMs} ms`);
-const maxFolioOrder = 9; // linux-6.18 profile (packages/vm/src/profiles.ts)
 
 // ---------------------------------------------------------------------------------------------
 // 4. Compare
@@ -277,7 +286,7 @@ for (let i = 0; i < CASES.length; i++) {
     anon: [r.anon_kb, mAnonKb],
     anonHuge: [r.anon_huge_kb, c.backing === 'anon' ? mPmdKb : 0],
     filePmd: [r.file_pmd_kb, c.backing === 'file' ? mPmdKb : 0],
-    modelFolios: await modelFolioOrders(c, maxFolioOrder),
+    modelFolios: await modelFolioOrders(c),
     modelIoPages: mc['io.pages'],
   };
   row.faultsOk = within(row.minor[1], row.minor[0]) && within(row.major[1], row.major[0]);
@@ -321,7 +330,7 @@ function explain(row) {
   }
   // readback: folio sizes built by read() through readahead
   if (c.cache === 'readback' && row.modelFolios) {
-    out.push(`folio sizes from read(): the real kernel's readahead window grows to read_ahead_kb=${settings.readAheadKb} KiB and the folio order rises by 2 per async round up to order 9, giving folios ${realF} (FilePmdMapped ${r.file_pmd_kb} kB); the model's populateByRead ramps the same windows (get_init_ra_size of the ${c.io_chunk ?? '128KiB'} read, then get_next_ra_size) and gives folios ${modelF} (pages per order), needing ${row.minor[1]} faults instead of ${r.minor}; what remains is where the random touches land relative to the PMD-mapped folios (different generators), the async readahead rounds the model does not replay, and the last folio: the real file ends in an order-9 folio that finish_fault() maps with one PMD, while the model's smaller last folio ends at EOF and is mapped one fault-around window per fault (6.18's strict i_size test in filemap_map_pages())`);
+    out.push(`folio sizes from read(): the real kernel's readahead window grows to read_ahead_kb=${settings.readAheadKb} KiB and the folio order rises by 2 per async round up to order 9, giving folios ${realF} (FilePmdMapped ${r.file_pmd_kb} kB); the model's populateByRead runs its own readahead for each ${c.io_chunk ?? '128KiB'} read() (page_cache_sync_ra, then page_cache_async_ra on each marker with the aligned window end) and gives folios ${modelF} (pages per order, all pages), needing ${row.minor[1]} faults instead of ${r.minor}`);
   }
   // written: folio sizes from write()
   if (c.cache === 'written' && row.modelFolios && r.folio_pages_by_order && histText(row.modelFolios) !== realF && c.access === 'read' && !c.pattern.startsWith('random') && !c.pattern.startsWith('stride') && !c.pattern.startsWith('hotset')) {

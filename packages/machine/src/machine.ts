@@ -285,7 +285,7 @@ export class Machine {
     for (const f of w.files) {
       const inode = this.createFile(f.name, f.size);
       if (f.cache === 'written') populateByWrite(k, inode, Math.max(1, f.ioChunk / 4096), k.policy.maxFolioOrder);
-      if (f.cache === 'readback') populateByRead(k, inode, Math.max(1, f.ioChunk / 4096), k.policy.maxFolioOrder);
+      if (f.cache === 'readback') populateByRead(k, inode, Math.max(1, f.ioChunk / 4096));
       files.set(f.name, inode);
     }
     this.startMeasurement();

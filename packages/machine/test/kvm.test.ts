@@ -571,7 +571,7 @@ function runOps(platform: Platform, setup: Setup, ops: Op[]): void {
   const [s0, s1, s2, chunk] = files;
   const inodes: Inode[] = [m.createFile('f0', s0), m.createFile('f1', s1), m.createFile('f2', s2)];
   populateByWrite(k, inodes[0]!, chunk, k.policy.maxFolioOrder);
-  populateByRead(k, inodes[1]!, chunk, k.policy.maxFolioOrder);
+  populateByRead(k, inodes[1]!, chunk);
   const tasks: Task[] = [m.spawn()];
   m.startMeasurement();
   const fail = (step: number, op: Op, what: string) => {

@@ -539,7 +539,7 @@ function runOps(platform: Platform, policy: { profile: string; over: Partial<VmP
   const k = m.kernel;
   const files = [m.createFile('f0', 700 * 4096 + 123), m.createFile('f1', 1100 * 4096)];
   populateByWrite(k, files[0]!, 64, k.policy.maxFolioOrder);
-  populateByRead(k, files[1]!, 64, k.policy.maxFolioOrder);
+  populateByRead(k, files[1]!, 64);
   m.startMeasurement();
   const first = m.spawn();
   addAnchors(m, first);

@@ -1,8 +1,8 @@
 import { folioGet } from './folio.js';
 import type { Inode } from './page-cache.js';
 import type { Kernel } from './kernel.js';
-import { PG_ANON, PG_UPTODATE } from './page-flags.js';
-import { asyncMmapReadahead, getInitRaSize, getNextRaSize, inFlight, readWindow, syncMmapReadahead } from './readahead.js';
+import { PG_ANON, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
+import { asyncMmapReadahead, inFlight, pageCacheAsyncRa, pageCacheSyncRa, RaState, readWindow, syncMmapReadahead } from './readahead.js';
 import type { Vma } from './vma.js';
 
 /**
@@ -114,34 +114,38 @@ export function isAnonFrame(k: Kernel, pfn: number): boolean {
 }
 
 /**
- * How a sequential read() fills the page cache through readahead: windows of `windowPages`
- * (the readahead size), the first of order-0 folios and each following one raising the folio
- * order by 2 (page_cache_async_ra: `ra->order += 2`), clamped to `maxOrder` and to the window
- * (linux-mm.md §2.2, Ryan Roberts's worked example for 128 KiB: order 0, 2, 4, then 5).
- * With `raMax` (the device's ra_pages), `windowPages` is the read() size and the windows ramp
- * from get_init_ra_size(read size, ra_pages) up to ra_pages, as sequential read()s make them.
+ * How a sequential read() of the whole file, `readPages` pages per call, fills the page cache:
+ * filemap_get_pages() for each call, through the kernel's own readahead — page_cache_sync_ra() when
+ * the first page is missing (the initial window, get_init_ra_size), page_cache_async_ra() on each
+ * PG_readahead folio the call reaches (the next window, get_next_ra_size up to ra_pages, the folio
+ * order raised by 2 and the window end aligned on large-folio profiles) — then the call waits for
+ * its pages and copies them out (copy_to_user reads each folio). Every read has completed at the end.
  */
-export function populateByRead(k: Kernel, inode: Inode, windowPages: number, maxOrder: number, raMax = 0): void {
+export function populateByRead(k: Kernel, inode: Inode, readPages: number): void {
   const pages = inode.pages;
-  let order = 0;
-  // With raMax, the windows grow as page_cache_sync_ra / page_cache_async_ra grow them:
-  // get_init_ra_size(request, max), then get_next_ra_size() up to max.
-  let window = raMax > 0 ? getInitRaSize(windowPages, raMax) : windowPages;
-  for (let start = 0; start < pages; start += window, window = raMax > 0 ? getNextRaSize(window, raMax) : window) {
-    const windowOrder = Math.floor(Math.log2(window));
-    const end = Math.min(pages, start + window);
-    let index = start;
-    while (index < end) {
-      let o = Math.min(order, maxOrder);
-      while (o > 0 && (index % (1 << o) !== 0 || index + (1 << o) > end)) o--;
-      if (k.pageCache.lookup(inode, index) < 0) {
-        const pfn = k.frames.allocOrFail(o);
-        k.stats.pagesAllocated += 1 << o;
-        k.pageCache.insert(inode, index, pfn, o, PG_UPTODATE);
-        k.pv.kernelAccess(pfn, 1 << o); // read()'s copy_to_user reads it
+  const f = k.frames;
+  const step = Math.max(1, readPages);
+  for (let index = 0; index < pages; index += step) {
+    const last = Math.min(pages, index + step);
+    if (k.pageCache.lookup(inode, index) < 0) pageCacheSyncRa(k, inode, index, last - index);
+    for (let i = index; i < last; ) {
+      const pfn = k.pageCache.lookup(inode, i);
+      if (pfn < 0) {
+        readFolio(k, inode, i, 0); // readahead off: read_folio of just this page
+        continue;
       }
-      index += 1 << o;
+      const n = 1 << f.order[pfn]!;
+      const head = pfn - (pfn % n);
+      if ((f.flags[head]! & PG_READAHEAD) !== 0) pageCacheAsyncRa(k, inode, i, pfn);
+      if (inFlight(f.flags[head]!)) k.waitIo(head);
+      k.pv.kernelAccess(head, n);
+      i += n - (i % n);
     }
-    order = Math.min(order + 2, maxOrder, windowOrder);
   }
+  for (let i = 0; i < pages; i++) {
+    const pfn = k.pageCache.lookup(inode, i);
+    if (pfn >= 0 && inFlight(f.flags[pfn]!)) k.waitIo(pfn); // async windows past the last read
+  }
+  // The reader closes its file: a later open (the mmap) starts from a fresh file_ra_state.
+  Object.assign(inode.ra, new RaState());
 }

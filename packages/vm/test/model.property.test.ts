@@ -191,7 +191,7 @@ function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[
   const [s0, s1, s2, chunk] = files;
   const inodes: Inode[] = [k.pageCache.createFile('f0', s0), k.pageCache.createFile('f1', s1), k.pageCache.createFile('f2', s2)];
   populateByWrite(k, inodes[0]!, chunk, policy.maxFolioOrder); // written: folios by write() chunks
-  populateByRead(k, inodes[1]!, chunk, policy.maxFolioOrder); // read back: readahead's order ramp
+  populateByRead(k, inodes[1]!, chunk); // read back through readahead
   // inodes[2] stays cold: faults read it page by page.
   const tasks: Task[] = [h.sys.spawn()];
   const fail = (step: number, op: Op, what: string[]) => {

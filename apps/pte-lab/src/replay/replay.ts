@@ -260,7 +260,7 @@ function setupFromMaps(m: Machine, task: Task, maps: readonly MapsEntry[], cold:
   const k = m.kernel;
   for (const [path, size] of fileSizes(maps).sizes) {
     const inode = m.createFile(path, size);
-    if (!cold) populateByRead(k, inode, 32, k.policy.maxFolioOrder);
+    if (!cold) populateByRead(k, inode, 32); // read() in 128 KiB calls
     files.set(path, inode);
   }
   for (const e of maps) {

@@ -59,7 +59,7 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
     const task = m.spawn();
     const file = p.backing === 'file' ? m.createFile('data', p.size) : null;
     if (file !== null && p.cache === 'written') populateByWrite(k, file, p.ioChunk / 4096, k.policy.maxFolioOrder);
-    if (file !== null && p.cache === 'readback') populateByRead(k, file, p.ioChunk / 4096, k.policy.maxFolioOrder, k.raPages);
+    if (file !== null && p.cache === 'readback') populateByRead(k, file, p.ioChunk / 4096);
     const write = p.access === 'write';
     const prot = VM_READ | (write || p.backing === 'anon' ? VM_WRITE : 0);
     const vma = m.sys.mmap(task, { pages: p.pages, prot, shared: p.share === 'shared', file });
