@@ -326,7 +326,7 @@ function explain(row) {
   }
   // MADV_WILLNEED on a cold file
   if (c.backing === 'file' && c.cache === 'cold' && c.advice === 'willneed') {
-    out.push(`MADV_WILLNEED: in the real kernel the page cache held ${r.cached_before} of ${pages} pages when the loop started (madvise_willneed → force_page_cache_ra submits the reads asynchronously and clamps one request to max(bdi io_pages = ${settings.ioPages}, ra_pages) pages; the order-0 folios in the histogram below are consistent with that), so ${r.major} major fault(s) and the mmap readahead with its large folios (${realF}) did the rest: ${r.minor} minor faults. The model reads the whole range synchronously as order-0 folios before the loop, so every fault is minor and maps one 16-page fault-around window: ${row.minor[1]} minor, ${row.major[1]} major`);
+    out.push(`MADV_WILLNEED: in the real kernel the page cache held ${r.cached_before} of ${pages} pages when the loop started (madvise_willneed → force_page_cache_ra submits the reads asynchronously and clamps the request to max(bdi io_pages = ${settings.ioPages}, ra_pages) pages), so ${r.major} major fault(s) and the mmap readahead with its large folios (${realF}) did the rest: ${r.minor} minor faults. The model does the same (order-0 reads of max(io_pages, ra_pages) pages in 2 MiB chunks, not waited for) and counts ${row.minor[1]} minor, ${row.major[1]} major`);
   }
   // readback: folio sizes built by read() through readahead
   if (c.cache === 'readback' && row.modelFolios) {

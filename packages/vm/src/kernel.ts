@@ -65,6 +65,12 @@ export interface KernelOptions {
   readonly frames?: number;
   /** The backing device's readahead in pages (read_ahead_kb / 4; default 32 = 128 KiB). */
   readonly raPages?: number;
+  /**
+   * The backing device's bdi io_pages (queue max_sectors_kb / 4): the largest single I/O, which
+   * bounds force_page_cache_ra() with ra_pages. Default 1024 = 4 MiB, BLK_DEF_MAX_SECTORS_CAP since
+   * 9b8b84879d4a (was 1280 KiB); the validation machine's virtio disk reports the same.
+   */
+  readonly ioPages?: number;
   /** Reclaim the page cache under memory pressure (LRU lists, watermarks, kswapd, direct reclaim). */
   readonly reclaim?: boolean;
   /** Touches within which a refault of an evicted page counts as premature (default 4096). */
@@ -112,6 +118,8 @@ export class Kernel {
   currentMm: Mm | null = null;
   /** bdi->ra_pages. */
   raPages: number;
+  /** bdi io_pages (KernelOptions.ioPages). */
+  readonly ioPages: number;
   /** Page reclaim, when on. */
   readonly reclaim: Reclaim | null;
   /** The swap device, when there is one. */
@@ -132,6 +140,7 @@ export class Kernel {
     this.policy = o.policy;
     this.levels = o.levels ?? 4;
     this.raPages = o.raPages ?? 32;
+    this.ioPages = o.ioPages ?? 1024;
     this.ledger = o.ledger ?? new CycleLedger();
     this.c = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
     this.catFault = this.ledger.id('guest.fault');

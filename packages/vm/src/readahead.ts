@@ -171,10 +171,16 @@ function ctz(n: number): number {
   return 31 - Math.clz32(n & -n);
 }
 
-/** force_page_cache_ra() (MADV_WILLNEED, fadvise WILLNEED): read [start, start + pages) in windows of ra_pages, no marker. */
+/**
+ * force_page_cache_ra() (MADV_WILLNEED, fadvise WILLNEED): the request is clamped to
+ * max(bdi io_pages, ra_pages) pages ("allow the read to be up to the optimal hardware IO size"),
+ * then read in 2 MiB chunks (do_page_cache_ra: order-0 folios, no marker). The reads are only
+ * submitted: nothing waits, and mincore() counts none of it until it completes.
+ */
 export function forceReadahead(k: Kernel, inode: Inode, start: number, pages: number): void {
-  const step = Math.max(1, raPagesOf(k, inode));
-  for (let s = start; s < start + pages; s += step) readWindow(k, inode, s, Math.min(step, start + pages - s), 0, 0);
+  const n = Math.min(pages, Math.max(k.ioPages, raPagesOf(k, inode)));
+  const chunk = 512;
+  for (let s = start; s < start + n; s += chunk) readWindow(k, inode, s, Math.min(chunk, start + n - s), 0, 0);
 }
 
 /**
@@ -228,7 +234,8 @@ export type FileAdvice = 'normal' | 'random' | 'sequential' | 'willneed';
 /**
  * generic_fadvise(): NORMAL restores the device's readahead, RANDOM sets FMODE_RANDOM, SEQUENTIAL
  * doubles the file's readahead (ra_pages = bdi->ra_pages * 2), WILLNEED reads the range into the
- * page cache (force_page_cache_ra; no PTEs). Offsets in pages.
+ * page cache (force_page_cache_ra; no PTEs). Offsets in pages; `pages` 0 means to the end of the
+ * file, as len 0 does.
  */
 export function fadvise(k: Kernel, inode: Inode, start: number, pages: number, advice: FileAdvice): void {
   const ra = inode.ra;
@@ -245,7 +252,7 @@ export function fadvise(k: Kernel, inode: Inode, start: number, pages: number, a
       ra.random = false;
       break;
     case 'willneed':
-      forceReadahead(k, inode, start, Math.min(pages, inode.pages - start));
+      forceReadahead(k, inode, start, pages === 0 ? inode.pages - start : Math.min(pages, inode.pages - start));
       break;
   }
 }

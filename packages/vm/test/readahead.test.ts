@@ -161,6 +161,22 @@ describe('fadvise (mm/fadvise.c)', () => {
     expect(h.k.stats.ioPages - before).toBe(20);
     expect(cached(file).filter((i) => i >= 400)).toEqual(range(400, 420));
   });
+
+  it('WILLNEED reads at most max(io_pages, ra_pages) pages, order 0, submitted and not waited for', () => {
+    for (const [raPages, expected] of [[32, 1024], [2048, 2048]] as const) {
+      const h = makeHarness(policyOf('linux-6.18'));
+      h.k.raPages = raPages;
+      const file = h.k.pageCache.createFile('big', 16384 * 4096);
+      fadvise(h.k, file, 0, 0, 'willneed');
+      expect(cached(file)).toEqual(range(0, expected)); // the 6.18.44 probe: 2048 of 16384 with read_ahead_kb=8192
+      expect(h.k.stats.ioRequests).toBe(expected / 512); // 2 MiB chunks
+      for (const i of [0, expected - 1]) {
+        const pfn = file.cache[i]!;
+        expect(h.k.frames.order[pfn]).toBe(0);
+        expect(h.k.frames.flags[pfn]! & PG_UPTODATE).toBe(0); // in flight: mincore() does not count it yet
+      }
+    }
+  });
 });
 
 describe('MADV_HUGEPAGE readahead (do_sync_mmap_readahead, force_thp_readahead)', () => {
