@@ -312,9 +312,9 @@ function explain(row) {
   if (!missFaults && !missRss && !missThp) return '';
 
   // Anonymous THP (PMD) under MADV_HUGEPAGE
-  if (c.backing === 'anon' && c.advice === 'hugepage' && r.anon_huge_kb > 0 && row.anonHuge[1] === 0) {
-    out.push(`THP enabled=${settings.thpEnabled}: MADV_HUGEPAGE makes the real kernel fill each 2 MiB-aligned range with one PMD-mapped THP on the first write (do_huge_pmd_anonymous_page; AnonHugePages ${r.anon_huge_kb} kB, ${r.minor} faults for ${r.touches} touches); the ${PROFILE} profile has no PMD path for anonymous faults (anon_prefault=off, only mTHP orders are modelled), so it takes one fault per 4 KiB page (${row.minor[1]} faults)` +
-      (c.pattern === 'per2m' ? `, and its Rss is ${row.rss[1]} kB (one 4 KiB page per touch) against ${r.rss_kb} kB (a whole 2 MiB per touch)` : ''));
+  if (c.backing === 'anon' && c.advice === 'hugepage') {
+    out.push(`THP enabled=${settings.thpEnabled}: MADV_HUGEPAGE makes the real kernel fill each 2 MiB-aligned range with one PMD-mapped THP on the first write (do_huge_pmd_anonymous_page; AnonHugePages ${r.anon_huge_kb} kB, ${r.minor} faults for ${r.touches} touches); the model does the same (policy anonThp, --set thp=madvise) and counts ${row.minor[1]} faults, AnonHugePages ${row.anonHuge[1]} kB, Rss ${row.rss[1]} kB` +
+      (settings.thpEnabled !== 'madvise' ? `; this machine's THP setting is not madvise, which the model does not follow` : ''));
   }
   // VM_HUGEPAGE file readahead
   if (c.backing === 'file' && c.cache === 'cold' && c.advice === 'hugepage') {

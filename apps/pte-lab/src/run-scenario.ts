@@ -16,6 +16,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   batch_fault_around: 'on | off: run fault-around in lazy MMU mode so paravirt backends batch it (the thread\'s proposal; default off)',
   fault_around_gate: 'on | off: fault-around only in mappings given MADV_SEQUENTIAL or MADV_WILLNEED (Snook\'s proposal; default off)',
   map_on_io: 'on | off: map the pages of a completed read into the faulting address space (the thread\'s proposal; default off)',
+  thp: 'never | madvise: anonymous THP (one PMD per 2 MiB) for MADV_HUGEPAGE memory on native and kvm-tdp (default: madvise on linux-6.18, never before)',
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
   nr_cpus: 'CPUs a kernel TLB flush must interrupt (default 4)',
@@ -59,6 +60,7 @@ export function applyPolicy(base: VmPolicy, set: Readonly<Record<string, string>
     ...(set.map_on_io !== undefined ? { mapOnIoComplete: oneOf('map_on_io', set.map_on_io, ['on', 'off'] as const) === 'on' } : {}),
     ...(set.fault_around_gate !== undefined ? { faultAroundGate: oneOf('fault_around_gate', set.fault_around_gate, ['on', 'off'] as const) === 'on' } : {}),
     ...(set.batch_fault_around !== undefined ? { faultAroundLazy: oneOf('batch_fault_around', set.batch_fault_around, ['on', 'off'] as const) === 'on' } : {}),
+    ...(set.thp !== undefined ? { anonThp: oneOf('thp', set.thp, ['never', 'madvise'] as const) === 'madvise' } : {}),
   };
 }
 
@@ -156,7 +158,7 @@ export function runResolved(r: ResolvedRun): RunResult {
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
     mem: String(memBytes),
   };
-  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'fault_around_gate', 'reclaim', 'reclaim_horizon', 'swap', 'map_on_io']) if (set[key] !== undefined) allParams[key] = set[key]!;
+  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'fault_around_gate', 'reclaim', 'reclaim_horizon', 'swap', 'map_on_io', 'thp']) if (set[key] !== undefined) allParams[key] = set[key]!;
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
   return {
     scenario: scenario.name,

@@ -84,6 +84,18 @@ describe('pte-lab run micro/mmap-touch', () => {
     expect(r.counters['faults.minor']).toBe(16384 / 256 - 1 + 256 / 16);
   });
 
+  it('MADV_HUGEPAGE anonymous writes: one PMD-mapped THP per 2 MiB on linux-6.18 (native, kvm-tdp), 4 KiB pages with thp=never or under Xen PV', async () => {
+    const args = ['--set', 'backing=anon', '--set', 'access=write', '--set', 'advice=hugepage', '--set', 'size=16MiB', '--check'];
+    for (const platform of ['native', 'kvm-tdp']) {
+      const r = await runJson(...args, '--platform', platform);
+      expect([r.counters['faults.minor'], r.counters['thp.fault_alloc'], r.counters['pmd.mapped'], r.memory.rss_pages]).toEqual([8, 8, 8, 4096]);
+    }
+    const never = await runJson(...args, '--set', 'thp=never');
+    expect([never.counters['faults.minor'], never.counters['thp.fault_alloc'], never.params.thp]).toEqual([4096, 0, 'never']);
+    const xen = await runJson(...args, '--platform', 'xen-pv');
+    expect(xen.counters['thp.fault_alloc']).toBe(0);
+  });
+
   it('writes --out atomically and leaves nothing behind on failure', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pte-lab-'));
     const file = join(dir, 'r.json');
@@ -272,6 +284,7 @@ describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
     [['run', 'micro/mmap-touch', '--seed', 'x'], /^pte-lab: --seed: 'x' is not a non-negative integer/],
     [['run', 'micro/mmap-touch', '--format', 'xml'], /^pte-lab: --format 'xml' is not table, json or csv/],
     [['run', 'micro/mmap-touch', '--set', 'swap=64MiB'], /^pte-lab: --set swap: needs --set reclaim=on/],
+    [['run', 'micro/mmap-touch', '--set', 'thp=always'], /^pte-lab: --set thp: 'always' is not one of never, madvise/],
     [['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=6000'], /^pte-lab: --set swap: 6000 bytes is not a positive multiple of 4KiB/],
     [['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=much'], /^pte-lab: --set swap: 'much' is not a size/],
   ])('%j', async (args, msg) => {

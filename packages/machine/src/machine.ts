@@ -103,7 +103,7 @@ export class Machine {
       xen.attachCpu(this.mmu);
       this.pv = new XenPvMmu(xen, this.mmu, opts.xenPteWrite ?? opts.profile.xenPteWrite, this.ledger, costs as CostTable<PvopsCostKey>, opts.xenAlias ?? 'always');
       // PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants.
-      policy = { ...policy, pmdMapFileFolios: false };
+      policy = { ...policy, pmdMapFileFolios: false, anonThp: false };
     } else if (opts.platform === 'kvm-shadow') {
       // The guest's tables live in guest memory; the CPU walks KVM's shadow tables.
       this.mem = new PhysMem(frames);
@@ -114,7 +114,7 @@ export class Machine {
       shadow.attachCpu(this.mmu);
       this.pv = new KvmShadowPvMmu(this.mem, shadow, this.ledger, costs as CostTable<PvopsCostKey>);
       // The host backs guest memory with 4 KiB pages: guest 2 MiB mappings are not modelled here.
-      policy = { ...policy, pmdMapFileFolios: false };
+      policy = { ...policy, pmdMapFileFolios: false, anonThp: false };
     } else {
       this.mem = new PhysMem(frames);
       const tdp = opts.platform === 'kvm-tdp' ? new KvmTdp(frames, this.ledger, costs as CostTable<KvmCostKey>) : null;

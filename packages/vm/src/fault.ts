@@ -6,7 +6,9 @@ import { folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
-import { pteTableFor } from './pgtable.js';
+import { doHugePmdAnonymousPage, doHugePmdWpPage, isAnonPmd, thpAllowed } from './huge-anon.js';
+import { pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
+import { MmuGather } from './tlb-gather.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
 import { isSwapPte, swpSlot } from './swap.js';
 import { splitPmd } from './zap.js';
@@ -36,14 +38,34 @@ export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): n
   const write = (access & ACCESS_WRITE) !== 0;
   let pt = pteTableFor(k, mm, vpn, false);
   if (pt === -2) {
-    // A PMD leaf maps the address (a PMD-mapped file folio, read-only). A write splits it: for
-    // file folios __split_huge_pmd() just zaps the PMD and the PTE path refaults.
-    if (!write) {
+    // A PMD leaf maps the address: a PMD-mapped file folio (read-only) or an anonymous THP.
+    const pmd = pmdTableFor(k, mm, vpn, false);
+    const pidx = vpnIndex(vpn, 2);
+    const plo = k.readLo(pmd, pidx);
+    if (!write || (plo & RW) !== 0) {
       k.stats.faultsSpurious++;
       return FAULT_RETRY;
     }
-    splitPmd(k, mm, vpn);
-    pt = -1;
+    if (isAnonPmd(k, plo, k.readHi(pmd, pidx))) {
+      // do_huge_pmd_wp_page(): reuse, or split and let the PTE path copy the page.
+      k.stats.faultsMinor++;
+      const tlb = new MmuGather(k, mm, false);
+      const reused = doHugePmdWpPage(k, mm, pmd, pidx, vpn - (vpn % 512), tlb);
+      tlb.finish();
+      if (reused) return FAULT_RETRY;
+      k.stats.faultsMinor--; // counted again by do_wp_page below
+      pt = pteTableFor(k, mm, vpn, false);
+    } else {
+      // For file folios __split_huge_pmd() just zaps the PMD and the PTE path refaults.
+      splitPmd(k, mm, vpn);
+      pt = -1;
+    }
+  }
+  if (pt === -1 && write && thpAllowed(k, vma, vpn)) {
+    // __handle_mm_fault(): a none PMD in a THP-enabled VMA → create_huge_pmd().
+    const pmd = pmdTableFor(k, mm, vpn, true);
+    const pidx = vpnIndex(vpn, 2);
+    if (k.readLo(pmd, pidx) === 0 && k.readHi(pmd, pidx) === 0 && doHugePmdAnonymousPage(k, mm, vma, vpn, pmd)) return FAULT_RETRY;
   }
   if (pt === -1 && !(vma.file !== null && !write)) pt = pteTableFor(k, mm, vpn, true);
   if (pt === -1) return doPteMissing(k, mm, vma, vpn, pt, write);

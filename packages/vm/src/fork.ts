@@ -1,5 +1,6 @@
 import { A, D, isLeaf, P, RW } from '@pte/arch-x86';
 import { folioGet } from './folio.js';
+import { copyHugePmd, isAnonPmd } from './huge-anon.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_EXCLUSIVE } from './page-flags.js';
@@ -36,7 +37,7 @@ export function dupMmap(k: Kernel, parent: Mm, child: Mm): void {
  * PTEs: the folio gains a mapping and a reference; in a COW mapping a writable PTE is
  * write-protected in the parent and copied read-only; a shared mapping's child PTE is clean;
  * every child PTE is old (pte_mkold), linux-mm.md §4.1; a swap entry is shared (swap_duplicate). PMD-mapped file folios are not copied
- * (the child refaults them). Returns true if any parent PTE was write-protected.
+ * (the child refaults them); an anonymous THP is shared by one PMD each (copy_huge_pmd). Returns true if any parent PTE was write-protected.
  */
 function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
   const cow = (vma.flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
@@ -50,6 +51,9 @@ function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
     const pmd = pmdTableFor(k, parent, vpn, false);
     const plo = pmd < 0 ? 0 : k.readLo(pmd, vpnIndex(vpn, 2));
     if ((plo & P) === 0 || isLeaf(2, plo)) {
+      if ((plo & P) !== 0 && isAnonPmd(k, plo, k.readHi(pmd, vpnIndex(vpn, 2)))) {
+        protectedAny = copyHugePmd(k, child, pmd, vpnIndex(vpn, 2), vpn - (vpn % 512)) || protectedAny;
+      }
       vpn = pmdEnd;
       continue;
     }

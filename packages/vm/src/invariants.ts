@@ -9,7 +9,8 @@ import { isSwapPte, swpSlot } from './swap.js';
 /**
  * Invariant checkers for tests and `--check` runs (DESIGN.md "Conventions"):
  * - RSS = present PTEs (zero-page PTEs excluded) + 512 per PMD leaf, per RSS type;
- * - page-table pages counted per mm match the tables reachable from its root;
+ * - page-table pages counted per mm match the tables reachable from its root plus those
+ *   deposited under anonymous THPs, one per anonymous PMD mapping;
  * - every frame's mapcount equals the mappings found in all page tables;
  * - every folio's refcount equals its page-cache pages plus its mappings;
  * - every non-present, non-none PTE is a swap entry; each swap slot's use count equals the swap
@@ -68,6 +69,7 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, swapRefs: Uint32Array | nu
   const rss = [0, 0, 0];
   let tables = 0;
   let swapEnts = 0;
+  let anonPmds = 0;
   const walk = (table: number, level: number): void => {
     for (let i = 0; i < 512; i++) {
       const lo = k.readLo(table, i);
@@ -94,6 +96,7 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, swapRefs: Uint32Array | nu
         const n = level === 2 ? 512 : 512 * 512;
         for (let j = 0; j < n; j++) seen[head + j] = seen[head + j]! + 1;
         rss[rssType(k, head)]! += n;
+        if ((k.frames.flags[head]! & PG_ANON) !== 0) anonPmds++;
       } else {
         tables++;
         walk(k.frameOf(level, lo, hi), level - 1);
@@ -101,6 +104,9 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, swapRefs: Uint32Array | nu
     }
   };
   walk(mm.root, k.levels);
+  // Each anonymous THP mapped by a PMD has a page table deposited under it, counted in ptPages.
+  if (anonPmds !== mm.deposit.size) out.push(`mm ${mm.id}: ${anonPmds} anonymous PMD mappings but ${mm.deposit.size} deposited page tables`);
+  tables += mm.deposit.size;
   const names = ['file', 'anon', 'shmem'];
   for (const t of [MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES]) {
     if (rss[t] !== mm.rss[t]) out.push(`mm ${mm.id}: ${names[t]} RSS ${mm.rss[t]} but ${rss[t]} present pages`);

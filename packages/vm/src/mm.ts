@@ -23,6 +23,11 @@ export class Mm {
   /** Cache of the last PTE page found: PMD-range key (vpn / 512) → table frame. */
   cachedPmdKey = -1;
   cachedPt = -1;
+  /**
+   * Page tables deposited under PMD-mapped anonymous THPs (pgtable_trans_huge_deposit): PMD-range
+   * key (vpn / 512) → table frame, withdrawn when the PMD is split or zapped. Counted in ptPages.
+   */
+  readonly deposit = new Map<number, number>();
   /** Lameter's anticipatory prefault: the next address predicted, and the current order. */
   anonNextVpn = -1;
   anonOrder = 0;

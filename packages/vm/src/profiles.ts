@@ -58,6 +58,13 @@ export interface VmPolicy {
    * table) and ->fault with finish_fault() maps it. Measured on 6.18.44 (docs/validation.md).
    */
   readonly mapPagesEofStrict: boolean;
+  /**
+   * Transparent huge pages for anonymous memory with THP enabled=madvise: a write fault in a
+   * VM_HUGEPAGE VMA, on a none PMD whose aligned 2 MiB lies inside the VMA, maps a new PMD-sized
+   * folio with one PMD entry (do_huge_pmd_anonymous_page). Read faults still take the 4 KiB zero
+   * page (the huge zero page is not modelled).
+   */
+  readonly anonThp: boolean;
 }
 
 export interface KernelProfile {
@@ -94,6 +101,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mmapMissPerPage: false,
       mapOnIoComplete: false,
       mapPagesEofStrict: false,
+      anonThp: false,
     },
   },
   'linux-3.15': {
@@ -114,6 +122,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mmapMissPerPage: true,
       mapOnIoComplete: false,
       mapPagesEofStrict: false,
+      anonThp: false,
     },
   },
   'linux-6.18': {
@@ -134,6 +143,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mmapMissPerPage: false,
       mapOnIoComplete: false,
       mapPagesEofStrict: true,
+      anonThp: true,
     },
   },
 };

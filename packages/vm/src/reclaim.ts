@@ -6,6 +6,7 @@ import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LOCKED, PG_REFERENCED, PG_WORKINGSET } from './page-flags.js';
 import { pteTableFor, vpnHi, vpnIndex, vpnLo, pmdTableFor } from './pgtable.js';
+import { splitPmd } from './zap.js';
 import { swpHi, swpLo } from './swap.js';
 import { VM_EXEC } from './vma.js';
 
@@ -304,6 +305,7 @@ export class Reclaim {
     const k = this.k;
     const f = k.frames;
     const anon = (f.flags[head]! & PG_ANON) !== 0;
+    if (anon) this.splitAnonPmds(head); // TTU_SPLIT_HUGE_PMD: unmap a THP page by page
     const rss = anon ? MM_ANONPAGES : k.pageCache.files[f.owner[head]!]!.shmem ? MM_SHMEMPAGES : MM_FILEPAGES;
     this.forEachMapping(head, (mm, vpn, pt, idx, level) => {
       if (level === 1) {
@@ -402,6 +404,19 @@ export class Reclaim {
     }
   }
 
+  /** split_huge_pmd_address() in every address space that maps the anonymous folio `head` by a PMD. */
+  private splitAnonPmds(head: number): void {
+    const k = this.k;
+    if (k.frames.order[head] !== 9) return;
+    const vpn = this.anonVpn[head]!;
+    for (const mm of k.mms) {
+      if (pteTableFor(k, mm, vpn, false) !== -2) continue;
+      const pmd = pmdTableFor(k, mm, vpn, false);
+      const pidx = vpnIndex(vpn, 2);
+      if (k.frameOf(2, k.readLo(pmd, pidx), k.readHi(pmd, pidx)) === head) splitPmd(k, mm, vpn);
+    }
+  }
+
   /** rmap_walk_anon(): the anonymous folio's pages at their virtual pages in every address space that maps them. */
   private forEachAnonMapping(head: number, fn: (mm: Mm, vpn: number, table: number, idx: number, level: number) => void): void {
     const k = this.k;
@@ -412,6 +427,13 @@ export class Reclaim {
       const vpn = this.anonVpn[head + j]!;
       for (const mm of k.mms) {
         const pt = pteTableFor(k, mm, vpn, false);
+        if (pt === -2 && j === 0) {
+          // A THP mapped by a PMD: one mapping for the whole folio.
+          const pmd = pmdTableFor(k, mm, vpn, false);
+          const pidx = vpnIndex(vpn, 2);
+          if (k.frameOf(2, k.readLo(pmd, pidx), k.readHi(pmd, pidx)) === head) fn(mm, vpn, pmd, pidx, 2);
+          continue;
+        }
         if (pt < 0) continue;
         const idx = vpn % 512;
         const lo = k.readLo(pt, idx);

@@ -24,6 +24,11 @@ export class VmStats {
   pteMappedOnIo = 0;
   zeroPageMaps = 0;
   pmdMapped = 0;
+  /** Anonymous THPs allocated and PMD-mapped by a fault (thp_fault_alloc), and fallbacks to 4 KiB. */
+  thpFaultAlloc = 0;
+  thpFaultFallback = 0;
+  /** PMD mappings of anonymous THPs split into PTEs (thp_split_pmd). */
+  thpSplitPmd = 0;
   pteZapped = 0;
   pteCopied = 0;
   pagesAllocated = 0;
@@ -63,6 +68,9 @@ export class VmStats {
     add('pte.zapped', this.pteZapped);
     add('pte.copied', this.pteCopied);
     add('pmd.mapped', this.pmdMapped);
+    add('thp.fault_alloc', this.thpFaultAlloc);
+    add('thp.fault_fallback', this.thpFaultFallback);
+    add('thp.split_pmd', this.thpSplitPmd);
     add('pages.allocated', this.pagesAllocated);
     add('pages.freed', this.pagesFreed);
     add('pt.allocs', this.ptAllocs);

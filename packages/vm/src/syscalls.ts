@@ -136,7 +136,10 @@ export class Syscalls {
         const pt = pteTableFor(k, mm, vpn, false);
         if (pt < 0) {
           leaveLazy();
-          if (pt === -2) this.changeHugePmd(mm, v, vpn, dropWrite, noExec, tlb);
+          if (pt === -2 && this.changeHugePmd(mm, v, vpn, dropWrite, noExec, tlb)) {
+            vpn = Math.max(v.start, vpn - (vpn % 512)) - 1; // split into PTEs: change those
+            continue;
+          }
           vpn = vpn - (vpn % 512) + 511;
           continue;
         }
@@ -160,13 +163,16 @@ export class Syscalls {
     }
   }
 
-  /** change_huge_pmd() for the PMD leaf mapping `vpn` in `v`, or its split when it reaches past `v`. */
-  private changeHugePmd(mm: Mm, v: Vma, vpn: number, dropWrite: boolean, noExec: boolean, tlb: MmuGather): void {
+  /**
+   * change_huge_pmd() for the PMD leaf mapping `vpn` in `v`, or its split when it reaches past `v`.
+   * Returns true when the split left PTEs (an anonymous THP) that need the change.
+   */
+  private changeHugePmd(mm: Mm, v: Vma, vpn: number, dropWrite: boolean, noExec: boolean, tlb: MmuGather): boolean {
     const k = this.k;
     const base = vpn - (vpn % 512);
     if (base < v.start || base + 512 > v.end) {
       splitPmd(k, mm, vpn);
-      return;
+      return pteTableFor(k, mm, vpn, false) >= 0;
     }
     const pmd = pmdTableFor(k, mm, vpn, false);
     const idx = vpnIndex(vpn, 2);
@@ -174,9 +180,10 @@ export class Syscalls {
     const hi = k.readHi(pmd, idx);
     const nlo = dropWrite ? lo & ~RW : lo;
     const nhi = noExec ? hi | XD_HI : hi & ~XD_HI;
-    if (nlo === lo && nhi >>> 0 === hi) return;
+    if (nlo === lo && nhi >>> 0 === hi) return false;
     k.pv.setUpper(2, pmd, idx, nlo >>> 0, nhi >>> 0);
     tlb.add(base, 512);
+    return false;
   }
 
   /**
@@ -302,9 +309,16 @@ export class Syscalls {
 
   /** vma_modify(): split `vma` so that its part inside [start, end) is a VMA of its own; return it. */
   private isolate(mm: Mm, vma: Vma, start: number, end: number): Vma {
+    if (vma.start < start) this.splitHugeAt(mm, start);
+    if (vma.end > end) this.splitHugeAt(mm, end);
     const v = vma.start < start ? mm.vmas.split(vma, start) : vma;
     if (v.end > end) mm.vmas.split(v, end);
     return v;
+  }
+
+  /** vma_adjust_trans_huge(): a VMA boundary moving inside a PMD leaf splits it first. */
+  private splitHugeAt(mm: Mm, vpn: number): void {
+    if (vpn % 512 !== 0 && pteTableFor(this.k, mm, vpn, false) === -2) splitPmd(this.k, mm, vpn);
   }
 }
 

@@ -1,5 +1,6 @@
 import { A, D, isLeaf, P } from '@pte/arch-x86';
 import { folioPut } from './folio.js';
+import { isAnonPmd, splitAnonPmd, zapAnonPmd } from './huge-anon.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_REFERENCED } from './page-flags.js';
@@ -34,7 +35,8 @@ function hasRecency(vma: Vma): boolean {
  * (linux-mm.md §4.2): each present PTE is cleared with ptep_get_and_clear; a young file PTE marks
  * its folio accessed (with recency), a dirty one dirties it; rmap, refcount and RSS drop, and
  * freed pages go back to the allocator. A PMD leaf fully inside the range is zapped whole; one
- * partly inside is split (zapped; the rest refaults). The TLB flush is gathered in `tlb`.
+ * partly inside is split (a file folio's zapped, the rest refaults; an anonymous THP's turned
+ * into PTEs, then zapped in part). The TLB flush is gathered in `tlb`.
  */
 export function zapRange(k: Kernel, mm: Mm, vma: Vma, start: number, end: number, tlb: MmuGather): void {
   let vpn = start;
@@ -52,11 +54,20 @@ export function zapRange(k: Kernel, mm: Mm, vma: Vma, start: number, end: number
       continue;
     }
     if (isLeaf(2, plo)) {
-      zapPmd(k, mm, vma, pmd, pidx, vpn - (vpn % 512), tlb);
-      vpn = pmdEnd;
-      continue;
+      const base = vpn - (vpn % 512);
+      if (!isAnonPmd(k, plo, k.readHi(pmd, pidx))) {
+        zapPmd(k, mm, vma, pmd, pidx, base, tlb);
+        vpn = pmdEnd;
+        continue;
+      }
+      if (vpn === base && pmdEnd === base + 512) {
+        zapAnonPmd(k, mm, pmd, pidx, base, tlb);
+        vpn = pmdEnd;
+        continue;
+      }
+      splitAnonPmd(k, mm, pmd, pidx, base, tlb); // zap_pmd_range(): a partial range splits the THP
     }
-    const pt = k.frameOf(2, plo, k.readHi(pmd, pidx));
+    const pt = k.frameOf(2, k.readLo(pmd, pidx), k.readHi(pmd, pidx));
     zapPteRange(k, mm, vma, pt, vpn, pmdEnd, tlb);
     vpn = pmdEnd;
   }
@@ -124,12 +135,17 @@ function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: nu
   folioPut(k, head, 512);
 }
 
-/** __split_huge_pmd() for a file folio: zap the PMD mapping of `vpn`; the pages refault with PTEs. */
+/**
+ * __split_huge_pmd() of the PMD leaf mapping `vpn`: an anonymous THP becomes 512 PTEs; a file
+ * folio's PMD is just zapped, and its pages refault with PTEs.
+ */
 export function splitPmd(k: Kernel, mm: Mm, vpn: number): void {
   const vma = mm.vmas.find(vpn)!;
   const pmd = pmdTableFor(k, mm, vpn, false);
+  const pidx = vpnIndex(vpn, 2);
   const tlb = new MmuGather(k, mm, false);
-  zapPmd(k, mm, vma, pmd, vpnIndex(vpn, 2), vpn - (vpn % 512), tlb);
+  if (isAnonPmd(k, k.readLo(pmd, pidx), k.readHi(pmd, pidx))) splitAnonPmd(k, mm, pmd, pidx, vpn - (vpn % 512), tlb);
+  else zapPmd(k, mm, vma, pmd, pidx, vpn - (vpn % 512), tlb);
   tlb.finish();
   mm.dropPtCache();
 }

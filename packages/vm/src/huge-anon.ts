@@ -1,0 +1,187 @@
+import { A, D, LINUX_PAGE_TABLE, P, PS, RW, US, XD_HI } from '@pte/arch-x86';
+import { folioGet, folioPut } from './folio.js';
+import type { Kernel } from './kernel.js';
+import { MM_ANONPAGES, type Mm } from './mm.js';
+import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
+import { mkPteHi, mkPteLo, pmdTableFor, vpnIndex } from './pgtable.js';
+import type { MmuGather } from './tlb-gather.js';
+import { VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './vma.js';
+
+/**
+ * Anonymous transparent huge pages mapped by a PMD (mm/huge_memory.c), THP enabled=madvise
+ * (policy anonThp): the fault that makes one, and what every other path does with it — zap whole
+ * or split, copy at fork, reuse or split on a write-protect fault. A split
+ * (__split_huge_pmd_locked) turns the PMD into the page table deposited at fault time
+ * (pgtable_trans_huge_deposit) holding 512 PTEs with the PMD's bits; the folio stays one order-9
+ * folio, now PTE-mapped, with the same per-page mapcounts.
+ */
+
+/** The PMD-range key of a page (the deposit map's key). */
+function keyOf(vpn: number): number {
+  return Math.floor(vpn / 512);
+}
+
+/** thp_vma_allowable_order(PMD_ORDER) + thp_vma_suitable_order(): may a fault at `vpn` make a THP? */
+export function thpAllowed(k: Kernel, vma: Vma, vpn: number): boolean {
+  if (!k.policy.anonThp || vma.file !== null) return false;
+  if ((vma.flags & (VM_HUGEPAGE | VM_NOHUGEPAGE)) !== VM_HUGEPAGE) return false;
+  const base = vpn - (vpn % 512);
+  return base >= vma.start && base + 512 <= vma.end;
+}
+
+/** Is the PMD entry (a present leaf) an anonymous folio's? */
+export function isAnonPmd(k: Kernel, lo: number, hi: number): boolean {
+  return (k.frames.flags[k.frameOf(2, lo, hi)]! & PG_ANON) !== 0;
+}
+
+/**
+ * do_huge_pmd_anonymous_page() for a write fault at `vpn` whose PMD entry (table `pmd`) is none:
+ * a zeroed order-9 folio (clear_huge_page), a page table deposited for a later split, and one
+ * PMD entry, writable, dirty and young. Returns false when no order-9 block is free
+ * (count_vm_event(THP_FAULT_FALLBACK)): the fault goes on with 4 KiB pages.
+ */
+export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: number): boolean {
+  const head = k.frames.alloc(9);
+  if (head < 0) {
+    k.stats.thpFaultFallback++;
+    return false;
+  }
+  vma.anonVma = true;
+  k.stats.faultsAnon++;
+  k.stats.faultsMinor++;
+  k.stats.thpFaultAlloc++;
+  k.stats.pagesAllocated += 512;
+  k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * 512);
+  k.pv.kernelAccess(head, 512); // clear_huge_page
+  const f = k.frames;
+  for (let i = 0; i < 512; i++) f.flags[head + i] = f.flags[head + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
+  const base = vpn - (vpn % 512);
+  mm.deposit.set(keyOf(base), depositTable(k, mm));
+  const m = k.pv.mfn(head);
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  const lo = ((m % 1048576) * 4096 + (P | US | PS | A | D | (writable ? RW : 0))) >>> 0;
+  k.pv.setUpper(2, pmd, vpnIndex(vpn, 2), lo, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
+  for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! + 1;
+  folioGet(k, head, 512);
+  k.reclaim?.addAnon(head, base, 512);
+  mm.addRss(MM_ANONPAGES, 512);
+  k.stats.pmdMapped++;
+  k.charge(k.catFault, k.c.mapPage);
+  return true;
+}
+
+/** pte_alloc_one() for the deposit: a page-table page of `mm` not yet linked anywhere. */
+function depositTable(k: Kernel, mm: Mm): number {
+  const pt = k.allocPtFrame();
+  mm.ptPages++;
+  k.stats.ptAllocs++;
+  k.charge(k.catFault, k.c.ptAlloc);
+  return pt;
+}
+
+/** pgtable_trans_huge_withdraw() + pte_free(): the deposit of a zapped PMD goes back. */
+function freeDeposit(k: Kernel, mm: Mm, base: number): void {
+  const pt = mm.deposit.get(keyOf(base));
+  if (pt === undefined) throw new Error(`mm ${mm.id}: no page table deposited under the THP at 0x${base.toString(16)}`);
+  mm.deposit.delete(keyOf(base));
+  k.freePtFrame(pt);
+  mm.ptPages--;
+  k.stats.ptFrees++;
+  k.charge(k.catZap, k.c.ptFree);
+}
+
+/**
+ * __split_huge_pmd() for the anonymous PMD leaf at index `pidx` of table `pmd` (pages from
+ * `base`): the deposited table gets 512 PTEs with the PMD's permission, young and dirty bits, the
+ * PMD is invalidated (flushed) and then points to the table (pmd_populate).
+ */
+export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base: number, tlb: MmuGather): void {
+  const lo = k.readLo(pmd, pidx);
+  const hi = k.readHi(pmd, pidx);
+  const head = k.frameOf(2, lo, hi);
+  const pt = mm.deposit.get(keyOf(base));
+  if (pt === undefined) throw new Error(`mm ${mm.id}: no page table deposited under the THP at 0x${base.toString(16)}`);
+  mm.deposit.delete(keyOf(base));
+  const pv = k.pv;
+  pv.allocPt(1, pt, mm.root); // paravirt_alloc_pte, as pmd_populate does
+  const writable = (lo & RW) !== 0;
+  const young = (lo & A) !== 0;
+  const dirty = (lo & D) !== 0;
+  const exec = (hi & XD_HI) === 0;
+  pv.lazyEnter();
+  for (let i = 0; i < 512; i++) {
+    const m = pv.mfn(head + i);
+    pv.setPte(pt, i, mkPteLo(m, writable, young, dirty), mkPteHi(m, exec));
+  }
+  pv.lazyLeave();
+  k.charge(k.catFault, k.c.mapPage * 512);
+  pv.setUpper(2, pmd, pidx, 0, 0); // pmdp_invalidate
+  tlb.add(base, 512);
+  const t = pv.mfn(pt);
+  pv.setUpper(2, pmd, pidx, ((t % 1048576) * 4096 + LINUX_PAGE_TABLE) >>> 0, Math.floor(t / 1048576));
+  mm.dropPtCache();
+  k.stats.thpSplitPmd++;
+}
+
+/** zap_huge_pmd() for an anonymous THP wholly inside the zapped range: unmap, free folio and deposit. */
+export function zapAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base: number, tlb: MmuGather): void {
+  const lo = k.readLo(pmd, pidx);
+  const head = k.frameOf(2, lo, k.readHi(pmd, pidx));
+  k.pv.setUpper(2, pmd, pidx, 0, 0);
+  k.charge(k.catZap, k.c.zapPte);
+  tlb.add(base, 512);
+  const f = k.frames;
+  for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! - 1;
+  mm.addRss(MM_ANONPAGES, -512);
+  folioPut(k, head, 512);
+  freeDeposit(k, mm, base);
+  mm.dropPtCache();
+}
+
+/**
+ * copy_huge_pmd() at fork for the parent's anonymous PMD leaf (table `pmd`) mapping `base`: the child gets
+ * the same folio by one PMD (old, write-protected) and a deposit of its own; the parent's PMD is
+ * write-protected too, and the folio is no longer exclusive to either. Returns true (the parent
+ * lost write access: its TLB needs a flush).
+ */
+export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, base: number): boolean {
+  const lo = k.readLo(pmd, pidx);
+  const hi = k.readHi(pmd, pidx);
+  const head = k.frameOf(2, lo, hi);
+  const dst = pmdTableFor(k, child, base, true);
+  child.deposit.set(keyOf(base), depositTable(k, child));
+  const f = k.frames;
+  for (let i = 0; i < 512; i++) {
+    f.mapcount[head + i] = f.mapcount[head + i]! + 1;
+    f.flags[head + i] = f.flags[head + i]! & ~PG_EXCLUSIVE;
+  }
+  folioGet(k, head, 512);
+  child.addRss(MM_ANONPAGES, 512);
+  const wasWritable = (lo & RW) !== 0;
+  if (wasWritable) k.pv.setUpper(2, pmd, pidx, (lo & ~RW) >>> 0, hi); // pmdp_set_wrprotect
+  k.pv.setUpper(2, dst, pidx, (lo & ~(RW | A)) >>> 0, hi);
+  k.stats.pteCopied++;
+  k.charge(k.catFork, k.c.forkPte);
+  return wasWritable;
+}
+
+/**
+ * do_huge_pmd_wp_page(): a write to a write-protected anonymous PMD. Exclusively ours (the head
+ * page AnonExclusive, or no other reference: the model counts 512 per PMD mapping) → reuse it,
+ * writable and dirty; otherwise split it and let the PTE path copy the one page
+ * (VM_FAULT_FALLBACK). Returns true when it reused the PMD.
+ */
+export function doHugePmdWpPage(k: Kernel, mm: Mm, pmd: number, pidx: number, base: number, tlb: MmuGather): boolean {
+  const lo = k.readLo(pmd, pidx);
+  const hi = k.readHi(pmd, pidx);
+  const head = k.frameOf(2, lo, hi);
+  const f = k.frames;
+  if ((f.flags[head]! & PG_EXCLUSIVE) !== 0 || f.refcount[head] === 512) {
+    for (let i = 0; i < 512; i++) f.flags[head + i] = f.flags[head + i]! | PG_EXCLUSIVE;
+    k.pv.setUpper(2, pmd, pidx, (lo | RW | D | A) >>> 0, hi);
+    k.stats.faultsWpReuse++;
+    return true;
+  }
+  splitAnonPmd(k, mm, pmd, pidx, base, tlb);
+  return false;
+}
