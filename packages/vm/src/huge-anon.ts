@@ -1,5 +1,5 @@
 import { A, D, LINUX_PAGE_TABLE, P, PS, RW, US, XD_HI } from '@pte/arch-x86';
-import { folioGet, folioPut } from './folio.js';
+import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
@@ -79,8 +79,8 @@ function depositTable(k: Kernel, mm: Mm): number {
   return pt;
 }
 
-/** pgtable_trans_huge_withdraw() + pte_free(): the deposit of a zapped PMD goes back. */
-function freeDeposit(k: Kernel, mm: Mm, base: number): void {
+/** pgtable_trans_huge_withdraw() + pte_free(): the deposit of a zapped PMD goes back (zap_huge_pmd). */
+export function freeDeposit(k: Kernel, mm: Mm, base: number): void {
   const pt = mm.deposit.get(keyOf(base));
   if (pt === undefined) throw new Error(`mm ${mm.id}: no page table deposited under the THP at 0x${base.toString(16)}`);
   mm.deposit.delete(keyOf(base));
@@ -121,21 +121,6 @@ export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base:
   pv.setUpper(2, pmd, pidx, ((t % 1048576) * 4096 + LINUX_PAGE_TABLE) >>> 0, Math.floor(t / 1048576));
   mm.dropPtCache();
   k.stats.thpSplitPmd++;
-}
-
-/** zap_huge_pmd() for an anonymous THP wholly inside the zapped range: unmap, free folio and deposit. */
-export function zapAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base: number, tlb: MmuGather): void {
-  const lo = k.readLo(pmd, pidx);
-  const head = k.frameOf(2, lo, k.readHi(pmd, pidx));
-  k.pv.setUpper(2, pmd, pidx, 0, 0);
-  k.charge(k.catZap, k.c.zapPte);
-  tlb.add(base, 512);
-  const f = k.frames;
-  for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! - 1;
-  mm.addRss(MM_ANONPAGES, -512);
-  folioPut(k, head, 512);
-  freeDeposit(k, mm, base);
-  mm.dropPtCache();
 }
 
 /**

@@ -1,6 +1,6 @@
 import { A, D, isLeaf, P } from '@pte/arch-x86';
 import { folioPut } from './folio.js';
-import { isAnonPmd, splitAnonPmd, zapAnonPmd } from './huge-anon.js';
+import { freeDeposit, isAnonPmd, splitAnonPmd } from './huge-anon.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_REFERENCED } from './page-flags.js';
@@ -61,7 +61,7 @@ export function zapRange(k: Kernel, mm: Mm, vma: Vma, start: number, end: number
         continue;
       }
       if (vpn === base && pmdEnd === base + 512) {
-        zapAnonPmd(k, mm, pmd, pidx, base, tlb);
+        zapPmd(k, mm, vma, pmd, pidx, base, tlb);
         vpn = pmdEnd;
         continue;
       }
@@ -120,7 +120,11 @@ function zapSwapPte(k: Kernel, mm: Mm, pt: number, idx: number, lo: number, hi: 
   mm.swapEnts--;
 }
 
-/** zap_huge_pmd() for a PMD-mapped file folio. */
+/**
+ * zap_huge_pmd(): clear a PMD leaf and drop its folio's mappings. A file folio is marked accessed
+ * (with recency) and stays cached; an anonymous THP's last mapping frees it, and the table
+ * deposited under it goes too.
+ */
 function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: number, tlb: MmuGather): void {
   const lo = k.readLo(pmd, pidx);
   const head = k.frameOf(2, lo, k.readHi(pmd, pidx));
@@ -128,11 +132,16 @@ function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: nu
   k.charge(k.catZap, k.c.zapPte);
   tlb.add(base, 512);
   const f = k.frames;
-  if ((lo & A) !== 0 && hasRecency(vma)) folioMarkAccessed(k, head);
-  k.reclaim?.markUsed(head, 512); // no per-page use marks under a PMD
+  const anon = (f.flags[head]! & PG_ANON) !== 0;
+  if (!anon) {
+    if ((lo & A) !== 0 && hasRecency(vma)) folioMarkAccessed(k, head);
+    k.reclaim?.markUsed(head, 512); // no per-page use marks under a PMD
+  }
   for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! - 1;
-  mm.addRss(vma.file !== null && vma.file.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -512);
+  mm.addRss(anon ? MM_ANONPAGES : vma.file !== null && vma.file.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, -512);
   folioPut(k, head, 512);
+  if (anon) freeDeposit(k, mm, base);
+  mm.dropPtCache();
 }
 
 /**
