@@ -147,7 +147,8 @@ describe('thread/anon-prefault', () => {
     expect(d['seq.mthp16k.faults']).toBe(1024);
     expect(d['seq.mthp32k.faults']).toBe(512);
     expect(d['seq.mthp64k.faults']).toBe(256);
-    for (const v of ['off', 'fixed', 'adaptive', 'mthp16k', 'mthp32k', 'mthp64k']) {
+    expect(d['seq.thp.faults']).toBe(8); // one PMD-mapped THP per 2 MiB (MADV_HUGEPAGE, linux-6.18)
+    for (const v of ['off', 'fixed', 'adaptive', 'mthp16k', 'mthp32k', 'mthp64k', 'thp']) {
       expect(d[`seq.${v}.pages_allocated`]).toBe(4096);
       expect(d[`seq.${v}.allocated_untouched`]).toBe(0);
       expect(d[`seq.${v}.peak_rss_pages`]).toBe(4096);
@@ -155,13 +156,14 @@ describe('thread/anon-prefault', () => {
     }
   });
 
-  it('random writes: fixed and mTHP allocate pages never touched, adaptive does not', async () => {
+  it('random writes: fixed, mTHP and THP allocate pages never touched, adaptive does not', async () => {
     const r = await run('thread/anon-prefault');
     const d = r.derived;
     expect(d['random.off.pages_allocated']).toBe(1024);
     expect(d['random.off.allocated_untouched']).toBe(0);
     expect(d['random.adaptive.allocated_untouched']).toBe(0);
-    for (const v of ['fixed', 'mthp16k', 'mthp32k', 'mthp64k']) {
+    expect(d['random.thp.pages_allocated']).toBe(4096); // every 2 MiB got a write: the whole region
+    for (const v of ['fixed', 'mthp16k', 'mthp32k', 'mthp64k', 'thp']) {
       expect(d[`random.${v}.allocated_untouched`]).toBeGreaterThan(0);
       expect(d[`random.${v}.pages_allocated`] - d[`random.${v}.allocated_untouched`]).toBe(1024);
       expect(d[`random.${v}.peak_rss_pages`]).toBe(d[`random.${v}.pages_allocated`]);
