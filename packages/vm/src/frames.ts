@@ -4,29 +4,35 @@ import { PG_ALLOCATED } from './page-flags.js';
 /** Marker in `owner` for frames without an owning file. */
 export const NO_OWNER = 0xffff;
 
+/** In `order`: the head of a free buddy block (its order in the low bits). Never set on an allocated frame. */
+const FREE = 0x80;
+
 /**
  * Frame metadata in struct-of-arrays form, the model's `struct page`/`struct folio`: reference
- * and map counts, flags, folio order, owning file and page-cache index. About 17 bytes per frame
+ * and map counts, flags, folio order, owning file and page-cache index. 15 bytes per frame
  * (Linux spends 64 on struct page).
  *
  * Frames come from a binary buddy allocator (mm/page_alloc.c __rmqueue_smallest / __free_one_page):
  * free blocks of 2^order frames, naturally aligned, split on allocation and merged with their buddy
- * on free. Free lists are stacks with lazy deletion (an entry is live only if `freeOrder[pfn]`
- * still says so), which keeps the allocator at one byte per frame.
+ * on free. Free lists are stacks with lazy deletion (an entry is live only if the head's `order`
+ * byte still says FREE | order, as PageBuddy + buddy_order do), so the allocator needs no byte of
+ * its own per frame.
  */
 export class FrameTable {
   readonly frames: number;
   readonly refcount: Int32Array;
-  readonly mapcount: Int32Array;
+  /**
+   * Mappings of the page (PTEs, or a PMD for each of its 512 pages). 16 bits: 65535 mappings of
+   * one page is beyond any run of the model; the invariant checker would see a wrap.
+   */
+  readonly mapcount: Uint16Array;
   readonly flags: Uint16Array;
-  /** log2 of the folio's frames, on every frame of the folio. */
+  /** log2 of the folio's frames, on every frame of an allocated folio; FREE | order on a free block's head. */
   readonly order: Uint8Array;
   /** Owning file id (page cache), or NO_OWNER. */
   readonly owner: Uint16Array;
   /** Page-cache index (file page offset) of the frame. */
   readonly index: Int32Array;
-  /** Order of the free block headed here, or -1. */
-  private readonly freeOrder: Int8Array;
   private readonly freeLists: Int32Array[] = [];
   private readonly freeTop: Int32Array;
   readonly maxOrder: number;
@@ -45,12 +51,11 @@ export class FrameTable {
     this.frames = frames;
     this.maxOrder = maxOrder;
     this.refcount = new Int32Array(frames);
-    this.mapcount = new Int32Array(frames);
+    this.mapcount = new Uint16Array(frames);
     this.flags = new Uint16Array(frames);
     this.order = new Uint8Array(frames);
     this.owner = new Uint16Array(frames).fill(NO_OWNER);
     this.index = new Int32Array(frames);
-    this.freeOrder = new Int8Array(frames).fill(-1);
     this.freeTop = new Int32Array(maxOrder + 1);
     for (let o = 0; o <= maxOrder; o++) this.freeLists.push(new Int32Array(64));
     // Frames below `reserved` are the firmware/kernel image: never handed out.
@@ -129,8 +134,8 @@ export class FrameTable {
     let p = pfn;
     while (o < this.maxOrder) {
       const buddy = p ^ (1 << o);
-      if (buddy >= this.frames || this.freeOrder[buddy] !== o) break;
-      this.freeOrder[buddy] = -1; // lazily removed from its stack
+      if (buddy >= this.frames || this.order[buddy] !== (FREE | o)) break;
+      this.order[buddy] = 0; // lazily removed from its stack
       this.freeFrames -= 1 << o;
       p = Math.min(p, buddy);
       o++;
@@ -148,7 +153,7 @@ export class FrameTable {
     for (const l of this.freeLists) lists += l.byteLength;
     return (
       this.refcount.byteLength + this.mapcount.byteLength + this.flags.byteLength + this.order.byteLength +
-      this.owner.byteLength + this.index.byteLength + this.freeOrder.byteLength + lists
+      this.owner.byteLength + this.index.byteLength + lists
     );
   }
 
@@ -160,7 +165,7 @@ export class FrameTable {
       let live = 0;
       for (let i = 0; i < top; i++) {
         const f = list[i]!;
-        if (this.freeOrder[f] === order) list[live++] = f;
+        if (this.order[f] === (FREE | order)) list[live++] = f;
       }
       top = live;
       if (top * 2 > list.length) {
@@ -171,7 +176,7 @@ export class FrameTable {
     }
     list[top] = pfn;
     this.freeTop[order] = top + 1;
-    this.freeOrder[pfn] = order;
+    this.order[pfn] = FREE | order;
     this.freeFrames += 1 << order;
   }
 
@@ -180,9 +185,9 @@ export class FrameTable {
     let top = this.freeTop[order]!;
     while (top > 0) {
       const pfn = list[--top]!;
-      if (this.freeOrder[pfn] === order) {
+      if (this.order[pfn] === (FREE | order)) {
         this.freeTop[order] = top;
-        this.freeOrder[pfn] = -1;
+        this.order[pfn] = 0;
         this.freeFrames -= 1 << order;
         return pfn;
       }

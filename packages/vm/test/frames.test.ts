@@ -100,10 +100,15 @@ describe('alloc and free of every order', () => {
     for (let i = 0; i < 4; i++) {
       expect(t.flags[p + i]).toBe(0);
       expect(t.owner[p + i]).toBe(NO_OWNER);
-      expect(t.order[p + i]).toBe(0);
+      expect(t.isAllocated(p + i)).toBe(false);
     }
+    // The frames merged back into one free block: only its head carries an order (FREE | order).
+    let heads = 0;
+    for (let i = 0; i < 64; i++) if (t.order[i] !== 0) heads++;
+    expect(heads).toBeLessThanOrEqual(6); // frame 0 is reserved: blocks of 1, 2, 4, 8, 16, 32
     const q = t.alloc(2);
     expect(q).toBe(p);
+    expect([t.order[q], t.order[q + 3]]).toEqual([2, 2]);
     expect(t.refcount[q]).toBe(0);
     expect(t.mapcount[q + 1]).toBe(0);
   });
