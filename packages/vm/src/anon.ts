@@ -77,7 +77,7 @@ function ptesNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
 function mapNewAnon(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, faultVpn: number, order: number, writable: boolean): boolean {
   const n = 1 << order;
   // A large order may fail and fall back (MTHP_STAT_ANON_FAULT_FALLBACK); order 0 must succeed.
-  const pfn = order > 0 ? k.frames.alloc(order) : k.frames.allocOrFail(0);
+  const pfn = order > 0 ? k.frames.allocLarge(order) : k.frames.allocOrFail(0);
   if (pfn < 0) return false;
   k.stats.pagesAllocated += n;
   k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * n);

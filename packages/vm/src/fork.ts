@@ -50,14 +50,20 @@ function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
     const pmdEnd = Math.min(vma.end, vpn - (vpn % 512) + 512);
     const pmd = pmdTableFor(k, parent, vpn, false);
     const plo = pmd < 0 ? 0 : k.readLo(pmd, vpnIndex(vpn, 2));
-    if ((plo & P) === 0 || isLeaf(2, plo)) {
-      if ((plo & P) !== 0 && isAnonPmd(k, plo, k.readHi(pmd, vpnIndex(vpn, 2)))) {
-        protectedAny = copyHugePmd(k, child, pmd, vpnIndex(vpn, 2), vpn - (vpn % 512)) || protectedAny;
+    if ((plo & P) !== 0 && isLeaf(2, plo) && isAnonPmd(k, plo, k.readHi(pmd, vpnIndex(vpn, 2)))) {
+      const copied = copyHugePmd(k, child, pmd, vpnIndex(vpn, 2), vpn - (vpn % 512));
+      if (copied === 1) protectedAny = true;
+      if (copied >= 0) {
+        vpn = pmdEnd;
+        continue;
       }
+    }
+    const plo2 = pmd < 0 ? 0 : k.readLo(pmd, vpnIndex(vpn, 2)); // reclaim may have split the THP meanwhile
+    if ((plo2 & P) === 0 || isLeaf(2, plo2)) {
       vpn = pmdEnd;
       continue;
     }
-    const src = k.frameOf(2, plo, k.readHi(pmd, vpnIndex(vpn, 2)));
+    const src = k.frameOf(2, plo2, k.readHi(pmd, vpnIndex(vpn, 2)));
     let dst = -1;
     pv.lazyEnter();
     for (let v = vpn; v < pmdEnd; v++) {

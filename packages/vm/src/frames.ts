@@ -111,6 +111,17 @@ export class FrameTable {
     return pfn;
   }
 
+  /**
+   * A large folio for a THP or mTHP fault (GFP_TRANSHUGE / __GFP_NORETRY): kswapd is woken below
+   * the watermark, but there is no direct reclaim and no out-of-memory error — the fault falls
+   * back to smaller pages (THP_FAULT_FALLBACK). -1 when no block of the order is free.
+   */
+  allocLarge(order: number): number {
+    const pr = this.pressure;
+    if (pr !== null && this.freeFrames - (1 << order) < pr.low) pr.balance();
+    return this.take(order);
+  }
+
   /** alloc, or a model error naming the shortage (reclaim arrives with the memory-pressure issue). */
   allocOrFail(order: number): number {
     const pfn = this.alloc(order);

@@ -1,4 +1,4 @@
-import { A, D, LINUX_PAGE_TABLE, P, PS, RW, US, XD_HI } from '@pte/arch-x86';
+import { A, D, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, US, XD_HI } from '@pte/arch-x86';
 import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, type Mm } from './mm.js';
@@ -41,7 +41,7 @@ export function isAnonPmd(k: Kernel, lo: number, hi: number): boolean {
  * (count_vm_event(THP_FAULT_FALLBACK)): the fault goes on with 4 KiB pages.
  */
 export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: number): boolean {
-  const head = k.frames.alloc(9);
+  const head = k.frames.allocLarge(9);
   if (head < 0) {
     k.stats.thpFaultFallback++;
     return false;
@@ -56,7 +56,7 @@ export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number,
   const f = k.frames;
   for (let i = 0; i < 512; i++) f.flags[head + i] = f.flags[head + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   const base = vpn - (vpn % 512);
-  mm.deposit.set(keyOf(base), depositTable(k, mm));
+  mm.deposit.set(keyOf(base), depositTable(k, mm, k.catFault));
   const m = k.pv.mfn(head);
   const writable = (vma.flags & VM_WRITE) !== 0;
   const lo = ((m % 1048576) * 4096 + (P | US | PS | A | D | (writable ? RW : 0))) >>> 0;
@@ -71,11 +71,11 @@ export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number,
 }
 
 /** pte_alloc_one() for the deposit: a page-table page of `mm` not yet linked anywhere. */
-function depositTable(k: Kernel, mm: Mm): number {
+function depositTable(k: Kernel, mm: Mm, cat: number): number {
   const pt = k.allocPtFrame();
   mm.ptPages++;
   k.stats.ptAllocs++;
-  k.charge(k.catFault, k.c.ptAlloc);
+  k.charge(cat, k.c.ptAlloc);
   return pt;
 }
 
@@ -116,7 +116,7 @@ export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base:
   pv.lazyLeave();
   k.charge(k.catFault, k.c.mapPage * 512);
   pv.setUpper(2, pmd, pidx, 0, 0); // pmdp_invalidate
-  tlb.add(base, 512);
+  tlb.addPmd(base);
   const t = pv.mfn(pt);
   pv.setUpper(2, pmd, pidx, ((t % 1048576) * 4096 + LINUX_PAGE_TABLE) >>> 0, Math.floor(t / 1048576));
   mm.dropPtCache();
@@ -124,17 +124,27 @@ export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base:
 }
 
 /**
- * copy_huge_pmd() at fork for the parent's anonymous PMD leaf (table `pmd`) mapping `base`: the child gets
- * the same folio by one PMD (old, write-protected) and a deposit of its own; the parent's PMD is
- * write-protected too, and the folio is no longer exclusive to either. Returns true (the parent
- * lost write access: its TLB needs a flush).
+ * copy_huge_pmd() at fork for the parent's anonymous PMD leaf (table `pmd`, index `pidx`) mapping
+ * `base`: the child gets the same folio by one PMD (old, write-protected) and a deposit of its own;
+ * the parent's PMD is write-protected too, and the folio is no longer exclusive to either. The
+ * child's tables come first (pte_alloc_one before the PMD is read, as Linux does): their
+ * allocation may reclaim and split this very THP. Returns -1 when the leaf is gone by then (the
+ * caller copies the PTEs instead), else 1 if the parent lost write access (its TLB needs a flush),
+ * else 0.
  */
-export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, base: number): boolean {
+export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, base: number): number {
+  const dst = pmdTableFor(k, child, base, true);
+  const deposit = depositTable(k, child, k.catFork);
   const lo = k.readLo(pmd, pidx);
   const hi = k.readHi(pmd, pidx);
+  if ((lo & P) === 0 || !isLeaf(2, lo) || !isAnonPmd(k, lo, hi)) {
+    k.freePtFrame(deposit);
+    child.ptPages--;
+    k.stats.ptFrees++;
+    return -1;
+  }
+  child.deposit.set(keyOf(base), deposit);
   const head = k.frameOf(2, lo, hi);
-  const dst = pmdTableFor(k, child, base, true);
-  child.deposit.set(keyOf(base), depositTable(k, child));
   const f = k.frames;
   for (let i = 0; i < 512; i++) {
     f.mapcount[head + i] = f.mapcount[head + i]! + 1;
@@ -147,7 +157,7 @@ export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, bas
   k.pv.setUpper(2, dst, pidx, (lo & ~(RW | A)) >>> 0, hi);
   k.stats.pteCopied++;
   k.charge(k.catFork, k.c.forkPte);
-  return wasWritable;
+  return wasWritable ? 1 : 0;
 }
 
 /**

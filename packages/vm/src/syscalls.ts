@@ -182,7 +182,7 @@ export class Syscalls {
     const nhi = noExec ? hi | XD_HI : hi & ~XD_HI;
     if (nlo === lo && nhi >>> 0 === hi) return false;
     k.pv.setUpper(2, pmd, idx, nlo >>> 0, nhi >>> 0);
-    tlb.add(base, 512);
+    tlb.addPmd(base);
     return false;
   }
 

@@ -5,14 +5,17 @@ import { vpnHi, vpnLo } from './pgtable.js';
 /**
  * The mmu_gather of mm/mmu_gather.c with x86's flush_tlb_mm_range() policy (arch/x86/mm/tlb.c):
  * unmapped pages are collected and flushed once at the end. A range of at most
- * `tlb_single_page_flush_ceiling` pages (33) is flushed page by page with INVLPG; a larger one,
- * or a full-mm teardown, flushes the whole address space. Only the loaded mm needs a flush (one
+ * `tlb_single_page_flush_ceiling` entries (33) is flushed entry by entry with INVLPG — a page
+ * each, or 2 MiB each when only PMD leaves were cleared; a larger one, or a full-mm teardown,
+ * flushes the whole address space. Only the loaded mm needs a flush (one
  * CPU, no PCID reuse of stale entries).
  */
 export class MmuGather {
   private start = Infinity;
   private end = -Infinity;
   private pages = 0;
+  /** cleared_ptes / cleared_pmds: the flush stride is a page if any PTE went, else 2 MiB. */
+  private ptes = false;
 
   constructor(
     private readonly k: Kernel,
@@ -23,6 +26,16 @@ export class MmuGather {
 
   /** tlb_remove_tlb_entry(): page `vpn` was unmapped. */
   add(vpn: number, pages = 1): void {
+    this.extend(vpn, pages);
+    this.ptes = true;
+  }
+
+  /** tlb_remove_pmd_tlb_entry(): the 2 MiB PMD leaf at `base` was cleared (or invalidated for a split). */
+  addPmd(base: number): void {
+    this.extend(base, 512);
+  }
+
+  private extend(vpn: number, pages: number): void {
     if (vpn < this.start) this.start = vpn;
     if (vpn + pages > this.end) this.end = vpn + pages;
     this.pages += pages;
@@ -32,18 +45,22 @@ export class MmuGather {
   finish(): void {
     const k = this.k;
     if (this.pages === 0 || k.currentMm !== this.mm) return;
-    const span = this.end - this.start;
+    // tlb_get_unmap_shift(): flush_tlb_mm_range() counts entries in strides of the largest
+    // mapping size cleared everywhere in the range (one INVLPG per 2 MiB when only PMDs went).
+    const stride = this.ptes ? 1 : 512;
+    const entries = Math.ceil((this.end - this.start) / stride);
     k.stats.tlbFlushCalls++;
     k.charge(k.catFlush, k.c.flushTlbCall);
-    if (this.fullMm || span > k.policy.tlbFlushCeiling) {
+    if (this.fullMm || entries > k.policy.tlbFlushCeiling) {
       k.stats.tlbFlushFull++;
       k.pv.flushTlbAll();
     } else {
-      for (let v = this.start; v < this.end; v++) k.pv.flushTlbOne(vpnHi(v), vpnLo(v));
-      k.stats.tlbFlushPages += span;
+      for (let v = this.start; v < this.end; v += stride) k.pv.flushTlbOne(vpnHi(v), vpnLo(v));
+      k.stats.tlbFlushPages += entries;
     }
     this.start = Infinity;
     this.end = -Infinity;
     this.pages = 0;
+    this.ptes = false;
   }
 }

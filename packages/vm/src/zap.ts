@@ -130,7 +130,7 @@ function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: nu
   const head = k.frameOf(2, lo, k.readHi(pmd, pidx));
   k.pv.setUpper(2, pmd, pidx, 0, 0);
   k.charge(k.catZap, k.c.zapPte);
-  tlb.add(base, 512);
+  tlb.addPmd(base);
   const f = k.frames;
   const anon = (f.flags[head]! & PG_ANON) !== 0;
   if (!anon) {

@@ -88,6 +88,31 @@ describe('anonymous THP (do_huge_pmd_anonymous_page)', () => {
     ok(h);
   });
 
+  test('zapping a THP flushes its one 2 MiB TLB entry (stride PMD_SIZE), not the whole address space', () => {
+    const { h, task, vma } = setup('linux-6.18', 1024);
+    touchRange(h, task, vma, 0, 1024, true);
+    const s0 = statsOf(h);
+    h.sys.madvise(task, vma.start + 512, 512, 'dontneed');
+    expect(statsDelta(h, s0)).toMatchObject({ tlbFlushCalls: 1, tlbFlushPages: 1 });
+    expect(statsDelta(h, s0).tlbFlushFull).toBeUndefined();
+    ok(h);
+  });
+
+  test('fork when the child tables reclaim the parent THP: the split PTEs (swap entries) are copied instead', () => {
+    // 8 MiB of RAM: a 10 MiB THP region plus some 4 KiB pages, then fork at the watermark.
+    const h = makeHarness(policyOf('linux-6.18'), 2048, true, 16384);
+    const task = h.sys.spawn();
+    mapAnon(h, task, 2560, FIXED_BASE);
+    h.sys.madvise(task, FIXED_BASE, 2560, 'hugepage');
+    touchRange(h, task, task.mm.vmas.find(FIXED_BASE)!, 0, 2560, true);
+    const other = mapAnon(h, task, 455, FIXED_BASE + 0x100000);
+    touchRange(h, task, other, 0, 455, true);
+    ok(h);
+    const child = h.sys.fork(task);
+    ok(h);
+    expect(child.mm.rssPages + child.mm.swapEnts).toBe(task.mm.rssPages + task.mm.swapEnts);
+  });
+
   test('fork shares the THP by a write-protected PMD in both; a write splits it and copies one 4 KiB page', () => {
     const { h, task, vma } = setup('linux-6.18', 512);
     touchRange(h, task, vma, 0, 512, true);
@@ -191,7 +216,7 @@ describe('anonymous THP: random operation sequences keep every invariant', () =>
     const seen = { allocs: 0, splits: 0, reuses: 0, swapped: 0 };
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.boolean(), (ops, pressure) => {
-        const h = pressure ? makeHarness(policyOf('linux-6.18'), 2560, true, 8192) : makeHarness(policyOf('linux-6.18'));
+        const h = pressure ? makeHarness(policyOf('linux-6.18'), 1536, true, 8192) : makeHarness(policyOf('linux-6.18'));
         const first = h.sys.spawn();
         const v = mapAnon(h, first, 2048, FIXED_BASE);
         h.sys.madvise(first, v.start, 2048, 'hugepage');
