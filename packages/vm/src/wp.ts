@@ -1,4 +1,4 @@
-import { A, D, RW } from '@pte/arch-x86';
+import { A, D, P, RW } from '@pte/arch-x86';
 import { folioGet, folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
@@ -27,9 +27,10 @@ export function doWpPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, i
   if ((flags & PG_ANON) !== 0) {
     const order = f.order[pfn]!;
     const head = pfn - (pfn % (1 << order));
-    // wp_can_reuse_anon_folio(): exclusively ours, or an order-0 folio whose last other user left.
+    // wp_can_reuse_anon_folio(): exclusively ours, or an order-0 folio whose last other user left,
+    // or a large folio all of whose references are this mm's mappings.
     const exclusive = (flags & PG_EXCLUSIVE) !== 0;
-    if (f.mapcount[pfn] === 1 && (exclusive || (order === 0 && f.refcount[head] === 1))) {
+    if (f.mapcount[pfn] === 1 && (exclusive || (order === 0 ? f.refcount[head] === 1 : largeFolioOnlyHere(k, pt, vpn, pfn, head, order)))) {
       k.stats.faultsWpReuse++;
       f.flags[pfn] = f.flags[pfn]! | PG_EXCLUSIVE;
       k.pv.setPte(pt, idx, (lo | RW | D | A) >>> 0, hi);
@@ -45,6 +46,29 @@ export function doWpPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, i
     return;
   }
   wpPageCopy(k, mm, vma, vpn, pt, idx, pfn, true);
+}
+
+/**
+ * __wp_can_reuse_large_anon_folio() (1da190f4d0a6, "COW reuse support for PTE-mapped THP", 6.15):
+ * a large anonymous folio mapped more than once whose every reference is a mapping in this mm
+ * (folio_large_mapcount == folio_ref_count, not maybe-mapped-shared) can be reused page by page.
+ * The model checks "only this mm" by counting the folio's pages mapped in this page table where
+ * they sit (an anonymous folio is mapped at consecutive addresses, naturally aligned).
+ */
+function largeFolioOnlyHere(k: Kernel, pt: number, vpn: number, pfn: number, head: number, order: number): boolean {
+  const f = k.frames;
+  const n = 1 << order;
+  let mapped = 0;
+  for (let i = 0; i < n; i++) mapped += f.mapcount[head + i]!;
+  if (mapped <= 1 || mapped !== f.refcount[head]) return false;
+  const first = vpn - (pfn - head);
+  if (Math.floor(first / 512) !== Math.floor((first + n - 1) / 512)) return false;
+  let here = 0;
+  for (let i = 0; i < n; i++) {
+    const lo = k.readLo(pt, (first + i) % 512);
+    if ((lo & P) !== 0 && k.frameOf(1, lo, k.readHi(pt, (first + i) % 512)) === head + i) here++;
+  }
+  return here === mapped;
 }
 
 /** wp_page_copy(): new anonymous page (copied from `src`, or zeroed when src < 0), replace the PTE. */

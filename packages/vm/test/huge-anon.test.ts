@@ -129,6 +129,13 @@ describe('anonymous THP (do_huge_pmd_anonymous_page)', () => {
     ok(h);
     h.sys.exit(child);
     ok(h);
+    // The child is gone: every reference to the split THP is a mapping in the parent, so a write
+    // reuses its page (__wp_can_reuse_large_anon_folio), no copy.
+    const s1 = statsOf(h);
+    touch(h, task, vma.start + 6, true);
+    expect(statsDelta(h, s1)).toMatchObject({ faults: 1, faultsWpReuse: 1 });
+    expect(statsDelta(h, s1).faultsCow).toBeUndefined();
+    ok(h);
   });
 
   test('a write to an exclusive write-protected THP reuses it (mprotect read-only, then writable again)', () => {
