@@ -285,6 +285,7 @@ describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
     [['run', 'micro/mmap-touch', '--format', 'xml'], /^pte-lab: --format 'xml' is not table, json or csv/],
     [['run', 'micro/mmap-touch', '--set', 'swap=64MiB'], /^pte-lab: --set swap: needs --set reclaim=on/],
     [['run', 'micro/mmap-touch', '--set', 'thp=always'], /^pte-lab: --set thp: 'always' is not one of never, madvise/],
+    [['run', 'micro/mmap-touch', '--profile', 'linux-2.6.27', '--set', 'thp=madvise'], /^pte-lab: --set thp: linux-2\.6\.27 has no transparent huge pages/],
     [['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=6000'], /^pte-lab: --set swap: 6000 bytes is not a positive multiple of 4KiB/],
     [['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=much'], /^pte-lab: --set swap: 'much' is not a size/],
   ])('%j', async (args, msg) => {
