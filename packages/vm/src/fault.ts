@@ -6,7 +6,7 @@ import { folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
-import { doHugePmdAnonymousPage, doHugePmdWpPage, isAnonPmd, thpAllowed } from './huge-anon.js';
+import { doHugePmdAnonymousPage, doHugePmdWpPage, doHugeZeroPmd, isAnonPmd, thpAllowed } from './huge-anon.js';
 import { pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
 import { MmuGather } from './tlb-gather.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
@@ -61,11 +61,12 @@ export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): n
       pt = -1;
     }
   }
-  if (pt === -1 && write && thpAllowed(k, vma, vpn)) {
-    // __handle_mm_fault(): a none PMD in a THP-enabled VMA → create_huge_pmd().
+  if (pt === -1 && thpAllowed(k, vma, vpn)) {
+    // __handle_mm_fault(): a none PMD in a THP-enabled VMA → create_huge_pmd(): a new THP for a
+    // write, the huge zero page for a read.
     const pmd = pmdTableFor(k, mm, vpn, true);
     const pidx = vpnIndex(vpn, 2);
-    if (k.readLo(pmd, pidx) === 0 && k.readHi(pmd, pidx) === 0 && doHugePmdAnonymousPage(k, mm, vma, vpn, pmd)) return FAULT_RETRY;
+    if (k.readLo(pmd, pidx) === 0 && k.readHi(pmd, pidx) === 0 && (write ? doHugePmdAnonymousPage(k, mm, vma, vpn, pmd) : doHugeZeroPmd(k, mm, vma, vpn, pmd))) return FAULT_RETRY;
   }
   if (pt === -1 && !(vma.file !== null && !write)) pt = pteTableFor(k, mm, vpn, true);
   if (pt === -1) return doPteMissing(k, mm, vma, vpn, pt, write);

@@ -2,15 +2,16 @@ import { A, D, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, US, XD_HI } from '@pte/arch-
 import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, type Mm } from './mm.js';
-import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
-import { mkPteHi, mkPteLo, pmdTableFor, vpnIndex } from './pgtable.js';
+import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
+import { mkPteHi, mkPteLo, pmdTableFor, PTE_SPECIAL, vpnIndex } from './pgtable.js';
 import type { MmuGather } from './tlb-gather.js';
 import { VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './vma.js';
 
 /**
  * Anonymous transparent huge pages mapped by a PMD (mm/huge_memory.c), THP enabled=madvise
- * (policy anonThp): the fault that makes one, and what every other path does with it — zap whole
- * or split, copy at fork, reuse or split on a write-protect fault. A split
+ * (policy anonThp): the fault that makes one (or maps the huge zero page on a read), and what
+ * every other path does with it — zap whole or split, copy at fork, reuse or split on a
+ * write-protect fault. A split
  * (__split_huge_pmd_locked) turns the PMD into the page table deposited at fault time
  * (pgtable_trans_huge_deposit) holding 512 PTEs with the PMD's bits; the folio stays one order-9
  * folio, now PTE-mapped, with the same per-page mapcounts.
@@ -29,9 +30,45 @@ export function thpAllowed(k: Kernel, vma: Vma, vpn: number): boolean {
   return base >= vma.start && base + 512 <= vma.end;
 }
 
-/** Is the PMD entry (a present leaf) an anonymous folio's? */
+/**
+ * Is the PMD entry (a present leaf) an anonymous VMA's — an anonymous THP or the huge zero page?
+ * Those are split into PTEs; a file folio's PMD is zapped instead.
+ */
 export function isAnonPmd(k: Kernel, lo: number, hi: number): boolean {
-  return (k.frames.flags[k.frameOf(2, lo, hi)]! & PG_ANON) !== 0;
+  const head = k.frameOf(2, lo, hi);
+  return (k.frames.flags[head]! & PG_ANON) !== 0 || head === k.hugeZeroPfn;
+}
+
+/** mm_get_huge_zero_folio(): the huge zero folio, allocated and cleared on first use; -1 if no order-9 block. */
+function hugeZeroFolio(k: Kernel): number {
+  if (k.hugeZeroPfn >= 0) return k.hugeZeroPfn;
+  const head = k.frames.allocLarge(9);
+  if (head < 0) return -1;
+  const f = k.frames;
+  for (let i = 0; i < 512; i++) f.flags[head + i] = f.flags[head + i]! | PG_ZERO | PG_UPTODATE;
+  f.refcount[head] = 1; // held for good (the shrinker that frees it is not modelled)
+  k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * 512);
+  k.pv.kernelAccess(head, 512);
+  k.hugeZeroPfn = head;
+  return head;
+}
+
+/**
+ * The read-fault half of do_huge_pmd_anonymous_page() (transparent_hugepage_use_zero_page, on by
+ * default): the huge zero page by one read-only PMD, with a deposited table; no RSS, no mapcount.
+ * A later write splits it into 512 PTEs of the 4 KiB zero page and copies the one page written.
+ */
+export function doHugeZeroPmd(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: number): boolean {
+  const z = hugeZeroFolio(k);
+  if (z < 0) return false;
+  k.stats.faultsAnon++;
+  k.stats.faultsMinor++;
+  k.stats.thpZeroPmd++;
+  mm.deposit.set(keyOf(vpn - (vpn % 512)), depositTable(k, mm, k.catFault));
+  const m = k.pv.mfn(z);
+  k.pv.setUpper(2, pmd, vpnIndex(vpn, 2), ((m % 1048576) * 4096 + (P | US | PS | A)) >>> 0, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
+  k.charge(k.catFault, k.c.mapPage);
+  return true;
 }
 
 /**
@@ -92,8 +129,9 @@ export function freeDeposit(k: Kernel, mm: Mm, base: number): void {
 
 /**
  * __split_huge_pmd() for the anonymous PMD leaf at index `pidx` of table `pmd` (pages from
- * `base`): the deposited table gets 512 PTEs with the PMD's permission, young and dirty bits, the
- * PMD is invalidated (flushed) and then points to the table (pmd_populate).
+ * `base`): the deposited table gets 512 PTEs with the PMD's permission, young and dirty bits (for
+ * the huge zero page: the 4 KiB zero page, special and read-only), the PMD is invalidated
+ * (flushed) and then points to the table (pmd_populate).
  */
 export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base: number, tlb: MmuGather): void {
   const lo = k.readLo(pmd, pidx);
@@ -108,10 +146,12 @@ export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base:
   const young = (lo & A) !== 0;
   const dirty = (lo & D) !== 0;
   const exec = (hi & XD_HI) === 0;
+  const zero = head === k.hugeZeroPfn; // __split_huge_zero_page_pmd: 512 special PTEs of the zero page
+  const z = pv.mfn(k.zeroPfn);
   pv.lazyEnter();
   for (let i = 0; i < 512; i++) {
-    const m = pv.mfn(head + i);
-    pv.setPte(pt, i, mkPteLo(m, writable, young, dirty), mkPteHi(m, exec));
+    const m = zero ? z : pv.mfn(head + i);
+    pv.setPte(pt, i, zero ? (mkPteLo(m, false, young, false) | PTE_SPECIAL) >>> 0 : mkPteLo(m, writable, young, dirty), mkPteHi(m, exec));
   }
   pv.lazyLeave();
   k.charge(k.catFault, k.c.mapPage * 512);
@@ -146,6 +186,13 @@ export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, bas
   child.deposit.set(keyOf(base), deposit);
   const head = k.frameOf(2, lo, hi);
   const f = k.frames;
+  if (head === k.hugeZeroPfn) {
+    // The huge zero page: the same read-only PMD in the child (mm_get_huge_zero_folio).
+    k.pv.setUpper(2, dst, pidx, (lo & ~A) >>> 0, hi);
+    k.stats.pteCopied++;
+    k.charge(k.catFork, k.c.forkPte);
+    return 0;
+  }
   for (let i = 0; i < 512; i++) {
     f.mapcount[head + i] = f.mapcount[head + i]! + 1;
     f.flags[head + i] = f.flags[head + i]! & ~PG_EXCLUSIVE;
@@ -171,7 +218,7 @@ export function doHugePmdWpPage(k: Kernel, mm: Mm, pmd: number, pidx: number, ba
   const hi = k.readHi(pmd, pidx);
   const head = k.frameOf(2, lo, hi);
   const f = k.frames;
-  if ((f.flags[head]! & PG_EXCLUSIVE) !== 0 || f.refcount[head] === 512) {
+  if (head !== k.hugeZeroPfn && ((f.flags[head]! & PG_EXCLUSIVE) !== 0 || f.refcount[head] === 512)) {
     for (let i = 0; i < 512; i++) f.flags[head + i] = f.flags[head + i]! | PG_EXCLUSIVE;
     k.pv.setUpper(2, pmd, pidx, (lo | RW | D | A) >>> 0, hi);
     k.stats.faultsWpReuse++;

@@ -93,6 +93,10 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, swapRefs: Uint32Array | nu
         rss[rssType(k, pfn)]! += 1;
       } else if (isLeaf(level, lo)) {
         const head = k.frameOf(level, lo, hi);
+        if (head === k.hugeZeroPfn) {
+          anonPmds++; // the huge zero page: no mapcount or RSS, but a deposited table
+          continue;
+        }
         const n = level === 2 ? 512 : 512 * 512;
         for (let j = 0; j < n; j++) seen[head + j] = seen[head + j]! + 1;
         rss[rssType(k, head)]! += n;

@@ -107,6 +107,8 @@ export class Kernel {
   readonly levels: 4 | 5;
   /** The shared zero page (empty_zero_page). */
   readonly zeroPfn: number;
+  /** The huge zero folio (order 9), made on first use by a THP read fault (mm_get_huge_zero_folio); -1 before. */
+  hugeZeroPfn = -1;
   /** Ledger categories. */
   readonly catFault: number;
   readonly catZap: number;

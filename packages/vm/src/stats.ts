@@ -29,6 +29,8 @@ export class VmStats {
   thpFaultFallback = 0;
   /** PMD mappings of anonymous THPs split into PTEs (thp_split_pmd). */
   thpSplitPmd = 0;
+  /** Read faults that mapped the huge zero page by a PMD. */
+  thpZeroPmd = 0;
   pteZapped = 0;
   pteCopied = 0;
   pagesAllocated = 0;
@@ -71,6 +73,7 @@ export class VmStats {
     add('thp.fault_alloc', this.thpFaultAlloc);
     add('thp.fault_fallback', this.thpFaultFallback);
     add('thp.split_pmd', this.thpSplitPmd);
+    add('thp.zero_pmd', this.thpZeroPmd);
     add('pages.allocated', this.pagesAllocated);
     add('pages.freed', this.pagesFreed);
     add('pt.allocs', this.ptAllocs);

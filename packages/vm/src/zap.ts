@@ -132,6 +132,12 @@ function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: nu
   k.charge(k.catZap, k.c.zapPte);
   tlb.addPmd(base);
   const f = k.frames;
+  if (head === k.hugeZeroPfn) {
+    // The huge zero page: no mapcount, reference or RSS to drop; its deposit goes.
+    freeDeposit(k, mm, base);
+    mm.dropPtCache();
+    return;
+  }
   const anon = (f.flags[head]! & PG_ANON) !== 0;
   if (!anon) {
     if ((lo & A) !== 0 && hasRecency(vma)) folioMarkAccessed(k, head);

@@ -39,15 +39,36 @@ describe('anonymous THP (do_huge_pmd_anonymous_page)', () => {
     ok(h);
   });
 
-  test('no THP without MADV_HUGEPAGE, on linux-3.15, for reads, or where the VMA does not cover the aligned 2 MiB', () => {
+  test('reads map the huge zero page by one read-only PMD per 2 MiB; a write splits it into zero-page PTEs and copies one page', () => {
+    const { h, task, vma } = setup('linux-6.18', 1024);
+    touchRange(h, task, vma, 0, 1024, false);
+    expect(h.k.stats).toMatchObject({ faults: 2, thpZeroPmd: 2, thpFaultAlloc: 0, zeroPageMaps: 0 });
+    expect(task.mm.rssPages).toBe(0);
+    expect(task.mm.deposit.size).toBe(2);
+    const leaf = pmdLeaf(h, task, vma.start)!;
+    expect(leaf.lo & RW).toBe(0);
+    ok(h);
+    const s0 = statsOf(h);
+    touch(h, task, vma.start + 7, true);
+    expect(statsDelta(h, s0)).toMatchObject({ faults: 1, faultsCow: 1, thpSplitPmd: 1 });
+    expect(task.mm.rssPages).toBe(1);
+    expect(pteOf(h, task, vma.start + 8)![0] & RW).toBe(0); // still the zero page, read-only
+    ok(h);
+    // The rest of that 2 MiB now takes 4 KiB COW faults; the other THP range is still the huge zero page.
+    h.sys.munmap(task, vma.start, 1024);
+    expect(task.mm.deposit.size).toBe(0);
+    ok(h);
+  });
+
+  test('no THP without MADV_HUGEPAGE, on linux-3.15 (reads take the 4 KiB zero page), or where the VMA does not cover the aligned 2 MiB', () => {
     const plain = setup('linux-6.18', 1024, false);
     touchRange(plain.h, plain.task, plain.vma, 0, 1024, true);
     expect(plain.h.k.stats.faults).toBe(1024);
     const old = setup('linux-3.15', 1024);
     touchRange(old.h, old.task, old.vma, 0, 1024, true);
     expect(old.h.k.stats.thpFaultAlloc).toBe(0);
-    const read = setup('linux-6.18', 1024);
-    touchRange(read.h, read.task, read.vma, 0, 1024, false); // the 4 KiB zero page (no huge zero page)
+    const read = setup('linux-3.15', 1024);
+    touchRange(read.h, read.task, read.vma, 0, 1024, false); // the 4 KiB zero page
     expect(read.h.k.stats.faults).toBe(1024);
     expect(read.h.k.stats.zeroPageMaps).toBe(1024);
     // 3 MiB: the first 2 MiB is a THP, the last 1 MiB takes 4 KiB pages.
