@@ -73,6 +73,18 @@ export function formatCsv(results: readonly RunResult[]): string {
   return [cols.join(','), ...rows.map((row) => cols.map((c) => cell(row[c])).join(','))].join('\n') + '\n';
 }
 
+/** One RunResult in `format`: the table with `rows`, the JSON document, or CSV (header + row). */
+export function formatRunResult(r: RunResult, format: Format, rows: ReadonlyArray<readonly [string, string]>): string {
+  if (format === 'json') return JSON.stringify(r, null, 2) + '\n';
+  return format === 'csv' ? formatCsv([r]) : formatRunTable(r, rows);
+}
+
+/** Print `text`, or write it atomically to `out` when given (--out). */
+export function emit(io: { out(text: string): void }, text: string, out: string | undefined): void {
+  if (out !== undefined) writeOutput(out, text);
+  else io.out(text);
+}
+
 /**
  * Write `text` to `file` atomically: a temporary file beside it, then a rename, so an error
  * never leaves a half-written output.

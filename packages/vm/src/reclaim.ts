@@ -1,5 +1,5 @@
 import { PteError, type Counters } from '@pte/core';
-import { A, D, isLeaf, P } from '@pte/arch-x86';
+import { A, D, P } from '@pte/arch-x86';
 import { folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, Lru } from './lru.js';
@@ -386,34 +386,39 @@ export class Reclaim {
         for (let j = 0; j < n; j++) {
           const vpn = vma.start + (index + j - vma.pgoff);
           if (vpn < vma.start || vpn >= vma.end) continue;
-          const pt = pteTableFor(k, mm, vpn, false);
-          if (pt === -2) {
-            const pmd = pmdTableFor(k, mm, vpn, false);
-            const pidx = vpnIndex(vpn, 2);
-            const lo = k.readLo(pmd, pidx);
-            if ((lo & P) !== 0 && isLeaf(2, lo) && k.frameOf(2, lo, k.readHi(pmd, pidx)) === head && j === 0) fn(mm, vpn, pmd, pidx, 2);
-            continue;
-          }
-          if (pt < 0) continue;
-          const idx = vpn % 512;
-          const lo = k.readLo(pt, idx);
-          if ((lo & P) === 0 || k.frameOf(1, lo, k.readHi(pt, idx)) !== head + j) continue;
-          fn(mm, vpn, pt, idx, 1);
+          this.visitAt(mm, vpn, head, j, fn);
         }
       }
     }
   }
 
-  /** split_huge_pmd_address() in every address space that maps the anonymous folio `head` by a PMD. */
-  private splitAnonPmds(head: number): void {
+  /**
+   * Call `fn` for the mapping of page `head + j` at `vpn` in `mm`, if there is one: its PTE
+   * (level 1), or, for the folio's first page, a PMD leaf mapping the whole folio (level 2).
+   */
+  private visitAt(mm: Mm, vpn: number, head: number, j: number, fn: (mm: Mm, vpn: number, table: number, idx: number, level: number) => void): void {
     const k = this.k;
-    if (k.frames.order[head] !== 9) return;
-    const vpn = this.anonVpn[head]!;
-    for (const mm of k.mms) {
-      if (pteTableFor(k, mm, vpn, false) !== -2) continue;
+    const pt = pteTableFor(k, mm, vpn, false);
+    if (pt === -2) {
       const pmd = pmdTableFor(k, mm, vpn, false);
       const pidx = vpnIndex(vpn, 2);
-      if (k.frameOf(2, k.readLo(pmd, pidx), k.readHi(pmd, pidx)) === head) splitPmd(k, mm, vpn);
+      if (j === 0 && k.frameOf(2, k.readLo(pmd, pidx), k.readHi(pmd, pidx)) === head) fn(mm, vpn, pmd, pidx, 2);
+      return;
+    }
+    if (pt < 0) return;
+    const idx = vpn % 512;
+    const lo = k.readLo(pt, idx);
+    if ((lo & P) !== 0 && k.frameOf(1, lo, k.readHi(pt, idx)) === head + j) fn(mm, vpn, pt, idx, 1);
+  }
+
+  /** split_huge_pmd_address() in every address space that maps the anonymous folio `head` by a PMD. */
+  private splitAnonPmds(head: number): void {
+    if (this.k.frames.order[head] !== 9) return;
+    const vpn = this.anonVpn[head]!;
+    for (const mm of this.k.mms) {
+      this.visitAt(mm, vpn, head, 0, (m, v, _t, _i, level) => {
+        if (level === 2) splitPmd(this.k, m, v);
+      });
     }
   }
 
@@ -425,21 +430,7 @@ export class Reclaim {
     for (let j = 0; j < n; j++) {
       if (f.mapcount[head + j] === 0) continue;
       const vpn = this.anonVpn[head + j]!;
-      for (const mm of k.mms) {
-        const pt = pteTableFor(k, mm, vpn, false);
-        if (pt === -2 && j === 0) {
-          // A THP mapped by a PMD: one mapping for the whole folio.
-          const pmd = pmdTableFor(k, mm, vpn, false);
-          const pidx = vpnIndex(vpn, 2);
-          if (k.frameOf(2, k.readLo(pmd, pidx), k.readHi(pmd, pidx)) === head) fn(mm, vpn, pmd, pidx, 2);
-          continue;
-        }
-        if (pt < 0) continue;
-        const idx = vpn % 512;
-        const lo = k.readLo(pt, idx);
-        if ((lo & P) === 0 || k.frameOf(1, lo, k.readHi(pt, idx)) !== head + j) continue;
-        fn(mm, vpn, pt, idx, 1);
-      }
+      for (const mm of k.mms) this.visitAt(mm, vpn, head, j, fn);
     }
   }
 

@@ -4,7 +4,7 @@ import { parseTraceFormat } from '@pte/workloads';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { collect, FORMAT_HELP, PROFILE_HELP } from './options.js';
-import { formatCsv, formatRunTable, parseFormat, writeOutput } from '../output.js';
+import { emit, formatRunResult, parseFormat } from '../output.js';
 import { REPLAY_ROWS, replayTrace } from '../replay/replay.js';
 import { DEFAULT_SEED } from '../run-scenario.js';
 
@@ -46,9 +46,6 @@ export function registerReplay(program: Command, io: CliIo): void {
         seed: parseCount(f.seed, '--seed'),
         check: f.check,
       });
-      const text =
-        format === 'json' ? JSON.stringify(result, null, 2) + '\n' : format === 'csv' ? formatCsv([result]) : formatRunTable(result, REPLAY_ROWS);
-      if (f.out !== undefined) writeOutput(f.out, text);
-      else io.out(text);
+      emit(io, formatRunResult(result, format, REPLAY_ROWS), f.out);
     });
 }

@@ -3,7 +3,7 @@ import { DEFAULT_PROFILE } from '@pte/vm';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { collect, FORMAT_HELP, PROFILE_HELP } from './options.js';
-import { formatCsv, formatRunTable, parseFormat, writeOutput } from '../output.js';
+import { emit, formatRunResult, parseFormat } from '../output.js';
 import { DEFAULT_SEED, runScenario } from '../run-scenario.js';
 import { getScenario } from '../scenarios/catalogue.js';
 
@@ -39,13 +39,6 @@ export function registerRun(program: Command, io: CliIo): void {
         seed: parseCount(f.seed, '--seed'),
         check: f.check,
       });
-      const text =
-        format === 'json'
-          ? JSON.stringify(result, null, 2) + '\n'
-          : format === 'csv'
-            ? formatCsv([result])
-            : formatRunTable(result, getScenario(name).tableRows);
-      if (f.out !== undefined) writeOutput(f.out, text);
-      else io.out(text);
+      emit(io, formatRunResult(result, format, getScenario(name).tableRows), f.out);
     });
 }
