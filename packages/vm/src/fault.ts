@@ -47,13 +47,14 @@ export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): n
       return FAULT_RETRY;
     }
     if (isAnonPmd(k, plo, k.readHi(pmd, pidx))) {
-      // do_huge_pmd_wp_page(): reuse, or split and let the PTE path copy the page.
-      k.stats.faultsMinor++;
+      // do_huge_pmd_wp_page(): reuse, or split and let the PTE path (do_wp_page) copy the page.
       const tlb = new MmuGather(k, mm, false);
       const reused = doHugePmdWpPage(k, mm, pmd, pidx, vpn - (vpn % 512), tlb);
       tlb.finish();
-      if (reused) return FAULT_RETRY;
-      k.stats.faultsMinor--; // counted again by do_wp_page below
+      if (reused) {
+        k.stats.faultsMinor++;
+        return FAULT_RETRY;
+      }
       pt = pteTableFor(k, mm, vpn, false);
     } else {
       // For file folios __split_huge_pmd() just zaps the PMD and the PTE path refaults.

@@ -75,14 +75,10 @@ export class FrameTable {
 
   /** alloc_pages(order): a naturally aligned block of 2^order frames, or -1 when none is free. */
   alloc(order: number): number {
+    let pfn = this.allocLarge(order);
     const pr = this.pressure;
-    if (pr !== null) {
-      if (this.freeFrames - (1 << order) < pr.low) pr.balance();
-      let pfn = this.take(order);
-      while (pfn < 0 && pr.direct(order)) pfn = this.take(order);
-      return pfn;
-    }
-    return this.take(order);
+    while (pfn < 0 && pr !== null && pr.direct(order)) pfn = this.take(order);
+    return pfn;
   }
 
   private take(order: number): number {

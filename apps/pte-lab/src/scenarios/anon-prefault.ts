@@ -73,9 +73,9 @@ function writeAnon(m: Machine, size: number, pattern: PatternSpec, hugepage = fa
     touches: m.touches,
     faults: c['faults.total'] ?? 0,
     allocated,
-    // A PMD mapping carries no per-page prefault marks: a THP's untouched pages are its pages
-    // less those written (each page is written at most once in these patterns).
-    untouched: hugepage && (c['thp.fault_alloc'] ?? 0) > 0 ? allocated - m.touches : (c['pte.prefaulted_unused'] ?? 0),
+    // Pages allocated less pages written (each is written at most once in these patterns): the
+    // prefaulted PTEs zapped unused, and a PMD-mapped THP's pages, which carry no per-page marks.
+    untouched: allocated - m.touches,
     peakRss: m.peakRssPages,
     cycles: measuredTotal(m),
   };
@@ -91,8 +91,9 @@ function writeAnon(m: Machine, size: number, pattern: PatternSpec, hugepage = fa
  * one set_ptes()), and a PMD-mapped 2 MiB THP under MADV_HUGEPAGE (do_huge_pmd_anonymous_page;
  * linux-6.18 on native and kvm-tdp, 4 KiB pages elsewhere). An anonymous private region is written sequentially and at a random `fraction`
  * of its pages, once per variant and pattern, with the rest of the run's policy (profile
- * linux-6.18 by default); the exit is measured, so `allocated_untouched` (pte.prefaulted_unused)
- * counts pages allocated, zeroed and freed without a touch. The run's own anon_prefault (default:
+ * linux-6.18 by default); the exit is measured, and `allocated_untouched` (pages allocated less
+ * pages written; for PTE-mapped prefault it equals pte.prefaulted_unused) counts pages allocated,
+ * zeroed and freed without a touch. The run's own anon_prefault (default:
  * the profile's, off) is run last on the random pattern: the RunResult's counters and memory are
  * that machine's, so `pte-lab sweep --vary anon_prefault=...` compares policies directly. Every
  * variant's figures are in `derived.<seq|random>.<variant>.<figure>`.
