@@ -58,6 +58,7 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
   const inode = vma.file!;
   const f = k.frames;
   const end = Math.min(endPgoff, inode.pages - 1);
+  const fileEnd = k.policy.mapPagesEofStrict ? inode.pages - 1 : inode.pages;
   let mapped = false;
   let first = true;
   let index = startPgoff;
@@ -77,8 +78,8 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
       index = headIndex + n;
       continue;
     }
-    // file_end >= folio_next_index(folio): inside i_size (6.18 tests it strictly, see the policy).
-    const insideEof = inode.shmem || headIndex + n < inode.pages + (k.policy.mapPagesEofStrict ? 0 : 1);
+    // file_end >= folio_next_index(folio): 6.18's file_end is the last page index (see the policy).
+    const insideEof = inode.shmem || fileEnd >= headIndex + n;
     if (first) {
       first = false;
       if (pt < 0) {
