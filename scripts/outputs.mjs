@@ -9,7 +9,8 @@
  *   node scripts/outputs.mjs compare OLD NEW    # exit 1 and name every file that differs
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -69,11 +70,13 @@ async function writeAll(dir) {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run pnpm build first`);
   mkdirSync(dir, { recursive: true });
   const todo = cases();
-  // A small replay trace, made here so both sides replay the same bytes.
-  const trace = join(dir, 'replay.lackey');
+  // A small replay trace, made here at a fixed path so both sides replay the same bytes and print
+  // the same command.
+  const trace = join(tmpdir(), 'pte-lab-outputs-replay.lackey');
   const lines = [];
   for (let i = 0; i < 3000; i++) lines.push(`${i % 3 === 0 ? ' S' : ' L'} ${(0x10000000 + ((i * 7919) % 2048) * 4096).toString(16)},8`);
-  writeFileSync(trace, lines.join('\n') + '\n');
+  writeFileSync(`${trace}.${process.pid}`, lines.join('\n') + '\n');
+  renameSync(`${trace}.${process.pid}`, trace);
   for (const p of PLATFORMS) todo.push({ name: `replay~${p}`, args: ['replay', trace, '--trace-format', 'lackey', '--platform', p, '--check'] });
   let next = 0;
   const worker = async () => {

@@ -1,7 +1,7 @@
 /** @pte/arch-x86: exact x86-64 paging for PTE Lab. */
 export * from './pte-bits.js';
 export {
-  DEFAULT_FEATURES, ReservedMasks, isLeaf, entryPfn, encodeEntry, decodeEntry, splitEntry, joinEntry,
+  DEFAULT_FEATURES, ReservedMasks, isLeaf, entryPfn, frameLo, frameHi, encodeEntry, decodeEntry, splitEntry, joinEntry,
   parseEntryHex, formatEntryHex, FLAG_NAMES,
 } from './pte-codec.js';
 export type { PagingFeatures, DecodedEntry, EntryFields, FlagName } from './pte-codec.js';

@@ -1,6 +1,6 @@
 import { configError } from '@pte/core';
 import { isCanonical, tableIndex } from './address.js';
-import { entryPfn, isLeaf } from './pte-codec.js';
+import { entryPfn, frameHi, frameLo, isLeaf } from './pte-codec.js';
 import type { FrameSource, PhysMem } from './phys-mem.js';
 import { FRAMES_1G, FRAMES_2M, P, PS, RW, US } from './pte-bits.js';
 
@@ -42,7 +42,7 @@ export class PageTables {
         if (!create) return -1;
         const t = this.frames.allocFrame();
         mem.makeTable(t);
-        mem.write(table, idx, (t % 1048576) * 4096 + this.tableFlags, Math.floor(t / 1048576));
+        mem.write(table, idx, frameLo(t) + this.tableFlags, frameHi(t));
         table = t;
         continue;
       }
@@ -63,7 +63,7 @@ export class PageTables {
     const table = this.tableFor(hi, lo, level, true);
     // Bit 12 is an address bit in a PTE but the PAT bit in a large leaf (pfn aligned: address bit 12 is 0).
     const flags = level === 1 ? flagsLo & 0xfff : (flagsLo | PS) & 0x1fff;
-    this.mem.write(table, tableIndex(level, hi, lo), (pfn % 1048576) * 4096 + flags, (Math.floor(pfn / 1048576) | flagsHi) >>> 0);
+    this.mem.write(table, tableIndex(level, hi, lo), frameLo(pfn) + flags, (frameHi(pfn) | flagsHi) >>> 0);
   }
 
   /**

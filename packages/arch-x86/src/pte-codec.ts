@@ -142,8 +142,8 @@ export function encodeEntry(fields: EntryFields): { lo: number; hi: number } {
   if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= 2 ** 40) throw parseError(`pfn ${pfn} is not in 0..2^40-1`);
   const align = large ? (level === LEVEL_PDE ? 512 : 512 * 512) : 1;
   if (pfn % align !== 0) throw parseError(`pfn 0x${pfn.toString(16)} is not aligned to the ${level === LEVEL_PDE ? '2 MiB' : '1 GiB'} page`);
-  let lo = (pfn % 1048576) * 4096;
-  let hi = Math.floor(pfn / 1048576);
+  let lo = frameLo(pfn);
+  let hi = frameHi(pfn);
   const bit: Record<string, number> = { P, RW, US, PWT, PCD, A, D, PS, G };
   for (const f of flags) {
     if (f === 'XD') hi |= XD_HI;
@@ -224,4 +224,17 @@ export function parseEntryHex(text: string): { lo: number; hi: number } {
 /** Hex form `0x%016x` of an entry. */
 export function formatEntryHex(lo: number, hi: number): string {
   return `0x${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * Low half of an entry's address field for 4 KiB frame `pfn` (bits 12..31 of pfn << 12; flags are
+ * added to it). With frameHi, the one place where a frame is split into an entry's two halves.
+ */
+export function frameLo(pfn: number): number {
+  return (pfn % 1048576) * 4096;
+}
+
+/** High half of an entry's address field for frame `pfn` (bits 32..51; XD and software bits are or-ed in). */
+export function frameHi(pfn: number): number {
+  return Math.floor(pfn / 1048576);
 }

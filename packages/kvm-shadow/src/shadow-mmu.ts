@@ -1,6 +1,6 @@
 import { CycleLedger, resolveCosts, type CostTable, type Counters } from '@pte/core';
 import {
-  A, ACCESS_USER, ACCESS_WRITE, D, DEFAULT_MODE, entryPfn, isLeaf, P, PF_P, PhysMem, RW, SimpleFrameSource, tableIndex, US,
+  frameHi, frameLo, A, ACCESS_USER, ACCESS_WRITE, D, DEFAULT_MODE, entryPfn, isLeaf, P, PF_P, PhysMem, RW, SimpleFrameSource, tableIndex, US,
   Walker, XD_HI, type Mmu, type PageTrackListener,
 } from '@pte/arch-x86';
 import type { GuestCpu } from '@pte/pvops';
@@ -267,8 +267,8 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   private setSpte(sp: number, idx: number, glo: number, ghi: number, rights: number, write: boolean, speculative: boolean): void {
     const frame = entryPfn(1, glo, ghi);
     const writable = (rights & RW) !== 0 && ((glo & D) !== 0 || write) && this.tracked[frame] === 0;
-    const lo = (frame % 1048576) * 4096 + (P | (rights & US) | (writable ? RW : 0) | (speculative ? 0 : A) | (writable && (glo & D) !== 0 ? D : 0));
-    const hi = Math.floor(frame / 1048576) | (ghi & XD_HI);
+    const lo = frameLo(frame) + (P | (rights & US) | (writable ? RW : 0) | (speculative ? 0 : A) | (writable && (glo & D) !== 0 ? D : 0));
+    const hi = frameHi(frame) | (ghi & XD_HI);
     this.smem.write(sp, idx, lo >>> 0, hi >>> 0);
     const se = this.smem.entryIndex(sp, idx);
     this.lastSpte = se;
@@ -311,7 +311,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
 
   /** link_shadow_page: point `parent`'s entry at `child` (full rights: the leaf carries the guest's). */
   private link(parent: number, idx: number, child: number): void {
-    this.smem.write(parent, idx, ((child % 1048576) * 4096 + (P | RW | US | A)) >>> 0, Math.floor(child / 1048576));
+    this.smem.write(parent, idx, (frameLo(child) + (P | RW | US | A)) >>> 0, frameHi(child));
     this.spParent[child] = parent;
     this.spParentIdx[child] = idx;
   }

@@ -8,7 +8,7 @@
  */
 import { CycleLedger } from '@pte/core';
 import {
-  A, ACCESS_USER, ACCESS_WRITE, D, LINUX_PAGE_TABLE, Mmu, P, PageTables, PhysMem, RW, SimpleFrameSource, TRANSLATE_PF, US,
+  frameHi, frameLo, A, ACCESS_USER, ACCESS_WRITE, D, LINUX_PAGE_TABLE, Mmu, P, PageTables, PhysMem, RW, SimpleFrameSource, TRANSLATE_PF, US,
   XD_HI,
 } from '@pte/arch-x86';
 import { ShadowMmu, type ShadowEra } from '../src/index.js';
@@ -60,11 +60,11 @@ export function leafOf(r: Rig, vpn: number): number {
 
 /** A user PTE (low half) for guest frame `pfn`: present, user, plus `flags` (A, D, RW). */
 export function pteLo(pfn: number, flags: number): number {
-  return ((pfn % 1048576) * 4096 + (P | US | flags)) >>> 0;
+  return (frameLo(pfn) + (P | US | flags)) >>> 0;
 }
 
 export function pteHi(pfn: number): number {
-  return (Math.floor(pfn / 1048576) | XD_HI) >>> 0;
+  return (frameHi(pfn) | XD_HI) >>> 0;
 }
 
 /** A young, clean, read-only user PTE; `young: false` gives an old one. */

@@ -5,7 +5,7 @@
  */
 import { CycleLedger } from '@pte/core';
 import {
-  A, ACCESS_USER, ACCESS_WRITE, D, LINUX_PAGE_TABLE, Mmu, P, PageTables, PhysMem, PS, RW, SimpleFrameSource, TRANSLATE_PF, US,
+  frameHi, frameLo, A, ACCESS_USER, ACCESS_WRITE, D, LINUX_PAGE_TABLE, Mmu, P, PageTables, PhysMem, PS, RW, SimpleFrameSource, TRANSLATE_PF, US,
 } from '@pte/arch-x86';
 import { NativePvMmu } from '@pte/pvops';
 import { KvmTdp } from '../src/index.js';
@@ -13,7 +13,7 @@ import { KvmTdp } from '../src/index.js';
 const V = 512 ** 3;
 const hiOf = (vpn: number) => Math.floor(vpn / 1048576);
 const loOf = (vpn: number) => ((vpn % 1048576) * 4096) >>> 0;
-const pte = (pfn: number, flags: number) => ((pfn % 1048576) * 4096 + (P | US | flags)) >>> 0;
+const pte = (pfn: number, flags: number) => (frameLo(pfn) + (P | US | flags)) >>> 0;
 
 function rig(hostLevels = 4, frames = 8192) {
   const ledger = new CycleLedger();

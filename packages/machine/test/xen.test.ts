@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { PteError } from '@pte/core';
-import { isLeaf, LINUX_PAGE_TABLE, P, RW, US } from '@pte/arch-x86';
+import { frameHi, frameLo, isLeaf, LINUX_PAGE_TABLE, P, RW, US } from '@pte/arch-x86';
 import {
   checkInvariants, getProfile, MMAP_BASE_VPN, populateByRead, populateByWrite, pteTableFor, VM_READ,
   VM_WRITE, type Mm, type Task, type Vma, type VmPolicy,
@@ -350,8 +350,8 @@ describe('refusals through the machine (check: Xen strict)', () => {
     m.touch(t, v, SEQ, 'write', 1);
     const pt = pteTableFor(m.kernel, t.mm, v.start, false);
     const rootM = m.pv.mfn(t.mm.root);
-    const lo = ((rootM % 1048576) * 4096 + (P | RW | US)) >>> 0;
-    const hi = Math.floor(rootM / 1048576);
+    const lo = (frameLo(rootM) + (P | RW | US)) >>> 0;
+    const hi = frameHi(rootM);
     const errors: PteError[] = [];
     for (const fn of [
       () => m.pv.setPte(pt, 100, lo, hi),
@@ -386,7 +386,7 @@ describe('refusals through the machine (check: Xen strict)', () => {
     const mf = m.pv.mfn(pfn);
     m.mem.makeTable(mf);
     expect(m.kernel.readLo(t.mm.root, 5)).toBe(0);
-    expect(() => m.pv.setUpper(4, t.mm.root, 5, ((mf % 1048576) * 4096 + LINUX_PAGE_TABLE) >>> 0, Math.floor(mf / 1048576))).toThrow(
+    expect(() => m.pv.setUpper(4, t.mm.root, 5, (frameLo(mf) + LINUX_PAGE_TABLE) >>> 0, frameHi(mf))).toThrow(
       /still has 1 writable mapping/,
     );
     expect(m.kernel.readLo(t.mm.root, 5)).toBe(0);

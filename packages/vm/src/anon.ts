@@ -1,4 +1,4 @@
-import { A, P, RW, SW1, US, XD_HI } from '@pte/arch-x86';
+import { frameHi, frameLo, A, P, RW, SW1, US, XD_HI } from '@pte/arch-x86';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
@@ -91,7 +91,7 @@ function mapNewAnon(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, faul
 /** The zero-page PTE (pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot))): read-only, young. */
 export function mapZeroPage(k: Kernel, pt: number, vpn: number, exec: boolean): void {
   const z = k.pv.mfn(k.zeroPfn);
-  k.pv.setPte(pt, vpn % 512, ((z % 1048576) * 4096 + (P | US | A | SW1)) >>> 0, (Math.floor(z / 1048576) | (exec ? 0 : XD_HI)) >>> 0);
+  k.pv.setPte(pt, vpn % 512, (frameLo(z) + (P | US | A | SW1)) >>> 0, (frameHi(z) | (exec ? 0 : XD_HI)) >>> 0);
   k.stats.ptePopulated++;
   k.stats.zeroPageMaps++;
 }

@@ -1,4 +1,4 @@
-import { A, D, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, US, XD_HI } from '@pte/arch-x86';
+import { frameHi, frameLo, A, D, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, US, XD_HI } from '@pte/arch-x86';
 import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, type Mm } from './mm.js';
@@ -66,7 +66,7 @@ export function doHugeZeroPmd(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: num
   k.stats.thpZeroPmd++;
   mm.deposit.set(keyOf(vpn - (vpn % 512)), depositTable(k, mm, k.catFault));
   const m = k.pv.mfn(z);
-  k.pv.setUpper(2, pmd, vpnIndex(vpn, 2), ((m % 1048576) * 4096 + (P | US | PS | A)) >>> 0, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
+  k.pv.setUpper(2, pmd, vpnIndex(vpn, 2), (frameLo(m) + (P | US | PS | A)) >>> 0, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
   k.charge(k.catFault, k.c.mapPage);
   return true;
 }
@@ -96,7 +96,7 @@ export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number,
   mm.deposit.set(keyOf(base), depositTable(k, mm, k.catFault));
   const m = k.pv.mfn(head);
   const writable = (vma.flags & VM_WRITE) !== 0;
-  const lo = ((m % 1048576) * 4096 + (P | US | PS | A | D | (writable ? RW : 0))) >>> 0;
+  const lo = (frameLo(m) + (P | US | PS | A | D | (writable ? RW : 0))) >>> 0;
   k.pv.setUpper(2, pmd, vpnIndex(vpn, 2), lo, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
   for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! + 1;
   folioGet(k, head, 512);
@@ -158,7 +158,7 @@ export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base:
   pv.setUpper(2, pmd, pidx, 0, 0); // pmdp_invalidate
   tlb.addPmd(base);
   const t = pv.mfn(pt);
-  pv.setUpper(2, pmd, pidx, ((t % 1048576) * 4096 + LINUX_PAGE_TABLE) >>> 0, Math.floor(t / 1048576));
+  pv.setUpper(2, pmd, pidx, (frameLo(t) + LINUX_PAGE_TABLE) >>> 0, frameHi(t));
   mm.dropPtCache();
   k.stats.thpSplitPmd++;
 }

@@ -1,4 +1,4 @@
-import { A, D, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, SW1, US, XD_HI } from '@pte/arch-x86';
+import { frameHi, frameLo, A, D, isLeaf, LINUX_PAGE_TABLE, P, PS, RW, SW1, US, XD_HI } from '@pte/arch-x86';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 
@@ -83,7 +83,7 @@ function allocTable(k: Kernel, mm: Mm, level: number, parent: number, parentLeve
   const pfn = k.allocPtFrame();
   k.pv.allocPt(level, pfn, mm.root);
   const m = k.pv.mfn(pfn);
-  k.pv.setUpper(parentLevel, parent, idx, (m % 1048576) * 4096 + LINUX_PAGE_TABLE, Math.floor(m / 1048576));
+  k.pv.setUpper(parentLevel, parent, idx, frameLo(m) + LINUX_PAGE_TABLE, frameHi(m));
   mm.ptPages++;
   k.stats.ptAllocs++;
   k.charge(k.catFault, k.c.ptAlloc);
@@ -95,15 +95,15 @@ function allocTable(k: Kernel, mm: Mm, level: number, parent: number, parentLeve
  * `old`, writable and dirty as asked, XD unless the VMA is executable.
  */
 export function mkPteLo(pfn: number, writable: boolean, young: boolean, dirty: boolean): number {
-  return ((pfn % 1048576) * 4096 + (P | US | (writable ? RW : 0) | (young ? A : 0) | (dirty ? D : 0))) >>> 0;
+  return (frameLo(pfn) + (P | US | (writable ? RW : 0) | (young ? A : 0) | (dirty ? D : 0))) >>> 0;
 }
 export function mkPteHi(pfn: number, exec: boolean): number {
-  return (Math.floor(pfn / 1048576) | (exec ? 0 : XD_HI)) >>> 0;
+  return (frameHi(pfn) | (exec ? 0 : XD_HI)) >>> 0;
 }
 
 /** A PMD leaf (2 MiB) for the folio at `pfn` (do_set_pmd: read-only, young). */
 export function mkPmdLo(pfn: number, young: boolean): number {
-  return ((pfn % 1048576) * 4096 + (P | US | PS | (young ? A : 0))) >>> 0;
+  return (frameLo(pfn) + (P | US | PS | (young ? A : 0))) >>> 0;
 }
 
 /** Frame of a present leaf PTE. */

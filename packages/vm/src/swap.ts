@@ -1,4 +1,4 @@
-import { P } from '@pte/arch-x86';
+import { frameHi, frameLo, P } from '@pte/arch-x86';
 import { BlockDevice } from './block-device.js';
 
 /**
@@ -13,11 +13,11 @@ export function isSwapPte(lo: number): boolean {
 }
 
 export function swpLo(slot: number): number {
-  return ((slot % 1048576) * 4096 + SWP_MARK) >>> 0;
+  return (frameLo(slot) + SWP_MARK) >>> 0;
 }
 
 export function swpHi(slot: number): number {
-  return Math.floor(slot / 1048576);
+  return frameHi(slot);
 }
 
 export function swpSlot(lo: number, hi: number): number {

@@ -1,5 +1,5 @@
 import type { Counters } from '@pte/core';
-import { A, D, G, P, RW, XD_HI } from '@pte/arch-x86';
+import { frameHi, frameLo, A, D, G, P, RW, XD_HI } from '@pte/arch-x86';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_VMALLOC } from './page-flags.js';
@@ -98,7 +98,7 @@ export class Vmalloc {
       const vpn = start + i;
       const pt = pteTableFor(k, this.mm, vpn, true);
       const m = pv.mfn(frames[i]!);
-      pv.setPte(pt, vpn % 512, ((m % 1048576) * 4096 + (P | RW | A | D | G)) >>> 0, (Math.floor(m / 1048576) | XD_HI) >>> 0);
+      pv.setPte(pt, vpn % 512, (frameLo(m) + (P | RW | A | D | G)) >>> 0, (frameHi(m) | XD_HI) >>> 0);
     }
     if (k.policy.lazySetPtes) pv.lazyLeave();
     this.areas.set(start, { start, pages: frames.length, frames: [...frames], mapped: true });

@@ -1,5 +1,5 @@
 import { CycleLedger, resolveCosts, type CostTable, type Counters } from '@pte/core';
-import { A, entryPfn, isLeaf, P, RW, type Mmu } from '@pte/arch-x86';
+import { frameHi, frameLo, A, entryPfn, isLeaf, P, RW, type Mmu } from '@pte/arch-x86';
 import { PVOPS_COSTS, PvMmuOps, type PvopsCostKey } from '@pte/pvops';
 import {
   HYPERVISOR, hypercallName, MMU_NORMAL_PT_UPDATE,
@@ -132,7 +132,7 @@ export class XenPvMmu extends PvMmuOps {
     const flagsHi = hi & 0xfff00000;
     for (let i = 0; i < nr; i++) {
       const m = this.mfn(pfn0 + i);
-      this.setPte(table, index + i, ((m % 1048576) * 4096 + flagsLo) >>> 0, (Math.floor(m / 1048576) | flagsHi) >>> 0);
+      this.setPte(table, index + i, (frameLo(m) + flagsLo) >>> 0, (frameHi(m) | flagsHi) >>> 0);
     }
   }
 

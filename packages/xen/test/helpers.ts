@@ -5,7 +5,7 @@
  * no @pte/vm, no @pte/machine).
  */
 import { CycleLedger } from '@pte/core';
-import { A, D, LINUX_PAGE_TABLE, Mmu, P, RW, US } from '@pte/arch-x86';
+import { frameHi, frameLo, A, D, LINUX_PAGE_TABLE, Mmu, P, RW, US } from '@pte/arch-x86';
 import { HYPERVISOR, XenHypervisor, XenPvMmu, type XenPteWrite } from '../src/index.js';
 
 export interface Rig {
@@ -27,11 +27,11 @@ export function rig(pteWrite: XenPteWrite = 'mmu_update', guestFrames = 4096, se
 
 /** Low half of an entry pointing at machine frame `mfn` with `flags` (frames below 2^20 here). */
 export function entLo(mfn: number, flags: number): number {
-  return ((mfn % 1048576) * 4096 + flags) >>> 0;
+  return (frameLo(mfn) + flags) >>> 0;
 }
 
 export function entHi(mfn: number): number {
-  return Math.floor(mfn / 1048576);
+  return frameHi(mfn);
 }
 
 /** A user PTE for guest frame `pfn` as the guest builds it (pfn_pte through the P2M). */
