@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { parseSize, parseCount, formatSize } from '../src/index.js';
-import { thrownBy } from '../../../test-utils/pte-error.js';
+import { thrownBy } from '@pte/test-utils';
 
 const KiB = 1024;
 const MiB = 1024 ** 2;

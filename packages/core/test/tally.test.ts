@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { Tally, Counters, CycleLedger, diffSnapshots } from '../src/index.js';
-import { thrownBy } from '../../../test-utils/pte-error.js';
+import { thrownBy } from '@pte/test-utils';
 
 
 describe('Tally.id', () => {

@@ -5,7 +5,7 @@
  */
 import { CycleLedger } from '@pte/core';
 import {
-  frameHi, frameLo, A, ACCESS_USER, ACCESS_WRITE, D, LINUX_PAGE_TABLE, Mmu, P, PageTables, PhysMem, PS, RW, SimpleFrameSource, TRANSLATE_PF, US,
+  frameLo, A, ACCESS_USER, ACCESS_WRITE, D, LINUX_PAGE_TABLE, Mmu, P, PageTables, PhysMem, PS, RW, SimpleFrameSource, TRANSLATE_PF, US,
 } from '@pte/arch-x86';
 import { NativePvMmu } from '@pte/pvops';
 import { KvmTdp } from '../src/index.js';

@@ -14,7 +14,7 @@ import {
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
-import { applyRangeOp, pickRangeIn } from '../../../test-utils/mm-ops.js';
+import { applyRangeOp, pickRangeIn } from '@pte/test-utils';
 
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };

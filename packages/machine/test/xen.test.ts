@@ -9,13 +9,13 @@ import fc from 'fast-check';
 import { PteError } from '@pte/core';
 import { frameHi, frameLo, isLeaf, LINUX_PAGE_TABLE, P, RW, US } from '@pte/arch-x86';
 import {
-  checkInvariants, getProfile, MMAP_BASE_VPN, populateByRead, populateByWrite, pteTableFor, VM_READ,
+  checkInvariants, getProfile, populateByRead, populateByWrite, pteTableFor, VM_READ,
   VM_WRITE, type Mm, type Task, type Vma, type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import type { XenPvMmu } from '@pte/xen';
 import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
-import { applyRangeOp, pickRangeIn } from '../../../test-utils/mm-ops.js';
+import { applyRangeOp, pickRangeIn } from '@pte/test-utils';
 
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };

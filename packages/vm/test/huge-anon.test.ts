@@ -5,7 +5,7 @@
  */
 import { isLeaf, P, RW } from '@pte/arch-x86';
 import fc from 'fast-check';
-import { applyRangeOp, type RangeOp } from '../../../test-utils/mm-ops.js';
+import { applyRangeOp, type RangeOp } from '@pte/test-utils';
 import { checkInvariants, VM_READ, type Task, type Vma } from '../src/index.js';
 import { entryAt, FIXED_BASE, makeHarness, mapAnon, policyOf, pteOf, statsDelta, statsOf, touch, touchRange, type Harness } from './helpers.js';
 

@@ -16,7 +16,7 @@ import {
   VM_WRITE, type Advice, type AnonPrefault, type Inode, type Task, type VmPolicy,
 } from '../src/index.js';
 import { entryAt, FIXED_BASE, makeHarness, pageCacheFrames, touch, TOUCH_SIGNAL, type Harness } from './helpers.js';
-import { applyRangeOp, pickRangeIn } from '../../../test-utils/mm-ops.js';
+import { applyRangeOp, pickRangeIn } from '@pte/test-utils';
 
 type Op =
   | { op: 'mmap'; t: number; file: number; shared: boolean; write: boolean; pages: number; fixed: number | null; pgoff: number }
@@ -214,7 +214,7 @@ function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[
     const bad = [...checkInvariants(k), ...extraChecks(h)];
     if (bad.length > 0) fail(step, op, bad);
   });
-  function runOp(op: Op, _step: number): void {
+  function runOp(op: Op, step: number): void {
     const task = tasks[op.t % tasks.length]!;
     switch (op.op) {
       case 'mmap': {

@@ -1,1 +1,1 @@
-export { thrownBy } from '../../../test-utils/pte-error.js';
+export { thrownBy } from '@pte/test-utils';
