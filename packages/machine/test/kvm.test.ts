@@ -10,11 +10,11 @@ import fc from 'fast-check';
 import { A, ACCESS_USER, ACCESS_WRITE, D, entryPfn, isLeaf, P, RW, TRANSLATE_PF } from '@pte/arch-x86';
 import {
   getProfile, populateByRead, populateByWrite, vpnHi, vpnIndex, vpnLo, VM_READ, VM_WRITE,
-  type Advice, type AnonPrefault, type Inode, type Mm, type Task, type VmPolicy,
+  type AnonPrefault, type Inode, type Mm, type Task, type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
-import { applyRangeOp, pickRangeIn } from '@pte/test-utils';
+import { anonPrefaultArb, applyMmOp, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
 
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };
@@ -463,83 +463,10 @@ function gpteTableAt(m: Machine, mm: Mm, vpn: number, level: number): number {
 
 // --- the random-operation property test (as packages/vm/test/model.property.test.ts drives Syscalls) ---
 
-type Op =
-  | { op: 'mmap'; t: number; file: number; shared: boolean; write: boolean; pages: number; fixed: number | null; pgoff: number }
-  | { op: 'touch'; t: number; vma: number; page: number; count: number; write: boolean; stray: boolean }
-  | { op: 'touchBoth'; t: number; u: number; vma: number; page: number; count: number }
-  | { op: 'munmap'; t: number; vma: number; off: number; len: number }
-  | { op: 'mprotect'; t: number; vma: number; off: number; len: number; prot: 'r' | 'rw' | 'rx' }
-  | { op: 'dontneed'; t: number; vma: number; off: number; len: number }
-  | { op: 'advise'; t: number; vma: number; off: number; len: number; advice: Advice }
-  | { op: 'fork'; t: number; switchFirst: boolean }
-  | { op: 'exec'; t: number }
-  | { op: 'exit'; t: number };
-
-const sel = fc.nat({ max: 1 << 20 });
-const FIXED_BASE = 0x10000000;
-
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      op: fc.constant('mmap' as const),
-      t: sel,
-      file: fc.integer({ min: -2, max: 2 }).map((x) => Math.max(x, -1)),
-      shared: fc.boolean(),
-      write: fc.integer({ min: 0, max: 3 }).map((x) => x > 0),
-      pages: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1100 }), fc.constantFrom(0, 512, 1024)),
-      fixed: fc.option(fc.integer({ min: 0, max: 3000 }), { nil: null }),
-      pgoff: fc.oneof(fc.constant(0), fc.constantFrom(0, 512), fc.integer({ min: 0, max: 1200 })),
-    }),
-  },
-  {
-    weight: 6,
-    arbitrary: fc.record({
-      op: fc.constant('touch' as const),
-      t: sel,
-      vma: sel,
-      page: sel,
-      count: fc.oneof(fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 600 })),
-      write: fc.boolean(),
-      stray: fc.integer({ min: 0, max: 9 }).map((x) => x === 0),
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({ op: fc.constant('touchBoth' as const), t: sel, u: sel, vma: sel, page: sel, count: fc.integer({ min: 1, max: 64 }) }),
-  },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('munmap' as const), t: sel, vma: sel, off: sel, len: sel }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      op: fc.constant('mprotect' as const), t: sel, vma: sel, off: sel, len: sel,
-      prot: fc.constantFrom('r' as const, 'rw' as const, 'r' as const, 'rw' as const, 'rx' as const),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('dontneed' as const), t: sel, vma: sel, off: sel, len: sel }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      op: fc.constant('advise' as const), t: sel, vma: sel, off: sel, len: sel,
-      advice: fc.constantFrom<Advice>('normal', 'random', 'sequential', 'willneed', 'hugepage', 'nohugepage'),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('fork' as const), t: sel, switchFirst: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('exit' as const), t: sel }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('exec' as const), t: sel }) },
-);
-
-const anonArb: fc.Arbitrary<AnonPrefault> = fc.constantFrom<AnonPrefault>(
-  { kind: 'off' },
-  { kind: 'fixed', pages: 8 },
-  { kind: 'adaptive', maxOrder: 3 },
-  { kind: 'mthp', orders: [4, 2] },
-);
-
 const setupArb: fc.Arbitrary<Setup> = fc.record({
   profile: fc.constantFrom('linux-2.6.27', 'linux-3.15', 'linux-6.18'),
   faultAround: fc.constantFrom(1, 16, 64),
-  anonPrefault: anonArb,
+  anonPrefault: anonPrefaultArb,
   prefaultOld: fc.boolean(),
   files: fc.tuple(
     fc.integer({ min: 1, max: 1500 * 4096 }),
@@ -548,10 +475,6 @@ const setupArb: fc.Arbitrary<Setup> = fc.record({
     fc.constantFrom(16, 64, 512, 512),
   ),
 });
-
-function pickRange(task: Task, vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
-  return pickRangeIn(task.mm.vmas.all(), vmaSel, off, len);
-}
 
 /** Counters summed over the runs of a property: what the random sequences exercised. */
 const covered: Record<string, number> = {};
@@ -564,7 +487,7 @@ interface Setup {
   readonly files: readonly [number, number, number, number];
 }
 
-function runOps(platform: Platform, setup: Setup, ops: Op[]): void {
+function runOps(platform: Platform, setup: Setup, ops: MmOp[]): void {
   const { profile, files, ...policy } = setup;
   const m = machine(platform, profile, policy, 128 * MiB);
   const k = m.kernel;
@@ -574,79 +497,27 @@ function runOps(platform: Platform, setup: Setup, ops: Op[]): void {
   populateByRead(k, inodes[1]!, chunk);
   const tasks: Task[] = [m.spawn()];
   m.startMeasurement();
-  const fail = (step: number, op: Op, what: string) => {
+  const fail = (step: number, op: MmOp, what: string) => {
     throw new Error(`${platform} ${profile} step ${step} ${JSON.stringify(op)}: ${what}`);
   };
+  const world: MmWorld = {
+    sys: m.sys,
+    files: inodes,
+    tasks,
+    touch(task, first, last, write) {
+      m.touch(task, { start: first, pages: last - first }, SEQ, write ? 'write' : 'read', 1);
+      // The CPU reaches what the guest tables say, for every page just touched.
+      for (let vpn = first; vpn < last; vpn++) {
+        const bad = checkReach(m, task, vpn, write);
+        if (bad !== null) throw new Error(bad);
+      }
+    },
+    switchTo: (task) => k.switchMm(task.mm), // as Machine.runProgram forks
+  };
   ops.forEach((op, step) => {
-    const task = tasks[op.t % tasks.length]!;
     const where = `after step ${step} (${op.op})`;
     try {
-      switch (op.op) {
-        case 'mmap': {
-          const file = op.file < 0 ? null : inodes[op.file]!;
-          const pgoff = file === null ? 0 : op.pgoff % file.pages;
-          const pages = file === null ? op.pages || 1024 : op.pages === 0 ? file.pages - pgoff : 1 + (op.pages % (file.pages - pgoff + 4));
-          m.sys.mmap(task, {
-            pages, prot: VM_READ | (op.write ? VM_WRITE : 0), shared: op.shared, file, pgoff,
-            ...(op.fixed !== null ? { fixedVpn: FIXED_BASE + op.fixed } : {}),
-          });
-          break;
-        }
-        case 'touch': {
-          const vmas = task.mm.vmas.all();
-          if (vmas.length === 0) break;
-          const v = vmas[op.vma % vmas.length]!;
-          const first = op.stray ? v.end + (op.page % 4) : v.start + (op.page % v.pages);
-          const last = op.stray ? first + Math.min(op.count, 4) : Math.min(first + op.count, v.end);
-          m.touch(task, { start: first, pages: last - first }, SEQ, op.write ? 'write' : 'read', 1);
-          // The CPU reaches what the guest tables say, for every page just touched.
-          for (let vpn = first; vpn < last; vpn++) {
-            const bad = checkReach(m, task, vpn, op.write);
-            if (bad !== null) fail(step, op, bad);
-          }
-          break;
-        }
-        case 'touchBoth': {
-          // Writes by one task, then by another to the same addresses (after a fork: COW, then reuse).
-          const other = tasks[(op.t + 1 + op.u) % tasks.length]!;
-          const vmas = task.mm.vmas.all();
-          if (vmas.length === 0) break;
-          const v = vmas[op.vma % vmas.length]!;
-          const first = v.start + (op.page % v.pages);
-          const pages = Math.min(op.count, v.end - first);
-          for (const t of [task, other]) {
-            m.touch(t, { start: first, pages }, SEQ, 'write', 1);
-            for (let vpn = first; vpn < first + pages; vpn++) {
-              const bad = checkReach(m, t, vpn, true);
-              if (bad !== null) fail(step, op, bad);
-            }
-          }
-          break;
-        }
-        case 'munmap':
-        case 'mprotect':
-        case 'dontneed':
-        case 'advise': {
-          const r = pickRange(task, op.vma, op.off, op.len);
-          if (r !== null) applyRangeOp(m.sys, task, op, r);
-          break;
-        }
-        case 'fork':
-          if (tasks.length < 3) {
-            if (op.switchFirst) k.switchMm(task.mm); // as Machine.runProgram forks
-            tasks.push(m.sys.fork(task));
-          }
-          break;
-        case 'exec':
-          m.sys.exec(task);
-          break;
-        case 'exit':
-          if (tasks.length > 1) {
-            m.sys.exit(task);
-            tasks.splice(tasks.indexOf(task), 1);
-          }
-          break;
-      }
+      applyMmOp(world, op);
       m.verify(where);
       const stale = shadowCoherent(m);
       if (stale !== null) fail(step, op, stale);
@@ -679,7 +550,7 @@ describe('random mm operations keep the vm invariants and the shadow MMU consist
     it(`${platform}: mmap / touch (read, write) / munmap / mprotect / madvise / fork / exec / exit over 1-3 tasks`, () => {
       for (const key of Object.keys(covered)) delete covered[key];
       fc.assert(
-        fc.property(setupArb, fc.array(opArb, { minLength: 5, maxLength: 40, size: 'max' }), (setup, ops) => runOps(platform, setup, ops)),
+        fc.property(setupArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (setup, ops) => runOps(platform, setup, ops)),
         { numRuns: runs, seed: 20260521 },
       );
       const want = ['faults.cow', 'faults.wp_reuse', 'faults.segv', 'pte.zapped', 'pte.copied', 'tlb.flush_pages', 'tlb.flushes_full', 'proc.forks'];
@@ -696,7 +567,7 @@ describe('random mm operations keep the vm invariants and the shadow MMU consist
 describe('a fixed long random sequence on every profile', () => {
   for (const platform of ['kvm-shadow', 'kvm-tdp'] as const) {
     it(`${platform}: 150 operations, linux-2.6.27 / 3.15 / 6.18`, () => {
-      const ops = fc.sample(fc.array(opArb, { minLength: 150, maxLength: 150 }), { numRuns: 1, seed: 99 })[0]!;
+      const ops = fc.sample(fc.array(mmOpArb(), { minLength: 150, maxLength: 150 }), { numRuns: 1, seed: 99 })[0]!;
       for (const profile of ['linux-2.6.27', 'linux-3.15', 'linux-6.18']) {
         runOps(platform, { profile, faultAround: getProfile(profile).policy.faultAround, anonPrefault: { kind: 'off' }, prefaultOld: false, files: [700 * 4096 + 123, 1100 * 4096, 200 * 4096, 64] }, ops);
       }

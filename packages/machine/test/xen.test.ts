@@ -10,12 +10,12 @@ import { PteError } from '@pte/core';
 import { frameHi, frameLo, isLeaf, LINUX_PAGE_TABLE, P, RW, US } from '@pte/arch-x86';
 import {
   checkInvariants, getProfile, populateByRead, populateByWrite, pteTableFor, VM_READ,
-  VM_WRITE, type Mm, type Task, type Vma, type VmPolicy,
+  VM_WRITE, type Mm, type Task, type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import type { XenPvMmu } from '@pte/xen';
 import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
-import { applyRangeOp, pickRangeIn } from '@pte/test-utils';
+import { applyMmOp, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
 
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };
@@ -453,147 +453,35 @@ describe('micro/mmap-touch on xen-pv: Xen changes the costs, not the guest\'s de
 // -------------------------------------------------------------------------------------------------
 // Property test: random operations over 1–3 tasks on xen-pv with --check.
 
-type Op =
-  | { op: 'mmap'; t: number; file: number; shared: boolean; write: boolean; pages: number; fixed: number | null; pgoff: number }
-  | { op: 'touch'; t: number; vma: number; page: number; count: number; write: boolean }
-  | { op: 'munmap'; t: number; vma: number; off: number; len: number }
-  | { op: 'mprotect'; t: number; vma: number; off: number; len: number; prot: 'r' | 'rw' | 'rx' }
-  | { op: 'dontneed'; t: number; vma: number; off: number; len: number }
-  | { op: 'fork'; t: number }
-  | { op: 'exec'; t: number }
-  | { op: 'exit'; t: number };
-
-const sel = fc.nat({ max: 1 << 20 });
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      op: fc.constant('mmap' as const),
-      t: sel,
-      file: fc.integer({ min: -2, max: 1 }).map((x) => Math.max(x, -1)), // -1: anonymous
-      shared: fc.boolean(),
-      write: fc.integer({ min: 0, max: 3 }).map((x) => x > 0),
-      pages: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1100 }), fc.constantFrom(0, 512)),
-      fixed: fc.option(fc.integer({ min: 0, max: 3000 }), { nil: null }),
-      pgoff: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 1200 })),
-    }),
-  },
-  {
-    weight: 6,
-    arbitrary: fc.record({
-      op: fc.constant('touch' as const),
-      t: sel,
-      vma: sel,
-      page: sel,
-      count: fc.oneof(fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 600 })),
-      write: fc.boolean(),
-    }),
-  },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('munmap' as const), t: sel, vma: sel, off: sel, len: sel }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({ op: fc.constant('mprotect' as const), t: sel, vma: sel, off: sel, len: sel, prot: fc.constantFrom('r' as const, 'rw' as const, 'rx' as const) }),
-  },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('dontneed' as const), t: sel, vma: sel, off: sel, len: sel }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('fork' as const), t: sel }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('exec' as const), t: sel }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('exit' as const), t: sel }) },
-);
-
 const policyArb: fc.Arbitrary<{ profile: string; over: Partial<VmPolicy> }> = fc.record({
   profile: fc.constantFrom('linux-2.6.27', 'linux-3.15', 'linux-6.18'),
   over: fc.record({ faultAround: fc.constantFrom(1, 16, 64), faultAroundLazy: fc.boolean() }),
 });
 
-/** MAP_FIXED mappings go here (a 1 GiB-aligned page number, as in the vm's property test). */
-const FIXED_BASE = 0x10000000;
 /**
- * Pages kept mapped in every address space (none now: they once shielded the test from a
- * free_pgtables defect, fixed since — see 'free_pgtables under Xen PV'). Kept as a hook.
+ * The shared random operations, without MADV_HUGEPAGE: a PV guest gets no THP while native would,
+ * and the test compares the guest's decisions on both.
  */
-const ANCHORS: number[] = [];
-
-function isAnchor(v: Vma): boolean {
-  return v.pages === 1 && ANCHORS.includes(v.start);
-}
-
-function addAnchors(m: Machine, task: Task): void {
-  for (const vpn of ANCHORS) m.sys.mmap(task, { pages: 1, prot: VM_READ, shared: false, file: null, fixedVpn: vpn });
-}
-
-function userVmas(task: Task): Vma[] {
-  return task.mm.vmas.all().filter((v) => !isAnchor(v));
-}
-
-function pickRange(task: Task, vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
-  const r = pickRangeIn(userVmas(task), vmaSel, off, len);
-  if (r === null) return null;
-  let end = r.start + r.pages;
-  for (const a of ANCHORS) if (r.start < a && end > a) end = a; // never over an anchor
-  return { start: r.start, pages: end - r.start };
-}
+const xenOpArb = mmOpArb({ advice: ['normal', 'random', 'sequential', 'willneed', 'nohugepage'] });
 
 /** Run `ops` on a machine of `platform`; return its guest counters (xen.* left out). */
-function runOps(platform: Platform, policy: { profile: string; over: Partial<VmPolicy> }, ops: Op[]): { m: Machine; c: Record<string, number> } {
+function runOps(platform: Platform, policy: { profile: string; over: Partial<VmPolicy> }, ops: MmOp[]): { m: Machine; c: Record<string, number> } {
   const m = machine(platform, policy.profile, policy.over);
   const k = m.kernel;
   const files = [m.createFile('f0', 700 * 4096 + 123), m.createFile('f1', 1100 * 4096)];
   populateByWrite(k, files[0]!, 64, k.policy.maxFolioOrder);
   populateByRead(k, files[1]!, 64);
   m.startMeasurement();
-  const first = m.spawn();
-  addAnchors(m, first);
-  const tasks: Task[] = [first];
+  const tasks: Task[] = [m.spawn()];
+  const world: MmWorld = {
+    sys: m.sys,
+    files,
+    tasks,
+    touch: (task, first, last, write) => m.touch(task, { start: first, pages: last - first }, SEQ, write ? 'write' : 'read', 1),
+    switchTo: (task) => k.switchMm(task.mm), // as Machine.runProgram forks
+  };
   ops.forEach((op, step) => {
-    const task = tasks[op.t % tasks.length]!;
-    switch (op.op) {
-      case 'mmap': {
-        const file = op.file < 0 ? null : files[op.file]!;
-        const pgoff = file === null ? 0 : op.pgoff % file.pages;
-        const pages = file === null ? op.pages || 1024 : op.pages === 0 ? file.pages - pgoff : 1 + (op.pages % (file.pages - pgoff + 4));
-        m.sys.mmap(task, {
-          pages,
-          prot: VM_READ | (op.write ? VM_WRITE : 0),
-          shared: op.shared,
-          file,
-          pgoff,
-          ...(op.fixed !== null ? { fixedVpn: FIXED_BASE + op.fixed } : {}),
-        });
-        break;
-      }
-      case 'touch': {
-        const vmas = userVmas(task);
-        if (vmas.length === 0) break;
-        const v = vmas[op.vma % vmas.length]!;
-        const first = v.start + (op.page % v.pages);
-        const last = Math.min(first + op.count, v.end);
-        m.touch(task, { start: first, pages: last - first }, SEQ, op.write ? 'write' : 'read', 1);
-        break;
-      }
-      case 'munmap':
-      case 'mprotect':
-      case 'dontneed': {
-        const r = pickRange(task, op.vma, op.off, op.len);
-        if (r !== null) applyRangeOp(m.sys, task, op, r);
-        break;
-      }
-      case 'fork':
-        if (tasks.length < 3) {
-          k.switchMm(task.mm);
-          tasks.push(m.sys.fork(task));
-        }
-        break;
-      case 'exec':
-        m.sys.exec(task);
-        addAnchors(m, task);
-        break;
-      case 'exit':
-        if (tasks.length > 1) {
-          m.sys.exit(task);
-          tasks.splice(tasks.indexOf(task), 1);
-        }
-        break;
-    }
+    applyMmOp(world, op);
     // Both checkers: the vm's invariants and Xen's (Machine.verify with check on).
     m.verify(`step ${step} ${JSON.stringify(op)}`);
   });
@@ -606,9 +494,9 @@ function runOps(platform: Platform, policy: { profile: string; over: Partial<VmP
 describe('random operations on xen-pv keep both invariant checkers green', () => {
   const covered: Record<string, number> = {};
 
-  test('mmap / touch / munmap / mprotect / dontneed / fork / exec / exit over 1-3 tasks, against native', () => {
+  test('the shared random operations (mmap / touch / munmap / mprotect / madvise / fork / exec / exit over 1-3 tasks), against native', () => {
     fc.assert(
-      fc.property(policyArb, fc.array(opArb, { minLength: 5, maxLength: 40 }), (policy, ops) => {
+      fc.property(policyArb, fc.array(xenOpArb, { minLength: 5, maxLength: 40 }), (policy, ops) => {
         const xen = runOps('xen-pv', policy, ops);
         const x = xen.m.measuredCounters();
         expect(x['xen.refused'] ?? 0).toBe(0);

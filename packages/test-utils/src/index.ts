@@ -2,3 +2,5 @@
 export { thrownBy } from './pte-error.js';
 export { applyRangeOp, pickRangeIn } from './mm-ops.js';
 export type { RangeOp } from './mm-ops.js';
+export { applyMmOp, anonPrefaultArb, FIXED_BASE, MAX_TASKS, mmFilesArb, mmOpArb } from './mm-model.js';
+export type { MmOp, MmOpOptions, MmWorld } from './mm-model.js';

@@ -12,124 +12,24 @@
 import fc from 'fast-check';
 import { entryPfn, isLeaf, P, RW } from '@pte/arch-x86';
 import {
-  checkInvariants, getProfile, PG_ALLOCATED, populateByRead, populateByWrite, ptePfn, VM_READ,
-  VM_WRITE, type Advice, type AnonPrefault, type Inode, type Task, type VmPolicy,
+  checkInvariants, getProfile, PG_ALLOCATED, populateByRead, populateByWrite, ptePfn,
+  type Inode, type Task, type VmPolicy,
 } from '../src/index.js';
-import { entryAt, FIXED_BASE, makeHarness, pageCacheFrames, touch, TOUCH_SIGNAL, type Harness } from './helpers.js';
-import { applyRangeOp, pickRangeIn } from '@pte/test-utils';
-
-type Op =
-  | { op: 'mmap'; t: number; file: number; shared: boolean; write: boolean; pages: number; fixed: number | null; pgoff: number }
-  | { op: 'touch'; t: number; vma: number; page: number; count: number; write: boolean; stray: boolean }
-  | { op: 'touchBoth'; t: number; u: number; vma: number; page: number; count: number }
-  | { op: 'munmap'; t: number; vma: number; off: number; len: number }
-  | { op: 'mprotect'; t: number; vma: number; off: number; len: number; prot: 'r' | 'rw' | 'rx' }
-  | { op: 'dontneed'; t: number; vma: number; off: number; len: number }
-  | { op: 'advise'; t: number; vma: number; off: number; len: number; advice: Advice }
-  | { op: 'fork'; t: number }
-  | { op: 'exec'; t: number }
-  | { op: 'exit'; t: number };
-
-const sel = fc.nat({ max: 1 << 20 });
-
-/**
- * Operations. With `pmd`, mappings favour what PMD mapping needs: file 0 whole, at PMD-aligned
- * file offsets and addresses (MAP_FIXED at multiples of 512 pages, or top-down placement).
- */
-function opArb(pmd: boolean): fc.Arbitrary<Op> {
-  return fc.oneof(
-    {
-      weight: 3,
-      arbitrary: fc.record({
-        op: fc.constant('mmap' as const),
-        t: sel,
-        // -1: anonymous (2 in 5).
-        file: pmd ? fc.constantFrom(-1, 0, 0, 1) : fc.integer({ min: -2, max: 2 }).map((x) => Math.max(x, -1)),
-        shared: fc.boolean(),
-        write: fc.integer({ min: 0, max: 3 }).map((x) => x > 0),
-        // 0: the whole file from pgoff (1024 pages for anonymous memory).
-        pages: pmd
-          ? fc.constantFrom(0, 0, 512, 1024, 700)
-          : fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1100 }), fc.constantFrom(0, 512, 1024)),
-        fixed: pmd
-          ? fc.option(fc.integer({ min: 0, max: 6 }).map((x) => x * 512), { nil: null })
-          : fc.option(fc.integer({ min: 0, max: 3000 }), { nil: null }),
-        pgoff: pmd ? fc.constantFrom(0, 0, 512, 256) : fc.oneof(fc.constant(0), fc.constantFrom(0, 512), fc.integer({ min: 0, max: 1200 })),
-      }),
-    },
-    {
-      weight: 6,
-      arbitrary: fc.record({
-        op: fc.constant('touch' as const),
-        t: sel,
-        vma: sel,
-        page: sel,
-        count: fc.oneof(fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 600 })),
-        write: pmd ? fc.integer({ min: 0, max: 3 }).map((x) => x === 0) : fc.boolean(),
-        stray: fc.integer({ min: 0, max: 9 }).map((x) => x === 0),
-      }),
-    },
-    {
-      weight: 2,
-      arbitrary: fc.record({
-        op: fc.constant('touchBoth' as const),
-        t: sel,
-        u: sel,
-        vma: sel,
-        page: sel,
-        count: fc.integer({ min: 1, max: 64 }),
-      }),
-    },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('munmap' as const), t: sel, vma: sel, off: sel, len: sel }) },
-    {
-      weight: 1,
-      arbitrary: fc.record({
-        op: fc.constant('mprotect' as const), t: sel, vma: sel, off: sel, len: sel,
-        // Read-only or read-write; now and then read-exec.
-        prot: fc.constantFrom('r' as const, 'rw' as const, 'r' as const, 'rw' as const, 'rx' as const),
-      }),
-    },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('dontneed' as const), t: sel, vma: sel, off: sel, len: sel }) },
-    {
-      weight: 1,
-      arbitrary: fc.record({
-        op: fc.constant('advise' as const), t: sel, vma: sel, off: sel, len: sel,
-        advice: fc.constantFrom<Advice>('normal', 'random', 'sequential', 'willneed', 'hugepage', 'nohugepage'),
-      }),
-    },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('fork' as const), t: sel }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('exit' as const), t: sel }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('exec' as const), t: sel }) },
-  );
-}
-
-const anonArb: fc.Arbitrary<AnonPrefault> = fc.constantFrom<AnonPrefault>(
-  { kind: 'off' },
-  { kind: 'fixed', pages: 8 },
-  { kind: 'adaptive', maxOrder: 3 },
-  { kind: 'mthp', orders: [4, 2] },
-);
+import { entryAt, makeHarness, pageCacheFrames, touch, TOUCH_SIGNAL, type Harness } from './helpers.js';
+import { anonPrefaultArb, applyMmOp, mmFilesArb, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
 
 const policyArb: fc.Arbitrary<VmPolicy> = fc
   .record({
     profile: fc.constantFrom('linux-2.6.27', 'linux-3.15', 'linux-6.18', 'linux-6.18'),
     faultAround: fc.constantFrom(1, 16, 64),
-    anonPrefault: anonArb,
+    anonPrefault: anonPrefaultArb,
     prefaultOld: fc.boolean(),
   })
   .map(({ profile, ...o }) => ({ ...getProfile(profile).policy, ...o }));
 
-/** File sizes in bytes (not always page multiples) and the write() chunk / readahead window in pages. */
-const filesArb = fc.tuple(
-  fc.integer({ min: 1, max: 1500 * 4096 }),
-  fc.integer({ min: 1, max: 1500 * 4096 }),
-  fc.integer({ min: 1, max: 300 * 4096 }),
-  fc.constantFrom(16, 64, 512, 512),
-);
-
 /** linux-6.18 with PMD-sized folios in file 0 (at least 1024 pages, written in 2 MiB chunks). */
 const pmdPolicyArb: fc.Arbitrary<VmPolicy> = fc
-  .record({ faultAround: fc.constantFrom(1, 16, 64), anonPrefault: anonArb })
+  .record({ faultAround: fc.constantFrom(1, 16, 64), anonPrefault: anonPrefaultArb })
   .map((o) => ({ ...getProfile('linux-6.18').policy, ...o }));
 const pmdFilesArb = fc.tuple(
   fc.integer({ min: 1024 * 4096, max: 1600 * 4096 }),
@@ -137,11 +37,6 @@ const pmdFilesArb = fc.tuple(
   fc.integer({ min: 1, max: 300 * 4096 }),
   fc.constant(512),
 );
-
-/** Pages of the VMA of `task` chosen by `vmaSel`, and a sub-range chosen by off/len. */
-function pickRange(task: Task, vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
-  return pickRangeIn(task.mm.vmas.all(), vmaSel, off, len);
-}
 
 /** After a successful access: the frame reached is the one the page tables map, with the rights used. */
 function checkTranslation(h: Harness, task: Task, vpn: number, pfn: number, write: boolean): string | null {
@@ -182,7 +77,10 @@ function resetCoverage(): void {
   for (const key of Object.keys(covered)) delete covered[key];
 }
 
-function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[], pressure = false, swapSlots = 0, frames = 1 << 11): void {
+/** A touch reached a frame the page tables do not name. */
+class StaleTranslation extends Error {}
+
+function run(policy: VmPolicy, files: readonly [number, number, number, number], ops: MmOp[], pressure = false, swapSlots = 0, frames = 1 << 11): void {
   // Under pressure: a small guest with page reclaim on (without swap anonymous memory is not
   // reclaimable, so a sequence may run out of memory; it then stops there and the invariants are
   // checked as usual).
@@ -194,7 +92,21 @@ function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[
   populateByRead(k, inodes[1]!, chunk); // read back through readahead
   // inodes[2] stays cold: faults read it page by page.
   const tasks: Task[] = [h.sys.spawn()];
-  const fail = (step: number, op: Op, what: string[]) => {
+  // Every access must reach the frame the page tables name (no stale TLB entry survives a change).
+  const world: MmWorld = {
+    sys: h.sys,
+    files: inodes,
+    tasks,
+    touch(task, first, last, write) {
+      for (let vpn = first; vpn < last; vpn++) {
+        const pfn = touch(h, task, vpn, write);
+        if (pfn === TOUCH_SIGNAL) continue;
+        const bad = checkTranslation(h, task, vpn, pfn, write);
+        if (bad !== null) throw new StaleTranslation(bad);
+      }
+    },
+  };
+  const fail = (step: number, op: MmOp, what: string[]) => {
     throw new Error(`step ${step} ${JSON.stringify(op)}: ${what.slice(0, 4).join('; ')}`);
   };
 
@@ -202,8 +114,9 @@ function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[
   ops.forEach((op, step) => {
     if (oom) return;
     try {
-      runOp(op, step);
+      runOp(op);
     } catch (e) {
+      if (e instanceof StaleTranslation) fail(step, op, [e.message]);
       if (pressure && e instanceof Error && /guest out of memory/.test(e.message)) {
         oom = true;
         covered.oom = (covered.oom ?? 0) + 1;
@@ -214,79 +127,8 @@ function run(policy: VmPolicy, files: [number, number, number, number], ops: Op[
     const bad = [...checkInvariants(k), ...extraChecks(h)];
     if (bad.length > 0) fail(step, op, bad);
   });
-  function runOp(op: Op, step: number): void {
-    const task = tasks[op.t % tasks.length]!;
-    switch (op.op) {
-      case 'mmap': {
-        const file = op.file < 0 ? null : inodes[op.file]!;
-        // File mappings mostly stay inside the file; up to 4 pages may reach past EOF (SIGBUS).
-        const pgoff = file === null ? 0 : op.pgoff % file.pages;
-        const pages =
-          file === null ? op.pages || 1024 : op.pages === 0 ? file.pages - pgoff : 1 + (op.pages % (file.pages - pgoff + 4));
-        h.sys.mmap(task, {
-          pages,
-          prot: VM_READ | (op.write ? VM_WRITE : 0),
-          shared: op.shared,
-          file,
-          pgoff,
-          ...(op.fixed !== null ? { fixedVpn: FIXED_BASE + op.fixed } : {}),
-        });
-        break;
-      }
-      case 'touch': {
-        const vmas = task.mm.vmas.all();
-        if (vmas.length === 0) break;
-        const v = vmas[op.vma % vmas.length]!;
-        // A stray run starts just past the VMA's end (a hole, or the next VMA).
-        const first = op.stray ? v.end + (op.page % 4) : v.start + (op.page % v.pages);
-        const last = op.stray ? first + Math.min(op.count, 4) : Math.min(first + op.count, v.end);
-        for (let vpn = first; vpn < last; vpn++) {
-          const pfn = touch(h, task, vpn, op.write);
-          if (pfn === TOUCH_SIGNAL) continue;
-          const bad = checkTranslation(h, task, vpn, pfn, op.write);
-          if (bad !== null) fail(step, op, [bad]);
-        }
-        break;
-      }
-      case 'touchBoth': {
-        // Writes by one task, then by another to the same addresses (after a fork: COW, then reuse).
-        const other = tasks[(op.t + 1 + op.u) % tasks.length]!; // a different task when there are two or more
-        const vmas = task.mm.vmas.all();
-        if (vmas.length === 0) break;
-        const v = vmas[op.vma % vmas.length]!;
-        const first = v.start + (op.page % v.pages);
-        const last = Math.min(first + op.count, v.end);
-        for (const t of [task, other]) {
-          for (let vpn = first; vpn < last; vpn++) {
-            const pfn = touch(h, t, vpn, true);
-            if (pfn === TOUCH_SIGNAL) continue;
-            const bad = checkTranslation(h, t, vpn, pfn, true);
-            if (bad !== null) fail(step, op, [bad]);
-          }
-        }
-        break;
-      }
-      case 'munmap':
-      case 'mprotect':
-      case 'dontneed':
-      case 'advise': {
-        const r = pickRange(task, op.vma, op.off, op.len);
-        if (r !== null) applyRangeOp(h.sys, task, op, r);
-        break;
-      }
-      case 'exec':
-        h.sys.exec(task);
-        break;
-      case 'fork':
-        if (tasks.length < 3) tasks.push(h.sys.fork(task));
-        break;
-      case 'exit':
-        if (tasks.length > 1) {
-          h.sys.exit(task);
-          tasks.splice(tasks.indexOf(task), 1);
-        }
-        break;
-    }
+  function runOp(op: MmOp): void {
+    applyMmOp(world, op);
   }
 
   for (const t of tasks) h.sys.exit(t);
@@ -314,7 +156,7 @@ describe('random mm operations keep the invariants', () => {
   test('mmap / touch / munmap / mprotect / dontneed / fork / exit over 1-3 tasks', () => {
     resetCoverage();
     fc.assert(
-      fc.property(policyArb, filesArb, fc.array(opArb(false), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
+      fc.property(policyArb, mmFilesArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
         run(policy, files, ops);
       }),
       { numRuns: 120, seed: 20240611 },
@@ -329,7 +171,7 @@ describe('random mm operations keep the invariants', () => {
   test('the same with PMD-mapped file folios (linux-6.18, 2 MiB folios, aligned mappings)', () => {
     resetCoverage();
     fc.assert(
-      fc.property(pmdPolicyArb, pmdFilesArb, fc.array(opArb(true), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
+      fc.property(pmdPolicyArb, pmdFilesArb, fc.array(mmOpArb({ pmd: true }), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
         run(policy, files, ops);
       }),
       { numRuns: 100, seed: 7 },
@@ -342,7 +184,7 @@ describe('random mm operations keep the invariants', () => {
   test('under memory pressure: a small guest with page reclaim on', () => {
     resetCoverage();
     fc.assert(
-      fc.property(policyArb, filesArb, fc.array(opArb(false), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
+      fc.property(policyArb, mmFilesArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
         run(policy, files, ops, true);
       }),
       { numRuns: 80, seed: 4242 },
@@ -356,7 +198,7 @@ describe('random mm operations keep the invariants', () => {
   test('under memory pressure with a swap device: anonymous pages are swapped out and back in', () => {
     resetCoverage();
     fc.assert(
-      fc.property(policyArb, filesArb, fc.array(opArb(false), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
+      fc.property(policyArb, mmFilesArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
         run(policy, files, ops, true, 4096, 1 << 10);
       }),
       { numRuns: 80, seed: 4243 },
@@ -368,7 +210,7 @@ describe('random mm operations keep the invariants', () => {
 
   test('a fixed long sequence on every profile', () => {
     for (const profile of ['linux-2.6.27', 'linux-3.15', 'linux-6.18']) {
-      const ops = fc.sample(fc.array(opArb(false), { minLength: 150, maxLength: 150 }), { numRuns: 1, seed: 99 })[0]!;
+      const ops = fc.sample(fc.array(mmOpArb(), { minLength: 150, maxLength: 150 }), { numRuns: 1, seed: 99 })[0]!;
       run(getProfile(profile).policy, [700 * 4096 + 123, 1100 * 4096, 200 * 4096, 64], ops);
     }
   });
