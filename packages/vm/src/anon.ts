@@ -80,7 +80,7 @@ function mapNewAnon(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, faul
   const pfn = order > 0 ? k.frames.allocLarge(order) : k.frames.allocOrFail(0);
   if (pfn < 0) return false;
   k.stats.pagesAllocated += n;
-  k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * n);
+  k.charge(k.catFault, k.costs.pageAlloc + k.costs.pageZero * n);
   k.pv.kernelAccess(pfn, n); // clear_user_highpages
   const f = k.frames;
   for (let i = 0; i < n; i++) f.flags[pfn + i] = f.flags[pfn + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;

@@ -63,7 +63,7 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
   let first = true;
   let index = startPgoff;
   while (index <= end) {
-    k.charge(k.catFault, k.c.filemapLookup);
+    k.charge(k.catFault, k.costs.filemapLookup);
     const pfn = k.pageCache.lookup(inode, index);
     if (pfn < 0) {
       index++;
@@ -137,7 +137,7 @@ function mapFolioRange(k: Kernel, mm: Mm, vma: Vma, pt: number, head: number, he
       const vpn = vma.start + (runStart - vma.pgoff);
       const n = i - runStart;
       setPteRange(k, mm, vma, pt, vpn, head + (runStart - headIndex), n, faultVpn, writable, false, false);
-      k.charge(k.catFault, k.c.mapPage * n);
+      k.charge(k.catFault, k.costs.mapPage * n);
       if (faultVpn >= vpn && faultVpn < vpn + n) mapped = true;
       runStart = -1;
     }
@@ -169,7 +169,7 @@ export function tryMapPmd(k: Kernel, mm: Mm, vma: Vma, head: number, headIndex: 
   folioGet(k, head, 512);
   mm.addRss(inode.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, 512);
   k.stats.pmdMapped++;
-  k.charge(k.catFault, k.c.mapPage);
+  k.charge(k.catFault, k.costs.mapPage);
   return true;
 }
 

@@ -26,7 +26,7 @@ export const FAULT_SIGBUS = 2;
  */
 export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): number {
   k.stats.faults++;
-  k.charge(k.catFault, k.c.faultEntry);
+  k.charge(k.catFault, k.costs.faultEntry);
   k.faultMm = mm;
   k.faultVpn = vpn;
   k.reapIo();
@@ -109,7 +109,7 @@ function doSwapPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, lo: nu
   const f = k.frames;
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, write, write, true);
-  k.charge(k.catFault, k.c.mapPage);
+  k.charge(k.catFault, k.costs.mapPage);
   return FAULT_RETRY;
 }
 
@@ -177,11 +177,11 @@ function finishFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, pfn: 
   const writable = fileReadWritable(vma);
   if (wholeFolioRun(k, vma, pt, vpn, pfn) > 1) {
     setPteRange(k, mm, vma, pt, headVpn, head, n, vpn, writable, false, false);
-    k.charge(k.catFault, k.c.mapPage * n);
+    k.charge(k.catFault, k.costs.mapPage * n);
     return;
   }
   setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, writable, false, false);
-  k.charge(k.catFault, k.c.mapPage);
+  k.charge(k.catFault, k.costs.mapPage);
 }
 
 /**
@@ -227,14 +227,14 @@ function doFileWriteFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number):
     // the entire file folio in finish_fault()", 6.18); otherwise the one page.
     if (n > 1) setPteRange(k, mm, vma, pt, vpn - (src % n), src - (src % n), n, vpn, true, true, false);
     else setPteRange(k, mm, vma, pt, vpn, src, 1, vpn, true, true, false);
-    k.charge(k.catFault, k.c.mapPage * n);
+    k.charge(k.catFault, k.costs.mapPage * n);
     folioPut(k, src, 1);
     return FAULT_RETRY;
   }
   k.stats.faultsCow++;
   vma.anonVma = true;
   const pfn = k.allocAnonPage(false);
-  k.charge(k.catFault, k.c.pageCopy);
+  k.charge(k.catFault, k.costs.pageCopy);
   k.pv.kernelAccess(src, 1); // copy_mc_user_highpage reads the page-cache page
   const f = k.frames;
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;

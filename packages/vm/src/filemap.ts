@@ -19,7 +19,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
   const inode = vma.file!;
   if (index >= inode.pages) return -1;
   let pfn = k.pageCache.lookup(inode, index);
-  k.charge(k.catFault, k.c.filemapLookup);
+  k.charge(k.catFault, k.costs.filemapLookup);
   if (pfn >= 0) {
     k.stats.faultsMinor++;
     folioGet(k, pfn, 1); // the fault's reference (filemap_get_folio): reclaim leaves the folio alone
@@ -32,7 +32,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
   }
   if (inode.shmem) {
     k.stats.faultsMinor++;
-    k.charge(k.catFault, k.c.pageZero);
+    k.charge(k.catFault, k.costs.pageZero);
     const page = readFolio(k, inode, index, 0);
     k.pv.kernelAccess(page, 1); // a new shmem page is cleared
     folioGet(k, page, 1);
@@ -71,7 +71,7 @@ export function readFolio(k: Kernel, inode: Inode, index: number, order: number)
   const start = index - (index % n);
   const pfn = k.frames.allocOrFail(order);
   k.stats.pagesAllocated += n;
-  k.charge(k.catFault, k.c.pageAlloc);
+  k.charge(k.catFault, k.costs.pageAlloc);
   if (!inode.shmem) {
     k.charge(k.catIo, k.blockDev.read(n));
     k.stats.ioRequests++;

@@ -2,7 +2,7 @@ import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
 import { entryPfn, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { BlockDevice } from './block-device.js';
-import { VM_COSTS, type VmCostKey } from './costs.js';
+import { VM_COSTS, VmCosts, type VmCostKey } from './costs.js';
 import { FrameTable } from './frames.js';
 import { Mm } from './mm.js';
 import { PageCache, type Inode } from './page-cache.js';
@@ -13,45 +13,6 @@ import type { Vmalloc } from './vmalloc.js';
 import { Reclaim } from './reclaim.js';
 import { mapCompletedRead } from './map-on-io.js';
 import { SwapDevice } from './swap.js';
-
-/** Costs the guest kernel charges, resolved once into fields (no map lookups on the hot path). */
-export class VmCosts {
-  readonly faultEntry: number;
-  readonly ptAlloc: number;
-  readonly ptFree: number;
-  readonly pageAlloc: number;
-  readonly pageFree: number;
-  readonly pageZero: number;
-  readonly pageCopy: number;
-  readonly filemapLookup: number;
-  readonly mapPage: number;
-  readonly forkPte: number;
-  readonly zapPte: number;
-  readonly flushTlbCall: number;
-  readonly ipi: number;
-  readonly reclaimScan: number;
-  readonly ioRequest: number;
-  readonly ioPage: number;
-
-  constructor(t: CostTable<VmCostKey>) {
-    this.faultEntry = t['guest.fault_entry'];
-    this.ptAlloc = t['guest.pt_alloc'];
-    this.ptFree = t['guest.pt_free'];
-    this.pageAlloc = t['guest.page_alloc'];
-    this.pageFree = t['guest.page_free'];
-    this.pageZero = t['guest.page_zero'];
-    this.pageCopy = t['guest.page_copy'];
-    this.filemapLookup = t['guest.filemap_lookup'];
-    this.mapPage = t['guest.map_page'];
-    this.forkPte = t['guest.fork_pte'];
-    this.zapPte = t['guest.zap_pte'];
-    this.flushTlbCall = t['guest.flush_tlb_call'];
-    this.ipi = t['guest.ipi'];
-    this.reclaimScan = t['guest.reclaim_scan'];
-    this.ioRequest = t['io.request'];
-    this.ioPage = t['io.page'];
-  }
-}
 
 export interface KernelOptions {
   readonly mem: PhysMem;
@@ -102,7 +63,8 @@ export class Kernel {
   readonly blockDev: BlockDevice;
   readonly policy: VmPolicy;
   readonly ledger: CycleLedger;
-  readonly c: VmCosts;
+  /** Resolved cycle costs of the guest kernel (VmCosts). */
+  readonly costs: VmCosts;
   readonly stats = new VmStats();
   readonly levels: 4 | 5;
   /** The shared zero page (empty_zero_page). */
@@ -144,7 +106,7 @@ export class Kernel {
     this.raPages = o.raPages ?? 32;
     this.ioPages = o.ioPages ?? 1024;
     this.ledger = o.ledger ?? new CycleLedger();
-    this.c = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
+    this.costs = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
     this.catFault = this.ledger.id('guest.fault');
     this.catZap = this.ledger.id('guest.zap');
     this.catFork = this.ledger.id('guest.fork_copy');
@@ -153,12 +115,12 @@ export class Kernel {
     this.catReclaim = this.ledger.id('reclaim.scan');
     this.frames = new FrameTable(o.frames ?? o.mem.frames, 1);
     this.pageCache = new PageCache(this.frames);
-    this.blockDev = new BlockDevice(this.c.ioRequest, this.c.ioPage);
+    this.blockDev = new BlockDevice(this.costs.ioRequest, this.costs.ioPage);
     this.zeroPfn = this.frames.allocOrFail(0);
     this.frames.flags[this.zeroPfn] = this.frames.flags[this.zeroPfn]! | PG_ZERO | PG_UPTODATE;
     this.frames.refcount[this.zeroPfn] = 1;
     this.pv.kernelAccess(this.zeroPfn, 1); // cleared at boot
-    this.swap = o.reclaim === true && (o.swapSlots ?? 0) > 0 ? new SwapDevice(o.swapSlots!, this.c.ioRequest, this.c.ioPage) : null;
+    this.swap = o.reclaim === true && (o.swapSlots ?? 0) > 0 ? new SwapDevice(o.swapSlots!, this.costs.ioRequest, this.costs.ioPage) : null;
     this.reclaim = o.reclaim === true ? new Reclaim(this, o.reclaimHorizon) : null;
   }
 
@@ -249,7 +211,7 @@ export class Kernel {
     const root = this.allocPtFrame();
     this.pv.allocPt(this.levels, root, root);
     this.stats.ptAllocs++; // counted as exit_mmap counts its pgd_free in pt.frees
-    this.charge(this.catFault, this.c.ptAlloc);
+    this.charge(this.catFault, this.costs.ptAlloc);
     const mm = new Mm(this.nextMmId++, root);
     mm.pcid = 0;
     this.mms.add(mm);
@@ -332,7 +294,7 @@ export class Kernel {
   allocAnonPage(zero: boolean): number {
     const pfn = this.frames.allocOrFail(0);
     this.stats.pagesAllocated++;
-    this.charge(this.catFault, this.c.pageAlloc + (zero ? this.c.pageZero : 0));
+    this.charge(this.catFault, this.costs.pageAlloc + (zero ? this.costs.pageZero : 0));
     this.pv.kernelAccess(pfn, 1); // zeroed, or the destination of a copy
     return pfn;
   }

@@ -28,7 +28,7 @@ export function mapCompletedRead(k: Kernel, mm: Mm, inode: Inode, start: number,
       const e = 2 * k.entryAt(pt, vpn % 512);
       if (k.mem.ent[e] !== 0 || k.mem.ent[e + 1] !== 0) continue;
       setPteRange(k, mm, vma, pt, vpn, pfn, 1, -1, fileReadWritable(vma), false, false);
-      k.charge(k.catFault, k.c.mapPage);
+      k.charge(k.catFault, k.costs.mapPage);
       k.stats.pteMappedOnIo++;
     }
   }

@@ -86,7 +86,7 @@ function allocTable(k: Kernel, mm: Mm, level: number, parent: number, parentLeve
   k.pv.setUpper(parentLevel, parent, idx, frameLo(m) + LINUX_PAGE_TABLE, frameHi(m));
   mm.ptPages++;
   k.stats.ptAllocs++;
-  k.charge(k.catFault, k.c.ptAlloc);
+  k.charge(k.catFault, k.costs.ptAlloc);
   return pfn;
 }
 

@@ -50,7 +50,7 @@ export class MmuGather {
     const stride = this.ptes ? 1 : 512;
     const entries = Math.ceil((this.end - this.start) / stride);
     k.stats.tlbFlushCalls++;
-    k.charge(k.catFlush, k.c.flushTlbCall);
+    k.charge(k.catFlush, k.costs.flushTlbCall);
     if (this.fullMm || entries > k.policy.tlbFlushCeiling) {
       k.stats.tlbFlushFull++;
       k.pv.flushTlbAll();

@@ -78,7 +78,7 @@ function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: n
   const f = k.frames;
   if (src >= 0) folioGet(k, src, 1); // held across the allocation, which may reclaim
   const pfn = k.allocAnonPage(!copy);
-  if (copy) k.charge(k.catFault, k.c.pageCopy);
+  if (copy) k.charge(k.catFault, k.costs.pageCopy);
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   f.mapcount[pfn] = 1;
   f.refcount[pfn] = 1;
@@ -89,7 +89,7 @@ function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: n
     k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
     k.stats.tlbFlushCalls++;
     k.stats.tlbFlushPages++;
-    k.charge(k.catFlush, k.c.flushTlbCall);
+    k.charge(k.catFlush, k.costs.flushTlbCall);
   }
   const m = k.pv.mfn(pfn);
   k.pv.setPte(pt, idx, mkPteLo(m, true, true, true), mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
