@@ -6,6 +6,7 @@ import { PG_LOCKED, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
 import { mkPmdLo, mkPteHi, pteTableFor, vpnIndex, pmdTableFor } from './pgtable.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
 import { VM_EXEC, VM_NOHUGEPAGE, VM_SEQ_READ, type Vma } from './vma.js';
+import type { VmFault } from './vm-fault.js';
 
 /** The fault-around window in pages of the VMA: [from, to] inclusive, as virtual page numbers. */
 export interface Window {
@@ -33,14 +34,15 @@ export function faultAroundWindow(vpn: number, vmaStart: number, vmaEnd: number,
 
 /**
  * do_fault_around(): map the cached neighbours of a read fault at `vpn` through
- * filemap_map_pages(). `pt` is the PTE page or -1 when the PMD is none. Returns true when the
+ * filemap_map_pages(). vmf.pte is the PTE page or PT_NONE when the PMD is none. Returns true when the
  * faulting address itself got mapped (VM_FAULT_NOPAGE: no ->fault needed).
  */
-export function doFaultAround(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): boolean {
-  const w = faultAroundWindow(vpn, vma.start, vma.end, k.policy.faultAround);
-  if (!k.policy.faultAroundLazy) return filemapMapPages(k, mm, vma, pt, vma.pgoffOf(w.from), vma.pgoffOf(w.to), vpn);
+export function doFaultAround(k: Kernel, vmf: VmFault): boolean {
+  const vma = vmf.vma!;
+  const w = faultAroundWindow(vmf.vpn, vma.start, vma.end, k.policy.faultAround);
+  if (!k.policy.faultAroundLazy) return filemapMapPages(k, vmf, vma.pgoffOf(w.from), vma.pgoffOf(w.to));
   k.pv.lazyEnter();
-  const mapped = filemapMapPages(k, mm, vma, pt, vma.pgoffOf(w.from), vma.pgoffOf(w.to), vpn);
+  const mapped = filemapMapPages(k, vmf, vma.pgoffOf(w.from), vma.pgoffOf(w.to));
   k.pv.lazyLeave();
   return mapped;
 }
@@ -54,7 +56,10 @@ export function doFaultAround(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: numb
  * (filemap_map_folio_range); otherwise only its pages inside the window. Under 6.18's strict EOF
  * test (policy mapPagesEofStrict) a folio ending at EOF counts as crossing it.
  */
-export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPgoff: number, endPgoff: number, faultVpn: number): boolean {
+export function filemapMapPages(k: Kernel, vmf: VmFault, startPgoff: number, endPgoff: number): boolean {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const faultVpn = vmf.vpn;
   const inode = vma.file!;
   const f = k.frames;
   const end = Math.min(endPgoff, inode.pages - 1);
@@ -82,13 +87,13 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
     const insideEof = inode.shmem || fileEnd >= headIndex + n;
     if (first) {
       first = false;
-      if (pt < 0) {
+      if (vmf.pte < 0) {
         // filemap_map_pmd() (and its pmd_install) is skipped for a folio reaching EOF, so
         // pte_offset_map_lock() finds no table and nothing is mapped: ->fault will do it.
         if (!insideEof && k.policy.mapPagesEofStrict) return false;
         if (tryMapPmd(k, mm, vma, head, headIndex, faultVpn)) return true;
         folioGet(k, head, 1); // hold it while the PTE page is allocated (which may reclaim)
-        pt = pteTableFor(k, mm, faultVpn, true);
+        vmf.pte = pteTableFor(k, mm, faultVpn, true);
         folioPut(k, head, 1);
       }
     }
@@ -103,7 +108,7 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
     const lo = fits ? headIndex : Math.max(headIndex, startPgoff);
     const hi = fits ? headIndex + n - 1 : Math.min(headIndex + n - 1, end);
     const before = k.stats.ptePopulated;
-    const hit = mapFolioRange(k, mm, vma, pt, head, headIndex, lo, hi, faultVpn);
+    const hit = mapFolioRange(k, vmf, head, headIndex, lo, hi);
     mapped = hit || mapped;
     // mmap_miss: every page mapped counts as a hit (2014), or only the faulting folio (current).
     const ra = inode.ra;
@@ -120,9 +125,12 @@ export function filemapMapPages(k: Kernel, mm: Mm, vma: Vma, pt: number, startPg
  * filemap_map_folio_range(): set_pte_range() over runs of none PTEs of pages [lo, hi] of the folio
  * at frame `head` (file index `headIndex`). Returns true if `faultVpn` was mapped.
  */
-function mapFolioRange(k: Kernel, mm: Mm, vma: Vma, pt: number, head: number, headIndex: number, lo: number, hi: number, faultVpn: number): boolean {
+function mapFolioRange(k: Kernel, vmf: VmFault, head: number, headIndex: number, lo: number, hi: number): boolean {
+  const vma = vmf.vma!;
+  const pt = vmf.pte;
+  const faultVpn = vmf.vpn;
   const ent = k.mem.ent;
-  const writable = fileReadWritable(vma);
+  vmf.mapAs(fileReadWritable(vma), false, false, true);
   let mapped = false;
   let runStart = -1;
   for (let i = lo; i <= hi + 1; i++) {
@@ -136,8 +144,7 @@ function mapFolioRange(k: Kernel, mm: Mm, vma: Vma, pt: number, head: number, he
     if (!none && runStart >= 0) {
       const vpn = vma.start + (runStart - vma.pgoff);
       const n = i - runStart;
-      setPteRange(k, mm, vma, pt, vpn, head + (runStart - headIndex), n, faultVpn, writable, false, false);
-      k.charge(k.catFault, k.costs.mapPage * n);
+      setPteRange(k, vmf, vpn, head + (runStart - headIndex), n);
       if (faultVpn >= vpn && faultVpn < vpn + n) mapped = true;
       runStart = -1;
     }

@@ -13,6 +13,7 @@ import type { Vmalloc } from './vmalloc.js';
 import { Reclaim } from './reclaim.js';
 import { mapCompletedRead } from './map-on-io.js';
 import { SwapDevice } from './swap.js';
+import { Cpu } from './cpu.js';
 
 export interface KernelOptions {
   readonly mem: PhysMem;
@@ -78,6 +79,9 @@ export class Kernel {
   readonly catIo: number;
   readonly catFlush: number;
   readonly catReclaim: number;
+  /** The CPUs (one for now) and the one running. */
+  readonly cpus: Cpu[] = [new Cpu(0)];
+  cpu: Cpu = this.cpus[0]!;
   /** The address space loaded in CR3. */
   currentMm: Mm | null = null;
   /** bdi->ra_pages. */

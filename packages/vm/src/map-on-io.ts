@@ -15,6 +15,7 @@ import { fileReadWritable, setPteRange } from './set-pte-range.js';
  */
 export function mapCompletedRead(k: Kernel, mm: Mm, inode: Inode, start: number, pages: number): void {
   const f = k.frames;
+  const vmf = k.cpu.ioVmf;
   for (let index = start; index < start + pages; index++) {
     const pfn = k.pageCache.lookup(inode, index);
     if (pfn < 0 || (f.flags[pfn]! & (PG_UPTODATE | PG_LOCKED | PG_READAHEAD)) !== PG_UPTODATE) continue;
@@ -27,8 +28,10 @@ export function mapCompletedRead(k: Kernel, mm: Mm, inode: Inode, start: number,
       if (pt < 0) continue;
       const e = 2 * k.entryAt(pt, vpn % 512);
       if (k.mem.ent[e] !== 0 || k.mem.ent[e + 1] !== 0) continue;
-      setPteRange(k, mm, vma, pt, vpn, pfn, 1, -1, fileReadWritable(vma), false, false);
-      k.charge(k.catFault, k.costs.mapPage);
+      vmf.reset(mm, vma, -1, 0);
+      vmf.pte = pt;
+      vmf.mapAs(fileReadWritable(vma), false, false, true);
+      setPteRange(k, vmf, vpn, pfn, 1);
       k.stats.pteMappedOnIo++;
     }
   }
