@@ -30,16 +30,16 @@ const VM_FAULT_FALLBACK = -1;
 export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): number {
   k.stats.faults++;
   k.charge(k.catFault, k.costs.faultEntry);
-  k.faultMm = mm;
-  k.faultVpn = vpn;
+  const vmf = k.cpu.vmf;
+  vmf.reset(mm, null, vpn, faultFlags(access));
   k.reapIo();
   const vma = mm.vmas.find(vpn);
   if (vma === null || !accessAllowed(vma, access)) {
     k.stats.faultsSegv++;
     return FAULT_SIGSEGV;
   }
-  const vmf = k.cpu.vmf;
-  vmf.reset(mm, vma, vpn, faultFlags(access));
+  vmf.vma = vma;
+  vmf.pgoff = vma.pgoffOf(vpn);
   return __handleMmFault(k, vmf);
 }
 

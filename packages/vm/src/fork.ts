@@ -23,7 +23,7 @@ export function dupMmap(k: Kernel, parent: Mm, child: Mm): void {
       protectedAny = copyPageRange(k, parent, child, vma) || protectedAny;
     }
   }
-  if (protectedAny && k.currentMm === parent) {
+  if (protectedAny && k.cpu.mm === parent) {
     k.stats.tlbFlushCalls++;
     k.stats.tlbFlushFull++;
     k.charge(k.catFlush, k.costs.flushTlbCall);

@@ -80,10 +80,8 @@ export class Kernel {
   readonly catFlush: number;
   readonly catReclaim: number;
   /** The CPUs (one for now) and the one running. */
-  readonly cpus: Cpu[] = [new Cpu(0)];
-  cpu: Cpu = this.cpus[0]!;
-  /** The address space loaded in CR3. */
-  currentMm: Mm | null = null;
+  readonly cpus: Cpu[];
+  cpu: Cpu;
   /** bdi->ra_pages. */
   raPages: number;
   /** bdi io_pages (KernelOptions.ioPages). */
@@ -94,9 +92,6 @@ export class Kernel {
   readonly swap: SwapDevice | null;
   /** Page touches so far (the machine counts them): the clock of the reclaim-precision horizon. */
   touchClock = 0;
-  /** The fault being handled: its address space and page (-1 outside a fault). */
-  faultMm: Mm | null = null;
-  faultVpn = -1;
   private readonly inFlight: IoRequest[] = [];
   private readonly ioByFrame = new Map<number, IoRequest>();
   private nextMmId = 1;
@@ -111,6 +106,8 @@ export class Kernel {
     this.ioPages = o.ioPages ?? 1024;
     this.ledger = o.ledger ?? new CycleLedger();
     this.costs = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
+    this.cpus = [new Cpu(0, this.ledger, this.pv)];
+    this.cpu = this.cpus[0]!;
     this.catFault = this.ledger.id('guest.fault');
     this.catZap = this.ledger.id('guest.zap');
     this.catFork = this.ledger.id('guest.fork_copy');
@@ -158,10 +155,13 @@ export class Kernel {
     return this.ledger.total();
   }
 
-  /** Submit a read of pages [start, start + pages) of `inode`, already in the cache, locked. */
+  /**
+   * Submit a read of pages [start, start + pages) of `inode`, already in the cache, locked. The
+   * request remembers the address space of the CPU's last fault (for map-on-io).
+   */
   submitRead(inode: Inode, start: number, pages: number): void {
     const doneAt = this.blockDev.submit(this.now(), pages);
-    const req: IoRequest = { inode, start, pages, doneAt, mm: this.faultMm };
+    const req: IoRequest = { inode, start, pages, doneAt, mm: this.cpu.vmf.mm };
     this.inFlight.push(req);
     for (let i = start; i < start + pages; i++) this.ioByFrame.set(this.pageCache.lookup(inode, i), req);
     this.stats.ioRequests++;
@@ -287,11 +287,14 @@ export class Kernel {
     f.free(pfn, 0);
   }
 
-  /** switch_mm(): load `mm` into CR3. */
+  /** switch_mm() on the current CPU. */
   switchMm(mm: Mm): void {
-    if (this.currentMm === mm) return;
-    this.pv.writeCr3(mm.root, mm.pcid);
-    this.currentMm = mm;
+    this.cpu.switchMm(mm);
+  }
+
+  /** The address space loaded in the current CPU's CR3. */
+  get currentMm(): Mm | null {
+    return this.cpu.mm;
   }
 
   /** Allocate one order-0 page for anonymous use, charging allocation and zeroing. */

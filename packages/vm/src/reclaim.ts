@@ -334,7 +334,7 @@ export class Reclaim {
         mm.dropPtCache();
       }
       k.charge(k.catReclaim, k.costs.zapPte);
-      if (k.currentMm === mm) {
+      if (k.cpu.mm === mm) {
         k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
         k.stats.tlbFlushCalls++;
         k.stats.tlbFlushPages++;

@@ -258,7 +258,7 @@ export class Syscalls {
     const mm = k.newMm();
     k.pv.pgdPin(mm.root); // xen_activate_mm
     task.mm = mm;
-    if (k.currentMm === old) k.switchMm(mm);
+    if (k.cpu.mm === old) k.switchMm(mm);
     this.exitMmap(old);
     k.stats.execs++;
   }
@@ -283,10 +283,10 @@ export class Syscalls {
     tlb.finish();
     // The CPU must not keep the dying tables loaded: Linux frees the pgd only in mmdrop, after
     // the switch away (to init_mm when nothing else runs: leave_mm).
-    if (k.currentMm === mm) {
+    if (k.cpu.mm === mm) {
       const kmm = k.kernelMmIfAny;
       if (kmm !== null) k.switchMm(kmm);
-      else k.currentMm = null; // without a kernel mm nothing reloads CR3 before the next switch_mm
+      else k.cpu.mm = null; // without a kernel mm nothing reloads CR3 before the next switch_mm
     }
     for (const v of [...mm.vmas.all()]) mm.vmas.remove(v);
     freePgtables(k, mm, true);

@@ -85,7 +85,7 @@ function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: n
   k.reclaim?.addAnon(pfn, vpn, 1);
   // ptep_clear_flush(): clear, flush the stale translation, then install the new page.
   k.pv.ptepGetAndClear(pt, idx);
-  if (k.currentMm === mm) {
+  if (k.cpu.mm === mm) {
     k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
     k.stats.tlbFlushCalls++;
     k.stats.tlbFlushPages++;
