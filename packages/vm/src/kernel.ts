@@ -11,7 +11,6 @@ import type { VmPolicy } from './profiles.js';
 import { VmStats } from './stats.js';
 import type { Vmalloc } from './vmalloc.js';
 import { Reclaim } from './reclaim.js';
-import { mapCompletedRead } from './map-on-io.js';
 import { SwapDevice } from './swap.js';
 import { Cpu } from './cpu.js';
 
@@ -39,6 +38,17 @@ export interface KernelOptions {
   readonly reclaimHorizon?: number;
   /** A swap device of this many slots, so reclaim can evict anonymous memory (with reclaim on). */
   readonly swapSlots?: number;
+}
+
+/**
+ * Callbacks the assembly registers, so that mechanism (I/O completion, the page-table page cache)
+ * never calls up into policy (map-on-io, vmalloc).
+ */
+export interface KernelHooks {
+  /** A read issued from a fault of `mm` completed (end_page_read), `mm` still alive. */
+  readCompleted: ((k: Kernel, mm: Mm, inode: Inode, start: number, pages: number) => void) | null;
+  /** The page-table page cache was refilled (its pages must lose their vmap aliases). */
+  ptCacheRefilled: (() => void) | null;
 }
 
 /** A read in flight: pages [start, start + pages) of `inode`, done at `doneAt` cycles. */
@@ -96,6 +106,7 @@ export class Kernel {
   private readonly ioByFrame = new Map<number, IoRequest>();
   private nextMmId = 1;
   readonly mms = new Set<Mm>();
+  readonly hooks: KernelHooks = { readCompleted: null, ptCacheRefilled: null };
 
   constructor(o: KernelOptions) {
     this.mem = o.mem;
@@ -207,7 +218,8 @@ export class Kernel {
       f.flags[pfn] = (f.flags[pfn]! | PG_UPTODATE) & ~PG_LOCKED;
       this.ioByFrame.delete(pfn);
     }
-    if (this.policy.mapOnIoComplete && r.mm !== null && this.mms.has(r.mm)) mapCompletedRead(this, r.mm, r.inode, r.start, r.pages);
+    const h = this.hooks.readCompleted;
+    if (h !== null && r.mm !== null && this.mms.has(r.mm)) h(this, r.mm, r.inode, r.start, r.pages);
   }
 
   /** mm_alloc + pgd_alloc: a new address space with an empty top-level table. */
@@ -248,7 +260,8 @@ export class Kernel {
 
   /**
    * A frame for a page-table page: from the buddy allocator, or with the `ptCache` policy from a
-   * cache of alias-free pages refilled `ptCache` at a time followed by one vm_unmap_aliases().
+   * cache of alias-free pages refilled `ptCache` at a time followed by hooks.ptCacheRefilled
+   * (vm_unmap_aliases()).
    */
   allocPtFrame(): number {
     const f = this.frames;
@@ -261,7 +274,8 @@ export class Kernel {
           this.ptCache.push(p);
         }
         this.stats.ptCacheRefills++;
-        this.vmalloc?.unmapAliases();
+        const h = this.hooks.ptCacheRefilled;
+        if (h !== null) h();
       }
       pfn = this.ptCache.pop()!;
       f.flags[pfn] = f.flags[pfn]! & ~PG_PTCACHE;

@@ -83,7 +83,6 @@ export class Vmalloc {
   ) {
     this.mm = k.kernelMm();
     this.lazyMax = policy.lazyMaxPages ?? lazyMaxPages(policy.nrCpus);
-    k.pv.vmapAliases = this;
     k.vmalloc = this;
   }
 
