@@ -1,7 +1,7 @@
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, P, RW } from '@pte/arch-x86';
 import { doAnonymousPage } from './anon.js';
-import { doFaultAround, tryMapPmd } from './fault-around.js';
-import { filemapFault } from './filemap.js';
+import { doFaultAround } from './fault-around.js';
+import { filemapFault, tryMapPmd } from './filemap.js';
 import { folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
