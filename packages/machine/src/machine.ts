@@ -2,7 +2,7 @@ import { Counters, CycleLedger, diffSnapshots, Prng, PteError, type CostTable, t
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, Mmu, PhysMem, TRANSLATE_GP, type ArchCostKey } from '@pte/arch-x86';
 import { NativePvMmu, type PvMmuOps, type PvopsCostKey } from '@pte/pvops';
 import {
-  assertInvariants, FAULT_RETRY, handleMmFault, Kernel, populateByRead, populateByWrite, Syscalls, vpnHi, vpnLo,
+  assertInvariants, FAULT_RETRY, handleMmFault, Kernel, mapCompletedRead, populateByRead, populateByWrite, Syscalls, vpnHi, vpnLo,
   Vmalloc, VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Mm, type Task, type VmapPolicy, type VmCostKey, type VmPolicy,
 } from '@pte/vm';
 import { AccessStream, validateWorkload, type PatternSpec, type Program, type ProtSpec, type Workload } from '@pte/workloads';
@@ -123,6 +123,7 @@ export class Machine {
       this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>, opts.platform);
     }
     this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey>, raPages: Math.floor((opts.readAheadKb ?? 128) / 4), reclaim: opts.reclaim ?? false, ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}), ...(opts.swapPages !== undefined ? { swapSlots: opts.swapPages } : {}) });
+    if (policy.mapOnIoComplete) this.kernel.hooks.readCompleted = mapCompletedRead;
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
     this.check = opts.check ?? false;
@@ -172,7 +173,10 @@ export class Machine {
   vmalloc(): Vmalloc {
     if (this.kernel.vmalloc !== null) return this.kernel.vmalloc;
     const eager = this.opts.profile.name === 'linux-2.6.27';
-    return new Vmalloc(this.kernel, this.opts.vmap ?? { mode: eager ? 'eager' : 'lazy', unmapAtPurge: false, nrCpus: 4 });
+    const v = new Vmalloc(this.kernel, this.opts.vmap ?? { mode: eager ? 'eager' : 'lazy', unmapAtPurge: false, nrCpus: 4 });
+    this.kernel.pv.vmapAliases = v;
+    this.kernel.hooks.ptCacheRefilled = () => v.unmapAliases();
+    return v;
   }
 
   spawn(): Task {

@@ -1,9 +1,9 @@
 import { frameHi, frameLo, A, P, RW, SW1, US, XD_HI } from '@pte/arch-x86';
 import type { Kernel } from './kernel.js';
-import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
 import { setPteRange } from './set-pte-range.js';
-import { VM_EXEC, VM_WRITE, type Vma } from './vma.js';
+import { VM_EXEC, VM_WRITE } from './vma.js';
+import { FAULT_FLAG_WRITE, type VmFault } from './vm-fault.js';
 
 /**
  * mm/memory.c do_anonymous_page() (linux-mm.md §3.1). A read fault maps the shared zero page
@@ -17,7 +17,12 @@ import { VM_EXEC, VM_WRITE, type Vma } from './vma.js';
  *   PTE is none; adaptive raises the order by one for each correctly predicted next address, up to
  *   maxOrder, and resets to 0 otherwise.
  */
-export function doAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, write: boolean): void {
+export function doAnonymousPage(k: Kernel, vmf: VmFault): void {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
+  const pt = vmf.pte;
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
   k.stats.faultsAnon++;
   k.stats.faultsMinor++;
   if (!write) {
@@ -27,26 +32,27 @@ export function doAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: nu
   vma.anonVma = true; // vmf_anon_prepare(): anon_vma_prepare
   const policy = k.policy.anonPrefault;
   const writable = (vma.flags & VM_WRITE) !== 0;
+  vmf.mapAs(writable, true, true, false); // no guest.map_page: page_alloc + page_zero stand for it
   switch (policy.kind) {
     case 'off':
-      mapNewAnon(k, mm, vma, pt, vpn, vpn, 0, writable);
+      mapNewAnon(k, vmf, vpn, 0);
       return;
     case 'mthp': {
       for (const order of policy.orders) {
         const n = 1 << order;
         const start = vpn - (vpn % n);
         if (start < vma.start || start + n > vma.end || !ptesNone(k, pt, start, n)) continue;
-        if (mapNewAnon(k, mm, vma, pt, start, vpn, order, writable)) return;
+        if (mapNewAnon(k, vmf, start, order)) return;
       }
-      mapNewAnon(k, mm, vma, pt, vpn, vpn, 0, writable);
+      mapNewAnon(k, vmf, vpn, 0);
       return;
     }
     case 'fixed':
-      prefaultRun(k, mm, vma, pt, vpn, policy.pages, writable);
+      prefaultRun(k, vmf, policy.pages);
       return;
     case 'adaptive': {
       mm.anonOrder = vpn === mm.anonNextVpn ? Math.min(mm.anonOrder + 1, policy.maxOrder) : 0;
-      const n = prefaultRun(k, mm, vma, pt, vpn, 1 << mm.anonOrder, writable);
+      const n = prefaultRun(k, vmf, 1 << mm.anonOrder);
       mm.anonNextVpn = vpn + n;
       return;
     }
@@ -54,13 +60,16 @@ export function doAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: nu
 }
 
 /** Lameter-style run: order-0 pages at vpn, vpn+1, ... (up to `want`), clipped to VMA and table. Returns pages covered. */
-function prefaultRun(k: Kernel, mm: Mm, vma: Vma, pt: number, vpn: number, want: number, writable: boolean): number {
+function prefaultRun(k: Kernel, vmf: VmFault, want: number): number {
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
+  const pt = vmf.pte;
   const limit = Math.min(vma.end, vpn - (vpn % 512) + 512, vpn + want);
   const ent = k.mem.ent;
   for (let v = vpn; v < limit; v++) {
     const e = 2 * k.entryAt(pt, v % 512);
     if (ent[e] !== 0 || ent[e + 1] !== 0) continue; // present, or a swap entry: not none
-    mapNewAnon(k, mm, vma, pt, v, vpn, 0, writable);
+    mapNewAnon(k, vmf, v, 0);
   }
   return limit - vpn;
 }
@@ -74,17 +83,17 @@ function ptesNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
 }
 
 /** Allocate a zeroed anonymous folio of 2^order pages at `start` and map it (young, dirty). */
-function mapNewAnon(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, faultVpn: number, order: number, writable: boolean): boolean {
+function mapNewAnon(k: Kernel, vmf: VmFault, start: number, order: number): boolean {
   const n = 1 << order;
   // A large order may fail and fall back (MTHP_STAT_ANON_FAULT_FALLBACK); order 0 must succeed.
   const pfn = order > 0 ? k.frames.allocLarge(order) : k.frames.allocOrFail(0);
   if (pfn < 0) return false;
   k.stats.pagesAllocated += n;
-  k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * n);
+  k.charge(k.catFault, k.costs.pageAlloc + k.costs.pageZero * n);
   k.pv.kernelAccess(pfn, n); // clear_user_highpages
   const f = k.frames;
   for (let i = 0; i < n; i++) f.flags[pfn + i] = f.flags[pfn + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
-  setPteRange(k, mm, vma, pt, start, pfn, n, faultVpn, writable, true, true);
+  setPteRange(k, vmf, start, pfn, n);
   return true;
 }
 

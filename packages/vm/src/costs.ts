@@ -1,4 +1,4 @@
-import type { CostDefaults } from '@pte/core';
+import type { CostDefaults, CostTable } from '@pte/core';
 
 export type VmCostKey =
   | 'guest.fault_entry'
@@ -41,3 +41,42 @@ export const VM_COSTS: CostDefaults<VmCostKey> = {
   'io.request': { cycles: 300000, source: 'estimate: 100 us per block request at 3 GHz (no primary major-fault cost: linux-mm.md §9 UNVERIFIED)' },
   'io.page': { cycles: 6000, source: 'estimate: 4 KiB transferred at about 2 GB/s' },
 };
+
+/** Costs the guest kernel charges, resolved once into fields (no map lookups on the hot path). */
+export class VmCosts {
+  readonly faultEntry: number;
+  readonly ptAlloc: number;
+  readonly ptFree: number;
+  readonly pageAlloc: number;
+  readonly pageFree: number;
+  readonly pageZero: number;
+  readonly pageCopy: number;
+  readonly filemapLookup: number;
+  readonly mapPage: number;
+  readonly forkPte: number;
+  readonly zapPte: number;
+  readonly flushTlbCall: number;
+  readonly ipi: number;
+  readonly reclaimScan: number;
+  readonly ioRequest: number;
+  readonly ioPage: number;
+
+  constructor(t: CostTable<VmCostKey>) {
+    this.faultEntry = t['guest.fault_entry'];
+    this.ptAlloc = t['guest.pt_alloc'];
+    this.ptFree = t['guest.pt_free'];
+    this.pageAlloc = t['guest.page_alloc'];
+    this.pageFree = t['guest.page_free'];
+    this.pageZero = t['guest.page_zero'];
+    this.pageCopy = t['guest.page_copy'];
+    this.filemapLookup = t['guest.filemap_lookup'];
+    this.mapPage = t['guest.map_page'];
+    this.forkPte = t['guest.fork_pte'];
+    this.zapPte = t['guest.zap_pte'];
+    this.flushTlbCall = t['guest.flush_tlb_call'];
+    this.ipi = t['guest.ipi'];
+    this.reclaimScan = t['guest.reclaim_scan'];
+    this.ioRequest = t['io.request'];
+    this.ioPage = t['io.page'];
+  }
+}

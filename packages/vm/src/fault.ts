@@ -1,89 +1,144 @@
-import { ACCESS_FETCH, ACCESS_WRITE, P, RW } from '@pte/arch-x86';
+import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, P, RW } from '@pte/arch-x86';
 import { doAnonymousPage } from './anon.js';
-import { doFaultAround, tryMapPmd } from './fault-around.js';
-import { filemapFault } from './filemap.js';
+import { doFaultAround } from './fault-around.js';
+import { filemapFault, tryMapPmd } from './filemap.js';
 import { folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
 import { doHugePmdAnonymousPage, doHugePmdWpPage, doHugeZeroPmd, isAnonPmd, thpAllowed } from './huge-anon.js';
-import { pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
+import { PT_HUGE, PT_NONE, pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
 import { MmuGather } from './tlb-gather.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
 import { isSwapPte, swpSlot } from './swap.js';
 import { splitPmd } from './zap.js';
 import { VM_EXEC, VM_READ, VM_SEQ_READ, VM_SHARED, VM_UFFD_MINOR, VM_UFFD_WP, VM_WILLNEED_HINT, VM_WRITE, type Vma } from './vma.js';
+import { FAULT_FLAG_INSTRUCTION, FAULT_FLAG_USER, FAULT_FLAG_WRITE, type VmFault } from './vm-fault.js';
 import { doWpPage } from './wp.js';
 
 /** Outcome of a fault: the access can be retried, or the process gets a signal. */
 export const FAULT_RETRY = 0;
 export const FAULT_SIGSEGV = 1;
 export const FAULT_SIGBUS = 2;
+/** VM_FAULT_FALLBACK: the PMD level did not handle the fault; go on to the PTE level. */
+const VM_FAULT_FALLBACK = -1;
 
 /**
- * The page-fault handler, after mm/memory.c handle_mm_fault() → __handle_mm_fault() →
- * handle_pte_fault(). `access` carries the #PF error-code bits of the access (W, U, I).
+ * mm/memory.c handle_mm_fault(): count the fault, complete finished reads, check the VMA
+ * (access_error) and start the fault context. `access` carries the #PF error-code bits (W, U, I).
  */
 export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): number {
   k.stats.faults++;
-  k.charge(k.catFault, k.c.faultEntry);
-  k.faultMm = mm;
-  k.faultVpn = vpn;
+  k.charge(k.catFault, k.costs.faultEntry);
+  const vmf = k.cpu.vmf;
+  vmf.reset(mm, null, vpn, faultFlags(access));
   k.reapIo();
   const vma = mm.vmas.find(vpn);
   if (vma === null || !accessAllowed(vma, access)) {
     k.stats.faultsSegv++;
     return FAULT_SIGSEGV;
   }
-  const write = (access & ACCESS_WRITE) !== 0;
-  let pt = pteTableFor(k, mm, vpn, false);
-  if (pt === -2) {
-    // A PMD leaf maps the address: a PMD-mapped file folio (read-only) or an anonymous THP.
-    const pmd = pmdTableFor(k, mm, vpn, false);
-    const pidx = vpnIndex(vpn, 2);
-    const plo = k.readLo(pmd, pidx);
-    if (!write || (plo & RW) !== 0) {
-      k.stats.faultsSpurious++;
+  vmf.vma = vma;
+  vmf.pgoff = vma.pgoffOf(vpn);
+  return __handleMmFault(k, vmf);
+}
+
+/** The FAULT_FLAG_* bits of a #PF error code. */
+function faultFlags(access: number): number {
+  return (
+    ((access & ACCESS_WRITE) !== 0 ? FAULT_FLAG_WRITE : 0) |
+    ((access & ACCESS_USER) !== 0 ? FAULT_FLAG_USER : 0) |
+    ((access & ACCESS_FETCH) !== 0 ? FAULT_FLAG_INSTRUCTION : 0)
+  );
+}
+
+/**
+ * mm/memory.c __handle_mm_fault(): the PMD-level decisions. A huge PMD takes the huge-PMD write
+ * path; a none PMD in a THP-enabled VMA tries create_huge_pmd(); else the PTE level.
+ */
+function __handleMmFault(k: Kernel, vmf: VmFault): number {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
+  vmf.pte = pteTableFor(k, mm, vpn, false);
+  if (vmf.pte === PT_HUGE) {
+    const r = hugePmdFault(k, vmf);
+    if (r !== VM_FAULT_FALLBACK) return r;
+  }
+  if (vmf.pte === PT_NONE && thpAllowed(k, vma, vpn) && createHugePmd(k, vmf)) return FAULT_RETRY;
+  if (vmf.pte === PT_NONE && !(vma.file !== null && (vmf.flags & FAULT_FLAG_WRITE) === 0)) vmf.pte = pteTableFor(k, mm, vpn, true);
+  return handlePteFault(k, vmf);
+}
+
+/**
+ * A PMD leaf maps the address (pmd_trans_huge): a PMD-mapped file folio (read-only) or an
+ * anonymous THP. A read, or a write to a writable leaf, was spurious; an anonymous write goes to
+ * do_huge_pmd_wp_page() (reuse, or split and fall back to the PTE path's do_wp_page); a file leaf
+ * is zapped by __split_huge_pmd() and the PTE path refaults.
+ */
+function hugePmdFault(k: Kernel, vmf: VmFault): number {
+  const mm = vmf.mm!;
+  const vpn = vmf.vpn;
+  const pmd = pmdTableFor(k, mm, vpn, false);
+  const pidx = vpnIndex(vpn, 2);
+  vmf.pmd = pmd;
+  vmf.pmdIdx = pidx;
+  const plo = k.readLo(pmd, pidx);
+  if ((vmf.flags & FAULT_FLAG_WRITE) === 0 || (plo & RW) !== 0) {
+    k.stats.faultsSpurious++;
+    return FAULT_RETRY;
+  }
+  if (isAnonPmd(k, plo, k.readHi(pmd, pidx))) {
+    const tlb = new MmuGather(k, mm, false);
+    const reused = doHugePmdWpPage(k, mm, pmd, pidx, vpn - (vpn % 512), tlb);
+    tlb.finish();
+    if (reused) {
+      k.stats.faultsMinor++;
       return FAULT_RETRY;
     }
-    if (isAnonPmd(k, plo, k.readHi(pmd, pidx))) {
-      // do_huge_pmd_wp_page(): reuse, or split and let the PTE path (do_wp_page) copy the page.
-      const tlb = new MmuGather(k, mm, false);
-      const reused = doHugePmdWpPage(k, mm, pmd, pidx, vpn - (vpn % 512), tlb);
-      tlb.finish();
-      if (reused) {
-        k.stats.faultsMinor++;
-        return FAULT_RETRY;
-      }
-      pt = pteTableFor(k, mm, vpn, false);
-    } else {
-      // For file folios __split_huge_pmd() just zaps the PMD and the PTE path refaults.
-      splitPmd(k, mm, vpn);
-      pt = -1;
-    }
+    vmf.pte = pteTableFor(k, mm, vpn, false);
+  } else {
+    splitPmd(k, mm, vpn);
+    vmf.pte = PT_NONE;
   }
-  if (pt === -1 && thpAllowed(k, vma, vpn)) {
-    // __handle_mm_fault(): a none PMD in a THP-enabled VMA → create_huge_pmd(): a new THP for a
-    // write, the huge zero page for a read.
-    const pmd = pmdTableFor(k, mm, vpn, true);
-    const pidx = vpnIndex(vpn, 2);
-    if (k.readLo(pmd, pidx) === 0 && k.readHi(pmd, pidx) === 0 && (write ? doHugePmdAnonymousPage(k, mm, vma, vpn, pmd) : doHugeZeroPmd(k, mm, vma, vpn, pmd))) return FAULT_RETRY;
-  }
-  if (pt === -1 && !(vma.file !== null && !write)) pt = pteTableFor(k, mm, vpn, true);
-  if (pt === -1) return doPteMissing(k, mm, vma, vpn, pt, write);
-  const idx = vpn % 512;
+  return VM_FAULT_FALLBACK;
+}
+
+/** create_huge_pmd() on a none PMD: a new THP for a write, the huge zero page for a read. */
+function createHugePmd(k: Kernel, vmf: VmFault): boolean {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
+  const pmd = pmdTableFor(k, mm, vpn, true);
+  const pidx = vpnIndex(vpn, 2);
+  vmf.pmd = pmd;
+  vmf.pmdIdx = pidx;
+  if (k.readLo(pmd, pidx) !== 0 || k.readHi(pmd, pidx) !== 0) return false;
+  return (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? doHugePmdAnonymousPage(k, mm, vma, vpn, pmd) : doHugeZeroPmd(k, mm, vma, vpn, pmd);
+}
+
+/**
+ * mm/memory.c handle_pte_fault(): none → do_pte_missing, swap entry → do_swap_page, write to a
+ * read-only PTE → do_wp_page; else the TLB held a stale entry (x86's flush_tlb_fix_spurious_fault
+ * is a no-op).
+ */
+function handlePteFault(k: Kernel, vmf: VmFault): number {
+  const pt = vmf.pte;
+  if (pt === PT_NONE) return doPteMissing(k, vmf);
+  const idx = vmf.vpn % 512;
   const e = 2 * k.entryAt(pt, idx);
   const lo = k.mem.ent[e]!;
   const hi = k.mem.ent[e + 1]!;
+  vmf.origLo = lo;
+  vmf.origHi = hi;
   if ((lo & P) === 0) {
-    if (lo !== 0 || hi !== 0) return doSwapPage(k, mm, vma, vpn, pt, lo, hi, write);
-    return doPteMissing(k, mm, vma, vpn, pt, write);
+    if (lo !== 0 || hi !== 0) return doSwapPage(k, vmf);
+    return doPteMissing(k, vmf);
   }
-  if (write && (lo & RW) === 0) {
-    doWpPage(k, mm, vma, vpn, pt, idx, lo, hi);
+  if ((vmf.flags & FAULT_FLAG_WRITE) !== 0 && (lo & RW) === 0) {
+    doWpPage(k, vmf.mm!, vmf.vma!, vmf.vpn, pt, idx, lo, hi);
     return FAULT_RETRY;
   }
-  // Present and allowed: the TLB held a stale entry (x86's flush_tlb_fix_spurious_fault is a no-op).
   k.stats.faultsSpurious++;
   return FAULT_RETRY;
 }
@@ -95,9 +150,11 @@ export function handleMmFault(k: Kernel, mm: Mm, vpn: number, access: number): n
  * the slot count dropped (swap_free; the page is dirty again, as folio_free_swap leaves it). A
  * major fault, and a refault for reclaim's precision.
  */
-function doSwapPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, lo: number, hi: number, write: boolean): number {
+function doSwapPage(k: Kernel, vmf: VmFault): number {
   const swap = k.swap;
-  if (swap === null || !isSwapPte(lo)) throw new Error(`page 0x${vpn.toString(16)}: non-present PTE ${hi.toString(16)}:${lo.toString(16)} is not a swap entry`);
+  const lo = vmf.origLo;
+  const hi = vmf.origHi;
+  if (swap === null || !isSwapPte(lo)) throw new Error(`page 0x${vmf.vpn.toString(16)}: non-present PTE ${hi.toString(16)}:${lo.toString(16)} is not a swap entry`);
   const slot = swpSlot(lo, hi);
   k.stats.faultsMajor++;
   k.stats.faultsSwap++;
@@ -105,11 +162,12 @@ function doSwapPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, lo: nu
   k.charge(k.catIo, swap.read(k.now()));
   k.reclaim!.swapRefault(swap.writtenAt[slot]!);
   swap.put(slot);
-  mm.swapEnts--;
+  vmf.mm!.swapEnts--;
   const f = k.frames;
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
-  setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, write, write, true);
-  k.charge(k.catFault, k.c.mapPage);
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+  vmf.mapAs(write, write, true, true);
+  setPteRange(k, vmf, vmf.vpn, pfn, 1);
   return FAULT_RETRY;
 }
 
@@ -121,13 +179,19 @@ function accessAllowed(vma: Vma, access: number): boolean {
 }
 
 /** do_pte_missing(): anonymous VMAs take do_anonymous_page, file VMAs do_fault. */
-function doPteMissing(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, write: boolean): number {
-  if (vma.file === null) {
-    doAnonymousPage(k, mm, vma, vpn, pt, write);
+function doPteMissing(k: Kernel, vmf: VmFault): number {
+  if (vmf.vma!.file === null) {
+    doAnonymousPage(k, vmf);
     return FAULT_RETRY;
   }
+  return doFault(k, vmf);
+}
+
+/** do_fault(): a read → do_read_fault; a write → do_cow_fault (private) or do_shared_fault. */
+function doFault(k: Kernel, vmf: VmFault): number {
   k.stats.faultsFile++;
-  return write ? doFileWriteFault(k, mm, vma, vpn, pt) : doReadFault(k, mm, vma, vpn, pt);
+  if ((vmf.flags & FAULT_FLAG_WRITE) === 0) return doReadFault(k, vmf);
+  return (vmf.vma!.flags & VM_SHARED) !== 0 ? doSharedFault(k, vmf) : doCowFault(k, vmf);
 }
 
 /**
@@ -135,21 +199,22 @@ function doPteMissing(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, writ
  * no userfaultfd WP/MINOR registration; with the madvise-gated policy, an advised mapping); if
  * that did not map the faulting page, ->fault (filemap_fault) and finish_fault().
  */
-function doReadFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
+function doReadFault(k: Kernel, vmf: VmFault): number {
+  const vma = vmf.vma!;
   if (k.policy.faultAround > 1 && (vma.flags & (VM_UFFD_WP | VM_UFFD_MINOR)) === 0 && faultAroundAllowed(k, vma)) {
-    if (doFaultAround(k, mm, vma, vpn, pt)) {
+    if (doFaultAround(k, vmf)) {
       k.stats.faultsMinor++;
       return FAULT_RETRY;
     }
-    pt = pteTableFor(k, mm, vpn, false);
-    if (pt === -2) return FAULT_RETRY; // fault-around mapped the PMD
+    vmf.pte = pteTableFor(k, vmf.mm!, vmf.vpn, false);
+    if (vmf.pte === PT_HUGE) return FAULT_RETRY; // fault-around mapped the PMD
   }
-  const pfn = filemapFault(k, vma, vma.pgoffOf(vpn));
+  const pfn = filemapFault(k, vma, vmf.pgoff);
   if (pfn < 0) {
     k.stats.faultsSegv++;
     return FAULT_SIGBUS;
   }
-  finishFault(k, mm, vma, vpn, pt, pfn);
+  finishFault(k, vmf, pfn);
   folioPut(k, pfn, 1);
   return FAULT_RETRY;
 }
@@ -164,24 +229,20 @@ function faultAroundAllowed(k: Kernel, vma: Vma): boolean {
  * (do_set_pmd) when the PMD is none; a large folio inside the VMA and one page table, with every
  * PTE of its range none, is mapped whole with one set_pte_range(); otherwise one PTE.
  */
-function finishFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, pfn: number): void {
+function finishFault(k: Kernel, vmf: VmFault, pfn: number): void {
   const f = k.frames;
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
   const order = f.order[pfn]!;
   const n = 1 << order;
   const head = pfn - (pfn % n);
-  const headVpn = vpn - (pfn - head);
-  if (pt < 0) {
-    if (n === 512 && tryMapPmd(k, mm, vma, head, f.index[head]!, vpn)) return;
-    pt = pteTableFor(k, mm, vpn, true);
+  if (vmf.pte < 0) {
+    if (n === 512 && tryMapPmd(k, vmf.mm!, vma, head, f.index[head]!, vpn)) return;
+    vmf.pte = pteTableFor(k, vmf.mm!, vpn, true);
   }
-  const writable = fileReadWritable(vma);
-  if (wholeFolioRun(k, vma, pt, vpn, pfn) > 1) {
-    setPteRange(k, mm, vma, pt, headVpn, head, n, vpn, writable, false, false);
-    k.charge(k.catFault, k.c.mapPage * n);
-    return;
-  }
-  setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, writable, false, false);
-  k.charge(k.catFault, k.c.mapPage);
+  vmf.mapAs(fileReadWritable(vma), false, false, true);
+  if (wholeFolioRun(k, vma, vmf.pte, vpn, pfn) > 1) setPteRange(k, vmf, vpn - (pfn - head), head, n);
+  else setPteRange(k, vmf, vpn, pfn, 1);
 }
 
 /**
@@ -209,36 +270,50 @@ function rangeNone(k: Kernel, pt: number, vpn: number, n: number): boolean {
 }
 
 /**
- * A write to a file mapping with no PTE. The page-cache page comes from ->fault (filemap_fault,
- * minor or major) either way; then do_cow_fault() copies it into a new anonymous page for a
- * private mapping, and do_shared_fault() maps the cache page itself, writable, and dirties it.
+ * do_shared_fault(): a write to a shared file mapping with no PTE maps the page-cache page itself
+ * (from ->fault, minor or major), writable, and dirties it. finish_fault() maps a large folio
+ * whole, writable and dirty (Kiryl Shutsemau's "try to map the entire file folio in
+ * finish_fault()", 6.18); otherwise the one page.
  */
-function doFileWriteFault(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number): number {
-  const src = filemapFault(k, vma, vma.pgoffOf(vpn));
+function doSharedFault(k: Kernel, vmf: VmFault): number {
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
+  const src = filemapFault(k, vma, vmf.pgoff);
   if (src < 0) {
     k.stats.faultsSegv++;
     return FAULT_SIGBUS;
   }
-  if ((vma.flags & VM_SHARED) !== 0) {
-    k.stats.faultsSharedWrite++;
-    folioMarkDirty(k, src);
-    const n = wholeFolioRun(k, vma, pt, vpn, src);
-    // finish_fault() maps a large folio whole, writable and dirty (Kiryl Shutsemau's "try to map
-    // the entire file folio in finish_fault()", 6.18); otherwise the one page.
-    if (n > 1) setPteRange(k, mm, vma, pt, vpn - (src % n), src - (src % n), n, vpn, true, true, false);
-    else setPteRange(k, mm, vma, pt, vpn, src, 1, vpn, true, true, false);
-    k.charge(k.catFault, k.c.mapPage * n);
-    folioPut(k, src, 1);
-    return FAULT_RETRY;
+  k.stats.faultsSharedWrite++;
+  folioMarkDirty(k, src);
+  const n = wholeFolioRun(k, vma, vmf.pte, vpn, src);
+  vmf.mapAs(true, true, false, true);
+  if (n > 1) setPteRange(k, vmf, vpn - (src % n), src - (src % n), n);
+  else setPteRange(k, vmf, vpn, src, 1);
+  folioPut(k, src, 1);
+  return FAULT_RETRY;
+}
+
+/**
+ * do_cow_fault(): a write to a private file mapping with no PTE copies the page-cache page (from
+ * ->fault) into a new anonymous page, mapped writable and dirty. No guest.map_page charge: the
+ * copy's cost stands for it.
+ */
+function doCowFault(k: Kernel, vmf: VmFault): number {
+  const vma = vmf.vma!;
+  const src = filemapFault(k, vma, vmf.pgoff);
+  if (src < 0) {
+    k.stats.faultsSegv++;
+    return FAULT_SIGBUS;
   }
   k.stats.faultsCow++;
   vma.anonVma = true;
   const pfn = k.allocAnonPage(false);
-  k.charge(k.catFault, k.c.pageCopy);
+  k.charge(k.catFault, k.costs.pageCopy);
   k.pv.kernelAccess(src, 1); // copy_mc_user_highpage reads the page-cache page
   const f = k.frames;
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
-  setPteRange(k, mm, vma, pt, vpn, pfn, 1, vpn, true, true, true);
+  vmf.mapAs(true, true, true, false);
+  setPteRange(k, vmf, vmf.vpn, pfn, 1);
   folioPut(k, src, 1);
   return FAULT_RETRY;
 }

@@ -1,7 +1,13 @@
-import { folioGet } from './folio.js';
+import { P } from '@pte/arch-x86';
+import { folioGet, folioPut } from './folio.js';
+import { MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
+import { mkPmdLo, mkPteHi, pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
+import { fileReadWritable, setPteRange } from './set-pte-range.js';
+import { VM_EXEC, VM_NOHUGEPAGE, VM_SEQ_READ } from './vma.js';
+import type { VmFault } from './vm-fault.js';
 import type { Inode } from './page-cache.js';
 import type { Kernel } from './kernel.js';
-import { PG_ANON, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
+import { PG_ANON, PG_LOCKED, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
 import { asyncMmapReadahead, inFlight, pageCacheAsyncRa, pageCacheSyncRa, RaState, readWindow, syncMmapReadahead } from './readahead.js';
 import type { Vma } from './vma.js';
 
@@ -19,7 +25,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
   const inode = vma.file!;
   if (index >= inode.pages) return -1;
   let pfn = k.pageCache.lookup(inode, index);
-  k.charge(k.catFault, k.c.filemapLookup);
+  k.charge(k.catFault, k.costs.filemapLookup);
   if (pfn >= 0) {
     k.stats.faultsMinor++;
     folioGet(k, pfn, 1); // the fault's reference (filemap_get_folio): reclaim leaves the folio alone
@@ -32,7 +38,7 @@ export function filemapFault(k: Kernel, vma: Vma, index: number): number {
   }
   if (inode.shmem) {
     k.stats.faultsMinor++;
-    k.charge(k.catFault, k.c.pageZero);
+    k.charge(k.catFault, k.costs.pageZero);
     const page = readFolio(k, inode, index, 0);
     k.pv.kernelAccess(page, 1); // a new shmem page is cleared
     folioGet(k, page, 1);
@@ -71,7 +77,7 @@ export function readFolio(k: Kernel, inode: Inode, index: number, order: number)
   const start = index - (index % n);
   const pfn = k.frames.allocOrFail(order);
   k.stats.pagesAllocated += n;
-  k.charge(k.catFault, k.c.pageAlloc);
+  k.charge(k.catFault, k.costs.pageAlloc);
   if (!inode.shmem) {
     k.charge(k.catIo, k.blockDev.read(n));
     k.stats.ioRequests++;
@@ -148,4 +154,137 @@ export function populateByRead(k: Kernel, inode: Inode, readPages: number): void
   }
   // The reader closes its file: a later open (the mmap) starts from a fresh file_ra_state.
   Object.assign(inode.ra, new RaState());
+}
+
+/**
+ * mm/filemap.c filemap_map_pages() (linux-mm.md §1.3): map every page of [startPgoff, endPgoff]
+ * (clipped to EOF) that is cached, uptodate, unlocked and not marked PG_readahead, whose PTE is
+ * none. Pages not in the page cache are never read. The first folio may be mapped by one PMD entry
+ * if the PMD is none and the folio is PMD-sized (filemap_map_pmd); a large folio that lies inside
+ * i_size, the VMA and one page table is mapped whole, even beyond the window
+ * (filemap_map_folio_range); otherwise only its pages inside the window. Under 6.18's strict EOF
+ * test (policy mapPagesEofStrict) a folio ending at EOF counts as crossing it.
+ */
+export function filemapMapPages(k: Kernel, vmf: VmFault, startPgoff: number, endPgoff: number): boolean {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const faultVpn = vmf.vpn;
+  const inode = vma.file!;
+  const f = k.frames;
+  const end = Math.min(endPgoff, inode.pages - 1);
+  const fileEnd = k.policy.mapPagesEofStrict ? inode.pages - 1 : inode.pages;
+  let mapped = false;
+  let first = true;
+  let index = startPgoff;
+  while (index <= end) {
+    k.charge(k.catFault, k.costs.filemapLookup);
+    const pfn = k.pageCache.lookup(inode, index);
+    if (pfn < 0) {
+      index++;
+      continue;
+    }
+    const flags = f.flags[pfn]!;
+    const order = f.order[pfn]!;
+    const n = 1 << order;
+    const headIndex = index - (index % n);
+    const head = pfn - (index - headIndex);
+    if ((flags & PG_UPTODATE) === 0 || (flags & (PG_LOCKED | PG_READAHEAD)) !== 0) {
+      index = headIndex + n;
+      continue;
+    }
+    // file_end >= folio_next_index(folio): 6.18's file_end is the last page index (see the policy).
+    const insideEof = inode.shmem || fileEnd >= headIndex + n;
+    if (first) {
+      first = false;
+      if (vmf.pte < 0) {
+        // filemap_map_pmd() (and its pmd_install) is skipped for a folio reaching EOF, so
+        // pte_offset_map_lock() finds no table and nothing is mapped: ->fault will do it.
+        if (!insideEof && k.policy.mapPagesEofStrict) return false;
+        if (tryMapPmd(k, mm, vma, head, headIndex, faultVpn)) return true;
+        folioGet(k, head, 1); // hold it while the PTE page is allocated (which may reclaim)
+        vmf.pte = pteTableFor(k, mm, faultVpn, true);
+        folioPut(k, head, 1);
+      }
+    }
+    // Range of this folio to map: whole when it fits VMA, PMD and EOF; else the window part.
+    const headVpn = vma.start + (headIndex - vma.pgoff);
+    const fits =
+      n > 1 &&
+      headVpn >= vma.start &&
+      headVpn + n <= vma.end &&
+      Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512) &&
+      insideEof;
+    const lo = fits ? headIndex : Math.max(headIndex, startPgoff);
+    const hi = fits ? headIndex + n - 1 : Math.min(headIndex + n - 1, end);
+    const before = k.stats.ptePopulated;
+    const hit = mapFolioRange(k, vmf, head, headIndex, lo, hi);
+    mapped = hit || mapped;
+    // mmap_miss: every page mapped counts as a hit (2014), or only the faulting folio (current).
+    const ra = inode.ra;
+    if ((vma.flags & (VM_SEQ_READ | VM_EXEC)) === 0) {
+      const hits = k.policy.mmapMissPerPage ? k.stats.ptePopulated - before : hit ? 1 : 0;
+      ra.mmapMiss = Math.max(0, ra.mmapMiss - hits);
+    }
+    index = headIndex + n;
+  }
+  return mapped;
+}
+
+/**
+ * filemap_map_folio_range(): set_pte_range() over runs of none PTEs of pages [lo, hi] of the folio
+ * at frame `head` (file index `headIndex`). Returns true if `faultVpn` was mapped.
+ */
+function mapFolioRange(k: Kernel, vmf: VmFault, head: number, headIndex: number, lo: number, hi: number): boolean {
+  const vma = vmf.vma!;
+  const pt = vmf.pte;
+  const faultVpn = vmf.vpn;
+  const ent = k.mem.ent;
+  vmf.mapAs(fileReadWritable(vma), false, false, true);
+  let mapped = false;
+  let runStart = -1;
+  for (let i = lo; i <= hi + 1; i++) {
+    let none = false;
+    if (i <= hi) {
+      const vpn = vma.start + (i - vma.pgoff);
+      const e = 2 * k.entryAt(pt, vpn % 512);
+      none = ent[e] === 0 && ent[e + 1] === 0; // pte_none: not present and not a swap entry
+    }
+    if (none && runStart < 0) runStart = i;
+    if (!none && runStart >= 0) {
+      const vpn = vma.start + (runStart - vma.pgoff);
+      const n = i - runStart;
+      setPteRange(k, vmf, vpn, head + (runStart - headIndex), n);
+      if (faultVpn >= vpn && faultVpn < vpn + n) mapped = true;
+      runStart = -1;
+    }
+  }
+  return mapped;
+}
+
+/**
+ * filemap_map_pmd() / do_set_pmd(): map a PMD-sized folio with one PMD entry when the PMD is none,
+ * the folio is PMD-order and PMD-aligned in the VMA, inside the VMA, and inside i_size (shmem may
+ * cross EOF). The entry is read-only and young, NX unless the VMA is executable (mk_huge_pmd with
+ * vm_page_prot). Returns true if it mapped.
+ */
+export function tryMapPmd(k: Kernel, mm: Mm, vma: Vma, head: number, headIndex: number, faultVpn: number): boolean {
+  if (!k.policy.pmdMapFileFolios || (vma.flags & VM_NOHUGEPAGE) !== 0) return false;
+  if (k.frames.order[head] !== 9) return false;
+  const headVpn = vma.start + (headIndex - vma.pgoff);
+  if (headVpn % 512 !== 0 || headVpn < vma.start || headVpn + 512 > vma.end) return false;
+  if (faultVpn < headVpn || faultVpn >= headVpn + 512) return false;
+  const inode = vma.file!;
+  if (!inode.shmem && headIndex + 512 > inode.pages) return false;
+  const pmd = pmdTableFor(k, mm, faultVpn, true);
+  const idx = vpnIndex(faultVpn, 2);
+  if ((k.readLo(pmd, idx) & P) !== 0) return false;
+  const m = k.pv.mfn(head); // a 2 MiB leaf needs machine-contiguous frames (native, TDP)
+  k.pv.setUpper(2, pmd, idx, mkPmdLo(m, true), mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
+  const f = k.frames;
+  for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! + 1;
+  folioGet(k, head, 512);
+  mm.addRss(inode.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, 512);
+  k.stats.pmdMapped++;
+  k.charge(k.catFault, k.costs.mapPage);
+  return true;
 }

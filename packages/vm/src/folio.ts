@@ -28,7 +28,7 @@ export function folioPut(k: Kernel, pfn: number, refs: number): void {
     k.reclaim?.lru.remove(head, 1 << order);
     f.free(head, order);
     k.stats.pagesFreed += 1 << order;
-    k.charge(k.catZap, k.c.pageFree * (1 << order));
+    k.charge(k.catZap, k.costs.pageFree * (1 << order));
   }
 }
 

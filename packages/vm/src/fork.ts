@@ -23,10 +23,10 @@ export function dupMmap(k: Kernel, parent: Mm, child: Mm): void {
       protectedAny = copyPageRange(k, parent, child, vma) || protectedAny;
     }
   }
-  if (protectedAny && k.currentMm === parent) {
+  if (protectedAny && k.cpu.mm === parent) {
     k.stats.tlbFlushCalls++;
     k.stats.tlbFlushFull++;
-    k.charge(k.catFlush, k.c.flushTlbCall);
+    k.charge(k.catFlush, k.costs.flushTlbCall);
     k.pv.flushTlbAll();
   }
   k.stats.forks++;
@@ -79,12 +79,12 @@ function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
         k.swap!.dup(swpSlot(lo, hi));
         child.swapEnts++;
         k.stats.pteCopied++;
-        k.charge(k.catFork, k.c.forkPte);
+        k.charge(k.catFork, k.costs.forkPte);
         pv.setPte(dst, idx, lo, hi);
         continue;
       }
       k.stats.pteCopied++;
-      k.charge(k.catFork, k.c.forkPte);
+      k.charge(k.catFork, k.costs.forkPte);
       if ((lo & PTE_SPECIAL) === 0) {
         const pfn = k.frameOf(1, lo, hi);
         const anon = (f.flags[pfn]! & PG_ANON) !== 0;

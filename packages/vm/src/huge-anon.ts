@@ -47,7 +47,7 @@ function hugeZeroFolio(k: Kernel): number {
   const f = k.frames;
   for (let i = 0; i < 512; i++) f.flags[head + i] = f.flags[head + i]! | PG_ZERO | PG_UPTODATE;
   f.refcount[head] = 1; // held for good (the shrinker that frees it is not modelled)
-  k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * 512);
+  k.charge(k.catFault, k.costs.pageAlloc + k.costs.pageZero * 512);
   k.pv.kernelAccess(head, 512);
   k.hugeZeroPfn = head;
   return head;
@@ -67,7 +67,7 @@ export function doHugeZeroPmd(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: num
   mm.deposit.set(keyOf(vpn - (vpn % 512)), depositTable(k, mm, k.catFault));
   const m = k.pv.mfn(z);
   k.pv.setUpper(2, pmd, vpnIndex(vpn, 2), (frameLo(m) + (P | US | PS | A)) >>> 0, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
-  k.charge(k.catFault, k.c.mapPage);
+  k.charge(k.catFault, k.costs.mapPage);
   return true;
 }
 
@@ -88,7 +88,7 @@ export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number,
   k.stats.faultsMinor++;
   k.stats.thpFaultAlloc++;
   k.stats.pagesAllocated += 512;
-  k.charge(k.catFault, k.c.pageAlloc + k.c.pageZero * 512);
+  k.charge(k.catFault, k.costs.pageAlloc + k.costs.pageZero * 512);
   k.pv.kernelAccess(head, 512); // clear_huge_page
   const f = k.frames;
   for (let i = 0; i < 512; i++) f.flags[head + i] = f.flags[head + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
@@ -103,7 +103,7 @@ export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number,
   k.reclaim?.addAnon(head, base, 512);
   mm.addRss(MM_ANONPAGES, 512);
   k.stats.pmdMapped++;
-  k.charge(k.catFault, k.c.mapPage);
+  k.charge(k.catFault, k.costs.mapPage);
   return true;
 }
 
@@ -112,7 +112,7 @@ function depositTable(k: Kernel, mm: Mm, cat: number): number {
   const pt = k.allocPtFrame();
   mm.ptPages++;
   k.stats.ptAllocs++;
-  k.charge(cat, k.c.ptAlloc);
+  k.charge(cat, k.costs.ptAlloc);
   return pt;
 }
 
@@ -124,7 +124,7 @@ export function freeDeposit(k: Kernel, mm: Mm, base: number): void {
   k.freePtFrame(pt);
   mm.ptPages--;
   k.stats.ptFrees++;
-  k.charge(k.catZap, k.c.ptFree);
+  k.charge(k.catZap, k.costs.ptFree);
 }
 
 /**
@@ -154,7 +154,7 @@ export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base:
     pv.setPte(pt, i, zero ? (mkPteLo(m, false, young, false) | PTE_SPECIAL) >>> 0 : mkPteLo(m, writable, young, dirty), mkPteHi(m, exec));
   }
   pv.lazyLeave();
-  k.charge(k.catFault, k.c.mapPage * 512);
+  k.charge(k.catFault, k.costs.mapPage * 512);
   pv.setUpper(2, pmd, pidx, 0, 0); // pmdp_invalidate
   tlb.addPmd(base);
   const t = pv.mfn(pt);
@@ -190,7 +190,7 @@ export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, bas
     // The huge zero page: the same read-only PMD in the child (mm_get_huge_zero_folio).
     k.pv.setUpper(2, dst, pidx, (lo & ~A) >>> 0, hi);
     k.stats.pteCopied++;
-    k.charge(k.catFork, k.c.forkPte);
+    k.charge(k.catFork, k.costs.forkPte);
     return 0;
   }
   for (let i = 0; i < 512; i++) {
@@ -203,7 +203,7 @@ export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, bas
   if (wasWritable) k.pv.setUpper(2, pmd, pidx, (lo & ~RW) >>> 0, hi); // pmdp_set_wrprotect
   k.pv.setUpper(2, dst, pidx, (lo & ~(RW | A)) >>> 0, hi);
   k.stats.pteCopied++;
-  k.charge(k.catFork, k.c.forkPte);
+  k.charge(k.catFork, k.costs.forkPte);
   return wasWritable ? 1 : 0;
 }
 

@@ -2,7 +2,7 @@ import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
 import { entryPfn, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { BlockDevice } from './block-device.js';
-import { VM_COSTS, type VmCostKey } from './costs.js';
+import { VM_COSTS, VmCosts, type VmCostKey } from './costs.js';
 import { FrameTable } from './frames.js';
 import { Mm } from './mm.js';
 import { PageCache, type Inode } from './page-cache.js';
@@ -11,47 +11,8 @@ import type { VmPolicy } from './profiles.js';
 import { VmStats } from './stats.js';
 import type { Vmalloc } from './vmalloc.js';
 import { Reclaim } from './reclaim.js';
-import { mapCompletedRead } from './map-on-io.js';
 import { SwapDevice } from './swap.js';
-
-/** Costs the guest kernel charges, resolved once into fields (no map lookups on the hot path). */
-export class VmCosts {
-  readonly faultEntry: number;
-  readonly ptAlloc: number;
-  readonly ptFree: number;
-  readonly pageAlloc: number;
-  readonly pageFree: number;
-  readonly pageZero: number;
-  readonly pageCopy: number;
-  readonly filemapLookup: number;
-  readonly mapPage: number;
-  readonly forkPte: number;
-  readonly zapPte: number;
-  readonly flushTlbCall: number;
-  readonly ipi: number;
-  readonly reclaimScan: number;
-  readonly ioRequest: number;
-  readonly ioPage: number;
-
-  constructor(t: CostTable<VmCostKey>) {
-    this.faultEntry = t['guest.fault_entry'];
-    this.ptAlloc = t['guest.pt_alloc'];
-    this.ptFree = t['guest.pt_free'];
-    this.pageAlloc = t['guest.page_alloc'];
-    this.pageFree = t['guest.page_free'];
-    this.pageZero = t['guest.page_zero'];
-    this.pageCopy = t['guest.page_copy'];
-    this.filemapLookup = t['guest.filemap_lookup'];
-    this.mapPage = t['guest.map_page'];
-    this.forkPte = t['guest.fork_pte'];
-    this.zapPte = t['guest.zap_pte'];
-    this.flushTlbCall = t['guest.flush_tlb_call'];
-    this.ipi = t['guest.ipi'];
-    this.reclaimScan = t['guest.reclaim_scan'];
-    this.ioRequest = t['io.request'];
-    this.ioPage = t['io.page'];
-  }
-}
+import { Cpu } from './cpu.js';
 
 export interface KernelOptions {
   readonly mem: PhysMem;
@@ -79,6 +40,17 @@ export interface KernelOptions {
   readonly swapSlots?: number;
 }
 
+/**
+ * Callbacks the assembly registers, so that mechanism (I/O completion, the page-table page cache)
+ * never calls up into policy (map-on-io, vmalloc).
+ */
+export interface KernelHooks {
+  /** A read issued from a fault of `mm` completed (end_page_read), `mm` still alive. */
+  readCompleted: ((k: Kernel, mm: Mm, inode: Inode, start: number, pages: number) => void) | null;
+  /** The page-table page cache was refilled (its pages must lose their vmap aliases). */
+  ptCacheRefilled: (() => void) | null;
+}
+
 /** A read in flight: pages [start, start + pages) of `inode`, done at `doneAt` cycles. */
 interface IoRequest {
   readonly inode: Inode;
@@ -102,7 +74,8 @@ export class Kernel {
   readonly blockDev: BlockDevice;
   readonly policy: VmPolicy;
   readonly ledger: CycleLedger;
-  readonly c: VmCosts;
+  /** Resolved cycle costs of the guest kernel (VmCosts). */
+  readonly costs: VmCosts;
   readonly stats = new VmStats();
   readonly levels: 4 | 5;
   /** The shared zero page (empty_zero_page). */
@@ -116,8 +89,9 @@ export class Kernel {
   readonly catIo: number;
   readonly catFlush: number;
   readonly catReclaim: number;
-  /** The address space loaded in CR3. */
-  currentMm: Mm | null = null;
+  /** The CPUs (one for now) and the one running. */
+  readonly cpus: Cpu[];
+  cpu: Cpu;
   /** bdi->ra_pages. */
   raPages: number;
   /** bdi io_pages (KernelOptions.ioPages). */
@@ -128,13 +102,11 @@ export class Kernel {
   readonly swap: SwapDevice | null;
   /** Page touches so far (the machine counts them): the clock of the reclaim-precision horizon. */
   touchClock = 0;
-  /** The fault being handled: its address space and page (-1 outside a fault). */
-  faultMm: Mm | null = null;
-  faultVpn = -1;
   private readonly inFlight: IoRequest[] = [];
   private readonly ioByFrame = new Map<number, IoRequest>();
   private nextMmId = 1;
   readonly mms = new Set<Mm>();
+  readonly hooks: KernelHooks = { readCompleted: null, ptCacheRefilled: null };
 
   constructor(o: KernelOptions) {
     this.mem = o.mem;
@@ -144,7 +116,9 @@ export class Kernel {
     this.raPages = o.raPages ?? 32;
     this.ioPages = o.ioPages ?? 1024;
     this.ledger = o.ledger ?? new CycleLedger();
-    this.c = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
+    this.costs = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
+    this.cpus = [new Cpu(0, this.ledger, this.pv)];
+    this.cpu = this.cpus[0]!;
     this.catFault = this.ledger.id('guest.fault');
     this.catZap = this.ledger.id('guest.zap');
     this.catFork = this.ledger.id('guest.fork_copy');
@@ -153,12 +127,12 @@ export class Kernel {
     this.catReclaim = this.ledger.id('reclaim.scan');
     this.frames = new FrameTable(o.frames ?? o.mem.frames, 1);
     this.pageCache = new PageCache(this.frames);
-    this.blockDev = new BlockDevice(this.c.ioRequest, this.c.ioPage);
+    this.blockDev = new BlockDevice(this.costs.ioRequest, this.costs.ioPage);
     this.zeroPfn = this.frames.allocOrFail(0);
     this.frames.flags[this.zeroPfn] = this.frames.flags[this.zeroPfn]! | PG_ZERO | PG_UPTODATE;
     this.frames.refcount[this.zeroPfn] = 1;
     this.pv.kernelAccess(this.zeroPfn, 1); // cleared at boot
-    this.swap = o.reclaim === true && (o.swapSlots ?? 0) > 0 ? new SwapDevice(o.swapSlots!, this.c.ioRequest, this.c.ioPage) : null;
+    this.swap = o.reclaim === true && (o.swapSlots ?? 0) > 0 ? new SwapDevice(o.swapSlots!, this.costs.ioRequest, this.costs.ioPage) : null;
     this.reclaim = o.reclaim === true ? new Reclaim(this, o.reclaimHorizon) : null;
   }
 
@@ -192,10 +166,13 @@ export class Kernel {
     return this.ledger.total();
   }
 
-  /** Submit a read of pages [start, start + pages) of `inode`, already in the cache, locked. */
+  /**
+   * Submit a read of pages [start, start + pages) of `inode`, already in the cache, locked. The
+   * request remembers the address space of the CPU's last fault (for map-on-io).
+   */
   submitRead(inode: Inode, start: number, pages: number): void {
     const doneAt = this.blockDev.submit(this.now(), pages);
-    const req: IoRequest = { inode, start, pages, doneAt, mm: this.faultMm };
+    const req: IoRequest = { inode, start, pages, doneAt, mm: this.cpu.vmf.mm };
     this.inFlight.push(req);
     for (let i = start; i < start + pages; i++) this.ioByFrame.set(this.pageCache.lookup(inode, i), req);
     this.stats.ioRequests++;
@@ -241,7 +218,8 @@ export class Kernel {
       f.flags[pfn] = (f.flags[pfn]! | PG_UPTODATE) & ~PG_LOCKED;
       this.ioByFrame.delete(pfn);
     }
-    if (this.policy.mapOnIoComplete && r.mm !== null && this.mms.has(r.mm)) mapCompletedRead(this, r.mm, r.inode, r.start, r.pages);
+    const h = this.hooks.readCompleted;
+    if (h !== null && r.mm !== null && this.mms.has(r.mm)) h(this, r.mm, r.inode, r.start, r.pages);
   }
 
   /** mm_alloc + pgd_alloc: a new address space with an empty top-level table. */
@@ -249,7 +227,7 @@ export class Kernel {
     const root = this.allocPtFrame();
     this.pv.allocPt(this.levels, root, root);
     this.stats.ptAllocs++; // counted as exit_mmap counts its pgd_free in pt.frees
-    this.charge(this.catFault, this.c.ptAlloc);
+    this.charge(this.catFault, this.costs.ptAlloc);
     const mm = new Mm(this.nextMmId++, root);
     mm.pcid = 0;
     this.mms.add(mm);
@@ -282,7 +260,8 @@ export class Kernel {
 
   /**
    * A frame for a page-table page: from the buddy allocator, or with the `ptCache` policy from a
-   * cache of alias-free pages refilled `ptCache` at a time followed by one vm_unmap_aliases().
+   * cache of alias-free pages refilled `ptCache` at a time followed by hooks.ptCacheRefilled
+   * (vm_unmap_aliases()).
    */
   allocPtFrame(): number {
     const f = this.frames;
@@ -295,7 +274,8 @@ export class Kernel {
           this.ptCache.push(p);
         }
         this.stats.ptCacheRefills++;
-        this.vmalloc?.unmapAliases();
+        const h = this.hooks.ptCacheRefilled;
+        if (h !== null) h();
       }
       pfn = this.ptCache.pop()!;
       f.flags[pfn] = f.flags[pfn]! & ~PG_PTCACHE;
@@ -321,18 +301,21 @@ export class Kernel {
     f.free(pfn, 0);
   }
 
-  /** switch_mm(): load `mm` into CR3. */
+  /** switch_mm() on the current CPU. */
   switchMm(mm: Mm): void {
-    if (this.currentMm === mm) return;
-    this.pv.writeCr3(mm.root, mm.pcid);
-    this.currentMm = mm;
+    this.cpu.switchMm(mm);
+  }
+
+  /** The address space loaded in the current CPU's CR3. */
+  get currentMm(): Mm | null {
+    return this.cpu.mm;
   }
 
   /** Allocate one order-0 page for anonymous use, charging allocation and zeroing. */
   allocAnonPage(zero: boolean): number {
     const pfn = this.frames.allocOrFail(0);
     this.stats.pagesAllocated++;
-    this.charge(this.catFault, this.c.pageAlloc + (zero ? this.c.pageZero : 0));
+    this.charge(this.catFault, this.costs.pageAlloc + (zero ? this.costs.pageZero : 0));
     this.pv.kernelAccess(pfn, 1); // zeroed, or the destination of a copy
     return pfn;
   }

@@ -15,20 +15,24 @@ import { fileReadWritable, setPteRange } from './set-pte-range.js';
  */
 export function mapCompletedRead(k: Kernel, mm: Mm, inode: Inode, start: number, pages: number): void {
   const f = k.frames;
+  const vmf = k.cpu.ioVmf;
+  const fault = k.cpu.vmf;
   for (let index = start; index < start + pages; index++) {
     const pfn = k.pageCache.lookup(inode, index);
     if (pfn < 0 || (f.flags[pfn]! & (PG_UPTODATE | PG_LOCKED | PG_READAHEAD)) !== PG_UPTODATE) continue;
     for (const vma of mm.vmas.all()) {
       if (vma.file !== inode || index < vma.pgoff || index >= vma.pgoff + vma.pages) continue;
       const vpn = vma.start + (index - vma.pgoff);
-      if (mm === k.faultMm && vpn === k.faultVpn) continue;
+      if (mm === fault.mm && vpn === fault.vpn) continue;
       // The faulting address space may get the page table made (it is about to need it anyway).
-      const pt = pteTableFor(k, mm, vpn, mm === k.faultMm);
+      const pt = pteTableFor(k, mm, vpn, mm === fault.mm);
       if (pt < 0) continue;
       const e = 2 * k.entryAt(pt, vpn % 512);
       if (k.mem.ent[e] !== 0 || k.mem.ent[e + 1] !== 0) continue;
-      setPteRange(k, mm, vma, pt, vpn, pfn, 1, -1, fileReadWritable(vma), false, false);
-      k.charge(k.catFault, k.c.mapPage);
+      vmf.reset(mm, vma, -1, 0);
+      vmf.pte = pt;
+      vmf.mapAs(fileReadWritable(vma), false, false, true);
+      setPteRange(k, vmf, vpn, pfn, 1);
       k.stats.pteMappedOnIo++;
     }
   }

@@ -52,24 +52,28 @@ export function pmdTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): num
   return table;
 }
 
+/** pteTableFor() results other than a table: pmd_none (no PTE table) and pmd_trans_huge (a PMD leaf). */
+export const PT_NONE = -1;
+export const PT_HUGE = -2;
+
 /**
- * The PTE page for `vpn` (pte_offset_map after pte_alloc), or -1 when absent and not allocated,
- * or -2 when a PMD leaf (a 2 MiB page) maps the address. Sequential faults reuse the last answer.
+ * The PTE page for `vpn` (pte_offset_map after pte_alloc), or PT_NONE when absent and not allocated,
+ * or PT_HUGE when a PMD leaf (a 2 MiB page) maps the address. Sequential faults reuse the last answer.
  */
 export function pteTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): number {
   const pmdKey = Math.floor(vpn / 512);
   if (mm.cachedPmdKey === pmdKey) return mm.cachedPt;
   const pmd = pmdTableFor(k, mm, vpn, alloc);
-  if (pmd < 0) return -1;
+  if (pmd < 0) return PT_NONE;
   const idx = vpnIndex(vpn, 2);
   const e = 2 * k.entryAt(pmd, idx);
   const lo = k.mem.ent[e]!;
   let pt: number;
   if ((lo & P) === 0) {
-    if (!alloc) return -1;
+    if (!alloc) return PT_NONE;
     pt = allocTable(k, mm, 1, pmd, 2, idx);
   } else if (isLeaf(2, lo)) {
-    return -2;
+    return PT_HUGE;
   } else {
     pt = k.frameOf(2, lo, k.mem.ent[e + 1]!);
   }
@@ -86,7 +90,7 @@ function allocTable(k: Kernel, mm: Mm, level: number, parent: number, parentLeve
   k.pv.setUpper(parentLevel, parent, idx, frameLo(m) + LINUX_PAGE_TABLE, frameHi(m));
   mm.ptPages++;
   k.stats.ptAllocs++;
-  k.charge(k.catFault, k.c.ptAlloc);
+  k.charge(k.catFault, k.costs.ptAlloc);
   return pfn;
 }
 

@@ -207,7 +207,7 @@ export function readWindow(k: Kernel, inode: Inode, start: number, size: number,
     const n = 1 << o;
     const pfn = k.frames.allocOrFail(o);
     k.stats.pagesAllocated += n;
-    k.charge(k.catFault, k.c.pageAlloc);
+    k.charge(k.catFault, k.costs.pageAlloc);
     const hasMark = mark >= index && mark < index + n;
     k.pageCache.insert(inode, index, pfn, o, PG_LOCKED | (hasMark ? PG_READAHEAD : 0));
     k.reclaim?.markRead(pfn, n);

@@ -201,7 +201,7 @@ export class Reclaim {
     const n = 1 << f.order[head]!;
     const anon = inactive === LRU_INACTIVE_ANON;
     this.scanned++;
-    k.charge(k.catReclaim, k.c.reclaimScan);
+    k.charge(k.catReclaim, k.costs.reclaimScan);
     let mapped = 0;
     for (let j = 0; j < n; j++) mapped += f.mapcount[head + j]!;
     // Someone holds the folio (a fault in progress) or it is under IO: not now. The page cache
@@ -333,12 +333,12 @@ export class Reclaim {
         folioPut(k, head, 512);
         mm.dropPtCache();
       }
-      k.charge(k.catReclaim, k.c.zapPte);
-      if (k.currentMm === mm) {
+      k.charge(k.catReclaim, k.costs.zapPte);
+      if (k.cpu.mm === mm) {
         k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
         k.stats.tlbFlushCalls++;
         k.stats.tlbFlushPages++;
-        k.charge(k.catFlush, k.c.flushTlbCall);
+        k.charge(k.catFlush, k.costs.flushTlbCall);
       }
     });
   }
@@ -353,7 +353,7 @@ export class Reclaim {
     for (let j = 0; j < n; j++) if ((f.flags[head + j]! & PG_DIRTY) !== 0) dirty = true;
     if (dirty && !inode.shmem) {
       // pageout(): the data goes to the file before the frame is reused.
-      k.charge(k.catIo, k.c.ioRequest + k.c.ioPage * n);
+      k.charge(k.catIo, k.costs.ioRequest + k.costs.ioPage * n);
       this.writebacks++;
       k.stats.ioWrites++;
     }

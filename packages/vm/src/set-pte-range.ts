@@ -1,32 +1,29 @@
 import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
-import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES } from './mm.js';
 import { mkPteHi, mkPteLo } from './pgtable.js';
 import { VM_EXEC, VM_SHARED, VM_WRITE, type Vma } from './vma.js';
+import type { VmFault } from './vm-fault.js';
 
 /**
  * mm/memory.c set_pte_range(): map `n` consecutive pages of one folio, starting at page `vpn`
- * (PTE page `pt`) and frame `pfn`. As in the kernel, the entries are young unless the run does not
- * contain the faulting address and the policy wants old prefaulted PTEs
- * (arch_wants_old_prefaulted_pte). With `lazySetPtes` a run goes through set_ptes() in lazy MMU
- * mode; otherwise one set_pte per page (set_pte_at in the 2.6/3.x kernels).
+ * (PTE page vmf.pte) and frame `pfn`, writable / dirty / anon as `vmf` decided, and charge
+ * guest.map_page per page unless the path does not (vmf.chargeMapPage). As in the kernel, the
+ * entries are young unless the run does not contain the faulting address (vmf.vpn) and the policy
+ * wants old prefaulted PTEs (arch_wants_old_prefaulted_pte). With `lazySetPtes` a run goes through
+ * set_ptes() in lazy MMU mode; otherwise one set_pte per page (set_pte_at in the 2.6/3.x kernels).
  *
  * Pages other than the faulting one count as prefaulted and are marked so that the first walk
  * through them counts a use, and a zap of an unused one counts `pte.prefaulted_unused`.
  */
-export function setPteRange(
-  k: Kernel,
-  mm: Mm,
-  vma: Vma,
-  pt: number,
-  vpn: number,
-  pfn: number,
-  n: number,
-  faultVpn: number,
-  writable: boolean,
-  dirty: boolean,
-  anon: boolean,
-): void {
+export function setPteRange(k: Kernel, vmf: VmFault, vpn: number, pfn: number, n: number): void {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const pt = vmf.pte;
+  const faultVpn = vmf.vpn;
+  const writable = vmf.writable;
+  const dirty = vmf.dirty;
+  const anon = vmf.anon;
   const containsFault = faultVpn >= vpn && faultVpn < vpn + n;
   const young = containsFault || !k.policy.prefaultOld;
   const pv = k.pv;
@@ -60,6 +57,7 @@ export function setPteRange(
     const base = k.entryAt(pt, idx);
     for (let i = 0; i < n; i++) if (vpn + i !== faultVpn) k.mem.setMark(base + i);
   }
+  if (vmf.chargeMapPage) k.charge(k.catFault, k.costs.mapPage * n);
 }
 
 /**

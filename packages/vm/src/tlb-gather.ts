@@ -44,13 +44,13 @@ export class MmuGather {
   /** tlb_finish_mmu(): flush what was gathered. */
   finish(): void {
     const k = this.k;
-    if (this.pages === 0 || k.currentMm !== this.mm) return;
+    if (this.pages === 0 || k.cpu.mm !== this.mm) return;
     // tlb_get_unmap_shift(): flush_tlb_mm_range() counts entries in strides of the largest
     // mapping size cleared everywhere in the range (one INVLPG per 2 MiB when only PMDs went).
     const stride = this.ptes ? 1 : 512;
     const entries = Math.ceil((this.end - this.start) / stride);
     k.stats.tlbFlushCalls++;
-    k.charge(k.catFlush, k.c.flushTlbCall);
+    k.charge(k.catFlush, k.costs.flushTlbCall);
     if (this.fullMm || entries > k.policy.tlbFlushCeiling) {
       k.stats.tlbFlushFull++;
       k.pv.flushTlbAll();

@@ -83,7 +83,6 @@ export class Vmalloc {
   ) {
     this.mm = k.kernelMm();
     this.lazyMax = policy.lazyMaxPages ?? lazyMaxPages(policy.nrCpus);
-    k.pv.vmapAliases = this;
     k.vmalloc = this;
   }
 
@@ -117,7 +116,7 @@ export class Vmalloc {
       frames.push(pfn);
     }
     this.k.stats.pagesAllocated += pages;
-    this.k.charge(this.k.catFault, this.k.c.pageAlloc * pages);
+    this.k.charge(this.k.catFault, this.k.costs.pageAlloc * pages);
     return this.vmap(frames);
   }
 
@@ -216,7 +215,7 @@ export class Vmalloc {
     this.ipis += this.policy.nrCpus - 1;
     k.stats.tlbFlushCalls++;
     k.stats.tlbFlushFull++;
-    k.charge(k.catFlush, k.c.flushTlbCall + k.c.ipi * (this.policy.nrCpus - 1));
+    k.charge(k.catFlush, k.costs.flushTlbCall + k.costs.ipi * (this.policy.nrCpus - 1));
     k.pv.flushTlbAll();
   }
 }

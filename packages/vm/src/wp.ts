@@ -78,18 +78,18 @@ function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: n
   const f = k.frames;
   if (src >= 0) folioGet(k, src, 1); // held across the allocation, which may reclaim
   const pfn = k.allocAnonPage(!copy);
-  if (copy) k.charge(k.catFault, k.c.pageCopy);
+  if (copy) k.charge(k.catFault, k.costs.pageCopy);
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   f.mapcount[pfn] = 1;
   f.refcount[pfn] = 1;
   k.reclaim?.addAnon(pfn, vpn, 1);
   // ptep_clear_flush(): clear, flush the stale translation, then install the new page.
   k.pv.ptepGetAndClear(pt, idx);
-  if (k.currentMm === mm) {
+  if (k.cpu.mm === mm) {
     k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
     k.stats.tlbFlushCalls++;
     k.stats.tlbFlushPages++;
-    k.charge(k.catFlush, k.c.flushTlbCall);
+    k.charge(k.catFlush, k.costs.flushTlbCall);
   }
   const m = k.pv.mfn(pfn);
   k.pv.setPte(pt, idx, mkPteLo(m, true, true, true), mkPteHi(m, (vma.flags & VM_EXEC) !== 0));

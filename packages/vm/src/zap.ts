@@ -89,7 +89,7 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
     }
     pv.ptepGetAndClear(pt, idx);
     k.stats.pteZapped++;
-    k.charge(k.catZap, k.c.zapPte);
+    k.charge(k.catZap, k.costs.zapPte);
     tlb.add(vpn);
     const unused = mem.takeMark(e);
     if (unused) k.stats.ptePrefaultedUnused++;
@@ -115,7 +115,7 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
  */
 function zapSwapPte(k: Kernel, mm: Mm, pt: number, idx: number, lo: number, hi: number): void {
   k.pv.ptepGetAndClear(pt, idx);
-  k.charge(k.catZap, k.c.zapPte);
+  k.charge(k.catZap, k.costs.zapPte);
   k.swap!.put(swpSlot(lo, hi));
   mm.swapEnts--;
 }
@@ -129,7 +129,7 @@ function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: nu
   const lo = k.readLo(pmd, pidx);
   const head = k.frameOf(2, lo, k.readHi(pmd, pidx));
   k.pv.setUpper(2, pmd, pidx, 0, 0);
-  k.charge(k.catZap, k.c.zapPte);
+  k.charge(k.catZap, k.costs.zapPte);
   tlb.addPmd(base);
   const f = k.frames;
   if (head === k.hugeZeroPfn) {
@@ -222,5 +222,5 @@ function freeSubtree(k: Kernel, mm: Mm, table: number, level: number): void {
 function releaseFrame(k: Kernel, pfn: number): void {
   k.freePtFrame(pfn);
   k.stats.ptFrees++;
-  k.charge(k.catZap, k.c.ptFree);
+  k.charge(k.catZap, k.costs.ptFree);
 }

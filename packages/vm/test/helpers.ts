@@ -8,7 +8,7 @@ import { CycleLedger } from '@pte/core';
 import { ACCESS_USER, ACCESS_WRITE, entryPfn, isLeaf, Mmu, P, PhysMem, TRANSLATE_GP } from '@pte/arch-x86';
 import { NativePvMmu } from '@pte/pvops';
 import {
-  FAULT_RETRY, getProfile, handleMmFault, Kernel, PG_PAGECACHE, PG_UPTODATE, pteTableFor, Syscalls,
+  FAULT_RETRY, getProfile, handleMmFault, Kernel, mapCompletedRead, PG_PAGECACHE, PG_UPTODATE, pteTableFor, Syscalls,
   vpnHi, vpnIndex, vpnLo, VM_READ, VM_WRITE,
   type Inode, type Mm, type Task, type Vma, type VmPolicy,
 } from '../src/index.js';
@@ -40,6 +40,7 @@ export function makeHarness(policy: VmPolicy = policyOf('linux-3.15'), frames = 
   const mmu = new Mmu(mem, { ledger });
   const pv = new NativePvMmu(mem, mmu, ledger);
   const k = new Kernel({ mem, pv, policy, ledger, reclaim, swapSlots });
+  if (policy.mapOnIoComplete) k.hooks.readCompleted = mapCompletedRead;
   const sys = new Syscalls(k);
   return { ledger, mem, mmu, pv, k, sys };
 }

@@ -1,0 +1,38 @@
+import type { CycleLedger } from '@pte/core';
+import type { PvMmuOps } from '@pte/pvops';
+import type { Mm } from './mm.js';
+import { VmFault } from './vm-fault.js';
+
+/**
+ * A CPU of the guest: the per-CPU part of the kernel's state (the address space it runs, its
+ * fault context, its clock), apart from the global state on Kernel.
+ */
+export class Cpu {
+  readonly id: number;
+  /** The clock this CPU charges (with one CPU, the machine's ledger). */
+  readonly ledger: CycleLedger;
+  /** Its TLB / CR3 interface and lazy-MMU state, as seen through pvops. */
+  readonly pv: PvMmuOps;
+  /** The address space loaded in CR3 (this_cpu(cpu_tlbstate.loaded_mm)). */
+  mm: Mm | null = null;
+  /**
+   * The fault context (struct vm_fault lives on the faulting CPU's stack), preallocated and reset
+   * per fault. It keeps the last fault's mm and page after the fault returns.
+   */
+  readonly vmf = new VmFault();
+  /** The context of read completion (map-on-io), which can run inside a fault and must not clobber `vmf`. */
+  readonly ioVmf = new VmFault();
+
+  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps) {
+    this.id = id;
+    this.ledger = ledger;
+    this.pv = pv;
+  }
+
+  /** switch_mm(): load `mm` into CR3. */
+  switchMm(mm: Mm): void {
+    if (this.mm === mm) return;
+    this.pv.writeCr3(mm.root, mm.pcid);
+    this.mm = mm;
+  }
+}
