@@ -1,0 +1,98 @@
+import { A, D, entryPfn, P, RW, US } from '@pte/arch-x86';
+import { exit, flushIfNeeded, zapSp, zapSpte } from './mmu.js';
+import type { ShadowMmu } from './shadow-mmu.js';
+import { setSpte } from './spte.js';
+
+/** detect_write_flooding(): the third emulated write to a non-leaf shadow page zaps it. */
+export const WRITE_FLOOD_LIMIT = 3;
+
+/** account_shadowed → kvm_write_track_add_gfn: write-protect guest frame `gfn` (once). */
+export function track(s: ShadowMmu, gfn: number): void {
+  if (s.tracked[gfn] === 0) {
+    s.tracked[gfn] = 1;
+    s.gmem.trackWrites(gfn);
+  }
+}
+
+/** unaccount_shadowed → kvm_write_track_remove_gfn. */
+export function untrack(s: ShadowMmu, gfn: number): void {
+  if (s.tracked[gfn] === 1) {
+    s.tracked[gfn] = 0;
+    s.gmem.untrackWrites(gfn);
+  }
+}
+
+/**
+ * A user access that maps a frame writable while KVM still shadows that frame as a page table:
+ * the frame is not one any more (a page-table page the guest freed and reuses as data, whose
+ * shadow outlived it). 2008 mmu_set_spte unshadows it on a user fault (mmu_unshadow); modern KVM
+ * zaps its shadow pages when it retries the write it could not emulate as a page-table write
+ * (retry_instruction → kvm_mmu_unprotect_page). Without this the write would fault on a
+ * read-only spte forever. A table of the walk itself is left alone.
+ */
+export function unprotectForUserWrite(s: ShadowMmu, write: boolean): void {
+  const w = s.walker;
+  const e = w.path[1]!;
+  const glo = s.gmem.ent[e]!;
+  const frame = entryPfn(1, glo, s.gmem.ent[e + 1]!);
+  if (s.tracked[frame] === 0) return;
+  if (!(write || (s.era === '2008' && (w.rights & RW) !== 0 && (glo & D) !== 0))) return;
+  for (let l = 4; l >= 1; l--) if (w.tables[l] === frame) return;
+  for (let l = 1; l <= 4; l++) {
+    const sf = s.byGfn.get(frame * 8 + l);
+    if (sf !== undefined) zapSp(s, sf);
+  }
+}
+
+/**
+ * kvm_mmu_track_write: a guest store to a write-protected page table. Modern KVM makes a shadowed
+ * leaf page unsync on its first write (one exit; the page stops being write-protected until the
+ * next sync). Otherwise the write is emulated: the written spte is zapped (or, in 2008,
+ * update_pte installs it, old, if the new gpte is P and A). Write flooding: modern KVM zaps a
+ * non-leaf page on its third emulated write without a fault through it in between
+ * (detect_write_flooding); 2008 KVM zaps every shadow page of the gfn on the third write in a row
+ * to it while the spte it set last was not used and no fault exited in between (the "fork
+ * detector" of kvm_mmu_pte_write, leaves included), after which the guest's stores are plain.
+ */
+export function trackWrite(s: ShadowMmu, gfn: number, index: number, newLo: number, newHi: number): void {
+  exit(s);
+  const leaf = s.byGfn.get(gfn * 8 + 1);
+  let upper = false;
+  for (let l = 2; l <= 4; l++) if (s.byGfn.has(gfn * 8 + l)) upper = true;
+  if (s.era === 'modern' && leaf !== undefined && !upper) {
+    s.spUnsync[leaf] = 1;
+    s.unsync.add(leaf);
+    untrack(s, gfn);
+    s.unsyncs++;
+    s.ledger.charge(s.catExit, s.c['kvm.unsync']);
+    return;
+  }
+  s.emulated++;
+  s.ledger.charge(s.catEmulate, s.c['kvm.emulate']);
+  let flooded = false;
+  if (s.era === '2008') {
+    if (gfn === s.lastWriteGfn && !(s.lastSpte >= 0 && (s.smem.ent[2 * s.lastSpte]! & A) !== 0)) {
+      flooded = ++s.lastWriteCount >= WRITE_FLOOD_LIMIT;
+    } else {
+      s.lastWriteGfn = gfn;
+      s.lastWriteCount = 1;
+      s.lastSpte = -1;
+    }
+  }
+  for (let l = 1; l <= 4; l++) {
+    const sf = s.byGfn.get(gfn * 8 + l);
+    if (sf === undefined) continue;
+    if (flooded || (l >= 2 && s.era === 'modern' && ++s.spFlood[sf]! >= WRITE_FLOOD_LIMIT)) {
+      zapSp(s, sf);
+      continue;
+    }
+    if (l === 1 && s.era === '2008' && (newLo & (P | A)) === (P | A)) {
+      // FNAME(update_pte) → mmu_set_spte(..., speculative): the spte is created without A.
+      setSpte(s, sf, index, newLo, newHi, newLo & (RW | US), false, true);
+      s.needFlush = true;
+    } else {
+      zapSpte(s, sf, index, l);
+    }
+  }
+  flushIfNeeded(s);
+}
