@@ -1,5 +1,5 @@
 /** @pte/machine: assembles and runs a simulated machine. */
-export { Machine, ACCESS_SEGV, ACCESS_NONCANONICAL } from './machine.js';
+export { Machine, ACCESS_SEGV, ACCESS_NONCANONICAL, USER_READ, USER_WRITE, USER_FETCH } from './machine.js';
 export type { MachineOptions, AccessKind, PageRange } from './machine.js';
 export { PLATFORMS, IMPLEMENTED_PLATFORMS, parsePlatform, FAULT_FIXED_BY_HOST } from './platform.js';
 export type { Platform, PlatformName, PlatformSetup } from './platform.js';

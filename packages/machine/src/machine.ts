@@ -49,6 +49,11 @@ export type AccessKind = 'read' | 'write' | 'fetch';
 export const ACCESS_SEGV = -1;
 export const ACCESS_NONCANONICAL = -2;
 
+/** User-mode access kinds for accessPage and accessRun (the #PF error code's bits). */
+export const USER_READ = ACCESS_USER;
+export const USER_WRITE = ACCESS_USER | ACCESS_WRITE;
+export const USER_FETCH = ACCESS_USER | ACCESS_FETCH;
+
 /** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
 export interface PageRange {
   readonly start: number;
@@ -180,6 +185,39 @@ export class Machine {
     }
     this.noteRss();
     this.verify('after touch');
+  }
+
+  /** Load `task`'s address space on the CPU (switch_mm). */
+  switchTo(task: Task): void {
+    this.kernel.switchMm(task.mm);
+  }
+
+  /**
+   * `count` consecutive accesses of page `vpn` by `task` (loaded), each one touch, as a trace
+   * replays them: the first through accessPage; if it reached a frame the rest are first-level
+   * TLB hits (Mmu.translateRun), else each goes through accessPage again. Returns the first
+   * access's result (a frame, ACCESS_SEGV or ACCESS_NONCANONICAL).
+   */
+  accessRun(task: Task, vpn: number, access: number, count: number): number {
+    const k = this.kernel;
+    const mm = task.mm;
+    const first = this.accessPage(mm, vpn, access);
+    if (first === ACCESS_NONCANONICAL) return first;
+    k.touchClock++;
+    if (count > 1) {
+      if (first >= 0) {
+        this.mmu.translateRun(vpnHi(vpn), vpnLo(vpn), access, count - 1);
+        k.touchClock += count - 1;
+      } else {
+        for (let i = 1; i < count; i++) {
+          this.accessPage(mm, vpn, access);
+          k.touchClock++;
+        }
+      }
+    }
+    this.touches += count;
+    this.accesses += count;
+    return first;
   }
 
   /**
