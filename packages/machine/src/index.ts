@@ -11,3 +11,4 @@ export { ALL_COSTS, resolveRunCosts } from './costs.js';
 export type { RunCostKey } from './costs.js';
 export type { RunResult } from './run-result.js';
 export { sortedRecord } from './run-result.js';
+export { PGD_PIN_PHASE } from '@pte/pvops';
