@@ -132,7 +132,7 @@ export function resolveRun(o: RunOptions): ResolvedRun {
       );
     }
   }
-  if (set.thp === 'madvise' && profile.name === 'linux-2.6.27') throw configError(`--set thp: linux-2.6.27 has no transparent huge pages (they came in 2.6.38)`);
+  if (set.thp === 'madvise' && !profile.hasThp) throw configError(`--set thp: ${profile.name} has no transparent huge pages (they came in 2.6.38)`);
   const policy = applyPolicy(profile.policy, set);
   const params = scenario.resolve(scenarioSet);
   const memBytes = set.mem !== undefined ? parseSize(set.mem, '--set mem') : scenario.defaultMemBytes(params.parsed);

@@ -71,11 +71,47 @@ export class Counters extends Tally {}
 /**
  * The cycle ledger: every simulated cycle is charged to one named category (`guest.fault`,
  * `tlb.walk`, `xen.hypercall`, ...). The total is the sum of the categories, never kept apart,
- * so the two cannot disagree.
+ * so the two cannot disagree. Every cost a scenario reports is a ledger category or a ledger phase
+ * (definePhase), never a probe on a layer.
  */
 export class CycleLedger extends Tally {
+  private readonly phaseNames: string[] = ['none'];
+  private phaseTotals = new Float64Array(8);
+  private phase = 0;
+
   charge(id: number, cycles: number): void {
     this.values[id] += cycles;
+    this.phaseTotals[this.phase] += cycles;
+  }
+
+  /**
+   * A phase: a second, cheap tally of the same cycles by what the run was doing when they were
+   * charged (a scenario's steps, a backend's pgd pin). Registered once; `none` (0) is the default.
+   */
+  definePhase(name: string): number {
+    let p = this.phaseNames.indexOf(name);
+    if (p < 0) {
+      p = this.phaseNames.length;
+      this.phaseNames.push(name);
+      if (p >= this.phaseTotals.length) {
+        const grown = new Float64Array(this.phaseTotals.length * 2);
+        grown.set(this.phaseTotals);
+        this.phaseTotals = grown;
+      }
+    }
+    return p;
+  }
+
+  /** Charge to phase `p` from now on; returns the phase it replaces (restore it when done). */
+  enterPhase(p: number): number {
+    const prev = this.phase;
+    this.phase = p;
+    return prev;
+  }
+
+  /** Cycles charged while phase `p` was current. */
+  phaseTotal(p: number): number {
+    return this.phaseTotals[p]!;
   }
 
   total(): number {

@@ -1,15 +1,21 @@
 import { configError, mergeCostDefaults, overrideCosts, resolveCosts, type CostDefaults, type CostTable } from '@pte/core';
-import { ARCH_COSTS } from '@pte/arch-x86';
-import { PVOPS_COSTS } from '@pte/pvops';
-import { VM_COSTS } from '@pte/vm';
-import { XEN_COSTS } from '@pte/xen';
-import { KVM_COSTS } from '@pte/kvm-shadow';
+import { ARCH_COSTS, type ArchCostKey } from '@pte/arch-x86';
+import { PVOPS_COSTS, type PvopsCostKey } from '@pte/pvops';
+import { VM_COSTS, type VmCostKey } from '@pte/vm';
+import { XEN_COSTS, type XenCostKey } from '@pte/xen';
+import { KVM_COSTS, type KvmCostKey } from '@pte/kvm-shadow';
 
-/** Every layer's cost defaults, merged (a key declared twice is a bug). */
-export const ALL_COSTS: CostDefaults = mergeCostDefaults(ARCH_COSTS, PVOPS_COSTS, VM_COSTS, XEN_COSTS, KVM_COSTS);
+/** Every layer's cost key: a table of them narrows to any one layer's CostTable without a cast. */
+export type RunCostKey = ArchCostKey | PvopsCostKey | VmCostKey | XenCostKey | KvmCostKey;
+
+// mergeCostDefaults throws if a key is declared twice (a bug); the spread keeps the keys' types.
+mergeCostDefaults(ARCH_COSTS, PVOPS_COSTS, VM_COSTS, XEN_COSTS, KVM_COSTS);
+
+/** Every layer's cost defaults, merged. */
+export const ALL_COSTS: CostDefaults<RunCostKey> = { ...ARCH_COSTS, ...PVOPS_COSTS, ...VM_COSTS, ...XEN_COSTS, ...KVM_COSTS };
 
 /** Resolve the defaults and apply `cost.<key>=<cycles>` overrides. */
-export function resolveRunCosts(overrides: Readonly<Record<string, string>>): CostTable {
+export function resolveRunCosts(overrides: Readonly<Record<string, string>>): CostTable<RunCostKey> {
   const numeric: Record<string, number> = {};
   for (const [key, text] of Object.entries(overrides)) {
     const v = Number(text);

@@ -1,33 +1,35 @@
-import { Counters, CycleLedger, diffSnapshots, Prng, PteError, type CostTable, type TallySnapshot } from '@pte/core';
-import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, Mmu, PhysMem, TRANSLATE_GP, type ArchCostKey } from '@pte/arch-x86';
-import { NativePvMmu, type PvMmuOps, type PvopsCostKey } from '@pte/pvops';
+import { Counters, CycleLedger, diffSnapshots, Prng, type CostTable, type TallySnapshot } from '@pte/core';
+import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, TRANSLATE_GP, type Mmu, type PhysMem } from '@pte/arch-x86';
+import type { PvMmuOps } from '@pte/pvops';
 import {
   assertInvariants, FAULT_RETRY, handleMmFault, Kernel, mapCompletedRead, populateByRead, populateByWrite, Syscalls, vpnHi, vpnLo,
-  Vmalloc, VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Mm, type Task, type VmapPolicy, type VmCostKey, type VmPolicy,
+  Vmalloc, VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Mm, type Task, type VmapPolicy, type VmPolicy,
 } from '@pte/vm';
 import { AccessStream, validateWorkload, type PatternSpec, type Program, type ProtSpec, type Workload } from '@pte/workloads';
-import { XenHypervisor, XenPvMmu, type XenAliasPolicy, type XenCostKey, type XenPteWrite } from '@pte/xen';
-import { KvmShadowPvMmu, KvmTdp, ShadowMmu, type KvmCostKey, type ShadowEra } from '@pte/kvm-shadow';
-import type { Platform } from './platform.js';
+import type { XenAliasPolicy, XenPteWrite } from '@pte/xen';
+import type { ShadowEra } from '@pte/kvm-shadow';
+import { FAULT_FIXED_BY_HOST, type Platform, type PlatformName } from './platform.js';
+import { createPlatform } from './platforms/create.js';
+import type { RunCostKey } from './costs.js';
 
 export interface MachineOptions {
-  readonly platform: Platform;
+  readonly platform: PlatformName;
   readonly profile: KernelProfile;
   /** The profile's policy with the run's overrides applied. */
   readonly policy: VmPolicy;
   /** Guest memory in bytes. */
   readonly memBytes: number;
   readonly seed: number;
-  readonly costs: CostTable;
+  readonly costs: CostTable<RunCostKey>;
   /** Run the invariant checkers after every operation (and make Xen refusals fatal). */
   readonly check?: boolean;
   /** Xen PV: how the guest writes PTEs of pinned tables outside lazy mode (default: the profile's). */
   readonly xenPteWrite?: XenPteWrite;
   /** Xen PV: what the guest does about stale vmap aliases before pinning (default `always`). */
   readonly xenAlias?: XenAliasPolicy;
-  /** The vmap allocator's flushing (default: eager for linux-2.6.27, lazy with unmap at vunmap after). */
+  /** The vmap allocator's flushing (default: the profile's vmapMode). */
   readonly vmap?: VmapPolicy;
-  /** KVM shadow paging era (default: 2008 for linux-2.6.27, modern otherwise). */
+  /** KVM shadow paging era (default: the profile's). */
   readonly shadowEra?: ShadowEra;
   /** KVM shadow: the proposed deferred A/D mode (host keeps A/D, synced on lazy-mode entry). */
   readonly deferredAD?: boolean;
@@ -46,6 +48,11 @@ export type AccessKind = 'read' | 'write' | 'fetch';
 /** Machine.accessPage results besides a frame number. */
 export const ACCESS_SEGV = -1;
 export const ACCESS_NONCANONICAL = -2;
+
+/** User-mode access kinds for accessPage and accessRun (the #PF error code's bits). */
+export const USER_READ = ACCESS_USER;
+export const USER_WRITE = ACCESS_USER | ACCESS_WRITE;
+export const USER_FETCH = ACCESS_USER | ACCESS_FETCH;
 
 /** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
 export interface PageRange {
@@ -72,12 +79,8 @@ export class Machine {
   readonly pv: PvMmuOps;
   readonly kernel: Kernel;
   readonly sys: Syscalls;
-  /** The hypervisor, on xen-pv. */
-  readonly xen: XenHypervisor | null = null;
-  /** KVM's shadow MMU, on kvm-shadow. */
-  readonly shadow: ShadowMmu | null = null;
-  /** KVM with nested paging, on kvm-tdp. */
-  readonly tdp: KvmTdp | null = null;
+  /** What lies under the guest kernel: memory, MMU, pvops backend, fault entry (platforms/*). */
+  readonly platform: Platform;
   readonly prng: Prng;
   private readonly check: boolean;
   private baseCycles: TallySnapshot = {};
@@ -92,37 +95,16 @@ export class Machine {
   constructor(readonly opts: MachineOptions) {
     const frames = Math.floor(opts.memBytes / 4096);
     const costs = opts.costs;
-    let policy = opts.policy;
-    if (opts.platform === 'xen-pv') {
-      // The CPU walks machine memory; the guest's frames map onto it through the P2M.
-      const xen = new XenHypervisor({ guestFrames: frames, seed: opts.seed, ledger: this.ledger, costs: costs as CostTable<XenCostKey> });
-      xen.strict = opts.check ?? false;
-      this.xen = xen;
-      this.mem = xen.mem;
-      this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
-      xen.attachCpu(this.mmu);
-      this.pv = new XenPvMmu(xen, this.mmu, opts.xenPteWrite ?? opts.profile.xenPteWrite, this.ledger, costs as CostTable<PvopsCostKey>, opts.xenAlias ?? 'always');
-      // PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants.
-      policy = { ...policy, pmdMapFileFolios: false, anonThp: false };
-    } else if (opts.platform === 'kvm-shadow') {
-      // The guest's tables live in guest memory; the CPU walks KVM's shadow tables.
-      this.mem = new PhysMem(frames);
-      const era: ShadowEra = opts.shadowEra ?? (opts.profile.name === 'linux-2.6.27' ? '2008' : 'modern');
-      const shadow = new ShadowMmu({ gmem: this.mem, era, ledger: this.ledger, costs: costs as CostTable<KvmCostKey>, deferredAD: opts.deferredAD ?? false });
-      this.shadow = shadow;
-      this.mmu = new Mmu(shadow.smem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey> });
-      shadow.attachCpu(this.mmu);
-      this.pv = new KvmShadowPvMmu(this.mem, shadow, this.ledger, costs as CostTable<PvopsCostKey>);
-      // The host backs guest memory with 4 KiB pages: guest 2 MiB mappings are not modelled here.
-      policy = { ...policy, pmdMapFileFolios: false, anonThp: false };
-    } else {
-      this.mem = new PhysMem(frames);
-      const tdp = opts.platform === 'kvm-tdp' ? new KvmTdp(frames, this.ledger, costs as CostTable<KvmCostKey>) : null;
-      this.tdp = tdp;
-      this.mmu = new Mmu(this.mem, { ledger: this.ledger, costs: costs as CostTable<ArchCostKey>, ...(tdp !== null ? { nested: tdp } : {}) });
-      this.pv = new NativePvMmu(this.mem, this.mmu, this.ledger, costs as CostTable<PvopsCostKey>, opts.platform);
-    }
-    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs: costs as CostTable<VmCostKey>, raPages: Math.floor((opts.readAheadKb ?? 128) / 4), reclaim: opts.reclaim ?? false, ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}), ...(opts.swapPages !== undefined ? { swapSlots: opts.swapPages } : {}) });
+    const platform = createPlatform(opts.platform, {
+      frames, seed: opts.seed, ledger: this.ledger, costs, profile: opts.profile, check: opts.check ?? false,
+      xenPteWrite: opts.xenPteWrite, xenAlias: opts.xenAlias, shadowEra: opts.shadowEra, deferredAD: opts.deferredAD,
+    });
+    this.platform = platform;
+    this.mem = platform.mem;
+    this.mmu = platform.mmu;
+    this.pv = platform.pv;
+    const policy = platform.limitPolicy(opts.policy);
+    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs, raPages: Math.floor((opts.readAheadKb ?? 128) / 4), reclaim: opts.reclaim ?? false, ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}), ...(opts.swapPages !== undefined ? { swapSlots: opts.swapPages } : {}) });
     if (policy.mapOnIoComplete) this.kernel.hooks.readCompleted = mapCompletedRead;
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
@@ -158,11 +140,7 @@ export class Machine {
     this.pv.addCountersTo(c);
     this.kernel.vmalloc?.addCountersTo(c);
     this.kernel.reclaim?.addCountersTo(c);
-    this.shadow?.addCountersTo(c);
-    if (this.tdp !== null) {
-      c.add(c.id('kvm.exits'), this.tdp.violations);
-      c.add(c.id('kvm.ept_violations'), this.tdp.violations);
-    }
+    this.platform.addCountersTo(c);
     c.add(c.id('workload.touches'), this.touches);
     c.add(c.id('workload.accesses'), this.accesses);
     c.add(c.id('workload.segv'), this.segv);
@@ -172,8 +150,7 @@ export class Machine {
   /** The guest's vmap allocator, made on first use with the run's vmap policy. */
   vmalloc(): Vmalloc {
     if (this.kernel.vmalloc !== null) return this.kernel.vmalloc;
-    const eager = this.opts.profile.name === 'linux-2.6.27';
-    const v = new Vmalloc(this.kernel, this.opts.vmap ?? { mode: eager ? 'eager' : 'lazy', unmapAtPurge: false, nrCpus: 4 });
+    const v = new Vmalloc(this.kernel, this.opts.vmap ?? { mode: this.opts.profile.vmapMode, unmapAtPurge: false, nrCpus: 4 });
     this.kernel.pv.vmapAliases = v;
     this.kernel.hooks.ptCacheRefilled = () => v.unmapAliases();
     return v;
@@ -214,6 +191,39 @@ export class Machine {
     this.verify('after touch');
   }
 
+  /** Load `task`'s address space on the CPU (switch_mm). */
+  switchTo(task: Task): void {
+    this.kernel.switchMm(task.mm);
+  }
+
+  /**
+   * `count` consecutive accesses of page `vpn` by `task` (loaded), each one touch, as a trace
+   * replays them: the first through accessPage; if it reached a frame the rest are first-level
+   * TLB hits (Mmu.translateRun), else each goes through accessPage again. Returns the first
+   * access's result (a frame, ACCESS_SEGV or ACCESS_NONCANONICAL).
+   */
+  accessRun(task: Task, vpn: number, access: number, count: number): number {
+    const k = this.kernel;
+    const mm = task.mm;
+    const first = this.accessPage(mm, vpn, access);
+    if (first === ACCESS_NONCANONICAL) return first;
+    k.touchClock++;
+    if (count > 1) {
+      if (first >= 0) {
+        this.mmu.translateRun(vpnHi(vpn), vpnLo(vpn), access, count - 1);
+        k.touchClock += count - 1;
+      } else {
+        for (let i = 1; i < count; i++) {
+          this.accessPage(mm, vpn, access);
+          k.touchClock++;
+        }
+      }
+    }
+    this.touches += count;
+    this.accesses += count;
+    return first;
+  }
+
   /**
    * One access to page `vpn` of `mm` (already loaded) through the hardware path, exactly as the CPU
    * and the platform see it: translate; on a #PF, KVM shadow fixes its tables or injects the fault,
@@ -222,22 +232,19 @@ export class Machine {
    */
   accessPage(mm: Mm, vpn: number, access: number): number {
     const mmu = this.mmu;
-    const shadow = this.shadow;
+    const platform = this.platform;
     const hi = vpnHi(vpn);
     const lo = vpnLo(vpn);
     let pfn = mmu.translate(hi, lo, access);
     let tries = 0;
     while (pfn < 0) {
       if (pfn === TRANSLATE_GP) return ACCESS_NONCANONICAL;
-      let code = mmu.faultCode;
-      if (shadow !== null) {
-        // A #PF on the shadow tables exits to KVM, which fixes them or hands the fault to the guest.
-        if (shadow.handlePageFault(hi, lo, access)) {
-          if (++tries > 8) throw new Error(`page ${vpn} still faults on the shadow tables after ${tries} exits`);
-          pfn = mmu.translate(hi, lo, access);
-          continue;
-        }
-        code = shadow.injectCode;
+      // The platform sees the #PF first (KVM shadow: an exit that may fix its tables).
+      const code = platform.pageFaultExit(hi, lo, access, mmu.faultCode);
+      if (code === FAULT_FIXED_BY_HOST) {
+        if (++tries > 8) throw new Error(`page ${vpn} still faults on the shadow tables after ${tries} exits`);
+        pfn = mmu.translate(hi, lo, access);
+        continue;
       }
       this.pv.onPageFault();
       if (handleMmFault(this.kernel, mm, vpn, code | ACCESS_USER) !== FAULT_RETRY) {
@@ -245,9 +252,8 @@ export class Machine {
         return ACCESS_SEGV;
       }
       if (++tries > 12) {
-        if (this.xen !== null && this.xen.refused > 0) {
-          throw new PteError('model', `page 0x${vpn.toString(16)} cannot be mapped: Xen refused the guest's page-table update (xen.refused = ${this.xen.refused}); the guest would BUG()`);
-        }
+        const why = platform.unfixableFault(vpn);
+        if (why !== null) throw why;
         throw new Error(`page ${vpn} still faults after ${tries} retries`);
       }
       pfn = mmu.translate(hi, lo, access);
@@ -359,9 +365,6 @@ export class Machine {
   verify(where: string): void {
     if (!this.check) return;
     assertInvariants(this.kernel, where);
-    const xenBroken = this.xen?.checkInvariants() ?? [];
-    if (xenBroken.length > 0) throw new PteError('model', `Xen invariant failed ${where}: ${xenBroken.slice(0, 3).join('; ')}`);
-    const kvmBroken = this.shadow?.checkInvariants() ?? [];
-    if (kvmBroken.length > 0) throw new PteError('model', `shadow MMU invariant failed ${where}: ${kvmBroken.slice(0, 3).join('; ')}`);
+    this.platform.verify(where);
   }
 }

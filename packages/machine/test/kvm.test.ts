@@ -13,13 +13,13 @@ import {
   type AnonPrefault, type Inode, type Mm, type Task, type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
-import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
+import { KvmShadowPlatform, Machine, resolveRunCosts, shadowOf, type PlatformName } from '../src/index.js';
 import { anonPrefaultArb, applyMmOp, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
 
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };
 
-function machine(platform: Platform, profile: string, overrides: Partial<VmPolicy> = {}, memBytes = 64 * MiB, seed = 1): Machine {
+function machine(platform: PlatformName, profile: string, overrides: Partial<VmPolicy> = {}, memBytes = 64 * MiB, seed = 1): Machine {
   const p = getProfile(profile);
   return new Machine({ platform, profile: p, policy: { ...p.policy, ...overrides }, memBytes, seed, costs: resolveRunCosts({}), check: true });
 }
@@ -70,7 +70,7 @@ function gpte(m: Machine, mm: Mm, vpn: number): { lo: number; hi: number; table:
 
 /** The leaf spte of `vpn` in the shadow tables the CPU has loaded, or null when no shadow PTE page is reached. */
 function spte(m: Machine, vpn: number): { lo: number; hi: number } | null {
-  const s = m.shadow!.smem;
+  const s = shadowOf(m).smem;
   let t = m.mmu.root;
   for (let l = 4; l >= 2; l--) {
     const idx = vpnIndex(vpn, l);
@@ -91,7 +91,7 @@ function reach(m: Machine, vpn: number, write: boolean): number {
   const access = ACCESS_USER | (write ? ACCESS_WRITE : 0);
   let pfn = m.mmu.translate(hi, lo, access);
   for (let tries = 0; pfn === TRANSLATE_PF; tries++) {
-    if (m.shadow === null || tries > 4 || !m.shadow.handlePageFault(hi, lo, access)) return -1;
+    if (!(m.platform instanceof KvmShadowPlatform) || tries > 4 || !m.platform.shadow.handlePageFault(hi, lo, access)) return -1;
     pfn = m.mmu.translate(hi, lo, access);
   }
   return pfn;
@@ -137,7 +137,7 @@ describe('sequential first touch of a cached file, linux-3.15: order-0 page cach
   /** P pages, 512-aligned (mmap of ≥ 2 MiB): P/512 PTE pages. */
   it.each([512, 1024, 2048])('young prefaulted PTEs, P = %i: P/16 injected, P/8 shadow faults, 7P/8 prefetched', (P) => {
     const m = machine('kvm-shadow', 'linux-3.15');
-    expect(m.shadow!.era).toBe('modern');
+    expect(shadowOf(m).era).toBe('modern');
     const { t, start } = cachedFile(m, P);
     expect(start % 512).toBe(0);
     const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
@@ -189,7 +189,7 @@ describe('sequential first touch of a cached file, linux-3.15: order-0 page cach
   it('2008 (linux-2.6.27, no fault-around, no prefetch, bypass_guest_pf): the not-present #PF skips KVM, the PTE store exits and update_pte maps it — one exit per page', () => {
     const P = 1024;
     const m = machine('kvm-shadow', 'linux-2.6.27');
-    expect(m.shadow!.era).toBe('2008');
+    expect(shadowOf(m).era).toBe('2008');
     const { t, start } = cachedFile(m, P);
     const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
     expect(n(c, 'faults.minor')).toBe(P);
@@ -282,7 +282,7 @@ describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
     expect(n(c2, 'kvm.exits')).toBe(1);
     expect(n(c2, 'kvm.cr3_exits')).toBe(1);
     expect(n(c2, 'kvm.syncs')).toBe(4);
-    expect(m.shadow!.checkInvariants()).toEqual([]);
+    expect(shadowOf(m).checkInvariants()).toEqual([]);
     for (let i = 0; i < 4; i++) expect(m.mem.isTracked(gpteTableAt(m, a.t.mm, a.start + 512 * i, 1))).toBe(true);
     // The stores of a second file's fault-around make its leaves unsync; another address space
     // running in between does not sync them (they are out of its root's reach), loading a's again does.
@@ -296,7 +296,7 @@ describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
     const c4 = measure(m, () => m.touch(b, bv, SEQ, 'write', 1));
     expect(n(c4, 'kvm.cr3_exits')).toBe(1);
     expect(n(c4, 'kvm.syncs')).toBe(0);
-    expect(m.shadow!.checkInvariants()).toEqual([]);
+    expect(shadowOf(m).checkInvariants()).toEqual([]);
     const c5 = measure(m, () => m.touch(a.t, { start: v2.start, pages: 1 }, SEQ, 'read', 1));
     expect(n(c5, 'kvm.cr3_exits')).toBe(1);
     expect(n(c5, 'kvm.syncs')).toBe(2);
@@ -330,7 +330,7 @@ describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
       }
       const c2 = measure(m, () => m.touch(t, { start: v.start, pages: len }, SEQ, 'read', 1));
       expect(n(c2, 'workload.segv')).toBe(len);
-      expect(m.shadow!.checkInvariants()).toEqual([]);
+      expect(shadowOf(m).checkInvariants()).toEqual([]);
       for (let i = len; i < 64; i++) expect(checkReach(m, t, v.start + i, true)).toBeNull();
     }
   });
@@ -390,7 +390,7 @@ describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
       const s = spte(m, v.start + i);
       expect([i, s !== null && (s.lo & RW) !== 0]).toEqual([i, false]);
     }
-    expect(m.shadow!.checkInvariants()).toEqual([]);
+    expect(shadowOf(m).checkInvariants()).toEqual([]);
     // The parent's next write is the guest's COW fault, not a silent write to the shared page.
     const c2 = measure(m, () => m.touch(parent, { start: v.start, pages: 1 }, SEQ, 'write', 1));
     expect(n(c2, 'faults.cow')).toBe(1);
@@ -428,8 +428,8 @@ describe('page-table frames reused as data', () => {
  */
 function shadowCoherent(m: Machine): string | null {
   const mm = m.kernel.currentMm;
-  if (mm === null || m.shadow === null || m.shadow.root !== mm.root) return null;
-  const s = m.shadow.smem;
+  if (mm === null || !(m.platform instanceof KvmShadowPlatform) || m.platform.shadow.root !== mm.root) return null;
+  const s = m.platform.shadow.smem;
   const walk = (t: number, level: number, base: number): string | null => {
     for (let i = 0; i < 512; i++) {
       const lo = s.readLo(t, i);
@@ -487,7 +487,7 @@ interface Setup {
   readonly files: readonly [number, number, number, number];
 }
 
-function runOps(platform: Platform, setup: Setup, ops: MmOp[]): void {
+function runOps(platform: PlatformName, setup: Setup, ops: MmOp[]): void {
   const { profile, files, ...policy } = setup;
   const m = machine(platform, profile, policy, 128 * MiB);
   const k = m.kernel;
@@ -536,7 +536,7 @@ function runOps(platform: Platform, setup: Setup, ops: MmOp[]): void {
     // Only the shadow of the last CR3 may outlive the guest's tables (KVM keeps the loaded root).
     // What may outlive the guest's tables: the shadows of roots freed while loaded (the last CR3
     // and any not reused since), each write-protecting its one frame; page-track leaks nothing.
-    const kv = m.shadow!;
+    const kv = shadowOf(m);
     let tracked = 0;
     for (let f = 0; f < m.mem.frames; f++) if (m.mem.isTracked(f)) tracked++;
     if (tracked !== kv.smem.tableCount) throw new Error(`after every exit: ${tracked} guest frames write-tracked but ${kv.smem.tableCount} shadow pages`);
@@ -581,7 +581,7 @@ const PATTERNS = ['seq', 'reverse', 'stride:17', 'random:0.25', 'sparse:0.25', '
 const PROFILES = ['linux-2.6.27', 'linux-3.15', 'linux-6.18'];
 
 /** micro/mmap-touch as apps/pte-lab runs it (cache=written, io_chunk 1 MiB, advice normal), 8 MiB. */
-function mmapTouch(platform: Platform, profile: string, pattern: string, backing: string, access: 'read' | 'write', share: string, overrides: Partial<VmPolicy>) {
+function mmapTouch(platform: PlatformName, profile: string, pattern: string, backing: string, access: 'read' | 'write', share: string, overrides: Partial<VmPolicy>) {
   const pages = 2048;
   const m = machine(platform, profile, overrides, 64 * MiB, 7);
   const k = m.kernel;

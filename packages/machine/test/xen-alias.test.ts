@@ -1,4 +1,4 @@
-import { Machine, resolveRunCosts, type MachineOptions } from '../src/index.js';
+import { Machine, resolveRunCosts, hypervisorOf, type MachineOptions } from '../src/index.js';
 import { getProfile, VM_READ, VM_WRITE } from '@pte/vm';
 
 const MiB = 2 ** 20;
@@ -37,7 +37,7 @@ describe('stale vmap aliases and Xen pinning (seed 003)', () => {
     const m = xenMachine({ xenAlias: 'none' });
     expect(() => aliasThenPin(m)).toThrow(/cannot be mapped: Xen refused the guest's page-table update/);
     // The pin of the new PTE page, then the PMD entry that would point at it.
-    expect(m.xen!.refused).toBe(2);
+    expect(hypervisorOf(m).refused).toBe(2);
     expect(m.kernel.vmalloc!.unmapAliasCalls).toBe(0);
   });
 
@@ -52,7 +52,7 @@ describe('stale vmap aliases and Xen pinning (seed 003)', () => {
   ] as const)('with xen_alias=%s the alias is purged first and the pin succeeds', (policy, calls) => {
     const m = xenMachine({ xenAlias: policy, check: true });
     aliasThenPin(m);
-    expect(m.xen!.refused).toBe(0);
+    expect(hypervisorOf(m).refused).toBe(0);
     expect(m.kernel.vmalloc!.purges).toBe(1);
     expect(m.kernel.vmalloc!.unmapAliasCalls).toBeGreaterThanOrEqual(calls === 1 ? 1 : 2);
     if (policy === 'check') expect(m.kernel.vmalloc!.unmapAliasCalls).toBe(1);
@@ -62,7 +62,7 @@ describe('stale vmap aliases and Xen pinning (seed 003)', () => {
     const profile = getProfile('linux-6.18');
     const m = xenMachine({ xenAlias: 'none', check: true, policy: { ...profile.policy, ptCache: 8 } });
     aliasThenPin(m);
-    expect(m.xen!.refused).toBe(0);
+    expect(hypervisorOf(m).refused).toBe(0);
     // Refilled at the first table (spawn, before any vmap layer existed, so no purge) and when the
     // vmap tables emptied it; that refill's vm_unmap_aliases() purged the alias of the page it
     // took back from the allocator.
@@ -74,7 +74,7 @@ describe('stale vmap aliases and Xen pinning (seed 003)', () => {
   it('with PTEs cleared at vunmap (later kernels) there is no alias to refuse', () => {
     const m = xenMachine({ xenAlias: 'none', check: true, vmap: { mode: 'lazy', unmapAtPurge: false, nrCpus: 4 } });
     aliasThenPin(m);
-    expect(m.xen!.refused).toBe(0);
+    expect(hypervisorOf(m).refused).toBe(0);
   });
 });
 

@@ -14,13 +14,13 @@ import {
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import type { XenPvMmu } from '@pte/xen';
-import { Machine, resolveRunCosts, type Platform } from '../src/index.js';
+import { Machine, resolveRunCosts, hypervisorOf, type PlatformName } from '../src/index.js';
 import { applyMmOp, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
 
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };
 
-function machine(platform: Platform, profile: string, overrides: Partial<VmPolicy> = {}, memBytes = 64 * MiB): Machine {
+function machine(platform: PlatformName, profile: string, overrides: Partial<VmPolicy> = {}, memBytes = 64 * MiB): Machine {
   const p = getProfile(profile);
   return new Machine({ platform, profile: p, policy: { ...p.policy, ...overrides }, memBytes, seed: 1, costs: resolveRunCosts({}), check: true });
 }
@@ -67,7 +67,7 @@ function xenOnly(fields: Partial<XenFigures>): XenFigures {
 
 /** The count of every HYPERVISOR_mmu_update the guest issues directly. */
 function spyMmuUpdates(m: Machine): number[] {
-  const xen = m.xen!;
+  const xen = hypervisorOf(m);
   const counts: number[] = [];
   const orig = xen.mmuUpdate.bind(xen);
   xen.mmuUpdate = (q, first, count) => {
@@ -79,7 +79,7 @@ function spyMmuUpdates(m: Machine): number[] {
 
 /** Entries of every multicall. */
 function spyMulticalls(m: Machine): number[] {
-  const xen = m.xen!;
+  const xen = hypervisorOf(m);
   const sizes: number[] = [];
   const orig = xen.multicall.bind(xen);
   xen.multicall = (q) => {
@@ -115,7 +115,7 @@ function tablesOf(m: Machine, mm: Mm): number[] {
 
 /** No frame typed, referenced or pinned as a page table; every guest frame back to its one writable alias. */
 function xenIsClean(m: Machine): string[] {
-  const x = m.xen!;
+  const x = hypervisorOf(m);
   const out: string[] = [];
   for (let f = 0; f < x.mem.frames; f++) {
     if (x.ptRefs[f] !== 0 || x.ptType[f] !== 0 || x.pinned[f] !== 0) out.push(`frame 0x${f.toString(16)}: type ${x.ptType[f]}, refs ${x.ptRefs[f]}, pinned ${x.pinned[f]}`);
@@ -285,8 +285,8 @@ describe('fork: one pin batch (hypervisors.md §2.4, §7.2)', () => {
     // the user pgd). The model pins every PTE page as well (split ptlocks, xen_pin_page) and has no
     // user pgd: K1 − 1 entries more.
     expect(entries - (K + 2)).toBe(K1 - 1);
-    expect(m.xen!.pinned[m.pv.mfn(child!.mm.root)]).toBe(1);
-    expect(m.xen!.checkInvariants()).toEqual([]);
+    expect(hypervisorOf(m).pinned[m.pv.mfn(child!.mm.root)]).toBe(1);
+    expect(hypervisorOf(m).checkInvariants()).toEqual([]);
   });
 });
 
@@ -344,7 +344,7 @@ describe('exit: unpin, then a native zap (hypervisors.md §2.4, §7.2)', () => {
 describe('refusals through the machine (check: Xen strict)', () => {
   it('a writable mapping of a page-table frame is refused with a model PteError, by mmu_update and by update_va_mapping of the direct map', () => {
     const m = machine('xen-pv', 'linux-6.18');
-    expect(m.xen!.strict).toBe(true);
+    expect(hypervisorOf(m).strict).toBe(true);
     const t = m.spawn();
     const v = m.sys.mmap(t, { pages: 16, prot: VM_READ | VM_WRITE, shared: false, file: null });
     m.touch(t, v, SEQ, 'write', 1);
@@ -355,8 +355,8 @@ describe('refusals through the machine (check: Xen strict)', () => {
     const errors: PteError[] = [];
     for (const fn of [
       () => m.pv.setPte(pt, 100, lo, hi),
-      () => m.xen!.updateVaMapping(-1 - pt, 0, RW, 0, 0, 0, 0),
-      () => m.xen!.updateVaMapping(-1 - t.mm.root, 0, RW, 0, 0, 0, 0),
+      () => hypervisorOf(m).updateVaMapping(-1 - pt, 0, RW, 0, 0, 0, 0),
+      () => hypervisorOf(m).updateVaMapping(-1 - t.mm.root, 0, RW, 0, 0, 0, 0),
     ]) {
       try {
         fn();
@@ -365,7 +365,7 @@ describe('refusals through the machine (check: Xen strict)', () => {
       }
     }
     expect(errors.map((e) => [e instanceof PteError, e.code])).toEqual([[true, 'model'], [true, 'model'], [true, 'model']]);
-    expect(m.xen!.refused).toBe(3);
+    expect(hypervisorOf(m).refused).toBe(3);
     expect(m.kernel.readLo(pt, 100)).toBe(0);
     // The same entry read-only is fine (how the guest maps its own tables).
     m.pv.setPte(pt, 100, (lo & ~RW) >>> 0, hi);
@@ -390,7 +390,7 @@ describe('refusals through the machine (check: Xen strict)', () => {
       /still has 1 writable mapping/,
     );
     expect(m.kernel.readLo(t.mm.root, 5)).toBe(0);
-    expect(m.xen!.refused).toBe(1);
+    expect(hypervisorOf(m).refused).toBe(1);
     // A strict refusal ends a run; this test goes on, so drop the refused request the throw left in
     // the guest's multicall buffer.
     (m.pv as XenPvMmu).q.reset();
@@ -407,7 +407,7 @@ describe('micro/mmap-touch on xen-pv: Xen changes the costs, not the guest\'s de
   for (const backing of ['file', 'anon'] as const) for (const access of ['read', 'write'] as const) for (const share of ['shared', 'private'] as const) COMBOS.push([backing, access, share]);
 
   /** apps/pte-lab micro/mmap-touch's run(), 8 MiB, cache=written with 1 MiB writes, check on. */
-  function run(platform: Platform, profile: string, pattern: string, backing: 'file' | 'anon', access: 'read' | 'write', share: 'shared' | 'private') {
+  function run(platform: PlatformName, profile: string, pattern: string, backing: 'file' | 'anon', access: 'read' | 'write', share: 'shared' | 'private') {
     // Native may PMD-map PMD-sized file folios; a PV guest cannot (no machine-contiguous 2 MiB), so
     // compare with native without it (1 MiB writes make no PMD-sized folio anyway).
     const m = machine(platform, profile, { pmdMapFileFolios: false });
@@ -465,7 +465,7 @@ const policyArb: fc.Arbitrary<{ profile: string; over: Partial<VmPolicy> }> = fc
 const xenOpArb = mmOpArb({ advice: ['normal', 'random', 'sequential', 'willneed', 'nohugepage'] });
 
 /** Run `ops` on a machine of `platform`; return its guest counters (xen.* left out). */
-function runOps(platform: Platform, policy: { profile: string; over: Partial<VmPolicy> }, ops: MmOp[]): { m: Machine; c: Record<string, number> } {
+function runOps(platform: PlatformName, policy: { profile: string; over: Partial<VmPolicy> }, ops: MmOp[]): { m: Machine; c: Record<string, number> } {
   const m = machine(platform, policy.profile, policy.over);
   const k = m.kernel;
   const files = [m.createFile('f0', 700 * 4096 + 123), m.createFile('f1', 1100 * 4096)];
@@ -530,7 +530,7 @@ describe('free_pgtables under Xen PV', () => {
     const v = m.sys.mmap(t, { pages: 64, prot: VM_READ | VM_WRITE, shared: false, file: null });
     m.touch(t, v, SEQ, 'write', 1);
     m.sys.munmap(t, v.start, v.pages);
-    expect(m.xen!.refused).toBe(0);
+    expect(hypervisorOf(m).refused).toBe(0);
     m.sys.exit(t);
     expect(xenIsClean(m)).toEqual([]);
   });

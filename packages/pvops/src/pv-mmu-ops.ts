@@ -41,6 +41,9 @@ export interface VmapAliases {
   hasAlias(pfn: number): boolean;
 }
 
+/** The ledger phase a backend charges pgd_pin / pgd_unpin to (Xen: xen_pgd_pin, xen_pgd_unpin). */
+export const PGD_PIN_PHASE = 'pgd_pin_unpin';
+
 export abstract class PvMmuOps {
   /** The guest's vmap layer, registered by it (null when the guest has none). */
   vmapAliases: VmapAliases | null = null;

@@ -76,6 +76,12 @@ export interface KernelProfile {
    * (hypervisors.md §2): one update_va_mapping per set_pte_at in 2008, one mmu_update since.
    */
   readonly xenPteWrite: 'mmu_update' | 'update_va_mapping' | 'ptwr';
+  /** KVM shadow paging of the kernel's time: 2008's (bypass_guest_pf, no prefetch) or modern. */
+  readonly shadowEra: '2008' | 'modern';
+  /** vunmap flushing by default: eager before lazy vunmap (db64fe02258f, 2.6.28), else lazy. */
+  readonly vmapMode: 'eager' | 'lazy';
+  /** Transparent huge pages exist (they came in 2.6.38). */
+  readonly hasThp: boolean;
 }
 
 /**
@@ -84,6 +90,9 @@ export interface KernelProfile {
 export const PROFILES: Readonly<Record<string, KernelProfile>> = {
   'linux-2.6.27': {
     name: 'linux-2.6.27',
+    shadowEra: '2008',
+    vmapMode: 'eager',
+    hasThp: false,
     description: 'the thread\'s kernel (2008): no fault-around, order-0 page cache, no lazy set_ptes, one update_va_mapping per fault on Xen',
     xenPteWrite: 'update_va_mapping',
     policy: {
@@ -106,6 +115,9 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
   },
   'linux-3.15': {
     name: 'linux-3.15',
+    shadowEra: 'modern',
+    vmapMode: 'lazy',
+    hasThp: true,
     description: 'fault-around 64 KiB (16 PTEs), young prefaulted PTEs on x86, order-0 page cache',
     xenPteWrite: 'mmu_update',
     policy: {
@@ -127,6 +139,9 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
   },
   'linux-6.18': {
     name: 'linux-6.18',
+    shadowEra: 'modern',
+    vmapMode: 'lazy',
+    hasThp: true,
     description: 'large page-cache folios up to PMD order, PMD mapping of PMD-sized file folios, set_ptes in lazy mode, fault-around 16',
     xenPteWrite: 'mmu_update',
     policy: {

@@ -1,6 +1,6 @@
 import { CycleLedger, resolveCosts, type CostTable, type Counters } from '@pte/core';
 import { frameHi, frameLo, A, entryPfn, isLeaf, P, RW, type Mmu } from '@pte/arch-x86';
-import { PVOPS_COSTS, PvMmuOps, type PvopsCostKey } from '@pte/pvops';
+import { PGD_PIN_PHASE, PVOPS_COSTS, PvMmuOps, type PvopsCostKey } from '@pte/pvops';
 import {
   HYPERVISOR, hypercallName, MMU_NORMAL_PT_UPDATE,
   MMU_PT_UPDATE_PRESERVE_AD, MMUEXT_INVLPG_LOCAL, MMUEXT_NEW_BASEPTR, MMUEXT_PIN_L1_TABLE, MMUEXT_PIN_L4_TABLE,
@@ -47,6 +47,8 @@ export type XenAliasPolicy = 'none' | 'always' | 'check';
 export class XenPvMmu extends PvMmuOps {
   readonly q = new McQueue();
   private readonly ledger: CycleLedger;
+  /** The ledger phase of xen_pgd_pin / xen_pgd_unpin (PGD_PIN_PHASE). */
+  private readonly pinPhase: number;
   /** PagePinned per guest frame (a table of a pinned address space). */
   private readonly pagePinned: Uint8Array;
   private readonly catWrite: number;
@@ -69,6 +71,7 @@ export class XenPvMmu extends PvMmuOps {
     this.catWrite = ledger.id('guest.pte_write');
     this.cStore = costs['native.pte_store'];
     this.ledger = ledger;
+    this.pinPhase = ledger.definePhase(PGD_PIN_PHASE);
   }
 
   override mfn(pfn: number): number {
@@ -238,17 +241,22 @@ export class XenPvMmu extends PvMmuOps {
    */
   pgdPin(root: number): void {
     if (this.pagePinned[root] === 1) return;
-    if (this.aliasPolicy === 'always') this.guardAliases(root);
-    else if (this.aliasPolicy === 'check') this.walkTables(root, 4, (pfn) => this.guardAliases(pfn));
-    this.pinBatches++;
-    this.batch(() => {
-      this.walkTables(root, 4, (pfn, level) => {
-        this.pagePinned[pfn] = 1;
-        this.queueDirectMap(pfn, false);
-        if (level === 1) this.queueMmuext(MMUEXT_PIN_L1_TABLE, this.mfn(pfn));
+    const prev = this.ledger.enterPhase(this.pinPhase);
+    try {
+      if (this.aliasPolicy === 'always') this.guardAliases(root);
+      else if (this.aliasPolicy === 'check') this.walkTables(root, 4, (pfn) => this.guardAliases(pfn));
+      this.pinBatches++;
+      this.batch(() => {
+        this.walkTables(root, 4, (pfn, level) => {
+          this.pagePinned[pfn] = 1;
+          this.queueDirectMap(pfn, false);
+          if (level === 1) this.queueMmuext(MMUEXT_PIN_L1_TABLE, this.mfn(pfn));
+        });
+        this.queueMmuext(MMUEXT_PIN_L4_TABLE, this.mfn(root));
       });
-      this.queueMmuext(MMUEXT_PIN_L4_TABLE, this.mfn(root));
-    });
+    } finally {
+      this.ledger.enterPhase(prev);
+    }
   }
 
   /**
@@ -257,14 +265,19 @@ export class XenPvMmu extends PvMmuOps {
    */
   pgdUnpin(root: number): void {
     if (this.pagePinned[root] === 0) return;
-    this.batch(() => {
-      this.queueMmuext(MMUEXT_UNPIN_TABLE, this.mfn(root));
-      this.walkTables(root, 4, (pfn, level) => {
-        this.pagePinned[pfn] = 0;
-        if (level === 1 && pfn !== root) this.queueMmuext(MMUEXT_UNPIN_TABLE, this.mfn(pfn));
-        this.queueDirectMap(pfn, true);
+    const prev = this.ledger.enterPhase(this.pinPhase);
+    try {
+      this.batch(() => {
+        this.queueMmuext(MMUEXT_UNPIN_TABLE, this.mfn(root));
+        this.walkTables(root, 4, (pfn, level) => {
+          this.pagePinned[pfn] = 0;
+          if (level === 1 && pfn !== root) this.queueMmuext(MMUEXT_UNPIN_TABLE, this.mfn(pfn));
+          this.queueDirectMap(pfn, true);
+        });
       });
-    });
+    } finally {
+      this.ledger.enterPhase(prev);
+    }
   }
 
   /** Every table of the tree under `root` (the root last), as guest frames with their level. */

@@ -1,17 +1,11 @@
 import { PteError } from '@pte/core';
-import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE } from '@pte/arch-x86';
-import { ACCESS_NONCANONICAL, type Machine } from '@pte/machine';
-import { vpnHi, vpnLo, type Task } from '@pte/vm';
+import { ACCESS_NONCANONICAL, USER_FETCH as A_FETCH, USER_READ as A_READ, USER_WRITE as A_WRITE, type Machine } from '@pte/machine';
+import type { Task } from '@pte/vm';
 import { OP_INSTR, OP_MODIFY, OP_STORE, type RecordChunk } from '@pte/workloads';
 
-const A_READ = ACCESS_USER;
-const A_WRITE = ACCESS_USER | ACCESS_WRITE;
-const A_FETCH = ACCESS_USER | ACCESS_FETCH;
-
 /**
- * Replays page touches on one task of a machine: the hardware path of Machine.touch() (translate;
- * on a fault, KVM's shadow handler or the guest's handle_mm_fault, then retry) for one page at a
- * time, in the trace's order.
+ * Replays page touches on one task of a machine, in the trace's order, through Machine.accessRun
+ * (the machine's one access path).
  *
  * Coalescing (exact): consecutive touches of the same page are merged into one run when every
  * touch after the first would be a first-level TLB hit that changes nothing: the same access
@@ -35,7 +29,7 @@ export class ReplayLoop {
     private readonly task: Task,
     private readonly coalesce = true,
   ) {
-    m.kernel.switchMm(task.mm);
+    m.switchTo(task);
   }
 
   /** A RecordSink: expand each record to page touches (M: read each page, then write each). */
@@ -82,31 +76,9 @@ export class ReplayLoop {
   }
 
   private run(vpn: number, access: number, count: number): void {
-    const m = this.m;
-    const k = m.kernel;
-    const ok = this.one(vpn, access);
-    k.touchClock++;
-    if (count > 1) {
-      if (ok) {
-        // The other count − 1 accesses: L1 hits (as Machine.touch() does for its runs).
-        m.mmu.translateRun(vpnHi(vpn), vpnLo(vpn), access, count - 1);
-        k.touchClock += count - 1;
-      } else {
-        for (let i = 1; i < count; i++) {
-          this.one(vpn, access);
-          k.touchClock++;
-        }
-      }
+    if (this.m.accessRun(this.task, vpn, access, count) === ACCESS_NONCANONICAL) {
+      throw new PteError('parse', `trace address 0x${(vpn * 4096).toString(16)} is not canonical`);
     }
-    m.touches += count;
-    m.accesses += count;
     this.touches += count;
-  }
-
-  /** One access through the hardware path (Machine.accessPage); false if it ended in SIGSEGV. */
-  private one(vpn: number, access: number): boolean {
-    const pfn = this.m.accessPage(this.task.mm, vpn, access);
-    if (pfn === ACCESS_NONCANONICAL) throw new PteError('parse', `trace address 0x${(vpn * 4096).toString(16)} is not canonical`);
-    return pfn >= 0;
   }
 }

@@ -1,5 +1,5 @@
 import { A, P } from '@pte/arch-x86';
-import type { Machine } from '@pte/machine';
+import { shadowOf, type Machine } from '@pte/machine';
 import { pteTableFor, VM_READ, type Task, type Vma } from '@pte/vm';
 import type { PatternSpec } from '@pte/workloads';
 import { cachedFileMapping, measuredTotal, memForFile, resolveSizePattern, variantRows } from './common.js';
@@ -58,7 +58,7 @@ export const kvmAccessedBit: Scenario<Params> = {
       const { task, file, vma } = cachedFileMapping(m, p.size);
       m.startMeasurement();
       m.touch(task, vma, p.pattern, 'read', 1);
-      if (v.deferredAD) m.shadow!.syncAccessed(); // the guest's next lazy-mode entry, e.g. reclaim's scan
+      if (v.deferredAD) shadowOf(m).syncAccessed(); // the guest's next lazy-mode entry, e.g. reclaim's scan
       const c = m.measuredCounters();
       const cycles = measuredTotal(m);
       derived[`${v.name}.touches`] = m.touches;

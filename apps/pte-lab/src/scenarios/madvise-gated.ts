@@ -1,5 +1,5 @@
 import { configError, formatSize, parseCount, parseSize } from '@pte/core';
-import type { Machine, Platform } from '@pte/machine';
+import type { Machine, PlatformName } from '@pte/machine';
 import { populateByWrite, VM_READ, type Advice, type Task, type Vma } from '@pte/vm';
 import { formatPattern, parsePattern, type PatternSpec } from '@pte/workloads';
 import { measuredTotal } from './common.js';
@@ -30,7 +30,7 @@ type Class = (typeof CLASSES)[number];
 const CLASS_FIGURES = ['touches', 'faults', 'populated', 'prefaulted_unused', 'traps', 'cycles', 'cycles_per_touch'] as const;
 const TOTAL_FIGURES = ['faults', 'prefaulted_unused', 'traps', 'cycles', 'cycles_per_touch'] as const;
 
-const PLATFORMS: readonly Platform[] = ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'];
+const PLATFORMS: readonly PlatformName[] = ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'];
 
 /**
  * thread/madvise-gated (SCENARIOS.md): Chris Snook's "prefault only where userspace asked". One

@@ -1,4 +1,4 @@
-import type { Machine, Platform, RunResult } from '@pte/machine';
+import type { Machine, PlatformName, RunResult } from '@pte/machine';
 import type { PatternSpec } from '@pte/workloads';
 import { cachedFileMapping, measuredTotal, memForFile, resolveSizePattern } from './common.js';
 import type { ChartSpec, Finding, Scenario, ScenarioContext } from './scenario.js';
@@ -50,7 +50,7 @@ export function touchCachedFile(m: Machine, size: number, pattern: PatternSpec):
   };
 }
 
-const PLATFORMS: readonly Platform[] = ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'];
+const PLATFORMS: readonly PlatformName[] = ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'];
 /** The report's windows (pages) besides the baseline 1 that every run measures itself. */
 const REPORT_WINDOWS = [16, 512] as const;
 
@@ -143,12 +143,12 @@ export const minorFaultAround: Scenario<Params> = {
     },
     finding(results): Finding {
       const w = REPORT_WINDOWS[0];
-      const speed = (pl: Platform) => pick(results, pl, w)?.derived.speedup ?? 0;
+      const speed = (pl: PlatformName) => pick(results, pl, w)?.derived.speedup ?? 0;
       const native = speed('native');
       const virt = PLATFORMS.filter((pl) => pl !== 'native');
       // "Large" virtually means more than native's gain (by 10 %); traps "fall" when fault-around removes a tenth of them.
       const larger = virt.filter((pl) => speed(pl) > native * 1.1);
-      const traps = (pl: Platform) => {
+      const traps = (pl: PlatformName) => {
         const r = pick(results, pl, w);
         return { base: r?.derived['window1.traps'] ?? 0, own: r?.derived.traps ?? 0 };
       };
@@ -157,7 +157,7 @@ export const minorFaultAround: Scenario<Params> = {
         return `${pl} ${fmt(speed(pl))}× (${pl === 'xen-pv' ? 'hypercalls' : 'exits'} ${t.base} → ${t.own})`;
       });
       const missing = virt.filter((pl) => !larger.includes(pl));
-      const touches = (pl: Platform) => pick(results, pl, w)?.counters['workload.touches'] ?? 0;
+      const touches = (pl: PlatformName) => pick(results, pl, w)?.counters['workload.touches'] ?? 0;
       const stuck = missing.filter((pl) => traps(pl).base >= 0.5 * touches(pl) && traps(pl).own > 0.9 * traps(pl).base);
       const trapless = missing.filter((pl) => traps(pl).base < 0.1 * touches(pl));
       const big = pick(results, 'native', 512);

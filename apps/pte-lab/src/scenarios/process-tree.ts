@@ -1,5 +1,5 @@
-import { configError, diffSnapshots, formatSize, parseCount, parseSize, Prng, type TallySnapshot } from '@pte/core';
-import type { Machine } from '@pte/machine';
+import { configError, formatSize, parseCount, parseSize, Prng } from '@pte/core';
+import { PGD_PIN_PHASE, type Machine } from '@pte/machine';
 import { populateByWrite, VM_EXEC, VM_READ, VM_WRITE, type Inode, type Task } from '@pte/vm';
 import type { ChartSpec } from './scenario.js';
 
@@ -57,7 +57,9 @@ export interface TreeOutcome {
   readonly touchedPages: number;
 }
 
-/** Run `fn` as part of a cycle bucket (its pgd_pin / pgd_unpin cycles go to pin_unpin) and return its value. */
+/** Run `fn` in a cycle bucket's ledger phase (its pgd_pin / pgd_unpin cycles go to pin_unpin) and return its value. */
+const TREE_BUCKETS = ['fault', 'fork_copy', 'zap_exit', 'pin_unpin', 'other'] as const;
+
 type Phase = <T>(bucket: keyof TreeCycles, fn: () => T) => T;
 
 /** File pages of an image (text then data). */
@@ -98,36 +100,32 @@ export function runTree(m: Machine, spec: TreeSpec): TreeOutcome {
   mapAndTouch(m, parent, spec.parent, files, prng, spec.cluster, null);
   m.verify('after parent setup');
 
-  // Cycles inside pgd_pin / pgd_unpin: no ledger category of their own, so the two pvops are
-  // measured where they are called (a probe on this machine's backend; the model is unchanged).
-  let pinCycles = 0;
-  const pv = m.pv as { pgdPin(root: number): void; pgdUnpin(root: number): void };
-  const pin = pv.pgdPin.bind(pv);
-  const unpin = pv.pgdUnpin.bind(pv);
-  const total = (s: TallySnapshot) => Object.values(s).reduce((a, b) => a + b, 0);
-  const probe = (fn: (root: number) => void) => (root: number) => {
-    const before = m.ledger.snapshot();
-    fn(root);
-    pinCycles += total(diffSnapshots(before, m.ledger.snapshot()));
+  // Cycles by ledger phase: each step opens its bucket's phase; the pvops backend charges
+  // pgd_pin / pgd_unpin to PGD_PIN_PHASE inside it.
+  const ledger = m.ledger;
+  const ids = {
+    fault: ledger.definePhase('tree.fault'),
+    fork_copy: ledger.definePhase('tree.fork_copy'),
+    zap_exit: ledger.definePhase('tree.zap_exit'),
+    pin_unpin: ledger.definePhase(PGD_PIN_PHASE),
+    other: ledger.definePhase('tree.other'),
   };
-  pv.pgdPin = probe(pin);
-  pv.pgdUnpin = probe(unpin);
-
-  const cycles: TreeCycles = { fault: 0, fork_copy: 0, zap_exit: 0, pin_unpin: 0, other: 0 };
+  const base = { fault: 0, fork_copy: 0, zap_exit: 0, pin_unpin: 0, other: 0 };
+  for (const b of TREE_BUCKETS) base[b] = ledger.phaseTotal(ids[b]);
   const phase: Phase = (bucket, fn) => {
-    const before = m.ledger.snapshot();
-    const pin0 = pinCycles;
-    const value = fn();
-    const spent = total(diffSnapshots(before, m.ledger.snapshot()));
-    cycles[bucket] += spent - (pinCycles - pin0);
-    cycles.pin_unpin += pinCycles - pin0;
-    return value;
+    const prev = ledger.enterPhase(ids[bucket]);
+    try {
+      return fn();
+    } finally {
+      ledger.enterPhase(prev);
+    }
   };
+  const cycles: TreeCycles = { fault: 0, fork_copy: 0, zap_exit: 0, pin_unpin: 0, other: 0 };
   let touchedPages = 0;
   try {
     m.startMeasurement();
     for (let n = 0; n < spec.children; n++) {
-      phase('other', () => k.switchMm(parent.mm));
+      phase('other', () => m.switchTo(parent));
       const c = phase('fork_copy', () => m.sys.fork(parent));
       m.verify(`after fork #${n + 1}`);
       phase('zap_exit', () => m.sys.exec(c));
@@ -140,8 +138,7 @@ export function runTree(m: Machine, spec: TreeSpec): TreeOutcome {
       m.verify(`after exit #${n + 1}`);
     }
   } finally {
-    pv.pgdPin = pin;
-    pv.pgdUnpin = unpin;
+    for (const b of TREE_BUCKETS) cycles[b] = ledger.phaseTotal(ids[b]) - base[b];
   }
   return { cycles, touchedPages };
 }

@@ -1,4 +1,4 @@
-import type { Machine, MachineOptions, Platform } from '@pte/machine';
+import type { Machine, MachineOptions, PlatformName } from '@pte/machine';
 
 /** What a scenario's run hands back: the machine whose counters the result reports, and figures for its table. */
 export interface ScenarioOutcome {
@@ -29,7 +29,7 @@ export interface Scenario<P = unknown> {
   readonly description: string;
   /** The claim it tests and who made it (for the report). */
   readonly claim: string;
-  readonly platforms: readonly Platform[];
+  readonly platforms: readonly PlatformName[];
   /** Scenario keys → one-line description with default. */
   readonly keys: Readonly<Record<string, string>>;
   /** Parse and complete the scenario's own keys (policy keys are the runner's). */

@@ -1,5 +1,5 @@
 import { configError, parseCount, PteError } from '@pte/core';
-import type { Machine, MachineOptions, RunResult } from '@pte/machine';
+import { XenPvPlatform, type Machine, type MachineOptions, type RunResult } from '@pte/machine';
 import { lazyMaxPages, VM_READ, VM_WRITE, type VmapPolicy } from '@pte/vm';
 import { measuredTotal, variantRows } from './common.js';
 import { fmt, ratio } from './report-helpers.js';
@@ -263,5 +263,5 @@ function pct(a: number, b: number): string {
 
 /** Has Xen refused a request of the guest's? */
 function refused(m: Machine): boolean {
-  return m.xen !== null && m.xen.refused > 0;
+  return m.platform instanceof XenPvPlatform && m.platform.xen.refused > 0;
 }
