@@ -10,7 +10,7 @@ import { PG_LOCKED, PG_PAGETABLE, PG_PTCACHE, PG_UPTODATE, PG_ZERO } from './pag
 import type { VmPolicy } from './profiles.js';
 import { VmStats } from './stats.js';
 import type { Vmalloc } from './vmalloc.js';
-import { Reclaim } from './reclaim.js';
+import { Reclaim } from './vmscan.js';
 import { SwapDevice } from './swap.js';
 import { Cpu } from './cpu.js';
 

@@ -1,14 +1,11 @@
 import { PteError, type Counters } from '@pte/core';
-import { A, D, P } from '@pte/arch-x86';
 import { folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, Lru } from './lru.js';
-import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
-import { PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LOCKED, PG_REFERENCED, PG_WORKINGSET } from './page-flags.js';
-import { pteTableFor, vpnHi, vpnIndex, vpnLo, pmdTableFor } from './pgtable.js';
-import { splitPmd } from './zap.js';
-import { swpHi, swpLo } from './swap.js';
-import { VM_EXEC } from './vma.js';
+import type { Inode } from './page-cache.js';
+import { PG_ACTIVE, PG_DIRTY, PG_LOCKED, PG_REFERENCED } from './page-flags.js';
+import { folioReferenced, tryToUnmap } from './rmap.js';
+import { swapRefault, workingsetActivation, workingsetEviction, workingsetRefault } from './workingset.js';
 
 /** SWAP_CLUSTER_MAX: folios reclaimed per round. */
 export const SWAP_CLUSTER_MAX = 32;
@@ -17,7 +14,8 @@ export const SWAP_CLUSTER_MAX = 32;
 export const SWAPPINESS = 60;
 
 /**
- * Page reclaim for the page cache, after mm/vmscan.c with the classic active/inactive LRU
+ * Page reclaim for the page cache, after mm/vmscan.c (the rmap walks are in rmap.ts, refault
+ * detection in workingset.ts) with the classic active/inactive LRU
  * (linux-mm.md §5.1). Watermarks min < low < high (mm/page_alloc.c __setup_per_zone_wmarks, with
  * min ≈ 1/256 of memory); an allocation that would go below low runs kswapd (inline) until free
  * memory is back at high; one that fails runs direct reclaim.
@@ -46,15 +44,15 @@ export class Reclaim {
   readonly high: number;
   private busy = false;
   /** File refaults, and those seen by the last shrink (cache_trim_mode needs none since). */
-  private fileRefaults = 0;
+  fileRefaults = 0;
   private fileRefaultsSeen = 0;
-  private evictions = 0;
+  evictions = 0;
   /** Anon rmap: the virtual page each anonymous page is mapped at (anon_vma + folio index). */
-  private readonly anonVpn: Float64Array;
+  readonly anonVpn: Float64Array;
   /** Pages read from the device and not used yet (1 per frame): the "read but never used" metric. */
-  private readonly readUnused: Uint8Array;
+  readonly readUnused: Uint8Array;
   /** Swap slots of the folio being swapped out, per page (-1: page not mapped). */
-  private readonly slots = new Int32Array(512);
+  readonly slots = new Int32Array(512);
   // Statistics (reclaim.*).
   scanned = 0;
   reclaimed = 0;
@@ -71,7 +69,7 @@ export class Reclaim {
   swapFull = 0;
 
   constructor(
-    private readonly k: Kernel,
+    readonly k: Kernel,
     /** Touches after an eviction within which a refault counts as premature (the precision horizon). */
     readonly horizon = 4096,
   ) {
@@ -182,7 +180,7 @@ export class Reclaim {
       const head = lru.tail(active);
       if (head < 0) return;
       const n = 1 << f.order[head]!;
-      const { refs, exec } = this.referenced(head);
+      const { refs, exec } = folioReferenced(this, head);
       if (refs > 0 && exec && active === LRU_ACTIVE_FILE) {
         lru.move(head, active, n);
         continue;
@@ -210,7 +208,7 @@ export class Reclaim {
       lru.move(head, inactive, n);
       return 0;
     }
-    const { refs, exec } = this.referenced(head);
+    const { refs, exec } = folioReferenced(this, head);
     const referencedFolio = (f.flags[head]! & PG_REFERENCED) !== 0;
     if (refs > 0) {
       for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! | PG_REFERENCED;
@@ -224,7 +222,7 @@ export class Reclaim {
     }
     for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! & ~PG_REFERENCED;
     if (anon) return this.swapOut(head);
-    this.unmapAll(head);
+    tryToUnmap(this, head);
     this.evict(head);
     return n;
   }
@@ -269,78 +267,8 @@ export class Reclaim {
     if (wait > 0) k.charge(k.catIo, wait);
     k.stats.ioWrites++;
     this.writebacks++;
-    this.unmapAll(head);
+    tryToUnmap(this, head);
     return n;
-  }
-
-  /**
-   * folio_referenced(): test-and-clear A in every PTE (or PMD) mapping the folio, found through the
-   * file's mappings (the rmap's i_mmap walk). Also reports whether a mapping is executable.
-   */
-  private referenced(head: number): { refs: number; exec: boolean } {
-    const k = this.k;
-    let refs = 0;
-    let exec = false;
-    this.forEachMapping(head, (mm, vpn, pt, idx, level) => {
-      const vma = mm.vmas.find(vpn)!;
-      if ((vma.flags & VM_EXEC) !== 0) exec = true;
-      if (level === 1) {
-        if (k.pv.ptepTestAndClearYoung(pt, idx)) refs++;
-      } else {
-        const lo = k.readLo(pt, idx);
-        if ((lo & A) !== 0) {
-          k.pv.setUpper(2, pt, idx, (lo & ~A) >>> 0, k.readHi(pt, idx)); // pmdp_test_and_clear_young
-          refs++;
-        }
-      }
-    });
-    return { refs, exec };
-  }
-
-  /**
-   * try_to_unmap(): clear every PTE mapping the folio, flushing the loaded address space's TLB
-   * entry. An anonymous page's PTE then takes its swap entry (from `slots`).
-   */
-  private unmapAll(head: number): void {
-    const k = this.k;
-    const f = k.frames;
-    const anon = (f.flags[head]! & PG_ANON) !== 0;
-    if (anon) this.splitAnonPmds(head); // TTU_SPLIT_HUGE_PMD: unmap a THP page by page
-    const rss = anon ? MM_ANONPAGES : k.pageCache.files[f.owner[head]!]!.shmem ? MM_SHMEMPAGES : MM_FILEPAGES;
-    this.forEachMapping(head, (mm, vpn, pt, idx, level) => {
-      if (level === 1) {
-        const e = k.entryAt(pt, idx);
-        k.pv.ptepGetAndClear(pt, idx);
-        const unused = k.mem.takeMark(e);
-        if (unused) k.stats.ptePrefaultedUnused++;
-        const pfn = k.frameOf(1, k.pv.oldLo, k.pv.oldHi);
-        if (!unused) this.readUnused[pfn] = 0;
-        if ((k.pv.oldLo & D) !== 0) f.flags[pfn] = f.flags[pfn]! | PG_DIRTY;
-        f.mapcount[pfn] = f.mapcount[pfn]! - 1;
-        mm.addRss(rss, -1);
-        if (anon) {
-          const slot = this.slots[pfn - head]!;
-          k.pv.setPte(pt, idx, swpLo(slot), swpHi(slot));
-          mm.swapEnts++;
-        }
-        folioPut(k, pfn, 1);
-      } else {
-        k.pv.setUpper(2, pt, idx, 0, 0);
-        // A PMD mapping carries no per-page use marks: its pages count as used.
-        this.readUnused.fill(0, head, head + 512);
-        for (let j = 0; j < 512; j++) f.mapcount[head + j] = f.mapcount[head + j]! - 1;
-        mm.addRss(rss, -512);
-        folioPut(k, head, 512);
-        mm.dropPtCache();
-      }
-      k.charge(k.catReclaim, k.costs.zapPte);
-      if (k.cpu.mm === mm) {
-        k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
-        k.stats.tlbFlushCalls++;
-        k.stats.tlbFlushPages++;
-        k.charge(k.catFlush, k.costs.flushTlbCall);
-      }
-    });
   }
 
   /** Write back if dirty, drop from the page cache with shadow entries, free. */
@@ -361,109 +289,24 @@ export class Reclaim {
       if (this.readUnused[head + j] === 1) this.evictedUnused++;
       this.readUnused[head + j] = 0;
     }
-    const index = f.index[head]!;
-    this.evictions++;
-    for (let j = 0; j < n; j++) inode.shadow.set(index + j, this.evictions * 0x100000000 + k.touchClock);
+    workingsetEviction(this, inode, f.index[head]!, n);
     k.pageCache.remove(inode, head);
     folioPut(k, head, n);
   }
 
-  /** Visit every PTE (level 1) or PMD leaf (level 2) mapping the folio at `head`, in every address space. */
-  private forEachMapping(head: number, fn: (mm: Mm, vpn: number, table: number, idx: number, level: number) => void): void {
-    const k = this.k;
-    const f = k.frames;
-    if ((f.flags[head]! & PG_ANON) !== 0) {
-      this.forEachAnonMapping(head, fn);
-      return;
-    }
-    const inode = k.pageCache.files[f.owner[head]!];
-    if (inode === undefined) return;
-    const n = 1 << f.order[head]!;
-    const index = f.index[head]!;
-    for (const mm of k.mms) {
-      for (const vma of mm.vmas.all()) {
-        if (vma.file !== inode || vma.pgoff >= index + n || vma.pgoff + vma.pages <= index) continue;
-        for (let j = 0; j < n; j++) {
-          const vpn = vma.start + (index + j - vma.pgoff);
-          if (vpn < vma.start || vpn >= vma.end) continue;
-          this.visitAt(mm, vpn, head, j, fn);
-        }
-      }
-    }
-  }
-
-  /**
-   * Call `fn` for the mapping of page `head + j` at `vpn` in `mm`, if there is one: its PTE
-   * (level 1), or, for the folio's first page, a PMD leaf mapping the whole folio (level 2).
-   */
-  private visitAt(mm: Mm, vpn: number, head: number, j: number, fn: (mm: Mm, vpn: number, table: number, idx: number, level: number) => void): void {
-    const k = this.k;
-    const pt = pteTableFor(k, mm, vpn, false);
-    if (pt === -2) {
-      const pmd = pmdTableFor(k, mm, vpn, false);
-      const pidx = vpnIndex(vpn, 2);
-      if (j === 0 && k.frameOf(2, k.readLo(pmd, pidx), k.readHi(pmd, pidx)) === head) fn(mm, vpn, pmd, pidx, 2);
-      return;
-    }
-    if (pt < 0) return;
-    const idx = vpn % 512;
-    const lo = k.readLo(pt, idx);
-    if ((lo & P) !== 0 && k.frameOf(1, lo, k.readHi(pt, idx)) === head + j) fn(mm, vpn, pt, idx, 1);
-  }
-
-  /** split_huge_pmd_address() in every address space that maps the anonymous folio `head` by a PMD. */
-  private splitAnonPmds(head: number): void {
-    if (this.k.frames.order[head] !== 9) return;
-    const vpn = this.anonVpn[head]!;
-    for (const mm of this.k.mms) {
-      this.visitAt(mm, vpn, head, 0, (m, v, _t, _i, level) => {
-        if (level === 2) splitPmd(this.k, m, v);
-      });
-    }
-  }
-
-  /** rmap_walk_anon(): the anonymous folio's pages at their virtual pages in every address space that maps them. */
-  private forEachAnonMapping(head: number, fn: (mm: Mm, vpn: number, table: number, idx: number, level: number) => void): void {
-    const k = this.k;
-    const f = k.frames;
-    const n = 1 << f.order[head]!;
-    for (let j = 0; j < n; j++) {
-      if (f.mapcount[head + j] === 0) continue;
-      const vpn = this.anonVpn[head + j]!;
-      for (const mm of k.mms) this.visitAt(mm, vpn, head, j, fn);
-    }
-  }
-
-  /** A swap-in of a slot written `writtenAt` touches ago: a refault, premature within the horizon. */
+  /** A swap-in of a slot written `writtenAt` touches ago (workingset.ts). */
   swapRefault(writtenAt: number): void {
-    this.refaults++;
-    if (this.k.touchClock - writtenAt <= this.horizon) this.premature++;
+    swapRefault(this, writtenAt);
   }
 
-  /**
-   * A major fault on file page `index`: if its shadow entry is there it is a refault
-   * (workingset_refault); premature when the page was evicted fewer than `horizon` touches ago.
-   * Returns whether the new folio should start active (refault distance within the active list).
-   */
-  refault(inode: import('./page-cache.js').Inode, index: number): boolean {
-    const s = inode.shadow.get(index);
-    if (s === undefined) return false;
-    inode.shadow.delete(index);
-    this.refaults++;
-    this.fileRefaults++;
-    const evictedAt = s % 0x100000000;
-    const eviction = Math.floor(s / 0x100000000);
-    if (this.k.touchClock - evictedAt <= this.horizon) this.premature++;
-    return this.evictions - eviction <= this.lru.pages[LRU_ACTIVE_FILE]!;
+  /** workingset_refault() for file page `index` (workingset.ts). */
+  refault(inode: Inode, index: number): boolean {
+    return workingsetRefault(this, inode, index);
   }
 
-  /** workingset_activation for a refaulting folio: straight to the active list. */
+  /** workingset_activation() for a refaulting folio (workingset.ts). */
   activateRefault(pfn: number): void {
-    const f = this.k.frames;
-    const n = 1 << f.order[pfn]!;
-    const head = pfn - (pfn % n);
-    for (let j = 0; j < n; j++) f.flags[head + j] = f.flags[head + j]! | PG_ACTIVE | PG_WORKINGSET;
-    this.lru.move(head, LRU_ACTIVE_FILE, n);
+    workingsetActivation(this, pfn);
   }
 
   addCountersTo(c: Counters): void {
