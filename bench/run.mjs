@@ -16,12 +16,19 @@ const results = [
   ...(only === undefined || only === 'sweep' ? sweepBenches() : []),
 ];
 
-const rows = results.map((r) => [r.name, r.unit.endsWith('/s') ? fmtRate(r.value) : `${r.value.toFixed(1)} ${r.unit}`, r.target, r.lowerIsBetter ? r.target / r.value : r.value / r.target]);
+const rows = results.map((r) => [
+  r.name,
+  r.unit.endsWith('/s') ? fmtRate(r.value) : `${r.value.toFixed(1)} ${r.unit}`,
+  r.target,
+  r.lowerIsBetter ? r.target / r.value : r.value / r.target,
+]);
 const w = [Math.max(...rows.map((r) => r[0].length)), 12];
 console.log(`${'benchmark'.padEnd(w[0])}  ${'median'.padStart(w[1])}  ${'target'.padStart(10)}  ratio`);
 for (const [name, value, target, ratio] of rows) {
   const t = target >= 1e6 ? `${target / 1e6} M/s` : `${target}`;
-  console.log(`${name.padEnd(w[0])}  ${value.padStart(w[1])}  ${t.padStart(10)}  ${ratio.toFixed(2)}x${ratio >= 1 ? '' : '  (below target)'}`);
+  console.log(
+    `${name.padEnd(w[0])}  ${value.padStart(w[1])}  ${t.padStart(10)}  ${ratio.toFixed(2)}x${ratio >= 1 ? '' : '  (below target)'}`,
+  );
 }
 const file = new URL('./results.json', import.meta.url);
 const fresh = results.map((r) => ({ ...r, ratio: r.lowerIsBetter ? r.target / r.value : r.value / r.target }));
@@ -34,9 +41,16 @@ if (only !== undefined && existsSync(file)) {
     recorded = [];
   }
 }
-const merged = [...recorded.map((r) => fresh.find((f) => f.name === r.name) ?? r), ...fresh.filter((f) => !recorded.some((r) => r.name === f.name))];
+const merged = [
+  ...recorded.map((r) => fresh.find((f) => f.name === r.name) ?? r),
+  ...fresh.filter((f) => !recorded.some((r) => r.name === f.name)),
+];
 writeFileSync(
   file,
-  JSON.stringify({ node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, results: merged }, null, 2) + '\n',
+  JSON.stringify(
+    { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, results: merged },
+    null,
+    2,
+  ) + '\n',
 );
 console.log(`\nwrote ${file.pathname}`);

@@ -12,7 +12,11 @@ import { median } from './harness.mjs';
 const CLI = fileURLToPath(new URL('../apps/pte-lab/dist/cli.js', import.meta.url));
 
 function cli(args) {
-  return execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 2 ** 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** thread/minor-fault-around once the catalogue has it, else the generic micro-workload. */
@@ -42,7 +46,16 @@ function timeJobs(args, reps) {
 
 export function sweepBenches({ reps = 5 } = {}) {
   const name = scenario();
-  const base = ['sweep', name, '--vary', 'fault_around=1,4,16,64,512', '--vary', 'platform=native,xen-pv,kvm-shadow,kvm-tdp', '--format', 'json'];
+  const base = [
+    'sweep',
+    name,
+    '--vary',
+    'fault_around=1,4,16,64,512',
+    '--vary',
+    'platform=native,xen-pv,kvm-shadow,kvm-tdp',
+    '--format',
+    'json',
+  ];
   // 256 MiB per point, so each point's work (~0.1 s) outweighs a worker's start-up.
   const args = [...base, '--set', 'size=256MiB'];
   const big = timeJobs(args, reps);
@@ -62,7 +75,12 @@ export function sweepBenches({ reps = 5 } = {}) {
       seconds_jobs2: big.m2,
       times_jobs1: big.t1,
       times_jobs2: big.t2,
-      default_size: { command: `pte-lab ${base.join(' ')} --jobs 1|2`, ratio: small.m1 / small.m2, seconds_jobs1: small.m1, seconds_jobs2: small.m2 },
+      default_size: {
+        command: `pte-lab ${base.join(' ')} --jobs 1|2`,
+        ratio: small.m1 / small.m2,
+        seconds_jobs1: small.m1,
+        seconds_jobs2: small.m2,
+      },
     },
   ];
 }

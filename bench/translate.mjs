@@ -27,7 +27,10 @@ function build(pageFrames) {
 
 export function translateBenches() {
   const out = [];
-  for (const [label, pageFrames] of [['4K', 1], ['2M', 512]]) {
+  for (const [label, pageFrames] of [
+    ['4K', 1],
+    ['2M', 512],
+  ]) {
     const { mmu } = build(pageFrames);
     const access = ACCESS_READ | ACCESS_USER;
     const seq = measure(() => {
@@ -36,7 +39,13 @@ export function translateBenches() {
       if (sink < 0) throw new Error('fault in benchmark');
       return PAGES_4K * 64;
     });
-    out.push({ name: `translate.seq_1GiB_${label}`, unit: 'accesses/s', value: seq.rate, target: 100e6, rates: seq.rates });
+    out.push({
+      name: `translate.seq_1GiB_${label}`,
+      unit: 'accesses/s',
+      value: seq.rate,
+      target: 100e6,
+      rates: seq.rates,
+    });
 
     const rng = new Prng(42, 'bench.random');
     const N = 4_000_000;
@@ -48,7 +57,13 @@ export function translateBenches() {
       if (sink < 0) throw new Error('fault in benchmark');
       return N;
     });
-    out.push({ name: `translate.random_1GiB_${label}`, unit: 'accesses/s', value: rnd.rate, target: 10e6, rates: rnd.rates });
+    out.push({
+      name: `translate.random_1GiB_${label}`,
+      unit: 'accesses/s',
+      value: rnd.rate,
+      target: 10e6,
+      rates: rnd.rates,
+    });
     // Host memory of the tables per mapped 4 KiB page.
   }
   return out;

@@ -58,7 +58,8 @@ for (const group of ['packages', 'apps']) {
     }
     const allowed = reachable(pkg.name);
     for (const dep of Object.keys(pkg.dependencies ?? {})) {
-      if (dep.startsWith('@pte/') && !allowed.has(dep)) problems.push(`${relative(root, pj)}: ${pkg.name} may not depend on ${dep}`);
+      if (dep.startsWith('@pte/') && !allowed.has(dep))
+        problems.push(`${relative(root, pj)}: ${pkg.name} may not depend on ${dep}`);
     }
     for (const sub of ['src', 'test']) {
       if (!existsSync(join(dir, sub))) continue;
@@ -66,7 +67,8 @@ for (const group of ['packages', 'apps']) {
         const text = readFileSync(f, 'utf8');
         for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](@pte\/[a-z0-9-]+|pte-lab)['"]/g)) {
           if (sub === 'test' && m[1] === TEST_ONLY) continue;
-          if (m[1] !== pkg.name && !allowed.has(m[1])) problems.push(`${relative(root, f)}: ${pkg.name} may not import ${m[1]}`);
+          if (m[1] !== pkg.name && !allowed.has(m[1]))
+            problems.push(`${relative(root, f)}: ${pkg.name} may not import ${m[1]}`);
         }
       }
     }

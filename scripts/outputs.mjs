@@ -45,14 +45,27 @@ const MMAP_TOUCH_VARIANTS = [
 function cases() {
   const out = [];
   const list = [
-    'micro/mmap-touch', 'thread/major-fault-readahead', 'thread/xen-batching', 'thread/kvm-accessed-bit',
-    'thread/minor-fault-around', 'map-pages/2mb-window', 'thread/anon-prefault', 'vmap/lazy-flush',
-    'thread/forky-build', 'unixbench/exec-shell', 'thread/madvise-gated',
+    'micro/mmap-touch',
+    'thread/major-fault-readahead',
+    'thread/xen-batching',
+    'thread/kvm-accessed-bit',
+    'thread/minor-fault-around',
+    'map-pages/2mb-window',
+    'thread/anon-prefault',
+    'vmap/lazy-flush',
+    'thread/forky-build',
+    'unixbench/exec-shell',
+    'thread/madvise-gated',
   ];
-  const only = { 'thread/xen-batching': ['xen-pv'], 'thread/kvm-accessed-bit': ['kvm-shadow'], 'vmap/lazy-flush': ['xen-pv', 'native'] };
+  const only = {
+    'thread/xen-batching': ['xen-pv'],
+    'thread/kvm-accessed-bit': ['kvm-shadow'],
+    'vmap/lazy-flush': ['xen-pv', 'native'],
+  };
   for (const s of list) {
     for (const p of only[s] ?? PLATFORMS) {
-      for (const prof of PROFILES) out.push({ name: `${s}~${p}~${prof}`, args: ['run', s, '--platform', p, '--profile', prof] });
+      for (const prof of PROFILES)
+        out.push({ name: `${s}~${p}~${prof}`, args: ['run', s, '--platform', p, '--profile', prof] });
       out.push({ name: `${s}~${p}~check`, args: ['run', s, '--platform', p, '--check'] });
     }
   }
@@ -62,7 +75,17 @@ function cases() {
       out.push({ name: `mmap-touch-v${i}~${p}`, args });
     }
   });
-  out.push({ name: 'sweep~minor-fault-around', args: ['sweep', 'thread/minor-fault-around', '--vary', 'fault_around=1,16', '--vary', 'platform=native,xen-pv,kvm-shadow,kvm-tdp'] });
+  out.push({
+    name: 'sweep~minor-fault-around',
+    args: [
+      'sweep',
+      'thread/minor-fault-around',
+      '--vary',
+      'fault_around=1,16',
+      '--vary',
+      'platform=native,xen-pv,kvm-shadow,kvm-tdp',
+    ],
+  });
   return out;
 }
 
@@ -74,10 +97,12 @@ async function writeAll(dir) {
   // the same command.
   const trace = join(tmpdir(), 'pte-lab-outputs-replay.lackey');
   const lines = [];
-  for (let i = 0; i < 3000; i++) lines.push(`${i % 3 === 0 ? ' S' : ' L'} ${(0x10000000 + ((i * 7919) % 2048) * 4096).toString(16)},8`);
+  for (let i = 0; i < 3000; i++)
+    lines.push(`${i % 3 === 0 ? ' S' : ' L'} ${(0x10000000 + ((i * 7919) % 2048) * 4096).toString(16)},8`);
   writeFileSync(`${trace}.${process.pid}`, lines.join('\n') + '\n');
   renameSync(`${trace}.${process.pid}`, trace);
-  for (const p of PLATFORMS) todo.push({ name: `replay~${p}`, args: ['replay', trace, '--trace-format', 'lackey', '--platform', p, '--check'] });
+  for (const p of PLATFORMS)
+    todo.push({ name: `replay~${p}`, args: ['replay', trace, '--trace-format', 'lackey', '--platform', p, '--check'] });
   let next = 0;
   const worker = async () => {
     while (next < todo.length) {

@@ -3,7 +3,16 @@
 // (linux-6.18 profile with this machine's settings), and write docs/validation.md.
 // Dependency-free: node built-ins, gcc, and the built CLI in apps/pte-lab/dist.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  readdirSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -36,7 +45,15 @@ const CASES = [
   { id: 'w2m-seq', backing: 'file', cache: 'written', io_chunk: '2MiB', size: '64MiB', pattern: 'seq' },
   { id: 'w2m-per2m', backing: 'file', cache: 'written', io_chunk: '2MiB', size: '256MiB', pattern: 'per2m' },
   { id: 'w-write-private', backing: 'file', cache: 'written', size: '64MiB', pattern: 'seq', access: 'write' },
-  { id: 'w-write-shared', backing: 'file', share: 'shared', cache: 'written', size: '64MiB', pattern: 'seq', access: 'write' },
+  {
+    id: 'w-write-shared',
+    backing: 'file',
+    share: 'shared',
+    cache: 'written',
+    size: '64MiB',
+    pattern: 'seq',
+    access: 'write',
+  },
   { id: 'w-madv-random', backing: 'file', cache: 'written', size: '64MiB', pattern: 'seq', advice: 'random' },
   { id: 'w-madv-seq', backing: 'file', cache: 'written', size: '64MiB', pattern: 'seq', advice: 'sequential' },
   // file, warm via read() after eviction (io_chunk = the read() size)
@@ -67,10 +84,20 @@ const full = (c) => ({ share: 'private', cache: 'written', advice: 'normal', acc
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...opts });
-const tryRead = (p) => { try { return readFileSync(p, 'utf8').trim(); } catch (e) { return null; } };
+const sh = (cmd, args, opts = {}) =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...opts });
+const tryRead = (p) => {
+  try {
+    return readFileSync(p, 'utf8').trim();
+  } catch (e) {
+    return null;
+  }
+};
 const bracketed = (s) => (s?.match(/\[([^\]]+)\]/) ?? [])[1] ?? s;
-const sizeBytes = (s) => { const m = /^(\d+)(KiB|MiB|GiB)?$/.exec(s); return Number(m[1]) * ({ KiB: 1024, MiB: MIB, GiB: 1024 * MIB }[m[2]] ?? 1); };
+const sizeBytes = (s) => {
+  const m = /^(\d+)(KiB|MiB|GiB)?$/.exec(s);
+  return Number(m[1]) * ({ KiB: 1024, MiB: MIB, GiB: 1024 * MIB }[m[2]] ?? 1);
+};
 
 /** The filesystem type and block device of a directory (from /proc/self/mountinfo). */
 function fsOf(dir) {
@@ -81,7 +108,10 @@ function fsOf(dir) {
     const [pre, post] = line.split(' - ');
     const f = pre.split(' ');
     const mnt = f[4].replace(/\\040/g, ' ');
-    if ((real === mnt || real.startsWith(mnt === '/' ? '/' : mnt + '/')) && (best === null || mnt.length >= best.mnt.length)) {
+    if (
+      (real === mnt || real.startsWith(mnt === '/' ? '/' : mnt + '/')) &&
+      (best === null || mnt.length >= best.mnt.length)
+    ) {
       const [fstype, source] = post.split(' ');
       best = { mnt, fstype, source, majmin: f[2] };
     }
@@ -107,7 +137,9 @@ function makeTestDir() {
       const fs = fsOf(base);
       if (fs === null || ['tmpfs', 'ramfs', 'overlay'].includes(fs.fstype)) continue;
       return mkdtempSync(join(base, 'pte-validate-'));
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   // fall back to the repo's ignored tmp/ (.gitignore has /tmp/)
   sh('mkdir', ['-p', join(ROOT, 'tmp')]);
@@ -115,14 +147,35 @@ function makeTestDir() {
 }
 
 function runProbe(probe, dir, cases) {
-  const input = cases.map((c) => Object.entries({ ...c, seed: 1 }).map(([k, v]) => `${k}=${v}`).join(' ')).join('\n') + '\n';
+  const input =
+    cases
+      .map((c) =>
+        Object.entries({ ...c, seed: 1 })
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' '),
+      )
+      .join('\n') + '\n';
   const out = sh(probe, [dir], { input, maxBuffer: 64 * MIB });
-  return out.trim().split('\n').map((l) => JSON.parse(l));
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 function runModel(c, settings) {
-  const args = [CLI, 'run', 'micro/mmap-touch', '--profile', PROFILE, '--format', 'json',
-    '--set', `read_ahead_kb=${settings.readAheadKb}`, '--set', `fault_around=${settings.faultAround}`];
+  const args = [
+    CLI,
+    'run',
+    'micro/mmap-touch',
+    '--profile',
+    PROFILE,
+    '--format',
+    'json',
+    '--set',
+    `read_ahead_kb=${settings.readAheadKb}`,
+    '--set',
+    `fault_around=${settings.faultAround}`,
+  ];
   for (const k of ['backing', 'share', 'size', 'cache', 'io_chunk', 'advice', 'pattern', 'access']) {
     if (c[k] !== undefined) args.push('--set', `${k}=${c[k]}`);
   }
@@ -132,16 +185,25 @@ function runModel(c, settings) {
     let err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => (code === 0 ? resolve({ r: JSON.parse(out), cmd: args.slice(1).join(' ') }) : reject(new Error(`model failed for ${c.id}: ${err}`))));
+    p.on('close', (code) =>
+      code === 0
+        ? resolve({ r: JSON.parse(out), cmd: args.slice(1).join(' ') })
+        : reject(new Error(`model failed for ${c.id}: ${err}`)),
+    );
   });
 }
 
 async function pool(items, n, f) {
   const out = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) { const i = next++; out[i] = await f(items[i], i); }
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await f(items[i], i);
+      }
+    }),
+  );
   return out;
 }
 
@@ -157,8 +219,13 @@ async function modelFolioOrders(c) {
     const profile = vm.getProfile(PROFILE);
     const bytes = sizeBytes(c.size);
     const m = new machine.Machine({
-      platform: 'native', profile, policy: profile.policy, memBytes: 2 * bytes + 64 * 2 ** 20, seed: 1,
-      costs: machine.resolveRunCosts({}), readAheadKb: settings.readAheadKb,
+      platform: 'native',
+      profile,
+      policy: profile.policy,
+      memBytes: 2 * bytes + 64 * 2 ** 20,
+      seed: 1,
+      costs: machine.resolveRunCosts({}),
+      readAheadKb: settings.readAheadKb,
     });
     const k = m.kernel;
     const inode = m.createFile('data', bytes);
@@ -194,17 +261,30 @@ const fs = fsOf(testDir);
 const blk = blockDirOf(fs.majmin);
 const THP = '/sys/kernel/mm/transparent_hugepage';
 const mthp = existsSync(THP)
-  ? readdirSync(THP).filter((d) => d.startsWith('hugepages-')).map((d) => [d.slice(10), bracketed(tryRead(join(THP, d, 'enabled')))]).filter(([, v]) => v)
+  ? readdirSync(THP)
+      .filter((d) => d.startsWith('hugepages-'))
+      .map((d) => [d.slice(10), bracketed(tryRead(join(THP, d, 'enabled')))])
+      .filter(([, v]) => v)
   : [];
 let faultAroundBytes = tryRead('/sys/kernel/debug/fault_around_bytes');
 let faSource = faultAroundBytes !== null ? '/sys/kernel/debug/fault_around_bytes' : null;
 if (faultAroundBytes === null) {
   // debugfs is usually not mounted: try it in a private mount namespace (leaves the host's mounts alone)
   try {
-    faultAroundBytes = sh('unshare', ['-m', 'sh', '-c', 'mount -t debugfs none /sys/kernel/debug && cat /sys/kernel/debug/fault_around_bytes']).trim();
+    faultAroundBytes = sh('unshare', [
+      '-m',
+      'sh',
+      '-c',
+      'mount -t debugfs none /sys/kernel/debug && cat /sys/kernel/debug/fault_around_bytes',
+    ]).trim();
     faSource = 'debugfs (mounted in a private mount namespace)';
   } catch (e) {
-    faSource = `not readable (/sys/kernel/debug not mounted; in a private mount namespace: ${String(e.stderr ?? e.message).trim().split('\n').pop()})`;
+    faSource = `not readable (/sys/kernel/debug not mounted; in a private mount namespace: ${String(
+      e.stderr ?? e.message,
+    )
+      .trim()
+      .split('\n')
+      .pop()})`;
     faultAroundBytes = null;
   }
 }
@@ -226,7 +306,9 @@ const settings = {
   faultAround: null,
   faultAroundInferred: null,
 };
-log(`kernel ${settings.kernel}; test dir ${testDir} (${fs.fstype} on ${fs.source}); read_ahead_kb ${settings.readAheadKb}`);
+log(
+  `kernel ${settings.kernel}; test dir ${testDir} (${fs.fstype} on ${fs.source}); read_ahead_kb ${settings.readAheadKb}`,
+);
 
 // ---------------------------------------------------------------------------------------------
 // 2. Real kernel
@@ -241,7 +323,8 @@ try {
 }
 const probeMs = Date.now() - tProbe;
 settings.readAheadKbAfter = blk ? Number(tryRead(join(blk, 'queue/read_ahead_kb'))) : 128;
-if (settings.readAheadKbAfter !== settings.readAheadKb) log(`WARNING: read_ahead_kb changed during the probe: ${settings.readAheadKb} → ${settings.readAheadKbAfter}`);
+if (settings.readAheadKbAfter !== settings.readAheadKb)
+  log(`WARNING: read_ahead_kb changed during the probe: ${settings.readAheadKb} → ${settings.readAheadKbAfter}`);
 const byId = Object.fromEntries(real.map((r) => [r.id, r]));
 // Fault-around inferred from the order-0 warm file read sequentially: faults = pages / window.
 {
@@ -267,7 +350,13 @@ log(`model: ${model.length} runs in ${modelMs} ms`);
 // ---------------------------------------------------------------------------------------------
 const within = (m, r) => (r === 0 ? m === 0 : Math.abs(m - r) / r <= TOL);
 const ratioText = (m, r) => (r === 0 ? (m === 0 ? '—' : '∞') : (m / r).toFixed(2));
-const histText = (h) => (h ? Object.entries(h).sort((a, b) => Number(a[0]) - Number(b[0])).map(([o, n]) => `o${o}:${n}`).join(' ') : 'n/a');
+const histText = (h) =>
+  h
+    ? Object.entries(h)
+        .sort((a, b) => Number(a[0]) - Number(b[0]))
+        .map(([o, n]) => `o${o}:${n}`)
+        .join(' ')
+    : 'n/a';
 const histPmdPages = (h) => (h ? (h['9'] ?? 0) : 0);
 
 const rows = [];
@@ -280,7 +369,10 @@ for (let i = 0; i < CASES.length; i++) {
   const mAnonKb = (c.backing === 'anon' ? m.memory.rss_pages : mc['faults.cow']) * 4;
   const mPmdKb = mc['pmd.mapped'] * 2048;
   const row = {
-    c, r, m, cmd,
+    c,
+    r,
+    m,
+    cmd,
     minor: [r.minor, mc['faults.minor']],
     major: [r.major, mc['faults.major']],
     rss: [r.rss_kb, mRssKb],
@@ -292,9 +384,13 @@ for (let i = 0; i < CASES.length; i++) {
   };
   row.faultsOk = within(row.minor[1], row.minor[0]) && within(row.major[1], row.major[0]);
   row.rssOk = within(row.rss[1], row.rss[0]);
-  const relevant = c.backing === 'anon' || c.access === 'write' || c.advice === 'hugepage' || r.file_pmd_kb > 0 || mPmdKb > 0;
+  const relevant =
+    c.backing === 'anon' || c.access === 'write' || c.advice === 'hugepage' || r.file_pmd_kb > 0 || mPmdKb > 0;
   row.thpRelevant = relevant;
-  row.thpOk = within(row.anon[1], row.anon[0]) && within(row.anonHuge[1], row.anonHuge[0]) && within(row.filePmd[1], row.filePmd[0]);
+  row.thpOk =
+    within(row.anon[1], row.anon[0]) &&
+    within(row.anonHuge[1], row.anonHuge[0]) &&
+    within(row.filePmd[1], row.filePmd[0]);
   row.explain = explain(row);
   rows.push(row);
 }
@@ -314,27 +410,51 @@ function explain(row) {
 
   // Anonymous THP (PMD) under MADV_HUGEPAGE
   if (c.backing === 'anon' && c.advice === 'hugepage') {
-    out.push(`THP enabled=${settings.thpEnabled}: MADV_HUGEPAGE makes the real kernel fill each 2 MiB-aligned range with one PMD-mapped THP on the first write (do_huge_pmd_anonymous_page; AnonHugePages ${r.anon_huge_kb} kB, ${r.minor} faults for ${r.touches} touches); the model does the same (policy anonThp, --set thp=madvise) and counts ${row.minor[1]} faults, AnonHugePages ${row.anonHuge[1]} kB, Rss ${row.rss[1]} kB` +
-      (settings.thpEnabled !== 'madvise' ? `; this machine's THP setting is not madvise, which the model does not follow` : ''));
+    out.push(
+      `THP enabled=${settings.thpEnabled}: MADV_HUGEPAGE makes the real kernel fill each 2 MiB-aligned range with one PMD-mapped THP on the first write (do_huge_pmd_anonymous_page; AnonHugePages ${r.anon_huge_kb} kB, ${r.minor} faults for ${r.touches} touches); the model does the same (policy anonThp, --set thp=madvise) and counts ${row.minor[1]} faults, AnonHugePages ${row.anonHuge[1]} kB, Rss ${row.rss[1]} kB` +
+        (settings.thpEnabled !== 'madvise'
+          ? `; this machine's THP setting is not madvise, which the model does not follow`
+          : ''),
+    );
   }
   // VM_HUGEPAGE file readahead
   if (c.backing === 'file' && c.cache === 'cold' && c.advice === 'hugepage') {
-    out.push(`VM_HUGEPAGE file readahead: do_sync_mmap_readahead reads PMD-order folios (ra->size 2×2 MiB, async 2 MiB) when the VMA has VM_HUGEPAGE, and they are PMD-mapped: real folios ${realF}, FilePmdMapped ${r.file_pmd_kb} kB, ${r.minor + r.major} faults; the model ignores VM_HUGEPAGE in its mmap readahead and uses read-around, giving ${row.minor[1] + row.major[1]} faults and ${row.filePmd[1]} kB PMD-mapped`);
+    out.push(
+      `VM_HUGEPAGE file readahead: do_sync_mmap_readahead reads PMD-order folios (ra->size 2×2 MiB, async 2 MiB) when the VMA has VM_HUGEPAGE, and they are PMD-mapped: real folios ${realF}, FilePmdMapped ${r.file_pmd_kb} kB, ${r.minor + r.major} faults; the model ignores VM_HUGEPAGE in its mmap readahead and uses read-around, giving ${row.minor[1] + row.major[1]} faults and ${row.filePmd[1]} kB PMD-mapped`,
+    );
   }
   // shared write faults on large folios
   if (c.backing === 'file' && c.share === 'shared' && c.access === 'write' && r.minor < row.minor[1]) {
-    out.push(`shared write faults map the whole large folio: the real kernel took ${r.minor} faults for ${r.touches} page writes, one per folio (folios ${realF}), because do_shared_fault → finish_fault maps every page of a large folio that lies inside the VMA and one page table with one set_pte_range() (linux-mm.md §1.1); the model maps one PTE per shared write fault (${row.minor[1]} faults). Write faults do not fault around in either, so this is finish_fault's folio mapping, not fault-around`);
+    out.push(
+      `shared write faults map the whole large folio: the real kernel took ${r.minor} faults for ${r.touches} page writes, one per folio (folios ${realF}), because do_shared_fault → finish_fault maps every page of a large folio that lies inside the VMA and one page table with one set_pte_range() (linux-mm.md §1.1); the model maps one PTE per shared write fault (${row.minor[1]} faults). Write faults do not fault around in either, so this is finish_fault's folio mapping, not fault-around`,
+    );
   }
   // MADV_WILLNEED on a cold file
   if (c.backing === 'file' && c.cache === 'cold' && c.advice === 'willneed') {
-    out.push(`MADV_WILLNEED: in the real kernel the page cache held ${r.cached_before} of ${pages} pages when the loop started (madvise_willneed → force_page_cache_ra submits the reads asynchronously and clamps the request to max(bdi io_pages = ${settings.ioPages}, ra_pages) pages), so ${r.major} major fault(s) and the mmap readahead with its large folios (${realF}) did the rest: ${r.minor} minor faults. The model does the same (order-0 reads of max(io_pages, ra_pages) pages in 2 MiB chunks, not waited for) and counts ${row.minor[1]} minor, ${row.major[1]} major`);
+    out.push(
+      `MADV_WILLNEED: in the real kernel the page cache held ${r.cached_before} of ${pages} pages when the loop started (madvise_willneed → force_page_cache_ra submits the reads asynchronously and clamps the request to max(bdi io_pages = ${settings.ioPages}, ra_pages) pages), so ${r.major} major fault(s) and the mmap readahead with its large folios (${realF}) did the rest: ${r.minor} minor faults. The model does the same (order-0 reads of max(io_pages, ra_pages) pages in 2 MiB chunks, not waited for) and counts ${row.minor[1]} minor, ${row.major[1]} major`,
+    );
   }
   // readback: folio sizes built by read() through readahead
   if (c.cache === 'readback' && row.modelFolios) {
-    out.push(`folio sizes from read(): the real kernel's readahead window grows to read_ahead_kb=${settings.readAheadKb} KiB and the folio order rises by 2 per async round up to order 9, giving folios ${realF} (FilePmdMapped ${r.file_pmd_kb} kB); the model's populateByRead runs its own readahead for each ${c.io_chunk ?? '128KiB'} read() (page_cache_sync_ra, then page_cache_async_ra on each marker with the aligned window end) and gives folios ${modelF} (pages per order, all pages), needing ${row.minor[1]} faults instead of ${r.minor}` + (realF !== modelF ? `. The real layout of this run is not the one the same reads give on other runs (those match the model exactly, as rb-seq does here) (real and model pages of order 9: ${r.folio_pages_by_order?.[9] ?? 0} and ${row.modelFolios?.[9] ?? 0}); the real kernel's readahead is not deterministic here (page_cache_ra_order() falls back to smaller folios when a large allocation fails), the model's is` : ''));
+    out.push(
+      `folio sizes from read(): the real kernel's readahead window grows to read_ahead_kb=${settings.readAheadKb} KiB and the folio order rises by 2 per async round up to order 9, giving folios ${realF} (FilePmdMapped ${r.file_pmd_kb} kB); the model's populateByRead runs its own readahead for each ${c.io_chunk ?? '128KiB'} read() (page_cache_sync_ra, then page_cache_async_ra on each marker with the aligned window end) and gives folios ${modelF} (pages per order, all pages), needing ${row.minor[1]} faults instead of ${r.minor}` +
+        (realF !== modelF
+          ? `. The real layout of this run is not the one the same reads give on other runs (those match the model exactly, as rb-seq does here) (real and model pages of order 9: ${r.folio_pages_by_order?.[9] ?? 0} and ${row.modelFolios?.[9] ?? 0}); the real kernel's readahead is not deterministic here (page_cache_ra_order() falls back to smaller folios when a large allocation fails), the model's is`
+          : ''),
+    );
   }
   // written: folio sizes from write()
-  if (c.cache === 'written' && row.modelFolios && r.folio_pages_by_order && histText(row.modelFolios) !== realF && c.access === 'read' && !c.pattern.startsWith('random') && !c.pattern.startsWith('stride') && !c.pattern.startsWith('hotset')) {
+  if (
+    c.cache === 'written' &&
+    row.modelFolios &&
+    r.folio_pages_by_order &&
+    histText(row.modelFolios) !== realF &&
+    c.access === 'read' &&
+    !c.pattern.startsWith('random') &&
+    !c.pattern.startsWith('stride') &&
+    !c.pattern.startsWith('hotset')
+  ) {
     out.push(`folio sizes from write(): real folios of the mapped pages ${realF}, model ${modelF}`);
   }
   // the folio that ends at EOF, mapped window by window
@@ -343,29 +463,49 @@ function explain(row) {
     const o = Math.max(...orders);
     const extra = r.minor - row.minor[1];
     if (orders.length === 1 && o > 0 && o < 9 && extra !== 0) {
-      out.push(`last folio of the file: 6.18's filemap_map_pages() tests file_end >= folio_next_index(folio) with file_end the last page index, so the order-${o} folio that ends exactly at EOF is never expanded to the whole folio by fault-around (once its page table exists each fault maps one ${fa}-page window; when it is the first folio faulted in its PMD, ->fault and finish_fault() map it whole). The model follows this (policy mapPagesEofStrict) and still differs by ${extra} faults (real ${r.minor}, model ${row.minor[1]})`);
+      out.push(
+        `last folio of the file: 6.18's filemap_map_pages() tests file_end >= folio_next_index(folio) with file_end the last page index, so the order-${o} folio that ends exactly at EOF is never expanded to the whole folio by fault-around (once its page table exists each fault maps one ${fa}-page window; when it is the first folio faulted in its PMD, ->fault and finish_fault() map it whole). The model follows this (policy mapPagesEofStrict) and still differs by ${extra} faults (real ${r.minor}, model ${row.minor[1]})`,
+      );
     }
   }
   // a difference of one or two faults among thousands
   const off = Math.abs(r.minor - row.minor[1]) + Math.abs(r.major - row.major[1]);
   if (out.length === 0 && missFaults && off <= 2 && r.minor + r.major >= 1000) {
-    out.push(`the counts differ by ${off} fault(s) out of ${r.minor + r.major} (real ${r.minor} minor + ${r.major} major, model ${row.minor[1]} + ${row.major[1]}): a ratio against a count of 0–2 is not meaningful; this is the real kernel's run-to-run variation (the case matches exactly on other runs)`);
+    out.push(
+      `the counts differ by ${off} fault(s) out of ${r.minor + r.major} (real ${r.minor} minor + ${r.major} major, model ${row.minor[1]} + ${row.major[1]}): a ratio against a count of 0–2 is not meaningful; this is the real kernel's run-to-run variation (the case matches exactly on other runs)`,
+    );
   }
   // random / hotset on large folios: fault count depends on folio sizes
   if (c.cache === 'cold' && out.length === 0) {
     const realIo = r.cached_after;
-    out.push(`cold file: after the loop the real page cache holds ${realIo} of ${pages} pages with folios ${realF} (readahead read_ahead_kb=${settings.readAheadKb}); the model read ${row.modelIoPages} pages through its readahead. ` +
-      `Real faults ${r.minor} minor + ${r.major} major vs model ${row.minor[1]} + ${row.major[1]}` +
-      (c.advice === 'random' ? ': with MADV_RANDOM every fault reads just its page; the real kernel still allocates a folio per fault but fault-around maps nothing else because neighbouring pages are not cached' : ''));
+    out.push(
+      `cold file: after the loop the real page cache holds ${realIo} of ${pages} pages with folios ${realF} (readahead read_ahead_kb=${settings.readAheadKb}); the model read ${row.modelIoPages} pages through its readahead. ` +
+        `Real faults ${r.minor} minor + ${r.major} major vs model ${row.minor[1]} + ${row.major[1]}` +
+        (c.advice === 'random'
+          ? ': with MADV_RANDOM every fault reads just its page; the real kernel still allocates a folio per fault but fault-around maps nothing else because neighbouring pages are not cached'
+          : ''),
+    );
   }
   if (missRss && c.backing === 'file' && c.cache === 'cold' && r.rss_kb > row.rss[1]) {
-    out.push(`Rss: fault-around maps every uptodate page in the window, and the real kernel maps whole large folios, so sparse touches of a readahead-filled file map ${r.rss_kb} kB vs the model's ${row.rss[1]} kB`);
+    out.push(
+      `Rss: fault-around maps every uptodate page in the window, and the real kernel maps whole large folios, so sparse touches of a readahead-filled file map ${r.rss_kb} kB vs the model's ${row.rss[1]} kB`,
+    );
   }
-  if (out.length === 0 && c.cache !== 'cold' && r.major > 0 && row.major[1] === 0 && r.major <= Math.max(8, r.touches / 200)) {
-    out.push(`the real kernel took ${r.major} major fault(s) on a file whose ${r.cached_before} of ${pages} pages were cached when the loop started: pages dropped or re-read during the run by other activity on the machine (seen in one run of several; the other runs of this case match); the model's file stays cached, so it takes none`);
+  if (
+    out.length === 0 &&
+    c.cache !== 'cold' &&
+    r.major > 0 &&
+    row.major[1] === 0 &&
+    r.major <= Math.max(8, r.touches / 200)
+  ) {
+    out.push(
+      `the real kernel took ${r.major} major fault(s) on a file whose ${r.cached_before} of ${pages} pages were cached when the loop started: pages dropped or re-read during the run by other activity on the machine (seen in one run of several; the other runs of this case match); the model's file stays cached, so it takes none`,
+    );
   }
   if (out.length === 0) {
-    out.push(`unexplained by the generator: real minor/major/Rss ${r.minor}/${r.major}/${r.rss_kb} kB, model ${row.minor[1]}/${row.major[1]}/${row.rss[1]} kB; real folios ${realF}, model ${modelF}`);
+    out.push(
+      `unexplained by the generator: real minor/major/Rss ${r.minor}/${r.major}/${r.rss_kb} kB, model ${row.minor[1]}/${row.major[1]}/${row.rss[1]} kB; real folios ${realF}, model ${modelF}`,
+    );
   }
   return out.join('. ') + '.';
 }
@@ -381,15 +521,30 @@ const thpPass = thpRows.filter((x) => x.thpOk).length;
 const pct = (a, b) => `${((100 * a) / b).toFixed(0)}%`;
 const mark = (ok) => (ok ? '✓' : '✗');
 const kb = (v) => String(v);
-const caseText = (c) => [c.backing, c.backing === 'file' ? c.share : c.share === 'shared' ? 'shared' : '', c.size, c.backing === 'file' ? `${c.cache}${c.io_chunk ? ` io ${c.io_chunk}` : ''}` : '', c.advice !== 'normal' ? `madv ${c.advice}` : '', c.pattern, c.access].filter(Boolean).join(', ');
+const caseText = (c) =>
+  [
+    c.backing,
+    c.backing === 'file' ? c.share : c.share === 'shared' ? 'shared' : '',
+    c.size,
+    c.backing === 'file' ? `${c.cache}${c.io_chunk ? ` io ${c.io_chunk}` : ''}` : '',
+    c.advice !== 'normal' ? `madv ${c.advice}` : '',
+    c.pattern,
+    c.access,
+  ]
+    .filter(Boolean)
+    .join(', ');
 const totalMs = Date.now() - t0;
 
 const md = [];
 md.push('# Validation against the real kernel');
 md.push('');
-md.push(`Generated by \`pnpm validate\` (validate/run.mjs) on ${new Date().toISOString().slice(0, 10)}. Do not edit by hand.`);
+md.push(
+  `Generated by \`pnpm validate\` (validate/run.mjs) on ${new Date().toISOString().slice(0, 10)}. Do not edit by hand.`,
+);
 md.push('');
-md.push(`The real-kernel probe (validate/probe.c, compiled with gcc at run time) runs each micro/mmap-touch case in a fresh process: it prepares the file (write() in io_chunk pieces then fsync; or fsync + POSIX_FADV_DONTNEED then read() in io_chunk pieces; or fsync + POSIX_FADV_DONTNEED), maps it (2 MiB aligned), applies madvise, and counts minor and major faults with getrusage() around the touch loop only. Rss, Anonymous, AnonHugePages and FilePmdMapped come from the mapping's /proc/self/smaps entry after the loop; the folio orders of the mapped pages come from /proc/self/pagemap and /proc/kpageflags. The model runs the same case as \`pte-lab run micro/mmap-touch --profile ${PROFILE}\` with this machine's read_ahead_kb and fault-around window. Random patterns use different generators (the probe's splitmix64 seed 1, the model's seed 1), so the same fraction of pages is touched but not the same pages.`);
+md.push(
+  `The real-kernel probe (validate/probe.c, compiled with gcc at run time) runs each micro/mmap-touch case in a fresh process: it prepares the file (write() in io_chunk pieces then fsync; or fsync + POSIX_FADV_DONTNEED then read() in io_chunk pieces; or fsync + POSIX_FADV_DONTNEED), maps it (2 MiB aligned), applies madvise, and counts minor and major faults with getrusage() around the touch loop only. Rss, Anonymous, AnonHugePages and FilePmdMapped come from the mapping's /proc/self/smaps entry after the loop; the folio orders of the mapped pages come from /proc/self/pagemap and /proc/kpageflags. The model runs the same case as \`pte-lab run micro/mmap-touch --profile ${PROFILE}\` with this machine's read_ahead_kb and fault-around window. Random patterns use different generators (the probe's splitmix64 seed 1, the model's seed 1), so the same fraction of pages is touched but not the same pages.`,
+);
 md.push('');
 md.push('## Machine');
 md.push('');
@@ -398,42 +553,65 @@ md.push('|---|---|');
 md.push(`| kernel (uname -r) | ${settings.kernel} (${settings.machine}) |`);
 md.push(`| model profile | ${PROFILE} |`);
 md.push(`| test directory filesystem | ${fs.fstype} on ${fs.source} (mounted at ${fs.mnt}) |`);
-md.push(`| backing device read_ahead_kb | ${settings.readAheadKb} (/sys/block/${settings.blockDev}/queue/read_ahead_kb) → model \`read_ahead_kb=${settings.readAheadKb}\` |`);
-if (settings.readAheadKbAfter !== settings.readAheadKb) md.push(`| **read_ahead_kb after the probe** | **${settings.readAheadKbAfter}: changed while the probe ran; the cold and readback cases are suspect** |`);
+md.push(
+  `| backing device read_ahead_kb | ${settings.readAheadKb} (/sys/block/${settings.blockDev}/queue/read_ahead_kb) → model \`read_ahead_kb=${settings.readAheadKb}\` |`,
+);
+if (settings.readAheadKbAfter !== settings.readAheadKb)
+  md.push(
+    `| **read_ahead_kb after the probe** | **${settings.readAheadKbAfter}: changed while the probe ran; the cold and readback cases are suspect** |`,
+  );
 md.push(`| backing device max_sectors_kb (bdi io_pages) | ${settings.ioPages * 4} (${settings.ioPages} pages) |`);
 md.push(`| THP enabled / defrag | ${settings.thpEnabled} / ${settings.thpDefrag} |`);
 md.push(`| THP shmem_enabled | ${settings.thpShmem} |`);
 md.push(`| mTHP sizes (hugepages-*/enabled) | ${settings.mthp.map(([s, v]) => `${s}:${v}`).join(', ') || 'n/a'} |`);
 md.push(`| fault_around_bytes | ${settings.faultAroundBytes ?? '—'} (${settings.faSource}) |`);
 const inf = settings.faultAroundInferred;
-md.push(`| fault-around window, inferred | ${inf.pages} pages / ${inf.faults} faults = ${inf.window.toFixed(2)} pages per fault on a warm order-0 file (case w4k-seq; ${inf.order0 ? 'all mapped folios order 0' : 'NOT all order 0'}) → model \`fault_around=${settings.faultAround}\` |`);
+md.push(
+  `| fault-around window, inferred | ${inf.pages} pages / ${inf.faults} faults = ${inf.window.toFixed(2)} pages per fault on a warm order-0 file (case w4k-seq; ${inf.order0 ? 'all mapped folios order 0' : 'NOT all order 0'}) → model \`fault_around=${settings.faultAround}\` |`,
+);
 md.push('');
 md.push('## Summary');
 md.push('');
 md.push(`- Faults (minor and major both within ±${TOL * 100}%): **${faultsPass}/${n} (${pct(faultsPass, n)})**`);
 md.push(`- Rss within ±${TOL * 100}%: **${rssPass}/${n} (${pct(rssPass, n)})**`);
-md.push(`- Anonymous / AnonHugePages / FilePmdMapped within ±${TOL * 100}% (cases where they are relevant): ${thpPass}/${thpRows.length} (${pct(thpPass, thpRows.length)})`);
-md.push(`- Target: at least 80% for faults and for Rss — faults ${faultsPass / n >= 0.8 ? 'met' : 'NOT met'}, Rss ${rssPass / n >= 0.8 ? 'met' : 'NOT met'}.`);
-md.push(`- Run time of \`pnpm validate\`: ${(totalMs / 1000).toFixed(1)} s (probe ${(probeMs / 1000).toFixed(1)} s, model ${(modelMs / 1000).toFixed(1)} s).`);
+md.push(
+  `- Anonymous / AnonHugePages / FilePmdMapped within ±${TOL * 100}% (cases where they are relevant): ${thpPass}/${thpRows.length} (${pct(thpPass, thpRows.length)})`,
+);
+md.push(
+  `- Target: at least 80% for faults and for Rss — faults ${faultsPass / n >= 0.8 ? 'met' : 'NOT met'}, Rss ${rssPass / n >= 0.8 ? 'met' : 'NOT met'}.`,
+);
+md.push(
+  `- Run time of \`pnpm validate\`: ${(totalMs / 1000).toFixed(1)} s (probe ${(probeMs / 1000).toFixed(1)} s, model ${(modelMs / 1000).toFixed(1)} s).`,
+);
 md.push('');
 md.push('## Faults and Rss');
 md.push('');
 md.push('Ratio = model / real. ✓ = within ±15% (0 and 0 counts as within).');
 md.push('');
-md.push('| case | parameters | touches | minor real | minor model | ratio | major real | major model | ratio | faults | Rss real kB | Rss model kB | ratio | Rss |');
+md.push(
+  '| case | parameters | touches | minor real | minor model | ratio | major real | major model | ratio | faults | Rss real kB | Rss model kB | ratio | Rss |',
+);
 md.push('|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|---:|:-:|');
 for (const x of rows) {
-  md.push(`| ${x.c.id} | ${caseText(x.c)} | ${x.r.touches} | ${x.minor[0]} | ${x.minor[1]} | ${ratioText(x.minor[1], x.minor[0])} | ${x.major[0]} | ${x.major[1]} | ${ratioText(x.major[1], x.major[0])} | ${mark(x.faultsOk)} | ${kb(x.rss[0])} | ${kb(x.rss[1])} | ${ratioText(x.rss[1], x.rss[0])} | ${mark(x.rssOk)} |`);
+  md.push(
+    `| ${x.c.id} | ${caseText(x.c)} | ${x.r.touches} | ${x.minor[0]} | ${x.minor[1]} | ${ratioText(x.minor[1], x.minor[0])} | ${x.major[0]} | ${x.major[1]} | ${ratioText(x.major[1], x.major[0])} | ${mark(x.faultsOk)} | ${kb(x.rss[0])} | ${kb(x.rss[1])} | ${ratioText(x.rss[1], x.rss[0])} | ${mark(x.rssOk)} |`,
+  );
 }
 md.push('');
 md.push('## Anonymous and huge-page columns');
 md.push('');
-md.push('Model Anonymous = copy-on-write faults × 4 KiB for a file mapping, Rss for an anonymous one; model AnonHugePages / FilePmdMapped = PMD mappings × 2 MiB. Real folio orders are the pages mapped after the loop by the order of their folio (o9 = 2 MiB); model folio orders are what the scenario\'s setup (populateByWrite / populateByRead) puts in the page cache.');
+md.push(
+  "Model Anonymous = copy-on-write faults × 4 KiB for a file mapping, Rss for an anonymous one; model AnonHugePages / FilePmdMapped = PMD mappings × 2 MiB. Real folio orders are the pages mapped after the loop by the order of their folio (o9 = 2 MiB); model folio orders are what the scenario's setup (populateByWrite / populateByRead) puts in the page cache.",
+);
 md.push('');
-md.push('| case | Anonymous real | model | AnonHugePages real | model | FilePmdMapped real | model | ✓ | real folio orders (pages) | model folio orders (pages) | cached before→after |');
+md.push(
+  '| case | Anonymous real | model | AnonHugePages real | model | FilePmdMapped real | model | ✓ | real folio orders (pages) | model folio orders (pages) | cached before→after |',
+);
 md.push('|---|---:|---:|---:|---:|---:|---:|:-:|---|---|---|');
 for (const x of rows) {
-  md.push(`| ${x.c.id} | ${x.anon[0]} | ${x.anon[1]} | ${x.anonHuge[0]} | ${x.anonHuge[1]} | ${x.filePmd[0]} | ${x.filePmd[1]} | ${x.thpRelevant ? mark(x.thpOk) : ''} | ${histText(x.r.folio_pages_by_order)} | ${x.c.backing === 'file' ? histText(x.modelFolios) : ''} | ${x.c.backing === 'file' ? `${x.r.cached_before}→${x.r.cached_after}` : ''} |`);
+  md.push(
+    `| ${x.c.id} | ${x.anon[0]} | ${x.anon[1]} | ${x.anonHuge[0]} | ${x.anonHuge[1]} | ${x.filePmd[0]} | ${x.filePmd[1]} | ${x.thpRelevant ? mark(x.thpOk) : ''} | ${histText(x.r.folio_pages_by_order)} | ${x.c.backing === 'file' ? histText(x.modelFolios) : ''} | ${x.c.backing === 'file' ? `${x.r.cached_before}→${x.r.cached_after}` : ''} |`,
+  );
 }
 md.push('');
 md.push('## Cases outside tolerance');
@@ -441,7 +619,9 @@ md.push('');
 const misses = rows.filter((x) => !x.faultsOk || !x.rssOk || (x.thpRelevant && !x.thpOk));
 if (misses.length === 0) md.push('None.');
 for (const x of misses) {
-  const what = [!x.faultsOk && 'faults', !x.rssOk && 'Rss', x.thpRelevant && !x.thpOk && 'anon/THP'].filter(Boolean).join(', ');
+  const what = [!x.faultsOk && 'faults', !x.rssOk && 'Rss', x.thpRelevant && !x.thpOk && 'anon/THP']
+    .filter(Boolean)
+    .join(', ');
   md.push(`- **${x.c.id}** (${what}): ${x.explain}`);
 }
 md.push('');
@@ -459,5 +639,14 @@ for (const x of rows) md.push(`${x.c.id}: pte-lab ${x.cmd.replace(/^.*?cli\.js /
 md.push('```');
 md.push('');
 writeFileSync(join(ROOT, 'docs/validation.md'), md.join('\n'));
-writeFileSync(join(ROOT, 'validate/last-run.json'), JSON.stringify({ settings, real, model: rows.map((x) => ({ id: x.c.id, counters: x.m.counters, memory: x.m.memory })) }, null, 1));
-log(`faults ${faultsPass}/${n}, Rss ${rssPass}/${n}, anon/THP ${thpPass}/${thpRows.length}; wrote docs/validation.md in ${(totalMs / 1000).toFixed(1)} s`);
+writeFileSync(
+  join(ROOT, 'validate/last-run.json'),
+  JSON.stringify(
+    { settings, real, model: rows.map((x) => ({ id: x.c.id, counters: x.m.counters, memory: x.m.memory })) },
+    null,
+    1,
+  ),
+);
+log(
+  `faults ${faultsPass}/${n}, Rss ${rssPass}/${n}, anon/THP ${thpPass}/${thpRows.length}; wrote docs/validation.md in ${(totalMs / 1000).toFixed(1)} s`,
+);

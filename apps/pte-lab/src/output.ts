@@ -7,7 +7,8 @@ import { formatNumber, formatTable } from './table.js';
 export type Format = 'table' | 'json' | 'csv';
 
 export function parseFormat(text: string): Format {
-  if (text !== 'table' && text !== 'json' && text !== 'csv') throw usageError(`--format '${text}' is not table, json or csv`);
+  if (text !== 'table' && text !== 'json' && text !== 'csv')
+    throw usageError(`--format '${text}' is not table, json or csv`);
   return text;
 }
 
@@ -28,8 +29,11 @@ export function valueAt(r: RunResult, path: string): number | string | undefined
 
 /** A scenario result as the terminal table: the scenario's rows, then cycles by category. */
 export function formatRunTable(r: RunResult, rows: ReadonlyArray<readonly [string, string]>): string {
-  const head = `${r.scenario}  platform=${r.platform}  profile=${r.profile}  seed=${r.seed}\n` +
-    `params: ${Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(' ')}\n\n`;
+  const head =
+    `${r.scenario}  platform=${r.platform}  profile=${r.profile}  seed=${r.seed}\n` +
+    `params: ${Object.entries(r.params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}\n\n`;
   const main = formatTable(
     ['metric', 'value'],
     rows.map(([label, path]) => {
@@ -48,7 +52,12 @@ export function formatRunTable(r: RunResult, rows: ReadonlyArray<readonly [strin
 
 /** Flatten a result to `section.key` columns (params, counters, cycles, memory, derived). */
 export function flattenResult(r: RunResult): Record<string, string | number> {
-  const out: Record<string, string | number> = { scenario: r.scenario, platform: r.platform, profile: r.profile, seed: r.seed };
+  const out: Record<string, string | number> = {
+    scenario: r.scenario,
+    platform: r.platform,
+    profile: r.profile,
+    seed: r.seed,
+  };
   for (const [k, v] of Object.entries(r.params)) out[`params.${k}`] = v;
   for (const [k, v] of Object.entries(r.counters)) out[`counters.${k}`] = v;
   out['cycles.total'] = r.cycles.total;

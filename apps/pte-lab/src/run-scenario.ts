@@ -1,5 +1,12 @@
 import { configError, parseCount, parseSize, usageError } from '@pte/core';
-import { Machine, parsePlatform, resolveRunCosts, sortedRecord, type MachineOptions, type RunResult } from '@pte/machine';
+import {
+  Machine,
+  parsePlatform,
+  resolveRunCosts,
+  sortedRecord,
+  type MachineOptions,
+  type RunResult,
+} from '@pte/machine';
 import { DEFAULT_PROFILE, getProfile, type VmapPolicy, type VmPolicy } from '@pte/vm';
 import { formatAnonPrefault, parseAnonPrefault, parseFaultAround, parsePrefaultPte } from '@pte/workloads';
 import { getScenario } from './scenarios/catalogue.js';
@@ -7,15 +14,19 @@ import type { ResolvedParams, Scenario } from './scenarios/scenario.js';
 
 /** Keys every scenario takes besides its own (SCENARIOS.md "the policy keys every scenario takes"). */
 export const COMMON_KEYS: Readonly<Record<string, string>> = {
-  fault_around: 'fault-around window in pages, a power of two from 1 to 512 (default: the profile\'s)',
-  prefault_pte: 'young | old: Accessed bit of prefaulted PTEs (default: the profile\'s)',
-  anon_prefault: 'off | fixed:<pages> | adaptive | mthp:<sizes joined by +> (default: the profile\'s)',
+  fault_around: "fault-around window in pages, a power of two from 1 to 512 (default: the profile's)",
+  prefault_pte: "young | old: Accessed bit of prefaulted PTEs (default: the profile's)",
+  anon_prefault: "off | fixed:<pages> | adaptive | mthp:<sizes joined by +> (default: the profile's)",
   mem: 'guest memory with unit (default: what the scenario needs)',
-  xen_pte_write: 'mmu_update | update_va_mapping | ptwr: how a Xen PV guest writes a PTE outside lazy mode (default: the profile\'s)',
+  xen_pte_write:
+    "mmu_update | update_va_mapping | ptwr: how a Xen PV guest writes a PTE outside lazy mode (default: the profile's)",
   xen_alias: 'none | always | check: stale vmap aliases before a Xen pin (default always)',
-  batch_fault_around: 'on | off: run fault-around in lazy MMU mode so paravirt backends batch it (the thread\'s proposal; default off)',
-  fault_around_gate: 'on | off: fault-around only in mappings given MADV_SEQUENTIAL or MADV_WILLNEED (Snook\'s proposal; default off)',
-  map_on_io: 'on | off: map the pages of a completed read into the faulting address space (the thread\'s proposal; default off)',
+  batch_fault_around:
+    "on | off: run fault-around in lazy MMU mode so paravirt backends batch it (the thread's proposal; default off)",
+  fault_around_gate:
+    "on | off: fault-around only in mappings given MADV_SEQUENTIAL or MADV_WILLNEED (Snook's proposal; default off)",
+  map_on_io:
+    "on | off: map the pages of a completed read into the faulting address space (the thread's proposal; default off)",
   thp: 'never | madvise: anonymous THP (one PMD per 2 MiB) for MADV_HUGEPAGE memory on native and kvm-tdp (default: madvise on linux-6.18, never before)',
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
@@ -57,27 +68,37 @@ export function applyPolicy(base: VmPolicy, set: Readonly<Record<string, string>
     ...(set.prefault_pte !== undefined ? { prefaultOld: parsePrefaultPte(set.prefault_pte) === 'old' } : {}),
     ...(set.anon_prefault !== undefined ? { anonPrefault: parseAnonPrefault(set.anon_prefault) } : {}),
     ...(set.pt_cache !== undefined ? { ptCache: parseCount(set.pt_cache, '--set pt_cache') } : {}),
-    ...(set.map_on_io !== undefined ? { mapOnIoComplete: oneOf('map_on_io', set.map_on_io, ['on', 'off'] as const) === 'on' } : {}),
-    ...(set.fault_around_gate !== undefined ? { faultAroundGate: oneOf('fault_around_gate', set.fault_around_gate, ['on', 'off'] as const) === 'on' } : {}),
-    ...(set.batch_fault_around !== undefined ? { faultAroundLazy: oneOf('batch_fault_around', set.batch_fault_around, ['on', 'off'] as const) === 'on' } : {}),
+    ...(set.map_on_io !== undefined
+      ? { mapOnIoComplete: oneOf('map_on_io', set.map_on_io, ['on', 'off'] as const) === 'on' }
+      : {}),
+    ...(set.fault_around_gate !== undefined
+      ? { faultAroundGate: oneOf('fault_around_gate', set.fault_around_gate, ['on', 'off'] as const) === 'on' }
+      : {}),
+    ...(set.batch_fault_around !== undefined
+      ? { faultAroundLazy: oneOf('batch_fault_around', set.batch_fault_around, ['on', 'off'] as const) === 'on' }
+      : {}),
     ...(set.thp !== undefined ? { anonThp: oneOf('thp', set.thp, ['never', 'madvise'] as const) === 'madvise' } : {}),
   };
 }
 
 function oneOf<T extends string>(key: string, value: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(value)) throw configError(`--set ${key}: '${value}' is not one of ${choices.join(', ')}`);
+  if (!(choices as readonly string[]).includes(value))
+    throw configError(`--set ${key}: '${value}' is not one of ${choices.join(', ')}`);
   return value as T;
 }
 
 /** Machine settings from the common keys (undefined: the machine's default). */
 export function machineSettings(set: Readonly<Record<string, string>>): Partial<MachineOptions> {
   const out: { -readonly [K in keyof MachineOptions]?: MachineOptions[K] } = {};
-  if (set.xen_pte_write !== undefined) out.xenPteWrite = oneOf('xen_pte_write', set.xen_pte_write, ['mmu_update', 'update_va_mapping', 'ptwr'] as const);
-  if (set.xen_alias !== undefined) out.xenAlias = oneOf('xen_alias', set.xen_alias, ['none', 'always', 'check'] as const);
+  if (set.xen_pte_write !== undefined)
+    out.xenPteWrite = oneOf('xen_pte_write', set.xen_pte_write, ['mmu_update', 'update_va_mapping', 'ptwr'] as const);
+  if (set.xen_alias !== undefined)
+    out.xenAlias = oneOf('xen_alias', set.xen_alias, ['none', 'always', 'check'] as const);
   if (set.reclaim !== undefined) out.reclaim = oneOf('reclaim', set.reclaim, ['on', 'off'] as const) === 'on';
   if (set.swap !== undefined && set.swap !== 'off') {
     const bytes = parseSize(set.swap, '--set swap');
-    if (bytes < 4096 || bytes % 4096 !== 0) throw configError(`--set swap: ${bytes} bytes is not a positive multiple of 4KiB`);
+    if (bytes < 4096 || bytes % 4096 !== 0)
+      throw configError(`--set swap: ${bytes} bytes is not a positive multiple of 4KiB`);
     if (bytes / 4096 > 0x7fffffff) throw configError(`--set swap: ${bytes} bytes is more than the model's 2^31 slots`);
     if (out.reclaim !== true) throw configError('--set swap: needs --set reclaim=on (swap is used only by reclaim)');
     out.swapPages = bytes / 4096;
@@ -113,9 +134,14 @@ export function runScenario(o: RunOptions): RunResult {
 /** Check and resolve a run's options (scenario, platform, profile, seed, --set keys) without running it. */
 export function resolveRun(o: RunOptions): ResolvedRun {
   const scenario = getScenario(o.scenario);
-  const platform = parsePlatform(o.platform ?? (scenario.platforms.includes('native') ? 'native' : scenario.platforms[0]!));
+  const platform = parsePlatform(
+    o.platform ?? (scenario.platforms.includes('native') ? 'native' : scenario.platforms[0]!),
+  );
   if (!scenario.platforms.includes(platform)) {
-    throw configError(`${scenario.name} does not run on ${platform}`, `its platforms are ${scenario.platforms.join(', ')}`);
+    throw configError(
+      `${scenario.name} does not run on ${platform}`,
+      `its platforms are ${scenario.platforms.join(', ')}`,
+    );
   }
   const profile = getProfile(o.profile);
   if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw usageError(`--seed ${o.seed} is not a non-negative integer`);
@@ -132,20 +158,34 @@ export function resolveRun(o: RunOptions): ResolvedRun {
       );
     }
   }
-  if (set.thp === 'madvise' && !profile.hasThp) throw configError(`--set thp: ${profile.name} has no transparent huge pages (they came in 2.6.38)`);
+  if (set.thp === 'madvise' && !profile.hasThp)
+    throw configError(`--set thp: ${profile.name} has no transparent huge pages (they came in 2.6.38)`);
   const policy = applyPolicy(profile.policy, set);
   const params = scenario.resolve(scenarioSet);
   const memBytes = set.mem !== undefined ? parseSize(set.mem, '--set mem') : scenario.defaultMemBytes(params.parsed);
-  if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0) throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
+  if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0)
+    throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
   const costs = resolveRunCosts(costSet);
-  const options: MachineOptions = { platform, profile, policy, memBytes, seed: o.seed, costs, check: o.check, ...machineSettings(set) };
+  const options: MachineOptions = {
+    platform,
+    profile,
+    policy,
+    memBytes,
+    seed: o.seed,
+    costs,
+    check: o.check,
+    ...machineSettings(set),
+  };
   return { options: o, scenario, params, policy, memBytes, set, costSet, machineOptions: options };
 }
 
 /** Run a resolved run and collect its RunResult. */
 export function runResolved(r: ResolvedRun): RunResult {
   const { options: o, scenario, params, policy, memBytes, set, costSet, machineOptions: options } = r;
-  const outcome = scenario.run({ options, machine: (overrides = {}) => new Machine({ ...options, ...overrides }) }, params.parsed);
+  const outcome = scenario.run(
+    { options, machine: (overrides = {}) => new Machine({ ...options, ...overrides }) },
+    params.parsed,
+  );
   const machine = outcome.machine;
   const cycles = sortedRecord(machine.measuredCycles());
   let total = 0;
@@ -159,7 +199,21 @@ export function runResolved(r: ResolvedRun): RunResult {
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
     mem: String(memBytes),
   };
-  for (const key of ['xen_pte_write', 'xen_alias', 'pt_cache', 'vmap', 'nr_cpus', 'batch_fault_around', 'fault_around_gate', 'reclaim', 'reclaim_horizon', 'swap', 'map_on_io', 'thp']) if (set[key] !== undefined) allParams[key] = set[key]!;
+  for (const key of [
+    'xen_pte_write',
+    'xen_alias',
+    'pt_cache',
+    'vmap',
+    'nr_cpus',
+    'batch_fault_around',
+    'fault_around_gate',
+    'reclaim',
+    'reclaim_horizon',
+    'swap',
+    'map_on_io',
+    'thp',
+  ])
+    if (set[key] !== undefined) allParams[key] = set[key]!;
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
   return {
     scenario: scenario.name,
@@ -178,7 +232,9 @@ export function runResolved(r: ResolvedRun): RunResult {
 /** The command that regenerates a run. */
 export function commandLine(o: RunOptions): string {
   const sets = o.set.map((s) => ` --set ${s}`).join('');
-  const platform = o.platform ?? (getScenario(o.scenario).platforms.includes('native') ? 'native' : getScenario(o.scenario).platforms[0]);
+  const platform =
+    o.platform ??
+    (getScenario(o.scenario).platforms.includes('native') ? 'native' : getScenario(o.scenario).platforms[0]);
   return `pte-lab run ${o.scenario} --platform ${platform} --profile ${o.profile} --seed ${o.seed}${sets}${o.check ? ' --check' : ''}`;
 }
 

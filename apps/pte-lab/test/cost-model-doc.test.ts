@@ -10,11 +10,20 @@ import type { CostDefaults } from '@pte/core';
 
 /** Every cost key in code has a row in docs/cost-model.md with the same default and a source. */
 const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'cost-model.md'), 'utf8');
-const tables: Record<string, CostDefaults> = { '@pte/arch-x86': ARCH_COSTS, '@pte/pvops': PVOPS_COSTS, '@pte/vm': VM_COSTS, '@pte/xen': XEN_COSTS, '@pte/kvm-shadow': KVM_COSTS };
+const tables: Record<string, CostDefaults> = {
+  '@pte/arch-x86': ARCH_COSTS,
+  '@pte/pvops': PVOPS_COSTS,
+  '@pte/vm': VM_COSTS,
+  '@pte/xen': XEN_COSTS,
+  '@pte/kvm-shadow': KVM_COSTS,
+};
 
 describe('docs/cost-model.md', () => {
   it('covers every key the machine merges, and nothing else', () => {
-    const documented = doc.split('\n').filter((l) => /^\| `[a-z0-9_.]+` \|/.test(l)).map((l) => l.split('`')[1]);
+    const documented = doc
+      .split('\n')
+      .filter((l) => /^\| `[a-z0-9_.]+` \|/.test(l))
+      .map((l) => l.split('`')[1]);
     expect(documented.sort()).toEqual(Object.keys(ALL_COSTS).sort());
   });
 

@@ -64,7 +64,18 @@ describe('pte-lab pte encode', () => {
   });
 
   it('puts PAT at bit 12 of a 2 MiB PDE and checks alignment', async () => {
-    const r = await runCli('pte', 'encode', '--level', '2', '--pfn', '512', '--flags', 'P,RW,PS,PAT', '--format', 'json');
+    const r = await runCli(
+      'pte',
+      'encode',
+      '--level',
+      '2',
+      '--pfn',
+      '512',
+      '--flags',
+      'P,RW,PS,PAT',
+      '--format',
+      'json',
+    );
     expect(JSON.parse(r.out).hex).toBe('0x0000000000201083');
     const bad = await runCli('pte', 'encode', '--level', '2', '--pfn', '513', '--flags', 'P,PS');
     expect(bad.code).toBe(2);
@@ -72,7 +83,22 @@ describe('pte-lab pte encode', () => {
   });
 
   it('encodes software bits and protection keys', async () => {
-    const r = await runCli('pte', 'encode', '--pfn', '1', '--flags', 'P', '--pkey', '15', '--sw-low', '7', '--sw-high', '127', '--format', 'json');
+    const r = await runCli(
+      'pte',
+      'encode',
+      '--pfn',
+      '1',
+      '--flags',
+      'P',
+      '--pkey',
+      '15',
+      '--sw-low',
+      '7',
+      '--sw-high',
+      '127',
+      '--format',
+      'json',
+    );
     expect(JSON.parse(r.out).hex).toBe('0x7ff0000000001e01');
   });
 

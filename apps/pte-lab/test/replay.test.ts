@@ -67,7 +67,11 @@ describe('pte-lab replay: synthetic traces checked exactly', () => {
   });
 
   it('repeated accesses to one page fault once; the rest are TLB hits', async () => {
-    const r = await replay(file('rep.txt', ' S 10000010,8\n'.repeat(50) + ' L 10000020,8\n'.repeat(50)), '--trace-format', 'lackey');
+    const r = await replay(
+      file('rep.txt', ' S 10000010,8\n'.repeat(50) + ' L 10000020,8\n'.repeat(50)),
+      '--trace-format',
+      'lackey',
+    );
     expect(r.counters['workload.touches']).toBe(100);
     expect(r.counters['faults.anon']).toBe(1);
     expect(r.counters['mmu.accesses']).toBe(101); // 100 accesses + the retry after the fault
@@ -111,7 +115,9 @@ describe('pte-lab replay: synthetic traces checked exactly', () => {
   });
 
   it('bad flags and files are one-line errors', async () => {
-    expect((await runCli('replay', file('ok.txt', 'I  00001000,1\n'), '--trace-format', 'pin')).err).toBe("pte-lab: --trace-format 'pin' is not lackey or bin\n");
+    expect((await runCli('replay', file('ok.txt', 'I  00001000,1\n'), '--trace-format', 'pin')).err).toBe(
+      "pte-lab: --trace-format 'pin' is not lackey or bin\n",
+    );
     const missing = await runCli('replay', join(dir, 'nope.txt'), '--trace-format', 'lackey');
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/^pte-lab: cannot read trace .*nope\.txt: ENOENT\n$/);
@@ -134,7 +140,10 @@ describe('pte-lab replay: synthetic traces checked exactly', () => {
         'ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]',
       ].join('\n') + '\n',
     );
-    const t = file('prog.txt', 'I  00401000,4\nI  00402000,4\n L 00400010,8\n S 00403008,8\n S 00404010,8\n S 10000010,8\n M 7ff000010,8\n S 00401000,1\n');
+    const t = file(
+      'prog.txt',
+      'I  00401000,4\nI  00402000,4\n L 00400010,8\n S 00403008,8\n S 00404010,8\n S 10000010,8\n M 7ff000010,8\n S 00401000,1\n',
+    );
     const r = await replay(t, '--trace-format', 'lackey', '--maps', maps);
     expect(r.params.maps).toBe('a.maps');
     expect(r.counters['replay.vmas']).toBe(6);
@@ -164,25 +173,42 @@ describe('pte-lab replay: a real program traced with valgrind lackey', () => {
 
   const maybe = hasValgrind ? it : it.skip;
 
-  maybe.each(PLATFORMS)('/bin/true replays on %s (heuristic layout and captured maps)', async (platform) => {
-    const h = await replay(trace, '--trace-format', 'lackey', '--platform', platform);
-    expect(h.counters['trace.records']).toBeGreaterThan(100_000);
-    expect(h.counters['workload.touches']).toBeGreaterThanOrEqual(h.counters['trace.records']!);
-    expect(h.counters['workload.segv']).toBe(0);
-    expect(h.counters['faults.anon']).toBeGreaterThan(10);
-    const m = await replay(`${out}.lackey`, '--trace-format', 'lackey', '--maps', `${out}.maps`, '--platform', platform, '--check');
-    expect(m.counters['workload.segv']).toBe(0);
-    expect(m.counters['faults.file']).toBeGreaterThan(0);
-    expect(m.counters['replay.vmas']).toBeGreaterThan(10);
-  }, 60_000);
+  maybe.each(PLATFORMS)(
+    '/bin/true replays on %s (heuristic layout and captured maps)',
+    async (platform) => {
+      const h = await replay(trace, '--trace-format', 'lackey', '--platform', platform);
+      expect(h.counters['trace.records']).toBeGreaterThan(100_000);
+      expect(h.counters['workload.touches']).toBeGreaterThanOrEqual(h.counters['trace.records']!);
+      expect(h.counters['workload.segv']).toBe(0);
+      expect(h.counters['faults.anon']).toBeGreaterThan(10);
+      const m = await replay(
+        `${out}.lackey`,
+        '--trace-format',
+        'lackey',
+        '--maps',
+        `${out}.maps`,
+        '--platform',
+        platform,
+        '--check',
+      );
+      expect(m.counters['workload.segv']).toBe(0);
+      expect(m.counters['faults.file']).toBeGreaterThan(0);
+      expect(m.counters['replay.vmas']).toBeGreaterThan(10);
+    },
+    60_000,
+  );
 
-  maybe('the real trace replays the same coalesced or not, and from its binary form', async () => {
-    const bin = join(dir, 'true.bin');
-    expect((await runCli('trace', 'convert', trace, '--from', 'lackey', '--out', bin)).code).toBe(0);
-    const a = await replay(trace, '--trace-format', 'lackey', '--platform', 'kvm-shadow');
-    const b = await replay(bin, '--trace-format', 'bin', '--platform', 'kvm-shadow');
-    const c = await replay(trace, '--trace-format', 'lackey', '--platform', 'kvm-shadow', '--set', 'coalesce=off');
-    expect(outcome(b)).toEqual(outcome(a));
-    expect(outcome(c)).toEqual(outcome(a));
-  }, 60_000);
+  maybe(
+    'the real trace replays the same coalesced or not, and from its binary form',
+    async () => {
+      const bin = join(dir, 'true.bin');
+      expect((await runCli('trace', 'convert', trace, '--from', 'lackey', '--out', bin)).code).toBe(0);
+      const a = await replay(trace, '--trace-format', 'lackey', '--platform', 'kvm-shadow');
+      const b = await replay(bin, '--trace-format', 'bin', '--platform', 'kvm-shadow');
+      const c = await replay(trace, '--trace-format', 'lackey', '--platform', 'kvm-shadow', '--set', 'coalesce=off');
+      expect(outcome(b)).toEqual(outcome(a));
+      expect(outcome(c)).toEqual(outcome(a));
+    },
+    60_000,
+  );
 });

@@ -21,7 +21,10 @@ maybe('pte-lab report in headless Chromium', () => {
     const r = await runCli('report', '--out', out);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu'],
+    });
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
@@ -43,9 +46,17 @@ maybe('pte-lab report in headless Chromium', () => {
           finding: (s.querySelector('.finding')?.textContent ?? '').length,
         })),
       );
-      expect(sections.map((s) => s.id).sort()).toEqual(SCENARIOS.map((s) => s.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()).sort());
+      expect(sections.map((s) => s.id).sort()).toEqual(
+        SCENARIOS.map((s) => s.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()).sort(),
+      );
       for (const s of sections) {
-        expect([s.id, s.charts >= 1, s.drawn, s.marks.every((n) => n > 0), s.finding > 40]).toEqual([s.id, true, true, true, true]);
+        expect([s.id, s.charts >= 1, s.drawn, s.marks.every((n) => n > 0), s.finding > 40]).toEqual([
+          s.id,
+          true,
+          true,
+          true,
+          true,
+        ]);
       }
       expect(await page.getAttribute('body', 'data-ready')).toBe(String(SCENARIOS.length));
       expect(errors).toEqual([]);

@@ -13,8 +13,21 @@ describe('report charts (inline SVG)', () => {
       xLabel: 'x',
       yLabel: 'y',
       series: [
-        { name: 's1', points: [['1', 10], ['4', 5], ['16', 2]] },
-        { name: 's2', points: [['1', 8], ['4', 0]] },
+        {
+          name: 's1',
+          points: [
+            ['1', 10],
+            ['4', 5],
+            ['16', 2],
+          ],
+        },
+        {
+          name: 's2',
+          points: [
+            ['1', 8],
+            ['4', 0],
+          ],
+        },
       ],
     });
     expect(svg.match(/class="mark"/g)).toHaveLength(5);
@@ -24,7 +37,23 @@ describe('report charts (inline SVG)', () => {
   });
 
   it('line charts on a log axis stay finite for zero values', () => {
-    const svg = renderChart({ title: 't', kind: 'line', xLabel: 'x', yLabel: 'y', logY: true, series: [{ name: 's', points: [['a', 0], ['b', 1000], ['c', 3]] }] });
+    const svg = renderChart({
+      title: 't',
+      kind: 'line',
+      xLabel: 'x',
+      yLabel: 'y',
+      logY: true,
+      series: [
+        {
+          name: 's',
+          points: [
+            ['a', 0],
+            ['b', 1000],
+            ['c', 3],
+          ],
+        },
+      ],
+    });
     expect(svg.match(/class="mark"/g)).toHaveLength(3);
     expect(svg).not.toMatch(/NaN|Infinity/);
   });

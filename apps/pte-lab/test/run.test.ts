@@ -22,7 +22,8 @@ function validate(s: any, v: unknown, path = '$'): string[] {
     for (const [k, val] of Object.entries(o)) {
       if (s.properties?.[k]) errs.push(...validate(s.properties[k], val, `${path}.${k}`));
       else if (s.additionalProperties === false) errs.push(`${path}.${k}: not allowed`);
-      else if (typeof s.additionalProperties === 'object') errs.push(...validate(s.additionalProperties, val, `${path}.${k}`));
+      else if (typeof s.additionalProperties === 'object')
+        errs.push(...validate(s.additionalProperties, val, `${path}.${k}`));
     }
   }
   return errs;
@@ -38,12 +39,28 @@ describe('pte-lab run micro/mmap-touch', () => {
   it('prints a RunResult that matches docs/run-result.schema.json', async () => {
     const r = await runJson('--set', 'size=4MiB');
     expect(validate(schema, r)).toEqual([]);
-    expect(r.cycles.total).toBeCloseTo(Object.values(r.cycles.by_category as Record<string, number>).reduce((a, b) => a + b, 0), 6);
-    expect(r.command).toBe('pte-lab run micro/mmap-touch --platform native --profile linux-6.18 --seed 1 --set size=4MiB');
+    expect(r.cycles.total).toBeCloseTo(
+      Object.values(r.cycles.by_category as Record<string, number>).reduce((a, b) => a + b, 0),
+      6,
+    );
+    expect(r.command).toBe(
+      'pte-lab run micro/mmap-touch --platform native --profile linux-6.18 --seed 1 --set size=4MiB',
+    );
   });
 
   it('is deterministic: the same inputs give the same JSON bytes', async () => {
-    const args = ['run', 'micro/mmap-touch', '--format', 'json', '--set', 'size=8MiB', '--set', 'pattern=random:0.5', '--seed', '7'];
+    const args = [
+      'run',
+      'micro/mmap-touch',
+      '--format',
+      'json',
+      '--set',
+      'size=8MiB',
+      '--set',
+      'pattern=random:0.5',
+      '--seed',
+      '7',
+    ];
     const a = await runCli(...args);
     const b = await runCli(...args);
     expect(a.out).toBe(b.out);
@@ -85,13 +102,32 @@ describe('pte-lab run micro/mmap-touch', () => {
   });
 
   it('MADV_HUGEPAGE anonymous writes: one PMD-mapped THP per 2 MiB on linux-6.18 (native, kvm-tdp), 4 KiB pages with thp=never or under Xen PV', async () => {
-    const args = ['--set', 'backing=anon', '--set', 'access=write', '--set', 'advice=hugepage', '--set', 'size=16MiB', '--check'];
+    const args = [
+      '--set',
+      'backing=anon',
+      '--set',
+      'access=write',
+      '--set',
+      'advice=hugepage',
+      '--set',
+      'size=16MiB',
+      '--check',
+    ];
     for (const platform of ['native', 'kvm-tdp']) {
       const r = await runJson(...args, '--platform', platform);
-      expect([r.counters['faults.minor'], r.counters['thp.fault_alloc'], r.counters['pmd.mapped'], r.memory.rss_pages]).toEqual([8, 8, 8, 4096]);
+      expect([
+        r.counters['faults.minor'],
+        r.counters['thp.fault_alloc'],
+        r.counters['pmd.mapped'],
+        r.memory.rss_pages,
+      ]).toEqual([8, 8, 8, 4096]);
     }
     const never = await runJson(...args, '--set', 'thp=never');
-    expect([never.counters['faults.minor'], never.counters['thp.fault_alloc'], never.params.thp]).toEqual([4096, 0, 'never']);
+    expect([never.counters['faults.minor'], never.counters['thp.fault_alloc'], never.params.thp]).toEqual([
+      4096,
+      0,
+      'never',
+    ]);
     const xen = await runJson(...args, '--platform', 'xen-pv');
     expect(xen.counters['thp.fault_alloc']).toBe(0);
   });
@@ -125,13 +161,27 @@ describe('pte-lab run micro/mmap-touch', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^micro\/mmap-touch  platform=native  profile=linux-3.15  seed=1\n/);
     expect(r.out).toMatch(/faults \(minor\)\s+16\n/);
-    expect(r.out).toMatch(/regenerate: pte-lab run micro\/mmap-touch --platform native --profile linux-3.15 --seed 1 --set size=1MiB/);
+    expect(r.out).toMatch(
+      /regenerate: pte-lab run micro\/mmap-touch --platform native --profile linux-3.15 --seed 1 --set size=1MiB/,
+    );
   });
 });
 
 describe('pte-lab run micro/mmap-touch: anonymous prefault (16 MiB of writes, seed 1)', () => {
   const anon = (pattern: string, policy: string) =>
-    runJson('--set', 'backing=anon', '--set', 'access=write', '--set', 'size=16MiB', '--set', `pattern=${pattern}`, '--set', `anon_prefault=${policy}`, '--check');
+    runJson(
+      '--set',
+      'backing=anon',
+      '--set',
+      'access=write',
+      '--set',
+      'size=16MiB',
+      '--set',
+      `pattern=${pattern}`,
+      '--set',
+      `anon_prefault=${policy}`,
+      '--check',
+    );
 
   it('adaptive takes about 8x fewer faults than off on a sequential write stream', async () => {
     const off = await anon('seq', 'off');
@@ -161,10 +211,36 @@ describe('pte-lab run micro/mmap-touch: anonymous prefault (16 MiB of writes, se
 
 describe('pte-lab run micro/mmap-touch: 64 MiB of anonymous writes in a 32 MiB guest', () => {
   const anon = (...extra: string[]) =>
-    runJson('--set', 'backing=anon', '--set', 'access=write', '--set', 'size=64MiB', '--set', 'mem=32MiB', '--set', 'reclaim=on', '--check', ...extra);
+    runJson(
+      '--set',
+      'backing=anon',
+      '--set',
+      'access=write',
+      '--set',
+      'size=64MiB',
+      '--set',
+      'mem=32MiB',
+      '--set',
+      'reclaim=on',
+      '--check',
+      ...extra,
+    );
 
   it('runs out of memory without swap, with one clear line', async () => {
-    const r = await runCli('run', 'micro/mmap-touch', '--set', 'backing=anon', '--set', 'access=write', '--set', 'size=64MiB', '--set', 'mem=32MiB', '--set', 'reclaim=on');
+    const r = await runCli(
+      'run',
+      'micro/mmap-touch',
+      '--set',
+      'backing=anon',
+      '--set',
+      'access=write',
+      '--set',
+      'size=64MiB',
+      '--set',
+      'mem=32MiB',
+      '--set',
+      'reclaim=on',
+    );
     expect(r.code).not.toBe(0);
     expect(r.err.trim().split('\n')).toHaveLength(1);
     expect(r.err).toMatch(/guest out of memory: .*not reclaimable without swap/);
@@ -183,7 +259,22 @@ describe('pte-lab run micro/mmap-touch: 64 MiB of anonymous writes in a 32 MiB g
   });
 
   it('a swap device too small for the overflow still runs out of memory', async () => {
-    const r = await runCli('run', 'micro/mmap-touch', '--set', 'backing=anon', '--set', 'access=write', '--set', 'size=64MiB', '--set', 'mem=32MiB', '--set', 'reclaim=on', '--set', 'swap=4MiB');
+    const r = await runCli(
+      'run',
+      'micro/mmap-touch',
+      '--set',
+      'backing=anon',
+      '--set',
+      'access=write',
+      '--set',
+      'size=64MiB',
+      '--set',
+      'mem=32MiB',
+      '--set',
+      'reclaim=on',
+      '--set',
+      'swap=4MiB',
+    );
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/guest out of memory: .*0 swap slots free/);
   });
@@ -191,7 +282,17 @@ describe('pte-lab run micro/mmap-touch: 64 MiB of anonymous writes in a 32 MiB g
 
 describe('pte-lab run micro/mmap-touch on a cold file (linux-3.15, 64 MiB, read-around 32 pages)', () => {
   const cold = (pattern: string, advice = 'normal') =>
-    runJson('--profile', 'linux-3.15', '--set', 'cache=cold', '--set', `pattern=${pattern}`, '--set', `advice=${advice}`, '--check');
+    runJson(
+      '--profile',
+      'linux-3.15',
+      '--set',
+      'cache=cold',
+      '--set',
+      `pattern=${pattern}`,
+      '--set',
+      `advice=${advice}`,
+      '--check',
+    );
 
   it('sequential: one major fault, then the async windows keep ahead — 16384 / 32 = 512 reads', async () => {
     const r = await cold('seq');
@@ -272,22 +373,40 @@ describe('thread scenarios', () => {
 describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
   it.each([
     [['run', 'no/such'], /^pte-lab: unknown scenario 'no\/such' \(scenarios: micro\/mmap-touch/],
-    [['run', 'micro/mmap-touch', '--set', 'bogus=1'], /^pte-lab: unknown --set key 'bogus' for micro\/mmap-touch \(keys: backing, /],
+    [
+      ['run', 'micro/mmap-touch', '--set', 'bogus=1'],
+      /^pte-lab: unknown --set key 'bogus' for micro\/mmap-touch \(keys: backing, /,
+    ],
     [['run', 'micro/mmap-touch', '--set', 'size=12Q'], /^pte-lab: --set size: '12Q' is not a size/],
     [['run', 'micro/mmap-touch', '--set', 'mem=lots'], /^pte-lab: --set mem: 'lots' is not a size/],
     [['run', 'micro/mmap-touch', '--set', 'size'], /^pte-lab: --set 'size' is not key=value/],
     [['run', 'micro/mmap-touch', '--set', 'fault_around=3'], /fault_around/],
     [['run', 'micro/mmap-touch', '--set', 'cost.tlb.bogus=1'], /unknown cost 'tlb\.bogus'/],
-    [['run', 'micro/mmap-touch', '--set', 'cost.tlb.invlpg=fast'], /--set cost\.tlb\.invlpg: 'fast' is not a number of cycles/],
-    [['run', 'micro/mmap-touch', '--profile', 'linux-9'], /^pte-lab: unknown profile 'linux-9' \(profiles are linux-2\.6\.27, linux-3\.15, linux-6\.18\)/],
+    [
+      ['run', 'micro/mmap-touch', '--set', 'cost.tlb.invlpg=fast'],
+      /--set cost\.tlb\.invlpg: 'fast' is not a number of cycles/,
+    ],
+    [
+      ['run', 'micro/mmap-touch', '--profile', 'linux-9'],
+      /^pte-lab: unknown profile 'linux-9' \(profiles are linux-2\.6\.27, linux-3\.15, linux-6\.18\)/,
+    ],
     [['run', 'micro/mmap-touch', '--platform', 'vax'], /^pte-lab: --platform: unknown platform 'vax'/],
     [['run', 'micro/mmap-touch', '--seed', 'x'], /^pte-lab: --seed: 'x' is not a non-negative integer/],
     [['run', 'micro/mmap-touch', '--format', 'xml'], /^pte-lab: --format 'xml' is not table, json or csv/],
     [['run', 'micro/mmap-touch', '--set', 'swap=64MiB'], /^pte-lab: --set swap: needs --set reclaim=on/],
     [['run', 'micro/mmap-touch', '--set', 'thp=always'], /^pte-lab: --set thp: 'always' is not one of never, madvise/],
-    [['run', 'micro/mmap-touch', '--profile', 'linux-2.6.27', '--set', 'thp=madvise'], /^pte-lab: --set thp: linux-2\.6\.27 has no transparent huge pages/],
-    [['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=6000'], /^pte-lab: --set swap: 6000 bytes is not a positive multiple of 4KiB/],
-    [['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=much'], /^pte-lab: --set swap: 'much' is not a size/],
+    [
+      ['run', 'micro/mmap-touch', '--profile', 'linux-2.6.27', '--set', 'thp=madvise'],
+      /^pte-lab: --set thp: linux-2\.6\.27 has no transparent huge pages/,
+    ],
+    [
+      ['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=6000'],
+      /^pte-lab: --set swap: 6000 bytes is not a positive multiple of 4KiB/,
+    ],
+    [
+      ['run', 'micro/mmap-touch', '--set', 'reclaim=on', '--set', 'swap=much'],
+      /^pte-lab: --set swap: 'much' is not a size/,
+    ],
   ])('%j', async (args, msg) => {
     const r = await runCli(...args);
     expect(r.code).toBe(2);

@@ -12,7 +12,14 @@ async function run(scenario: string, ...args: string[]) {
 function reportOf(name: string) {
   const s = getScenario(name);
   const results = s.report!.runs.map((r) =>
-    runScenario({ scenario: name, ...(r.platform !== undefined ? { platform: r.platform } : {}), profile: 'linux-6.18', set: r.set, seed: 1, check: false }),
+    runScenario({
+      scenario: name,
+      ...(r.platform !== undefined ? { platform: r.platform } : {}),
+      profile: 'linux-6.18',
+      set: r.set,
+      seed: 1,
+      check: false,
+    }),
   );
   return { results, charts: s.report!.charts(results), finding: s.report!.finding(results) };
 }
@@ -57,7 +64,15 @@ describe('thread/minor-fault-around', () => {
   });
 
   it('per platform: traps counted, shadow paging gains most, Xen gains only when batched, TDP takes no per-page exits', async () => {
-    const at = async (platform: string, ...set: string[]) => run('thread/minor-fault-around', '--platform', platform, '--set', 'fault_around=16', ...set.flatMap((s) => ['--set', s]));
+    const at = async (platform: string, ...set: string[]) =>
+      run(
+        'thread/minor-fault-around',
+        '--platform',
+        platform,
+        '--set',
+        'fault_around=16',
+        ...set.flatMap((s) => ['--set', s]),
+      );
     const native = await at('native');
     const xen = await at('xen-pv');
     const shadow = await at('kvm-shadow');
@@ -89,7 +104,9 @@ describe('thread/minor-fault-around', () => {
     const native16 = results.find((r) => r.platform === 'native' && r.params.fault_around === '16')!;
     expect(finding.text).toContain(`${native16.derived.speedup!.toFixed(2)}× natively`);
     // Change the data, and the finding follows it.
-    const doctored = results.map((r) => (r.platform === 'native' ? { ...r, derived: { ...r.derived, speedup: 10 } } : r));
+    const doctored = results.map((r) =>
+      r.platform === 'native' ? { ...r, derived: { ...r.derived, speedup: 10 } } : r,
+    );
     const f2 = getScenario('thread/minor-fault-around').report!.finding(doctored);
     expect(f2.agrees).toBe('no');
     expect(f2.text).not.toBe(finding.text);
@@ -123,7 +140,15 @@ describe('map-pages/2mb-window', () => {
   it('runs on every platform; Xen traps grow with the unused PTEs', async () => {
     const r = await run('map-pages/2mb-window', '--platform', 'xen-pv');
     expect(r.derived['w512.traps']).toBeGreaterThan(r.derived['w16.traps']);
-    const s = await run('map-pages/2mb-window', '--platform', 'kvm-shadow', '--set', 'pattern=stride:64', '--set', 'size=4MiB');
+    const s = await run(
+      'map-pages/2mb-window',
+      '--platform',
+      'kvm-shadow',
+      '--set',
+      'pattern=stride:64',
+      '--set',
+      'size=4MiB',
+    );
     expect(s.counters['workload.touches']).toBe(16);
   });
 
@@ -172,7 +197,7 @@ describe('thread/anon-prefault', () => {
     expect(d['random.mthp64k.allocated_untouched']).toBeGreaterThan(d['random.mthp16k.allocated_untouched']);
   });
 
-  it('the RunResult is the run\'s own anon_prefault on random writes (sweepable)', async () => {
+  it("the RunResult is the run's own anon_prefault on random writes (sweepable)", async () => {
     const off = await run('thread/anon-prefault');
     expect(off.params.anon_prefault).toBe('off');
     expect(off.counters['faults.total']).toBe(1024);
@@ -180,7 +205,15 @@ describe('thread/anon-prefault', () => {
     const fixed = await run('thread/anon-prefault', '--set', 'anon_prefault=fixed:8');
     expect(fixed.counters['faults.total']).toBe(fixed.derived['random.fixed.faults']);
     expect(fixed.counters['pte.prefaulted_unused']).toBe(fixed.derived['random.fixed.allocated_untouched']);
-    const fixed4 = await run('thread/anon-prefault', '--set', 'fixed_pages=4', '--set', 'size=4MiB', '--set', 'fraction=1');
+    const fixed4 = await run(
+      'thread/anon-prefault',
+      '--set',
+      'fixed_pages=4',
+      '--set',
+      'size=4MiB',
+      '--set',
+      'fraction=1',
+    );
     expect(fixed4.derived['seq.fixed.faults']).toBe(256);
     expect(fixed4.derived['random.off.pages_allocated']).toBe(1024);
   });
@@ -190,22 +223,51 @@ describe('thread/anon-prefault', () => {
     expect(charts.length).toBeGreaterThanOrEqual(1);
     expect(charts[0]!.series.flatMap((s) => s.points.map((p) => p[1])).every((v) => v > 0)).toBe(true);
     const native = results.find((r) => r.platform === 'native')!;
-    expect(finding.text).toContain(`allocates ${native.derived['random.fixed.allocated_untouched']} never-touched pages`);
+    expect(finding.text).toContain(
+      `allocates ${native.derived['random.fixed.allocated_untouched']} never-touched pages`,
+    );
     expect(finding.agrees).toBe('yes');
   });
 });
 
 describe('fault-around scenarios: bad --set values give one clear line and exit code 2', () => {
   it.each([
-    [['run', 'thread/minor-fault-around', '--set', 'fault_around=3'], /^pte-lab: --set fault_around: '3' is not a power of two from 1 to 512/],
-    [['run', 'thread/minor-fault-around', '--set', 'pattern=stride:0'], /^pte-lab: --set pattern: 'stride:0' needs a stride ≥ 1/],
-    [['run', 'thread/minor-fault-around', '--set', 'size=5000'], /^pte-lab: --set size: '5000' is not a positive multiple of 4KiB/],
-    [['run', 'thread/minor-fault-around', '--set', 'window=16'], /^pte-lab: unknown --set key 'window' for thread\/minor-fault-around/],
-    [['run', 'map-pages/2mb-window', '--set', 'pattern=diagonal'], /^pte-lab: --set pattern: 'diagonal' is not a pattern/],
-    [['run', 'thread/anon-prefault', '--set', 'fraction=2'], /^pte-lab: --set fraction: '2' is not a fraction in \(0, 1\]/],
-    [['run', 'thread/anon-prefault', '--set', 'fraction=lots'], /^pte-lab: --set fraction: 'lots' is not a fraction in \(0, 1\]/],
-    [['run', 'thread/anon-prefault', '--set', 'fixed_pages=1'], /^pte-lab: --set fixed_pages: 1 is not a page count from 2 to 512/],
-    [['run', 'thread/anon-prefault', '--set', 'anon_prefault=mthp:3K'], /^pte-lab: --set anon_prefault: 'mthp:3K' lists '3K', which is not an mTHP size/],
+    [
+      ['run', 'thread/minor-fault-around', '--set', 'fault_around=3'],
+      /^pte-lab: --set fault_around: '3' is not a power of two from 1 to 512/,
+    ],
+    [
+      ['run', 'thread/minor-fault-around', '--set', 'pattern=stride:0'],
+      /^pte-lab: --set pattern: 'stride:0' needs a stride ≥ 1/,
+    ],
+    [
+      ['run', 'thread/minor-fault-around', '--set', 'size=5000'],
+      /^pte-lab: --set size: '5000' is not a positive multiple of 4KiB/,
+    ],
+    [
+      ['run', 'thread/minor-fault-around', '--set', 'window=16'],
+      /^pte-lab: unknown --set key 'window' for thread\/minor-fault-around/,
+    ],
+    [
+      ['run', 'map-pages/2mb-window', '--set', 'pattern=diagonal'],
+      /^pte-lab: --set pattern: 'diagonal' is not a pattern/,
+    ],
+    [
+      ['run', 'thread/anon-prefault', '--set', 'fraction=2'],
+      /^pte-lab: --set fraction: '2' is not a fraction in \(0, 1\]/,
+    ],
+    [
+      ['run', 'thread/anon-prefault', '--set', 'fraction=lots'],
+      /^pte-lab: --set fraction: 'lots' is not a fraction in \(0, 1\]/,
+    ],
+    [
+      ['run', 'thread/anon-prefault', '--set', 'fixed_pages=1'],
+      /^pte-lab: --set fixed_pages: 1 is not a page count from 2 to 512/,
+    ],
+    [
+      ['run', 'thread/anon-prefault', '--set', 'anon_prefault=mthp:3K'],
+      /^pte-lab: --set anon_prefault: 'mthp:3K' lists '3K', which is not an mTHP size/,
+    ],
   ])('%j', async (args, msg) => {
     const r = await runCli(...args);
     expect(r.code).toBe(2);

@@ -5,7 +5,12 @@ import { buildReport } from '../src/report/build-report.js';
 async function runJson(scenario: string, ...args: string[]) {
   const r = await runCli('run', scenario, '--format', 'json', ...args);
   if (r.code !== 0) throw new Error(r.err);
-  return JSON.parse(r.out) as { derived: Record<string, number>; counters: Record<string, number>; params: Record<string, string>; platform: string };
+  return JSON.parse(r.out) as {
+    derived: Record<string, number>;
+    counters: Record<string, number>;
+    params: Record<string, string>;
+    platform: string;
+  };
 }
 
 const VMAP = 'vmap/lazy-flush';
@@ -14,28 +19,44 @@ const GUARDS = ['always', 'check', 'pt_cache'] as const;
 
 describe('vmap/lazy-flush', () => {
   // 4 rounds × 8 vmalloc/vfree of 4 pages: 32 vunmaps; lazy_max 16 pages purges at every 5th.
-  const small = ['--set', 'rounds=4', '--set', 'vmaps=8', '--set', 'area=4', '--set', 'tables=2', '--set', 'lazy_max=16', '--set', 'nr_cpus=8'];
+  const small = [
+    '--set',
+    'rounds=4',
+    '--set',
+    'vmaps=8',
+    '--set',
+    'area=4',
+    '--set',
+    'tables=2',
+    '--set',
+    'lazy_max=16',
+    '--set',
+    'nr_cpus=8',
+  ];
 
-  it.each(['xen-pv', 'native'])('on %s eager flushes once per vunmap with an IPI to each other CPU; lazy once per purge', async (platform) => {
-    const r = await runJson(VMAP, '--platform', platform, ...small);
-    const d = r.derived;
-    expect(d['eager.vunmaps']).toBe(32);
-    expect(d['eager.flushes']).toBe(32);
-    expect(d['eager.ipis']).toBe(32 * 7);
-    expect(d['eager.purges']).toBe(0);
-    // 4-page areas pass 16 lazy pages at the 5th: 6 purges in 32 vunmaps, then the final drain.
-    expect(d['lazy.purges']).toBe(7);
-    expect(d['lazy.flushes']).toBe(7);
-    expect(d['lazy.ipis']).toBe(7 * 7);
-    expect(d['lazy.unmap_aliases']).toBe(0);
-    expect(d['lazy.cycles']).toBeLessThan(d['eager.cycles']!);
-    expect(d['eager.flush_cycles']).toBeGreaterThan(d['lazy.flush_cycles']!);
-    for (const v of ['eager', 'lazy', ...GUARDS]) expect(d[`${v}.rounds_done`]).toBe(4);
-    // Every variant's flushes are its purges, except eager's.
-    for (const v of ['lazy', 'lazy-2008', ...GUARDS]) expect(d[`${v}.flushes`]).toBe(d[`${v}.purges`]);
-  });
+  it.each(['xen-pv', 'native'])(
+    'on %s eager flushes once per vunmap with an IPI to each other CPU; lazy once per purge',
+    async (platform) => {
+      const r = await runJson(VMAP, '--platform', platform, ...small);
+      const d = r.derived;
+      expect(d['eager.vunmaps']).toBe(32);
+      expect(d['eager.flushes']).toBe(32);
+      expect(d['eager.ipis']).toBe(32 * 7);
+      expect(d['eager.purges']).toBe(0);
+      // 4-page areas pass 16 lazy pages at the 5th: 6 purges in 32 vunmaps, then the final drain.
+      expect(d['lazy.purges']).toBe(7);
+      expect(d['lazy.flushes']).toBe(7);
+      expect(d['lazy.ipis']).toBe(7 * 7);
+      expect(d['lazy.unmap_aliases']).toBe(0);
+      expect(d['lazy.cycles']).toBeLessThan(d['eager.cycles']!);
+      expect(d['eager.flush_cycles']).toBeGreaterThan(d['lazy.flush_cycles']!);
+      for (const v of ['eager', 'lazy', ...GUARDS]) expect(d[`${v}.rounds_done`]).toBe(4);
+      // Every variant's flushes are its purges, except eager's.
+      for (const v of ['lazy', 'lazy-2008', ...GUARDS]) expect(d[`${v}.flushes`]).toBe(d[`${v}.purges`]);
+    },
+  );
 
-  it('with the kernel\'s lazy_max_pages the only lazy flush is the final drain', async () => {
+  it("with the kernel's lazy_max_pages the only lazy flush is the final drain", async () => {
     const r = await runJson(VMAP, '--set', 'rounds=4', '--set', 'vmaps=8');
     expect(r.derived.lazy_max_pages).toBe(3 * 8192); // fls(4) × 32 MiB / 4 KiB
     expect(r.derived['lazy.flushes']).toBe(1);
@@ -85,7 +106,7 @@ describe('vmap/lazy-flush', () => {
     expect(b.derived['lazy-2008.refused']).toBeGreaterThan(0);
   });
 
-  it('the pt_cache key sizes the cache variant\'s cache', async () => {
+  it("the pt_cache key sizes the cache variant's cache", async () => {
     const r = await runJson(VMAP, '--platform', 'xen-pv', ...small, '--set', 'pt_cache=2');
     expect(r.derived['pt_cache.pt_cache_refills']).toBeGreaterThan(1);
     expect(r.derived['pt_cache.alias_pins']).toBe(0);
@@ -97,39 +118,45 @@ describe('thread/madvise-gated', () => {
   // 2 sequential + 1 WILLNEED + 2 random mappings of 1 MiB (256 pages) each.
   const small = ['--set', 'size=1MiB'];
 
-  it.each(['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'])('on %s: off faults on every touch; always maps a window per fault', async (platform) => {
-    const r = await runJson(GATED, '--platform', platform, ...small);
-    const d = r.derived;
-    expect(d.window).toBe(16);
-    for (const cl of ['seq', 'willneed', 'random']) {
-      expect(d[`off.${cl}.faults`]).toBe(d[`off.${cl}.touches`]);
-      expect(d[`off.${cl}.populated`]).toBe(d[`off.${cl}.touches`]);
-      expect(d[`off.${cl}.prefaulted_unused`]).toBe(0);
-      // Every populated PTE was either touched or counted unused at munmap.
-      expect(d[`always.${cl}.populated`]).toBe(d[`always.${cl}.touches`]! + d[`always.${cl}.prefaulted_unused`]!);
-      expect(d[`always.${cl}.touches`]).toBe(d[`off.${cl}.touches`]);
-    }
-    expect(d['off.seq.touches']).toBe(512);
-    expect(d['always.seq.faults']).toBe(512 / 16);
-    expect(d['always.willneed.faults']).toBe(256 / 16);
-    expect(d['always.seq.prefaulted_unused']).toBe(0);
-    expect(d['always.random.faults']).toBeLessThan(d['off.random.faults']!);
-    expect(d['always.random.prefaulted_unused']).toBeGreaterThan(0);
-    for (const v of ['always', 'off']) {
-      expect(d[`${v}.faults`]).toBe(d[`${v}.seq.faults`]! + d[`${v}.willneed.faults`]! + d[`${v}.random.faults`]!);
-      expect(d[`${v}.cycles`]).toBeCloseTo(d[`${v}.seq.cycles`]! + d[`${v}.willneed.cycles`]! + d[`${v}.random.cycles`]!, 3);
-    }
-    if (platform === 'xen-pv') expect(d['off.traps']).toBeGreaterThan(0);
-    // Gated: the advised classes fault like always-on, the unadvised one like off.
-    for (const cl of ['seq', 'willneed']) {
-      expect(d[`gated.${cl}.faults`]).toBe(d[`always.${cl}.faults`]);
-      expect(d[`gated.${cl}.prefaulted_unused`]).toBe(d[`always.${cl}.prefaulted_unused`]);
-    }
-    expect(d['gated.random.faults']).toBe(d['off.random.faults']);
-    expect(d['gated.random.prefaulted_unused']).toBe(0);
-  });
+  it.each(['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'])(
+    'on %s: off faults on every touch; always maps a window per fault',
+    async (platform) => {
+      const r = await runJson(GATED, '--platform', platform, ...small);
+      const d = r.derived;
+      expect(d.window).toBe(16);
+      for (const cl of ['seq', 'willneed', 'random']) {
+        expect(d[`off.${cl}.faults`]).toBe(d[`off.${cl}.touches`]);
+        expect(d[`off.${cl}.populated`]).toBe(d[`off.${cl}.touches`]);
+        expect(d[`off.${cl}.prefaulted_unused`]).toBe(0);
+        // Every populated PTE was either touched or counted unused at munmap.
+        expect(d[`always.${cl}.populated`]).toBe(d[`always.${cl}.touches`]! + d[`always.${cl}.prefaulted_unused`]!);
+        expect(d[`always.${cl}.touches`]).toBe(d[`off.${cl}.touches`]);
+      }
+      expect(d['off.seq.touches']).toBe(512);
+      expect(d['always.seq.faults']).toBe(512 / 16);
+      expect(d['always.willneed.faults']).toBe(256 / 16);
+      expect(d['always.seq.prefaulted_unused']).toBe(0);
+      expect(d['always.random.faults']).toBeLessThan(d['off.random.faults']!);
+      expect(d['always.random.prefaulted_unused']).toBeGreaterThan(0);
+      for (const v of ['always', 'off']) {
+        expect(d[`${v}.faults`]).toBe(d[`${v}.seq.faults`]! + d[`${v}.willneed.faults`]! + d[`${v}.random.faults`]!);
+        expect(d[`${v}.cycles`]).toBeCloseTo(
+          d[`${v}.seq.cycles`]! + d[`${v}.willneed.cycles`]! + d[`${v}.random.cycles`]!,
+          3,
+        );
+      }
+      if (platform === 'xen-pv') expect(d['off.traps']).toBeGreaterThan(0);
+      // Gated: the advised classes fault like always-on, the unadvised one like off.
+      for (const cl of ['seq', 'willneed']) {
+        expect(d[`gated.${cl}.faults`]).toBe(d[`always.${cl}.faults`]);
+        expect(d[`gated.${cl}.prefaulted_unused`]).toBe(d[`always.${cl}.prefaulted_unused`]);
+      }
+      expect(d['gated.random.faults']).toBe(d['off.random.faults']);
+      expect(d['gated.random.prefaulted_unused']).toBe(0);
+    },
+  );
 
-  it('window sets the always-on variant\'s fault-around; WILLNEED reads are counted outside the measurement', async () => {
+  it("window sets the always-on variant's fault-around; WILLNEED reads are counted outside the measurement", async () => {
     const r = await runJson(GATED, ...small, '--set', 'window=64', '--set', 'rand_maps=0');
     expect(r.derived['always.seq.faults']).toBe(512 / 64);
     expect(r.derived['off.random.touches']).toBe(0);
@@ -175,7 +202,9 @@ describe('report sections', () => {
     // The gate keeps fault-around where advised and avoids it elsewhere: cheapest of the three.
     expect(gated!.finding.agrees).toBe('yes');
     expect(gated!.finding.text).toMatch(/^2 MADV_SEQUENTIAL, 1 MADV_WILLNEED and 2 unadvised random:0\.1 mappings/);
-    expect(gated!.finding.text).toMatch(/native: gated [0-9.,]+ cycles per touch vs always-on [0-9.,]+ and off [0-9.,]+/);
+    expect(gated!.finding.text).toMatch(
+      /native: gated [0-9.,]+ cycles per touch vs always-on [0-9.,]+ and off [0-9.,]+/,
+    );
     expect(gated!.charts[0]!.series[0]!.points.map(([p]) => p)).toEqual(['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp']);
     expect(gated!.charts[0]!.series.every((s) => s.points.every(([, y]) => y > 0))).toBe(true);
   });

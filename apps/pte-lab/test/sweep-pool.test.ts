@@ -11,7 +11,13 @@ import { runPoints, workerFile } from '../src/sweep/pool.js';
 
 jest.setTimeout(60_000);
 
-const BASE: SweepBase = { scenario: 'micro/mmap-touch', profile: 'linux-3.15', set: ['size=1MiB'], seed: 1, check: false };
+const BASE: SweepBase = {
+  scenario: 'micro/mmap-touch',
+  profile: 'linux-3.15',
+  set: ['size=1MiB'],
+  seed: 1,
+  check: false,
+};
 
 function points(...vary: string[]): SweepPoint[] {
   return sweepPoints(BASE, parseVary(vary, BASE.scenario, BASE));
@@ -19,10 +25,15 @@ function points(...vary: string[]): SweepPoint[] {
 
 async function runAll(ps: readonly SweepPoint[], jobs: number, spawnIfLeftMs?: number) {
   const got = new Map<number, RunResult>();
-  const run = runPoints(ps, jobs, (p, r) => {
-    expect(got.has(p.index)).toBe(false);
-    got.set(p.index, r);
-  }, spawnIfLeftMs === undefined ? {} : { spawnIfLeftMs });
+  const run = runPoints(
+    ps,
+    jobs,
+    (p, r) => {
+      expect(got.has(p.index)).toBe(false);
+      got.set(p.index, r);
+    },
+    spawnIfLeftMs === undefined ? {} : { spawnIfLeftMs },
+  );
   await run.done;
   return { got, jobs: run.jobs };
 }
@@ -52,7 +63,10 @@ describe('runPoints', () => {
     // 64 MiB of anonymous writes in a 16 MiB guest: out of memory at run time. This thread runs the
     // native points (the platform with the most), so the worker takes the failing xen-pv point.
     const base: SweepBase = { ...BASE, set: ['backing=anon', 'access=write', 'mem=16MiB'] };
-    const all = sweepPoints(base, parseVary(['platform=native,xen-pv', 'seed=1,2', 'size=1MiB,64MiB'], base.scenario, base));
+    const all = sweepPoints(
+      base,
+      parseVary(['platform=native,xen-pv', 'seed=1,2', 'size=1MiB,64MiB'], base.scenario, base),
+    );
     const text = (p: SweepPoint) => p.vary.map(([, v]) => v).join(' ');
     const ps = all.filter((p) => ['native 1 1MiB', 'native 2 1MiB', 'xen-pv 1 64MiB'].includes(text(p)));
     expect(ps.map(text)).toEqual(['native 1 1MiB', 'native 2 1MiB', 'xen-pv 1 64MiB']);

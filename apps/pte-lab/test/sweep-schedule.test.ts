@@ -8,7 +8,19 @@ import type { SweepPoint } from '../src/sweep/points.js';
 import { pickPoint } from '../src/sweep/schedule.js';
 
 function pt(index: number, platform: string | undefined): SweepPoint {
-  return { index, vary: [], key: String(index), options: { scenario: 's', profile: 'p', set: [], seed: 1, check: false, ...(platform === undefined ? {} : { platform }) } };
+  return {
+    index,
+    vary: [],
+    key: String(index),
+    options: {
+      scenario: 's',
+      profile: 'p',
+      set: [],
+      seed: 1,
+      check: false,
+      ...(platform === undefined ? {} : { platform }),
+    },
+  };
 }
 
 /** 5 fault-around windows × 4 platforms, platform fastest: the sweep. */
@@ -21,7 +33,11 @@ function schedule(points: readonly SweepPoint[], workers: number): number[][] {
   const ran: number[][] = Array.from({ length: workers }, () => []);
   for (let turn = 0; left.length > 0; turn++) {
     const i = turn % workers;
-    const k = pickPoint(left, on[i], on.filter((x, j): x is string => j !== i && x !== undefined));
+    const k = pickPoint(
+      left,
+      on[i],
+      on.filter((x, j): x is string => j !== i && x !== undefined),
+    );
     const [p] = left.splice(k, 1);
     on[i] = p!.options.platform ?? '';
     ran[i]!.push(p!.index);
@@ -60,17 +76,21 @@ describe('pickPoint', () => {
   test('any sweep, any number of workers: every point runs exactly once, and each worker runs its platform in product order', () => {
     const platforms = ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'];
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 40 }), fc.integer({ min: 1, max: 5 }), (plats, workers) => {
-        const points = plats.map((x, i) => pt(i, platforms[x]));
-        const ran = schedule(points, workers);
-        expect(ran.flat().sort((x, y) => x - y)).toEqual(points.map((p) => p.index));
-        for (const r of ran) {
-          for (const platform of platforms) {
-            const mine = r.filter((i) => points[i]!.options.platform === platform);
-            expect(mine).toEqual([...mine].sort((x, y) => x - y));
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 5 }),
+        (plats, workers) => {
+          const points = plats.map((x, i) => pt(i, platforms[x]));
+          const ran = schedule(points, workers);
+          expect(ran.flat().sort((x, y) => x - y)).toEqual(points.map((p) => p.index));
+          for (const r of ran) {
+            for (const platform of platforms) {
+              const mine = r.filter((i) => points[i]!.options.platform === platform);
+              expect(mine).toEqual([...mine].sort((x, y) => x - y));
+            }
           }
-        }
-      }),
+        },
+      ),
     );
   });
 });

@@ -9,7 +9,16 @@ jest.setTimeout(120_000);
 
 const SCENARIO = 'micro/mmap-touch';
 /** 2 × 2 points, small enough to be quick. */
-const SMALL = ['--vary', 'fault_around=1,16', '--vary', 'platform=native,xen-pv', '--profile', 'linux-3.15', '--set', 'size=4MiB'];
+const SMALL = [
+  '--vary',
+  'fault_around=1,16',
+  '--vary',
+  'platform=native,xen-pv',
+  '--profile',
+  'linux-3.15',
+  '--set',
+  'size=4MiB',
+];
 
 async function sweep(...args: string[]) {
   return runCli('sweep', SCENARIO, ...args);
@@ -18,7 +27,12 @@ async function sweep(...args: string[]) {
 async function sweepJson(...args: string[]) {
   const r = await sweep(...args, '--format', 'json');
   if (r.code !== 0) throw new Error(r.err);
-  return JSON.parse(r.out) as Array<{ platform: string; profile: string; params: Record<string, string>; counters: Record<string, number> }>;
+  return JSON.parse(r.out) as Array<{
+    platform: string;
+    profile: string;
+    params: Record<string, string>;
+    counters: Record<string, number>;
+  }>;
 }
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'pte-lab-sweep-'));
@@ -37,10 +51,27 @@ describe('pte-lab sweep', () => {
     expect(rs[0]!.counters['faults.minor']).toBe(1024);
     expect(rs[2]!.counters['faults.minor']).toBe(64);
 
-    const three = await sweepJson('--vary', 'seed=1,2,3', '--vary', 'profile=linux-3.15,linux-6.18', '--vary', 'fault_around=1,4,16', '--set', 'size=4MiB', '--jobs', '1');
+    const three = await sweepJson(
+      '--vary',
+      'seed=1,2,3',
+      '--vary',
+      'profile=linux-3.15,linux-6.18',
+      '--vary',
+      'fault_around=1,4,16',
+      '--set',
+      'size=4MiB',
+      '--jobs',
+      '1',
+    );
     expect(three).toHaveLength(18);
     expect(three.map((r) => `${(r as any).seed}/${r.profile}/${r.params.fault_around}`).slice(0, 7)).toEqual([
-      '1/linux-3.15/1', '1/linux-3.15/4', '1/linux-3.15/16', '1/linux-6.18/1', '1/linux-6.18/4', '1/linux-6.18/16', '2/linux-3.15/1',
+      '1/linux-3.15/1',
+      '1/linux-3.15/4',
+      '1/linux-3.15/16',
+      '1/linux-6.18/1',
+      '1/linux-6.18/4',
+      '1/linux-6.18/16',
+      '2/linux-3.15/1',
     ]);
   });
 
@@ -53,7 +84,22 @@ describe('pte-lab sweep', () => {
     for (const fa of ['1', '16']) {
       for (const platform of ['native', 'xen-pv']) {
         for (const cost of ['700', '9000']) {
-          const one = await runCli('run', SCENARIO, '--platform', platform, '--profile', 'linux-3.15', '--set', 'size=4MiB', '--set', `fault_around=${fa}`, '--set', `cost.xen.hypercall=${cost}`, '--format', 'json');
+          const one = await runCli(
+            'run',
+            SCENARIO,
+            '--platform',
+            platform,
+            '--profile',
+            'linux-3.15',
+            '--set',
+            'size=4MiB',
+            '--set',
+            `fault_around=${fa}`,
+            '--set',
+            `cost.xen.hypercall=${cost}`,
+            '--format',
+            'json',
+          );
           expect(one.code).toBe(0);
           expect(JSON.stringify(rs[i++], null, 2) + '\n').toBe(one.out);
         }
@@ -72,7 +118,7 @@ describe('pte-lab sweep', () => {
     }
   });
 
-  it('table: one row per point, the varied keys first, then the scenario\'s headline figures', async () => {
+  it("table: one row per point, the varied keys first, then the scenario's headline figures", async () => {
     const r = await sweep(...SMALL, '--jobs', '1');
     expect(r.code).toBe(0);
     expect(r.err).toBe('');
@@ -87,7 +133,9 @@ describe('pte-lab sweep', () => {
       ['16', 'native'],
       ['16', 'xen-pv'],
     ]);
-    expect(lines[header + 6]).toMatch(/^regenerate: pte-lab sweep micro\/mmap-touch --vary fault_around=1,16 --vary platform=native,xen-pv/);
+    expect(lines[header + 6]).toMatch(
+      /^regenerate: pte-lab sweep micro\/mmap-touch --vary fault_around=1,16 --vary platform=native,xen-pv/,
+    );
   });
 
   it('csv: one header and one row per point', async () => {
@@ -124,7 +172,14 @@ describe('pte-lab sweep', () => {
 
   it('a bad value in a later list is found before any point runs', async () => {
     const dir = tmp();
-    const r = await sweep('--vary', 'platform=native,xen-pv', '--vary', 'fault_around=1,16,7', '--out', join(dir, 'x.csv'));
+    const r = await sweep(
+      '--vary',
+      'platform=native,xen-pv',
+      '--vary',
+      'fault_around=1,16,7',
+      '--out',
+      join(dir, 'x.csv'),
+    );
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^pte-lab: --vary fault_around=7: /);
     expect(readdirSync(dir)).toEqual([]);
@@ -150,12 +205,45 @@ describe('pte-lab sweep', () => {
   it('--resume runs only the points a pre-written journal lacks', async () => {
     const dir = tmp();
     const out = join(dir, 'sweep.csv');
-    const args = ['--vary', 'platform=native,xen-pv,kvm-tdp', '--vary', 'fault_around=1,16', '--set', 'size=4MiB', '--format', 'csv', '--out', out];
+    const args = [
+      '--vary',
+      'platform=native,xen-pv,kvm-tdp',
+      '--vary',
+      'fault_around=1,16',
+      '--set',
+      'size=4MiB',
+      '--format',
+      'csv',
+      '--out',
+      out,
+    ];
     // Points 0, 2 and 5 finished before the interruption, and a torn line after them.
     const lines: string[] = [];
-    for (const [platform, fa] of [['native', '1'], ['xen-pv', '1'], ['kvm-tdp', '16']] as const) {
-      const one = await runCli('run', SCENARIO, '--platform', platform, '--set', 'size=4MiB', '--set', `fault_around=${fa}`, '--format', 'json');
-      const key = pointKey({ scenario: SCENARIO, platform, profile: 'linux-6.18', set: ['size=4MiB', `fault_around=${fa}`], seed: 1, check: false });
+    for (const [platform, fa] of [
+      ['native', '1'],
+      ['xen-pv', '1'],
+      ['kvm-tdp', '16'],
+    ] as const) {
+      const one = await runCli(
+        'run',
+        SCENARIO,
+        '--platform',
+        platform,
+        '--set',
+        'size=4MiB',
+        '--set',
+        `fault_around=${fa}`,
+        '--format',
+        'json',
+      );
+      const key = pointKey({
+        scenario: SCENARIO,
+        platform,
+        profile: 'linux-6.18',
+        set: ['size=4MiB', `fault_around=${fa}`],
+        seed: 1,
+        check: false,
+      });
       lines.push(JSON.stringify({ point: key, result: JSON.parse(one.out) }));
     }
     writeFileSync(`${out}.partial.jsonl`, lines.join('\n') + '\n{"point":"{\\"scenario\\":\\"micro/mm');
@@ -173,8 +261,21 @@ describe('pte-lab sweep', () => {
     const dir = tmp();
     const out = join(dir, 'sweep.json');
     const journal = `${out}.partial.jsonl`;
-    const args = ['--vary', 'platform=native,xen-pv', '--vary', 'fault_around=1,4,16', '--set', 'size=512MiB', '--format', 'json', '--out', out];
-    const child = spawn(process.execPath, [cli, 'sweep', SCENARIO, ...args, '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [
+      '--vary',
+      'platform=native,xen-pv',
+      '--vary',
+      'fault_around=1,4,16',
+      '--set',
+      'size=512MiB',
+      '--format',
+      'json',
+      '--out',
+      out,
+    ];
+    const child = spawn(process.execPath, [cli, 'sweep', SCENARIO, ...args, '--jobs', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => void (stderr += String(d)));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -185,7 +286,9 @@ describe('pte-lab sweep', () => {
     }
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    expect(stderr).toMatch(/^pte-lab: sweep interrupted: \d of 6 points kept in .*sweep\.json\.partial\.jsonl \(rerun with --resume\)\n$/);
+    expect(stderr).toMatch(
+      /^pte-lab: sweep interrupted: \d of 6 points kept in .*sweep\.json\.partial\.jsonl \(rerun with --resume\)\n$/,
+    );
     const kept = Number(/interrupted: (\d)/.exec(stderr)![1]);
     expect(kept).toBeGreaterThanOrEqual(1);
     expect(kept).toBeLessThan(6);
@@ -194,9 +297,20 @@ describe('pte-lab sweep', () => {
 
     const r = await sweep(...args, '--resume', '--jobs', '2');
     expect(r.code).toBe(0);
-    expect(r.err).toMatch(new RegExp(`^sweep: ran ${6 - kept} of 6 points \\(${kept} resumed\\) on \\d jobs?( \\(of 2: too short to gain from worker threads\\))?\\n$`));
+    expect(r.err).toMatch(
+      new RegExp(
+        `^sweep: ran ${6 - kept} of 6 points \\(${kept} resumed\\) on \\d jobs?( \\(of 2: too short to gain from worker threads\\))?\\n$`,
+      ),
+    );
     expect(existsSync(journal)).toBe(false);
     const whole = JSON.parse(readFileSync(out, 'utf8')) as Array<{ platform: string; params: Record<string, string> }>;
-    expect(whole.map((x) => `${x.platform}/${x.params.fault_around}`)).toEqual(['native/1', 'native/4', 'native/16', 'xen-pv/1', 'xen-pv/4', 'xen-pv/16']);
+    expect(whole.map((x) => `${x.platform}/${x.params.fault_around}`)).toEqual([
+      'native/1',
+      'native/4',
+      'native/16',
+      'xen-pv/1',
+      'xen-pv/4',
+      'xen-pv/16',
+    ]);
   });
 });

@@ -113,7 +113,8 @@ export class Mmu {
   writeCr3(root: number, pcid = 0, noFlush = false): void {
     if (!this.mem.isTable(root)) throw new Error(`CR3 frame 0x${root.toString(16)} is not a page table`);
     // Validate before any state changes, so a refused write leaves CR3, the TLB and the ledger alone.
-    if (this.pcide && (!Number.isInteger(pcid) || pcid < 0 || pcid > 4095)) throw new Error(`PCID ${pcid} is not 0..4095`);
+    if (this.pcide && (!Number.isInteger(pcid) || pcid < 0 || pcid > 4095))
+      throw new Error(`PCID ${pcid} is not 0..4095`);
     this.root = root;
     this.cr3Writes++;
     this.ledger.charge(this.catFlush, this.cCr3);
@@ -210,7 +211,8 @@ export class Mmu {
     }
     if (nested !== null) {
       // The guest-physical pages this walk used: its tables and the page itself.
-      for (let l = this.levels; l >= w.level; l--) if (nested.mapped[w.tables[l]!] === 0) nested.violation(w.tables[l]!);
+      for (let l = this.levels; l >= w.level; l--)
+        if (nested.mapped[w.tables[l]!] === 0) nested.violation(w.tables[l]!);
       if (nested.mapped[w.pfn] === 0) nested.violation(w.pfn);
     }
     const flags = w.rights | (w.xd ? TLB_XD : 0) | (w.dirty ? TLB_DIRTY : 0) | (w.global && this.pge ? TLB_GLOBAL : 0);

@@ -106,7 +106,8 @@ export class PageTables {
     if (level > 1) {
       for (let i = 0; i < 512; i++) {
         const lo = this.mem.readLo(table, i);
-        if ((lo & P) !== 0 && !isLeaf(level, lo)) this.freeTree(entryPfn(level, lo, this.mem.readHi(table, i)), level - 1);
+        if ((lo & P) !== 0 && !isLeaf(level, lo))
+          this.freeTree(entryPfn(level, lo, this.mem.readHi(table, i)), level - 1);
       }
     }
     this.mem.releaseTable(table);

@@ -102,7 +102,8 @@ export class PhysMem {
   entryIndex(pfn: number, index: number): number {
     const slot = this.slotOf[pfn]!;
     if (slot < 0 || slot === undefined) throw new Error(`frame 0x${pfn.toString(16)} is not a page table`);
-    if ((index & (ENTRIES_PER_TABLE - 1)) !== index) throw new Error(`entry ${index} of frame 0x${pfn.toString(16)} is not 0..511`);
+    if ((index & (ENTRIES_PER_TABLE - 1)) !== index)
+      throw new Error(`entry ${index} of frame 0x${pfn.toString(16)} is not 0..511`);
     return slot * ENTRIES_PER_TABLE + index;
   }
 

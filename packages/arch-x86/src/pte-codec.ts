@@ -1,7 +1,27 @@
 import { parseError } from '@pte/core';
 import {
-  A, D, G, LEVEL_NAMES, LEVEL_PDE, LEVEL_PDPTE, LEVEL_PTE, P, PAT_4K, PAT_LARGE, PCD, PKEY_MASK_HI,
-  PKEY_SHIFT_HI, PS, PWT, RW, SW_HIGH_MASK_HI, SW_HIGH_SHIFT_HI, SW_LOW_MASK, SW_LOW_SHIFT, US, XD_HI,
+  A,
+  D,
+  G,
+  LEVEL_NAMES,
+  LEVEL_PDE,
+  LEVEL_PDPTE,
+  LEVEL_PTE,
+  P,
+  PAT_4K,
+  PAT_LARGE,
+  PCD,
+  PKEY_MASK_HI,
+  PKEY_SHIFT_HI,
+  PS,
+  PWT,
+  RW,
+  SW_HIGH_MASK_HI,
+  SW_HIGH_SHIFT_HI,
+  SW_LOW_MASK,
+  SW_LOW_SHIFT,
+  US,
+  XD_HI,
 } from './pte-bits.js';
 
 /** The paging features that decide which bits of an entry are reserved. */
@@ -141,7 +161,8 @@ export function encodeEntry(fields: EntryFields): { lo: number; hi: number } {
   const pfn = fields.pfn;
   if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= 2 ** 40) throw parseError(`pfn ${pfn} is not in 0..2^40-1`);
   const align = large ? (level === LEVEL_PDE ? 512 : 512 * 512) : 1;
-  if (pfn % align !== 0) throw parseError(`pfn 0x${pfn.toString(16)} is not aligned to the ${level === LEVEL_PDE ? '2 MiB' : '1 GiB'} page`);
+  if (pfn % align !== 0)
+    throw parseError(`pfn 0x${pfn.toString(16)} is not aligned to the ${level === LEVEL_PDE ? '2 MiB' : '1 GiB'} page`);
   let lo = frameLo(pfn);
   let hi = frameHi(pfn);
   const bit: Record<string, number> = { P, RW, US, PWT, PCD, A, D, PS, G };
@@ -155,7 +176,8 @@ export function encodeEntry(fields: EntryFields): { lo: number; hi: number } {
   const swh = fields.softwareHigh ?? 0;
   const pk = fields.pkey ?? 0;
   if (!(swl >= 0 && swl < 8 && Number.isInteger(swl))) throw parseError(`software bits 9..11 value ${swl} is not 0..7`);
-  if (!(swh >= 0 && swh < 128 && Number.isInteger(swh))) throw parseError(`software bits 52..58 value ${swh} is not 0..127`);
+  if (!(swh >= 0 && swh < 128 && Number.isInteger(swh)))
+    throw parseError(`software bits 52..58 value ${swh} is not 0..127`);
   if (!(pk >= 0 && pk < 16 && Number.isInteger(pk))) throw parseError(`protection key ${pk} is not 0..15`);
   lo |= swl << SW_LOW_SHIFT;
   hi |= (swh << SW_HIGH_SHIFT_HI) | (pk << PKEY_SHIFT_HI);

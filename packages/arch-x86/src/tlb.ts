@@ -71,7 +71,14 @@ export class TlbArray {
     g: TlbGeometry,
   ) {
     const sets = g.entries / g.ways;
-    if (!Number.isInteger(g.entries) || !Number.isInteger(g.ways) || g.entries <= 0 || g.ways <= 0 || !Number.isInteger(sets) || (sets & (sets - 1)) !== 0) {
+    if (
+      !Number.isInteger(g.entries) ||
+      !Number.isInteger(g.ways) ||
+      g.entries <= 0 ||
+      g.ways <= 0 ||
+      !Number.isInteger(sets) ||
+      (sets & (sets - 1)) !== 0
+    ) {
       throw configError(`TLB ${name}: ${g.entries} entries / ${g.ways} ways must give a power-of-two number of sets`);
     }
     if (g.ways > 16) throw configError(`TLB ${name}: at most 16 ways, got ${g.ways}`);
@@ -97,7 +104,7 @@ export class TlbArray {
     for (let i = base; i < base + ways; i++) {
       if (tl[i] !== tagLo) continue;
       const m = meta[i]!;
-      if ((m & M_VALID) !== 0 && this.tagHi[i] === tagHi && ((m >>> M_PCID_SHIFT) === pcid || (m & TLB_GLOBAL) !== 0)) {
+      if ((m & M_VALID) !== 0 && this.tagHi[i] === tagHi && (m >>> M_PCID_SHIFT === pcid || (m & TLB_GLOBAL) !== 0)) {
         this.touch(set, i - base);
         return i;
       }
@@ -129,7 +136,13 @@ export class TlbArray {
     this.validMask[set] = valid | (1 << way);
     this.tagLo[i] = tagLo;
     this.tagHi[i] = tagHi;
-    this.meta[i] = (M_VALID | (flags & (TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL)) | (level << M_LEVEL_SHIFT) | (pkey << M_PKEY_SHIFT) | (pcid << M_PCID_SHIFT)) >>> 0;
+    this.meta[i] =
+      (M_VALID |
+        (flags & (TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL)) |
+        (level << M_LEVEL_SHIFT) |
+        (pkey << M_PKEY_SHIFT) |
+        (pcid << M_PCID_SHIFT)) >>>
+      0;
     this.pfn[i] = pfn;
     this.touch(set, way);
   }

@@ -107,7 +107,8 @@ export class Walker {
     const rsvdLo = this.rsvd.lo;
     const rsvdHi = this.rsvd.hi;
     // The I/D bit is reported only with NXE or SMEP (SDM §4.7).
-    const accessBits = access & (this.nxe || this.smep ? ACCESS_WRITE | ACCESS_USER | ACCESS_FETCH : ACCESS_WRITE | ACCESS_USER);
+    const accessBits =
+      access & (this.nxe || this.smep ? ACCESS_WRITE | ACCESS_USER | ACCESS_FETCH : ACCESS_WRITE | ACCESS_USER);
     let table = root;
     let rights = RW | US;
     let xd = 0;
@@ -128,7 +129,8 @@ export class Walker {
       this.tables[level] = table;
       if ((elo & P) === 0) return this.fault(level, refs, accessBits);
       const ri = level * 2 + (level === 1 ? 0 : (elo & PS) >>> 7);
-      if (((elo & rsvdLo[ri]!) | (ehi & rsvdHi[ri]!)) !== 0) return this.fault(level, refs, accessBits | PF_P | PF_RSVD);
+      if (((elo & rsvdLo[ri]!) | (ehi & rsvdHi[ri]!)) !== 0)
+        return this.fault(level, refs, accessBits | PF_P | PF_RSVD);
       rights &= elo;
       xd |= ehi & XD_HI;
       allA &= elo;

@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { PteError } from '@pte/core';
-import { formatAddress, isCanonical, joinAddress, parseAddress, splitAddress, tableIndex, vpnOf } from '../src/index.js';
+import {
+  formatAddress,
+  isCanonical,
+  joinAddress,
+  parseAddress,
+  splitAddress,
+  tableIndex,
+  vpnOf,
+} from '../src/index.js';
 import { thrown } from './helpers.js';
 
 const U64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -9,8 +17,12 @@ const halves = (v: bigint) => ({ hi: Number(v >> 32n), lo: Number(v & 0xffffffff
 /** Addresses that are interesting for canonicality: near the 2^47 and 2^56 boundaries, plus random ones. */
 const edgeAddr = fc.oneof(
   U64,
-  fc.tuple(fc.integer({ min: 40, max: 63 }), fc.bigInt({ min: -4096n, max: 4096n })).map(([b, d]) => BigInt.asUintN(64, (1n << BigInt(b)) + d)),
-  fc.tuple(fc.integer({ min: 40, max: 63 }), fc.bigInt({ min: 0n, max: 4096n })).map(([b, d]) => BigInt.asUintN(64, -(1n << BigInt(b)) - d)),
+  fc
+    .tuple(fc.integer({ min: 40, max: 63 }), fc.bigInt({ min: -4096n, max: 4096n }))
+    .map(([b, d]) => BigInt.asUintN(64, (1n << BigInt(b)) + d)),
+  fc
+    .tuple(fc.integer({ min: 40, max: 63 }), fc.bigInt({ min: 0n, max: 4096n }))
+    .map(([b, d]) => BigInt.asUintN(64, -(1n << BigInt(b)) - d)),
 );
 
 describe('tableIndex (SDM §4.5: PML5 56:48, PML4 47:39, PDPT 38:30, PD 29:21, PT 20:12)', () => {

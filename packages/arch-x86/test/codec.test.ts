@@ -1,10 +1,41 @@
 import fc from 'fast-check';
 import { PteError } from '@pte/core';
 import {
-  A, D, DEFAULT_FEATURES, FLAG_NAMES, G, LINUX_PAGE_TABLE, P, PAT_4K, PAT_LARGE, PCD, PKEY_MASK_HI, PKEY_SHIFT_HI,
-  PS, PWT, ReservedMasks, RW, SW1, SW2, SW3, SW_HIGH_MASK_HI, SW_HIGH_SHIFT_HI, SW_LOW_MASK, SW_LOW_SHIFT, US, XD_HI,
-  decodeEntry, encodeEntry, entryPfn, formatEntryHex, isLeaf, joinEntry, parseEntryHex, splitEntry,
-  type FlagName, type PagingFeatures,
+  A,
+  D,
+  DEFAULT_FEATURES,
+  FLAG_NAMES,
+  G,
+  LINUX_PAGE_TABLE,
+  P,
+  PAT_4K,
+  PAT_LARGE,
+  PCD,
+  PKEY_MASK_HI,
+  PKEY_SHIFT_HI,
+  PS,
+  PWT,
+  ReservedMasks,
+  RW,
+  SW1,
+  SW2,
+  SW3,
+  SW_HIGH_MASK_HI,
+  SW_HIGH_SHIFT_HI,
+  SW_LOW_MASK,
+  SW_LOW_SHIFT,
+  US,
+  XD_HI,
+  decodeEntry,
+  encodeEntry,
+  entryPfn,
+  formatEntryHex,
+  isLeaf,
+  joinEntry,
+  parseEntryHex,
+  splitEntry,
+  type FlagName,
+  type PagingFeatures,
 } from '../src/index.js';
 import { thrown } from './helpers.js';
 
@@ -100,8 +131,12 @@ describe('encodeEntry test vectors (Linux bit numbers)', () => {
   });
 
   it('PAT of a 2M or 1G leaf is bit 12 (_PAGE_BIT_PAT_LARGE), not bit 7', () => {
-    expect(enc({ level: 2, pfn: 0, flags: ['PS', 'PAT'] })).toBe(bit(LINUX._PAGE_BIT_PSE) | bit(LINUX._PAGE_BIT_PAT_LARGE));
-    expect(enc({ level: 3, pfn: 0, flags: ['PS', 'PAT'] })).toBe(bit(LINUX._PAGE_BIT_PSE) | bit(LINUX._PAGE_BIT_PAT_LARGE));
+    expect(enc({ level: 2, pfn: 0, flags: ['PS', 'PAT'] })).toBe(
+      bit(LINUX._PAGE_BIT_PSE) | bit(LINUX._PAGE_BIT_PAT_LARGE),
+    );
+    expect(enc({ level: 3, pfn: 0, flags: ['PS', 'PAT'] })).toBe(
+      bit(LINUX._PAGE_BIT_PSE) | bit(LINUX._PAGE_BIT_PAT_LARGE),
+    );
   });
 
   it('software and protection-key fields land on SOFTW1..3, bits 52..58 (SOFTW4/5) and PKEY_BIT0..3', () => {
@@ -163,7 +198,15 @@ describe('decodeEntry test vectors (SDM Vol. 3A tables 4-15..4-20)', () => {
 
   it('0x8000000000000163 (PAGE_KERNEL-like) is P|RW|A|D|G|NX, not US', () => {
     const d = dec(0x8000000000000163n);
-    expect([d.present, d.rw, d.us, d.accessed, d.dirty, d.global, d.xd]).toEqual([true, true, false, true, true, true, true]);
+    expect([d.present, d.rw, d.us, d.accessed, d.dirty, d.global, d.xd]).toEqual([
+      true,
+      true,
+      false,
+      true,
+      true,
+      true,
+      true,
+    ]);
     expect(d.pfn).toBe(0);
   });
 
@@ -259,7 +302,14 @@ describe('codec properties', () => {
   it('encodeEntry equals the reference encoding at every level', () => {
     fc.assert(
       fc.property(fieldsArb, (f) => {
-        const { lo, hi } = encodeEntry({ level: f.level, pfn: f.pfn, flags: f.flags, softwareLow: f.softwareLow, softwareHigh: f.softwareHigh, pkey: f.pkey });
+        const { lo, hi } = encodeEntry({
+          level: f.level,
+          pfn: f.pfn,
+          flags: f.flags,
+          softwareLow: f.softwareLow,
+          softwareHigh: f.softwareHigh,
+          pkey: f.pkey,
+        });
         expect(lo).toBe(lo >>> 0);
         expect(hi).toBe(hi >>> 0);
         expect(joinEntry(lo, hi)).toBe(referenceEncode(f));
@@ -271,7 +321,14 @@ describe('codec properties', () => {
   it('decodeEntry(encodeEntry(x)) gives back every field at every level', () => {
     fc.assert(
       fc.property(fieldsArb, (f) => {
-        const { lo, hi } = encodeEntry({ level: f.level, pfn: f.pfn, flags: f.flags, softwareLow: f.softwareLow, softwareHigh: f.softwareHigh, pkey: f.pkey });
+        const { lo, hi } = encodeEntry({
+          level: f.level,
+          pfn: f.pfn,
+          flags: f.flags,
+          softwareLow: f.softwareLow,
+          softwareHigh: f.softwareHigh,
+          pkey: f.pkey,
+        });
         const d = decodeEntry(lo, hi, f.level, FEAT({ maxPhyAddr: 52 }));
         const has = (x: FlagName) => f.flags.includes(x);
         expect(d.level).toBe(f.level);
@@ -306,49 +363,54 @@ describe('codec properties', () => {
       page1G: fc.boolean(),
     });
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.integer({ min: 1, max: 5 }), featuresArb, (v, level, feat) => {
-        const { lo, hi } = splitEntry(v);
-        const d = decodeEntry(lo, hi, level, feat);
-        const b = (n: number) => ((v >> BigInt(n)) & 1n) === 1n;
-        const psBit = b(7) && level !== 1;
-        const leaf = level === 1 || ((level === 2 || level === 3) && psBit);
-        expect(d.present).toBe(b(0));
-        expect(d.rw).toBe(b(1));
-        expect(d.us).toBe(b(2));
-        expect(d.pwt).toBe(b(3));
-        expect(d.pcd).toBe(b(4));
-        expect(d.accessed).toBe(b(5));
-        expect(d.dirty).toBe(b(6));
-        expect(d.ps).toBe(psBit);
-        expect(d.leaf).toBe(leaf);
-        expect(d.global).toBe(b(8));
-        expect(d.pat).toBe(level === 1 ? b(7) : leaf ? b(12) : false);
-        expect(d.softwareLow).toBe(Number((v >> 9n) & 7n));
-        expect(d.softwareHigh).toBe(Number((v >> 52n) & 0x7fn));
-        expect(d.pkey).toBe(Number((v >> 59n) & 0xfn));
-        expect(d.xd).toBe(b(63));
-        const addrLow = leaf && level === 2 ? 21 : leaf && level === 3 ? 30 : 12;
-        const pfn = ((v >> BigInt(addrLow)) & ((1n << BigInt(52 - addrLow)) - 1n)) << BigInt(addrLow - 12);
-        expect(d.pfn).toBe(Number(pfn));
-        // Reserved bits (SDM §4.5 tables 4-15..4-20): only in present entries.
-        // isReserved() takes a present entry: it ignores P; decodeEntry lists them only when P = 1.
-        const want: string[] = [];
-        {
-          for (let n = 0; n < 64; n++) {
-            if (!b(n)) continue;
-            let r = false;
-            if (n >= feat.maxPhyAddr && n <= 51) r = true;
-            if (n === 63 && !feat.nxe) r = true;
-            if (n === 7 && level >= 4) r = true;
-            if (n === 7 && level === 3 && !feat.page1G) r = true;
-            if (level === 2 && psBit && n >= 13 && n <= 20) r = true;
-            if (level === 3 && psBit && feat.page1G && n >= 13 && n <= 29) r = true;
-            if (r) want.push(n === 7 ? 'PS' : n === 63 ? 'XD (NXE=0)' : `bit ${n}`);
+      fc.property(
+        fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        fc.integer({ min: 1, max: 5 }),
+        featuresArb,
+        (v, level, feat) => {
+          const { lo, hi } = splitEntry(v);
+          const d = decodeEntry(lo, hi, level, feat);
+          const b = (n: number) => ((v >> BigInt(n)) & 1n) === 1n;
+          const psBit = b(7) && level !== 1;
+          const leaf = level === 1 || ((level === 2 || level === 3) && psBit);
+          expect(d.present).toBe(b(0));
+          expect(d.rw).toBe(b(1));
+          expect(d.us).toBe(b(2));
+          expect(d.pwt).toBe(b(3));
+          expect(d.pcd).toBe(b(4));
+          expect(d.accessed).toBe(b(5));
+          expect(d.dirty).toBe(b(6));
+          expect(d.ps).toBe(psBit);
+          expect(d.leaf).toBe(leaf);
+          expect(d.global).toBe(b(8));
+          expect(d.pat).toBe(level === 1 ? b(7) : leaf ? b(12) : false);
+          expect(d.softwareLow).toBe(Number((v >> 9n) & 7n));
+          expect(d.softwareHigh).toBe(Number((v >> 52n) & 0x7fn));
+          expect(d.pkey).toBe(Number((v >> 59n) & 0xfn));
+          expect(d.xd).toBe(b(63));
+          const addrLow = leaf && level === 2 ? 21 : leaf && level === 3 ? 30 : 12;
+          const pfn = ((v >> BigInt(addrLow)) & ((1n << BigInt(52 - addrLow)) - 1n)) << BigInt(addrLow - 12);
+          expect(d.pfn).toBe(Number(pfn));
+          // Reserved bits (SDM §4.5 tables 4-15..4-20): only in present entries.
+          // isReserved() takes a present entry: it ignores P; decodeEntry lists them only when P = 1.
+          const want: string[] = [];
+          {
+            for (let n = 0; n < 64; n++) {
+              if (!b(n)) continue;
+              let r = false;
+              if (n >= feat.maxPhyAddr && n <= 51) r = true;
+              if (n === 63 && !feat.nxe) r = true;
+              if (n === 7 && level >= 4) r = true;
+              if (n === 7 && level === 3 && !feat.page1G) r = true;
+              if (level === 2 && psBit && n >= 13 && n <= 20) r = true;
+              if (level === 3 && psBit && feat.page1G && n >= 13 && n <= 29) r = true;
+              if (r) want.push(n === 7 ? 'PS' : n === 63 ? 'XD (NXE=0)' : `bit ${n}`);
+            }
           }
-        }
-        expect(d.reserved).toEqual(b(0) ? want : []);
-        expect(new ReservedMasks(feat).isReserved(level, lo, hi)).toBe(want.length > 0);
-      }),
+          expect(d.reserved).toEqual(b(0) ? want : []);
+          expect(new ReservedMasks(feat).isReserved(level, lo, hi)).toBe(want.length > 0);
+        },
+      ),
       { numRuns: 3000 },
     );
   });
@@ -372,23 +434,28 @@ describe('codec properties', () => {
 // Reserved-bit detection, one rule at a time.
 
 describe('reserved bits (SDM Vol. 3A §4.5, §4.7 RSVD)', () => {
-  it.each([36, 46, 52])('with MAXPHYADDR %i, bits MAXPHYADDR..51 are reserved at every level, lower ones are not', (m) => {
-    const f = FEAT({ maxPhyAddr: m });
-    for (const level of [1, 2, 3, 4, 5]) {
-      for (let n = 12; n <= 62; n++) {
-        const d = dec(1n | bit(n), level, f);
-        const expected = n >= m && n <= 51 ? [`bit ${n}`] : [];
-        if (d.reserved.join() !== expected.join()) {
-          throw new Error(`level ${level} bit ${n} MAXPHYADDR ${m}: got [${d.reserved.join()}], want [${expected.join()}]`);
+  it.each([36, 46, 52])(
+    'with MAXPHYADDR %i, bits MAXPHYADDR..51 are reserved at every level, lower ones are not',
+    (m) => {
+      const f = FEAT({ maxPhyAddr: m });
+      for (const level of [1, 2, 3, 4, 5]) {
+        for (let n = 12; n <= 62; n++) {
+          const d = dec(1n | bit(n), level, f);
+          const expected = n >= m && n <= 51 ? [`bit ${n}`] : [];
+          if (d.reserved.join() !== expected.join()) {
+            throw new Error(
+              `level ${level} bit ${n} MAXPHYADDR ${m}: got [${d.reserved.join()}], want [${expected.join()}]`,
+            );
+          }
         }
       }
-    }
-    // The masks the walker uses agree.
-    const masks = new ReservedMasks(f);
-    for (const level of [1, 4]) {
-      for (let n = 32; n <= 51; n++) expect(masks.isReserved(level, 1, 2 ** (n - 32))).toBe(n >= m);
-    }
-  });
+      // The masks the walker uses agree.
+      const masks = new ReservedMasks(f);
+      for (const level of [1, 4]) {
+        for (let n = 32; n <= 51; n++) expect(masks.isReserved(level, 1, 2 ** (n - 32))).toBe(n >= m);
+      }
+    },
+  );
 
   it('MAXPHYADDR 36 reserves bit 36 but not bit 35', () => {
     expect(dec(1n | bit(36), 1, FEAT({ maxPhyAddr: 36 })).reserved).toEqual(['bit 36']);

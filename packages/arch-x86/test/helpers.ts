@@ -1,7 +1,14 @@
 /** Shared fixtures for the @pte/arch-x86 tests (not a test file itself). */
 import {
-  DEFAULT_MODE, PageTables, PhysMem, SimpleFrameSource, splitAddress, tableIndex, Walker,
-  type FrameSource, type PagingMode,
+  DEFAULT_MODE,
+  PageTables,
+  PhysMem,
+  SimpleFrameSource,
+  splitAddress,
+  tableIndex,
+  Walker,
+  type FrameSource,
+  type PagingMode,
 } from '../src/index.js';
 
 /** Frames of the physical memory used by the fixtures: enough for a 1 GiB-aligned data pfn (0x40000). */
@@ -37,9 +44,15 @@ export interface Space {
 }
 
 /** One address space in a fresh physical memory. */
-export function makeSpace(levels: 4 | 5 = 4, tableFlags?: number, mem = new PhysMem(MEM_FRAMES), firstFrame = 1): Space {
+export function makeSpace(
+  levels: 4 | 5 = 4,
+  tableFlags?: number,
+  mem = new PhysMem(MEM_FRAMES),
+  firstFrame = 1,
+): Space {
   const frames = new CountingFrames(new SimpleFrameSource(DATA_PFN, firstFrame));
-  const pt = tableFlags === undefined ? new PageTables(mem, frames, levels) : new PageTables(mem, frames, levels, tableFlags);
+  const pt =
+    tableFlags === undefined ? new PageTables(mem, frames, levels) : new PageTables(mem, frames, levels, tableFlags);
   return { mem, frames, pt };
 }
 
@@ -69,7 +82,15 @@ export function readEntry(s: Space, addr: bigint, level: number): { lo: number; 
 }
 
 /** Overwrite the level-`level` entry for the address: lo' = (lo & ~clearLo) | setLo, likewise hi. */
-export function patchEntry(s: Space, addr: bigint, level: number, setLo: number, clearLo = 0, setHi = 0, clearHi = 0): void {
+export function patchEntry(
+  s: Space,
+  addr: bigint,
+  level: number,
+  setLo: number,
+  clearLo = 0,
+  setHi = 0,
+  clearHi = 0,
+): void {
   const e = entryAt(s, addr, level);
   if (e === null) throw new Error(`no level-${level} table for 0x${addr.toString(16)}`);
   const lo = s.mem.readLo(e.table, e.index);

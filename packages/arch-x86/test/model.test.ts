@@ -5,7 +5,20 @@
  */
 import fc from 'fast-check';
 import {
-  A, ACCESS_USER, ACCESS_WRITE, D, DEFAULT_TLB, Mmu, P, PF_P, PF_U, PF_W, RW, TRANSLATE_PF, US, tableIndex,
+  A,
+  ACCESS_USER,
+  ACCESS_WRITE,
+  D,
+  DEFAULT_TLB,
+  Mmu,
+  P,
+  PF_P,
+  PF_U,
+  PF_W,
+  RW,
+  TRANSLATE_PF,
+  US,
+  tableIndex,
   type TlbConfig,
 } from '../src/index.js';
 import { DATA_PFN, makeSpace, va } from './helpers.js';
@@ -29,9 +42,27 @@ type Op =
 
 const pageArb = fc.integer({ min: 0, max: PAGES.length - 1 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('map' as const), page: pageArb, pfn: fc.integer({ min: 0, max: 63 }), rw: fc.boolean(), us: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant('map' as const),
+      page: pageArb,
+      pfn: fc.integer({ min: 0, max: 63 }),
+      rw: fc.boolean(),
+      us: fc.boolean(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('unmap' as const), page: pageArb }) },
-  { weight: 6, arbitrary: fc.record({ k: fc.constant('tr' as const), page: pageArb, write: fc.boolean(), user: fc.boolean(), offset: fc.integer({ min: 0, max: 4095 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      k: fc.constant('tr' as const),
+      page: pageArb,
+      write: fc.boolean(),
+      user: fc.boolean(),
+      offset: fc.integer({ min: 0, max: 4095 }),
+    }),
+  },
 );
 
 const TINY: TlbConfig = {

@@ -1,7 +1,23 @@
 import { PteError } from '@pte/core';
 import {
-  A, D, DEFAULT_TABLE_FLAGS, FRAMES_1G, FRAMES_2M, G, LINUX_PAGE_TABLE, P, PAT_LARGE, PKEY_SHIFT_HI, PS, PageTables,
-  PhysMem, RW, SimpleFrameSource, US, XD_HI, entryPfn,
+  A,
+  D,
+  DEFAULT_TABLE_FLAGS,
+  FRAMES_1G,
+  FRAMES_2M,
+  G,
+  LINUX_PAGE_TABLE,
+  P,
+  PAT_LARGE,
+  PKEY_SHIFT_HI,
+  PS,
+  PageTables,
+  PhysMem,
+  RW,
+  SimpleFrameSource,
+  US,
+  XD_HI,
+  entryPfn,
 } from '../src/index.js';
 import { DATA_PFN, entryAt, makeSpace, map, va, thrown } from './helpers.js';
 

@@ -86,7 +86,8 @@ describe('PhysMem tables', () => {
     }
     expect(mem.tableCount).toBe(200);
     for (let f = 0; f < 200; f++) {
-      if (mem.readLo(f, f % 512) !== f * 3 + 1 || mem.readHi(f, f % 512) !== f) throw new Error(`table ${f} lost its entry`);
+      if (mem.readLo(f, f % 512) !== f * 3 + 1 || mem.readHi(f, f % 512) !== f)
+        throw new Error(`table ${f} lost its entry`);
     }
     expect(mem.ent.length).toBe(256 * 512 * 2); // grown by max(64, a quarter): 64 -> 128 -> 192 -> 256 tables
     expect(mem.hostBytes() - perFrame).toBe(4 * pool64);

@@ -1,7 +1,16 @@
 import fc from 'fast-check';
 import { PteError } from '@pte/core';
 import {
-  DEFAULT_TLB, TLB_DIRTY, TLB_GLOBAL, TLB_RW, TLB_US, TLB_XD, Tlb, TlbArray, tlbEntryLevel, type TlbConfig,
+  DEFAULT_TLB,
+  TLB_DIRTY,
+  TLB_GLOBAL,
+  TLB_RW,
+  TLB_US,
+  TLB_XD,
+  Tlb,
+  TlbArray,
+  tlbEntryLevel,
+  type TlbConfig,
 } from '../src/index.js';
 import { thrown } from './helpers.js';
 
@@ -55,7 +64,8 @@ describe('TlbArray geometry', () => {
 });
 
 describe('TlbArray replacement (bit-PLRU, exact order)', () => {
-  const ins = (a: TlbArray, tag: number, pcid = 0, flags = 0, level = 1) => a.insert(tag, level << 28, pcid, level, 0x1000 + tag, flags, 0);
+  const ins = (a: TlbArray, tag: number, pcid = 0, flags = 0, level = 1) =>
+    a.insert(tag, level << 28, pcid, level, 0x1000 + tag, flags, 0);
   const find = (a: TlbArray, tag: number, pcid = 0, level = 1) => a.find(tag, level << 28, pcid);
 
   it('fills invalid ways lowest first, then evicts the lowest way not recently used', () => {
@@ -152,7 +162,9 @@ describe('TlbArray replacement (bit-PLRU, exact order)', () => {
     const a = new TlbArray('t', { entries: 4, ways: 4 });
     a.insert(3, 2 << 28, 0xabc, 2, 0x200, TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL | 0x10000, 9);
     const m = a.meta[0]!;
-    expect(m & (TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL)).toBe(TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL);
+    expect(m & (TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL)).toBe(
+      TLB_RW | TLB_US | TLB_XD | TLB_DIRTY | TLB_GLOBAL,
+    );
     expect(tlbEntryLevel(m)).toBe(2);
     expect((m >>> 8) & 0xf).toBe(9);
     expect(m >>> PCID_SHIFT).toBe(0xabc);
@@ -162,11 +174,29 @@ describe('TlbArray replacement (bit-PLRU, exact order)', () => {
   it('property: matches a reference model of the documented bit-PLRU policy', () => {
     type Ref = { tag: number; level: number; pcid: number; global: boolean } | null;
     const op = fc.oneof(
-      fc.record({ k: fc.constant('access' as const), tag: fc.integer({ min: 0, max: 11 }), level: fc.integer({ min: 1, max: 3 }), pcid: fc.integer({ min: 0, max: 2 }), global: fc.boolean() }),
-      fc.record({ k: fc.constant('invtag' as const), tag: fc.integer({ min: 0, max: 11 }), level: fc.integer({ min: 1, max: 3 }), pcid: fc.integer({ min: -1, max: 2 }), global: fc.boolean() }),
+      fc.record({
+        k: fc.constant('access' as const),
+        tag: fc.integer({ min: 0, max: 11 }),
+        level: fc.integer({ min: 1, max: 3 }),
+        pcid: fc.integer({ min: 0, max: 2 }),
+        global: fc.boolean(),
+      }),
+      fc.record({
+        k: fc.constant('invtag' as const),
+        tag: fc.integer({ min: 0, max: 11 }),
+        level: fc.integer({ min: 1, max: 3 }),
+        pcid: fc.integer({ min: -1, max: 2 }),
+        global: fc.boolean(),
+      }),
       fc.record({ k: fc.constant('flush' as const), pcid: fc.integer({ min: -1, max: 2 }), global: fc.boolean() }),
     );
-    const geo = fc.constantFrom({ entries: 4, ways: 4 }, { entries: 8, ways: 2 }, { entries: 4, ways: 1 }, { entries: 12, ways: 3 }, { entries: 6, ways: 3 });
+    const geo = fc.constantFrom(
+      { entries: 4, ways: 4 },
+      { entries: 8, ways: 2 },
+      { entries: 4, ways: 1 },
+      { entries: 12, ways: 3 },
+      { entries: 6, ways: 3 },
+    );
     fc.assert(
       fc.property(geo, fc.array(op, { maxLength: 80 }), (g, ops) => {
         const a = new TlbArray('t', g);
@@ -231,7 +261,12 @@ describe('TlbArray replacement (bit-PLRU, exact order)', () => {
               expect(m & VALID).toBe(0);
             } else {
               expect(m & VALID).toBe(VALID);
-              expect([a.tagLo[i], a.tagHi[i], m >>> PCID_SHIFT, (m & TLB_GLOBAL) !== 0]).toEqual([e.tag, e.level << 28, e.pcid, e.global]);
+              expect([a.tagLo[i], a.tagHi[i], m >>> PCID_SHIFT, (m & TLB_GLOBAL) !== 0]).toEqual([
+                e.tag,
+                e.level << 28,
+                e.pcid,
+                e.global,
+              ]);
             }
           }
           const n = ref.filter((e) => e !== null).length;
@@ -257,7 +292,9 @@ describe('Tlb hierarchy', () => {
     const t = new Tlb();
     t.fill(0x7f12, 0x34567000, 1, 0x555, TLB_RW | TLB_US | TLB_DIRTY, 4);
     expect(t.lookup(0x7f12, 0x34567abc)).toBe(true);
-    expect([t.hitPfn, t.hitLevel, tlbEntryLevel(t.hitMeta), t.l1Hits, t.stlbHits, t.misses]).toEqual([0x555, 1, 1, 1, 0, 0]);
+    expect([t.hitPfn, t.hitLevel, tlbEntryLevel(t.hitMeta), t.l1Hits, t.stlbHits, t.misses]).toEqual([
+      0x555, 1, 1, 1, 0, 0,
+    ]);
     expect(t.hitMeta & (TLB_RW | TLB_US | TLB_DIRTY | TLB_XD)).toBe(TLB_RW | TLB_US | TLB_DIRTY);
     expect((t.hitMeta >>> 8) & 0xf).toBe(4);
     expect(t.lookup(0x7f12, 0x34568000)).toBe(false);

@@ -1,7 +1,31 @@
 import fc from 'fast-check';
 import {
-  A, ACCESS_FETCH, ACCESS_READ, ACCESS_USER, ACCESS_WRITE, D, DEFAULT_MODE, FRAMES_1G, FRAMES_2M, G, LINUX_PAGE_TABLE,
-  P, PAT_LARGE, PF_I, PF_P, PF_PK, PF_RSVD, PF_U, PF_W, PKEY_SHIFT_HI, PS, RW, US, Walker, XD_HI, PhysMem,
+  A,
+  ACCESS_FETCH,
+  ACCESS_READ,
+  ACCESS_USER,
+  ACCESS_WRITE,
+  D,
+  DEFAULT_MODE,
+  FRAMES_1G,
+  FRAMES_2M,
+  G,
+  LINUX_PAGE_TABLE,
+  P,
+  PAT_LARGE,
+  PF_I,
+  PF_P,
+  PF_PK,
+  PF_RSVD,
+  PF_U,
+  PF_W,
+  PKEY_SHIFT_HI,
+  PS,
+  RW,
+  US,
+  Walker,
+  XD_HI,
+  PhysMem,
 } from '../src/index.js';
 import { DATA_PFN, entryAt, makeSpace, map, patchEntry, readEntry, va, walkerFor, type Space } from './helpers.js';
 
@@ -511,12 +535,16 @@ describe('2M and 1G leaves', () => {
     map(s, BIG + (1n << 30n), base2m, USER_RW, 0, FRAMES_2M);
     const w = walkerFor(s);
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: (1n << 30n) - 1n }), fc.bigInt({ min: 0n, max: (1n << 21n) - 1n }), (o1, o2) => {
-        expect(walk(s, w, BIG + o1, U | R)).toBe(true);
-        expect(w.pfn).toBe(base1g + Number(o1 >> 12n));
-        expect(walk(s, w, BIG + (1n << 30n) + o2, U | W)).toBe(true);
-        expect(w.pfn).toBe(base2m + Number(o2 >> 12n));
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: (1n << 30n) - 1n }),
+        fc.bigInt({ min: 0n, max: (1n << 21n) - 1n }),
+        (o1, o2) => {
+          expect(walk(s, w, BIG + o1, U | R)).toBe(true);
+          expect(w.pfn).toBe(base1g + Number(o1 >> 12n));
+          expect(walk(s, w, BIG + (1n << 30n) + o2, U | W)).toBe(true);
+          expect(w.pfn).toBe(base2m + Number(o2 >> 12n));
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -35,7 +35,8 @@ export function overrideCosts<K extends string>(
 ): CostTable<K> {
   const out = { ...table } as Record<string, number>;
   for (const [key, value] of Object.entries(overrides)) {
-    if (!Object.hasOwn(table, key)) throw configError(`${where}: unknown cost '${key}'`, 'see docs/cost-model.md for the keys');
+    if (!Object.hasOwn(table, key))
+      throw configError(`${where}: unknown cost '${key}'`, 'see docs/cost-model.md for the keys');
     if (!Number.isFinite(value) || value < 0) {
       throw configError(`${where}: cost '${key}' must be a non-negative number of cycles, got ${value}`);
     }

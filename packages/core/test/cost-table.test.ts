@@ -1,4 +1,11 @@
-import { resolveCosts, overrideCosts, mergeCostDefaults, isPteError, PteError, type CostDefaults } from '../src/index.js';
+import {
+  resolveCosts,
+  overrideCosts,
+  mergeCostDefaults,
+  isPteError,
+  PteError,
+  type CostDefaults,
+} from '../src/index.js';
 
 const DEFAULTS: CostDefaults<'tlb.invlpg' | 'tlb.walk' | 'guest.fault'> = {
   'tlb.invlpg': { cycles: 250, source: 'estimate: one invalidation' },
@@ -75,7 +82,9 @@ describe('overrideCosts', () => {
 
   it('rejects a non-number value from untyped config', () => {
     const e = thrownBy(() => overrideCosts(table, { 'tlb.walk': '300' as unknown as number }));
-    expect((e as PteError).message).toBe("cost override: cost 'tlb.walk' must be a non-negative number of cycles, got 300");
+    expect((e as PteError).message).toBe(
+      "cost override: cost 'tlb.walk' must be a non-negative number of cycles, got 300",
+    );
   });
 });
 
@@ -106,7 +115,10 @@ describe('mergeCostDefaults', () => {
   });
 
   it('does not mistake Object.prototype members for earlier declarations', () => {
-    const merged = mergeCostDefaults({ constructor: { cycles: 1, source: 's' } }, { toString: { cycles: 2, source: 't' } });
+    const merged = mergeCostDefaults(
+      { constructor: { cycles: 1, source: 's' } },
+      { toString: { cycles: 2, source: 't' } },
+    );
     expect(Object.keys(merged)).toEqual(['constructor', 'toString']);
     expect(resolveCosts(merged)).toStrictEqual({ constructor: 1, toString: 2 });
   });

@@ -122,15 +122,10 @@ describe('Prng: determinism and independence', () => {
     expect(draws(new Prng(1, 'a'), 4)).not.toEqual(draws(new Prng(1, 'b'), 4));
     expect(draws(new Prng(1, ''), 4)).not.toEqual(draws(new Prng(1, 'tlb'), 4));
     fc.assert(
-      fc.property(
-        seedArb,
-        fc.string(),
-        fc.string(),
-        (seed, a, b) => {
-          fc.pre(a !== b && hashString(a) !== hashString(b));
-          expect(draws(new Prng(seed, a), 2)).not.toEqual(draws(new Prng(seed, b), 2));
-        },
-      ),
+      fc.property(seedArb, fc.string(), fc.string(), (seed, a, b) => {
+        fc.pre(a !== b && hashString(a) !== hashString(b));
+        expect(draws(new Prng(seed, a), 2)).not.toEqual(draws(new Prng(seed, b), 2));
+      }),
     );
   });
 
@@ -138,10 +133,15 @@ describe('Prng: determinism and independence', () => {
     expect(draws(new Prng(1), 4)).not.toEqual(draws(new Prng(2), 4));
     expect(draws(new Prng(0), 4)).not.toEqual(draws(new Prng(1), 4));
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: TWO32 - 1 }), fc.integer({ min: 0, max: TWO32 - 1 }), fc.string(), (a, b, s) => {
-        fc.pre(a !== b);
-        expect(draws(new Prng(a, s), 2)).not.toEqual(draws(new Prng(b, s), 2));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: TWO32 - 1 }),
+        fc.integer({ min: 0, max: TWO32 - 1 }),
+        fc.string(),
+        (a, b, s) => {
+          fc.pre(a !== b);
+          expect(draws(new Prng(a, s), 2)).not.toEqual(draws(new Prng(b, s), 2));
+        },
+      ),
     );
   });
 
@@ -238,7 +238,7 @@ describe('Prng.nextInt', () => {
     .map(([N, delta, nearThreshold]) => {
       const M = 2n ** 32n;
       const threshold = (M - N) % N;
-      const target = (((nearThreshold ? threshold : M) + BigInt(delta)) % M + M) % M;
+      const target = ((((nearThreshold ? threshold : M) + BigInt(delta)) % M) + M) % M;
       // r = target * N^-1 mod 2^32 (N is odd, so invertible), hence r*N ≡ target (mod 2^32)
       let inv = 1n;
       for (let i = 0; i < 5; i++) inv = (inv * (2n - N * inv)) % M;

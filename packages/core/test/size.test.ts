@@ -8,7 +8,6 @@ const GiB = 1024 ** 3;
 const TiB = 1024 ** 4;
 const PiB = 1024 ** 5;
 
-
 describe('parseSize', () => {
   it.each<[string, number]>([
     ['4096', 4096],
@@ -193,9 +192,11 @@ describe('formatSize', () => {
   it('parseSize(formatSize(b)) = b, and formatSize picks the largest exact unit', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 0, max: 6 }).chain((k) =>
-          fc.tuple(fc.constant(k), fc.integer({ min: 0, max: Math.floor(Number.MAX_SAFE_INTEGER / 1024 ** k) })),
-        ),
+        fc
+          .integer({ min: 0, max: 6 })
+          .chain((k) =>
+            fc.tuple(fc.constant(k), fc.integer({ min: 0, max: Math.floor(Number.MAX_SAFE_INTEGER / 1024 ** k) })),
+          ),
         ([k, n]) => {
           const bytes = n * 1024 ** k;
           const text = formatSize(bytes);

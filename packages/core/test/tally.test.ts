@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { Tally, Counters, CycleLedger, diffSnapshots } from '../src/index.js';
 import { thrownBy } from '@pte/test-utils';
 
-
 describe('Tally.id', () => {
   it('registers names in order on first use and is stable afterwards', () => {
     const t = new Tally();

@@ -32,7 +32,8 @@ export function pageFault(s: ShadowMmu, hi: number, lo: number, access: number):
     s.ledger.charge(s.catExit, s.c['kvm.inject']);
     return false;
   }
-  if (w.level !== 1) throw new Error('guest large pages are not shadowed by this model (the guest maps 4 KiB pages under kvm-shadow)');
+  if (w.level !== 1)
+    throw new Error('guest large pages are not shadowed by this model (the guest maps 4 KiB pages under kvm-shadow)');
   s.shadowFaults++;
   s.ledger.charge(s.catFault, s.c['kvm.shadow_fault']);
   fetch(s, hi, lo, (access & ACCESS_WRITE) !== 0);

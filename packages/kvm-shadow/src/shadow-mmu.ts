@@ -1,6 +1,17 @@
 import { CycleLedger, resolveCosts, type CostTable, type Counters } from '@pte/core';
 import {
-  A, D, DEFAULT_MODE, entryPfn, P, PhysMem, RW, SimpleFrameSource, US, Walker, type Mmu, type PageTrackListener,
+  A,
+  D,
+  DEFAULT_MODE,
+  entryPfn,
+  P,
+  PhysMem,
+  RW,
+  SimpleFrameSource,
+  US,
+  Walker,
+  type Mmu,
+  type PageTrackListener,
 } from '@pte/arch-x86';
 import type { GuestCpu } from '@pte/pvops';
 import { KVM_COSTS, type KvmCostKey } from './costs.js';
@@ -219,11 +230,13 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
         if (level === 1) {
           if ((glo & A) === 0 && !this.deferredAD) out.push(`${where} is present but its gpte is not accessed`);
           if (entryPfn(1, lo, hi) !== entryPfn(1, glo, ghi)) out.push(`${where} maps another frame than its gpte`);
-          if ((lo & RW) !== 0 && ((glo & RW) === 0 || (glo & D) === 0)) out.push(`${where} is writable but its gpte is not writable and dirty`);
+          if ((lo & RW) !== 0 && ((glo & RW) === 0 || (glo & D) === 0))
+            out.push(`${where} is writable but its gpte is not writable and dirty`);
           if ((lo & US) !== 0 && (glo & US) === 0) out.push(`${where} is user but its gpte is not`);
         } else {
           const child = entryPfn(level, lo, hi);
-          if (this.spGfn[child] !== entryPfn(level, glo, ghi)) out.push(`${where} points at the shadow of another table`);
+          if (this.spGfn[child] !== entryPfn(level, glo, ghi))
+            out.push(`${where} points at the shadow of another table`);
         }
       }
     }

@@ -16,7 +16,12 @@ export class KvmTdp implements NestedPaging {
   private readonly cost: number;
   violations = 0;
 
-  constructor(guestFrames: number, ledger: CycleLedger = new CycleLedger(), costs: CostTable<KvmCostKey> = resolveCosts(KVM_COSTS), levels = 4) {
+  constructor(
+    guestFrames: number,
+    ledger: CycleLedger = new CycleLedger(),
+    costs: CostTable<KvmCostKey> = resolveCosts(KVM_COSTS),
+    levels = 4,
+  ) {
     this.levels = levels;
     this.mapped = new Uint8Array(guestFrames);
     this.ledger = ledger;

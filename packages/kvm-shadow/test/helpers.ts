@@ -8,7 +8,21 @@
  */
 import { CycleLedger } from '@pte/core';
 import {
-  frameHi, frameLo, A, ACCESS_USER, ACCESS_WRITE, D, LINUX_PAGE_TABLE, Mmu, P, PageTables, PhysMem, RW, SimpleFrameSource, TRANSLATE_PF, US,
+  frameHi,
+  frameLo,
+  A,
+  ACCESS_USER,
+  ACCESS_WRITE,
+  D,
+  LINUX_PAGE_TABLE,
+  Mmu,
+  P,
+  PageTables,
+  PhysMem,
+  RW,
+  SimpleFrameSource,
+  TRANSLATE_PF,
+  US,
   XD_HI,
 } from '@pte/arch-x86';
 import { ShadowMmu, type ShadowEra } from '../src/index.js';

@@ -4,14 +4,28 @@
  * tables (unsync leaves, emulation, write flooding), and the sync points (INVLPG, CR3). Every
  * figure is exact.
  */
-import {
-  A, D, entryPfn, LINUX_PAGE_TABLE, P, PageTables, PF_P, PF_U, PF_W, RW, TRANSLATE_PF, US,
-} from '@pte/arch-x86';
+import { A, D, entryPfn, LINUX_PAGE_TABLE, P, PageTables, PF_P, PF_U, PF_W, RW, TRANSLATE_PF, US } from '@pte/arch-x86';
 import { Counters } from '@pte/core';
 import { KvmShadowPvMmu, PTE_PREFETCH_NUM, WRITE_FLOOD_LIMIT } from '../src/index.js';
 import {
-  access, BASE_VPN, delta, GUEST_PF, leafOf, mapPages, pteHi, pteLo, rig, spteOf, stats, storePte, translate, vpnHi, vpnLo,
-  YOUNG_RO, YOUNG_RW_DIRTY, type Rig,
+  access,
+  BASE_VPN,
+  delta,
+  GUEST_PF,
+  leafOf,
+  mapPages,
+  pteHi,
+  pteLo,
+  rig,
+  spteOf,
+  stats,
+  storePte,
+  translate,
+  vpnHi,
+  vpnLo,
+  YOUNG_RO,
+  YOUNG_RW_DIRTY,
+  type Rig,
 } from './helpers.js';
 
 const V = BASE_VPN;
@@ -95,7 +109,7 @@ describe('a #PF on the shadow tables (FNAME(page_fault), §3.2)', () => {
     expect(r.kvm.checkInvariants()).toEqual([]);
   });
 
-  it('KVM\'s software walk sets the guest A bit (FNAME(update_accessed_dirty_bits)); the spte becomes present only then', () => {
+  it("KVM's software walk sets the guest A bit (FNAME(update_accessed_dirty_bits)); the spte becomes present only then", () => {
     const r = rig();
     const [f] = mapPages(r, V, 1, 0); // present, old
     boot(r);
@@ -189,7 +203,7 @@ describe('prefetch (FNAME(pte_prefetch), §3.5)', () => {
     expect(spteOf(r, V + 7)![0] & P).toBe(0);
   });
 
-  it('Avi\'s objection: gptes present but old cannot be prefetched, so every page costs an exit', () => {
+  it("Avi's objection: gptes present but old cannot be prefetched, so every page costs an exit", () => {
     const r = rig();
     const young = mapPages(r, V, 1, YOUNG_RO);
     const old = mapPages(r, V + 1, 15, 0);
@@ -299,7 +313,7 @@ describe('guest PTE writes into a shadowed leaf (§3.4, §7.4)', () => {
     expect(r.kvm.checkInvariants()).toEqual([]);
   });
 
-  it('2008: update_pte creates the spte old; the guest\'s use sets its A bit (what the fork detector looks at)', () => {
+  it("2008: update_pte creates the spte old; the guest's use sets its A bit (what the fork detector looks at)", () => {
     const { r } = shadowedLeaf('2008');
     const [f] = mapPages(r, V + 1, 1, YOUNG_RO);
     expect(spteOf(r, V + 1)![0] & (P | A)).toBe(P);
@@ -385,7 +399,7 @@ describe('write flooding of non-leaf shadow pages (detect_write_flooding, §3.4)
     r.gmem.write(pmd, slot, (t * 4096 + LINUX_PAGE_TABLE) >>> 0, 0);
   }
 
-  it('the third emulated write without a fault in between zaps the PMD\'s shadow page', () => {
+  it("the third emulated write without a fault in between zaps the PMD's shadow page", () => {
     const { r, pmd } = setup();
     const s = stats(r.kvm);
     pmdStore(r, pmd, 5);
@@ -447,7 +461,7 @@ describe('write flooding of non-leaf shadow pages (detect_write_flooding, §3.4)
   });
 });
 
-describe('sync points (§3.4): the guest\'s TLB flushes through its pvops', () => {
+describe("sync points (§3.4): the guest's TLB flushes through its pvops", () => {
   it('a guest CR3 write syncs every unsync leaf, one sync_page each', () => {
     const r = rig('modern', 3);
     for (let t = 0; t < 3; t++) mapPages(r, V + 512 * t, 1, YOUNG_RO);
@@ -464,7 +478,7 @@ describe('sync points (§3.4): the guest\'s TLB flushes through its pvops', () =
     expect(r.ledger.get('kvm.shadow_fault')).toBeGreaterThanOrEqual(3 * 8000);
   });
 
-  it('a CR3 write syncs only the unsync pages under the root it loads; another address space\'s wait for its own CR3', () => {
+  it("a CR3 write syncs only the unsync pages under the root it loads; another address space's wait for its own CR3", () => {
     const r = rig();
     mapPages(r, V, 1, YOUNG_RO);
     // A second address space: its own tables in the same guest memory.
@@ -560,14 +574,17 @@ describe('a frame KVM still shadows, reused by the guest as data (mmu_unshadow /
     return { r, x };
   }
 
-  it.each(['modern', '2008'] as const)('%s: a user write unshadows it and proceeds (no endless write-protection fault)', (era) => {
-    const { r, x } = staleRoot(era);
-    const s = stats(r.kvm);
-    expect(access(r, V, true)).toBe(x);
-    expect(delta(s, r.kvm)).toEqual({ exits: 1, shadowFaults: 1, zappedPages: 1 });
-    expect(r.gmem.isTracked(x)).toBe(false);
-    expect(spteOf(r, V)![0] & RW).toBe(RW);
-  });
+  it.each(['modern', '2008'] as const)(
+    '%s: a user write unshadows it and proceeds (no endless write-protection fault)',
+    (era) => {
+      const { r, x } = staleRoot(era);
+      const s = stats(r.kvm);
+      expect(access(r, V, true)).toBe(x);
+      expect(delta(s, r.kvm)).toEqual({ exits: 1, shadowFaults: 1, zappedPages: 1 });
+      expect(r.gmem.isTracked(x)).toBe(false);
+      expect(spteOf(r, V)![0] & RW).toBe(RW);
+    },
+  );
 
   it('modern: a read keeps the shadow (read-only spte); the first write then unshadows', () => {
     const { r, x } = staleRoot('modern');
@@ -627,7 +644,7 @@ describe('the shadow walk matches the guest walk for every mapped page', () => {
     const r = rig('modern', 4);
     const want = new Map<number, { pfn: number; rw: boolean }>();
     let seed = 12345;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let i = 0; i < 2048; i++) {
       const x = rnd();
       if (x < 0.4) continue;
@@ -651,5 +668,4 @@ describe('the shadow walk matches the guest walk for every mapped page', () => {
       if (e !== null && (e[0] & P) !== 0) expect(want.has(i)).toBe(true);
     }
   });
-
 });

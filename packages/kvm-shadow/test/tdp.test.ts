@@ -5,7 +5,21 @@
  */
 import { CycleLedger } from '@pte/core';
 import {
-  frameLo, A, ACCESS_USER, ACCESS_WRITE, D, LINUX_PAGE_TABLE, Mmu, P, PageTables, PhysMem, PS, RW, SimpleFrameSource, TRANSLATE_PF, US,
+  frameLo,
+  A,
+  ACCESS_USER,
+  ACCESS_WRITE,
+  D,
+  LINUX_PAGE_TABLE,
+  Mmu,
+  P,
+  PageTables,
+  PhysMem,
+  PS,
+  RW,
+  SimpleFrameSource,
+  TRANSLATE_PF,
+  US,
 } from '@pte/arch-x86';
 import { NativePvMmu } from '@pte/pvops';
 import { KvmTdp } from '../src/index.js';
@@ -29,7 +43,8 @@ function rig(hostLevels = 4, frames = 8192) {
     pt.map(hiOf(vpn), loOf(vpn), f, P | US | flags);
     return f;
   };
-  const read = (vpn: number, write = false) => mmu.translate(hiOf(vpn), loOf(vpn), ACCESS_USER | (write ? ACCESS_WRITE : 0));
+  const read = (vpn: number, write = false) =>
+    mmu.translate(hiOf(vpn), loOf(vpn), ACCESS_USER | (write ? ACCESS_WRITE : 0));
   return { ledger, gmem, src, pt, tdp, mmu, pv, map, read };
 }
 
@@ -106,7 +121,7 @@ describe('EPT violations (KvmTdp)', () => {
     }
     const touched = new Set<number>();
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const all = [...frameOf.keys()];
     for (let n = 0; n < 3000; n++) {
       const i = all[Math.floor(rnd() * all.length)]!;

@@ -1,4 +1,11 @@
-import { configError, mergeCostDefaults, overrideCosts, resolveCosts, type CostDefaults, type CostTable } from '@pte/core';
+import {
+  configError,
+  mergeCostDefaults,
+  overrideCosts,
+  resolveCosts,
+  type CostDefaults,
+  type CostTable,
+} from '@pte/core';
 import { ARCH_COSTS, type ArchCostKey } from '@pte/arch-x86';
 import { PVOPS_COSTS, type PvopsCostKey } from '@pte/pvops';
 import { VM_COSTS, type VmCostKey } from '@pte/vm';
@@ -12,14 +19,21 @@ export type RunCostKey = ArchCostKey | PvopsCostKey | VmCostKey | XenCostKey | K
 mergeCostDefaults(ARCH_COSTS, PVOPS_COSTS, VM_COSTS, XEN_COSTS, KVM_COSTS);
 
 /** Every layer's cost defaults, merged. */
-export const ALL_COSTS: CostDefaults<RunCostKey> = { ...ARCH_COSTS, ...PVOPS_COSTS, ...VM_COSTS, ...XEN_COSTS, ...KVM_COSTS };
+export const ALL_COSTS: CostDefaults<RunCostKey> = {
+  ...ARCH_COSTS,
+  ...PVOPS_COSTS,
+  ...VM_COSTS,
+  ...XEN_COSTS,
+  ...KVM_COSTS,
+};
 
 /** Resolve the defaults and apply `cost.<key>=<cycles>` overrides. */
 export function resolveRunCosts(overrides: Readonly<Record<string, string>>): CostTable<RunCostKey> {
   const numeric: Record<string, number> = {};
   for (const [key, text] of Object.entries(overrides)) {
     const v = Number(text);
-    if (text.trim() === '' || !Number.isFinite(v)) throw configError(`--set cost.${key}: '${text}' is not a number of cycles`);
+    if (text.trim() === '' || !Number.isFinite(v))
+      throw configError(`--set cost.${key}: '${text}' is not a number of cycles`);
     numeric[key] = v;
   }
   return overrideCosts(resolveCosts(ALL_COSTS), numeric, '--set cost.<key>');

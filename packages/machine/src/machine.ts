@@ -2,10 +2,35 @@ import { Counters, CycleLedger, diffSnapshots, Prng, type CostTable, type TallyS
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, TRANSLATE_GP, type Mmu, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import {
-  assertInvariants, FAULT_RETRY, handleMmFault, Kernel, mapCompletedRead, populateByRead, populateByWrite, Syscalls, vpnHi, vpnLo,
-  Vmalloc, VM_EXEC, VM_READ, VM_WRITE, type Inode, type KernelProfile, type Mm, type Task, type VmapPolicy, type VmPolicy,
+  assertInvariants,
+  FAULT_RETRY,
+  handleMmFault,
+  Kernel,
+  mapCompletedRead,
+  populateByRead,
+  populateByWrite,
+  Syscalls,
+  vpnHi,
+  vpnLo,
+  Vmalloc,
+  VM_EXEC,
+  VM_READ,
+  VM_WRITE,
+  type Inode,
+  type KernelProfile,
+  type Mm,
+  type Task,
+  type VmapPolicy,
+  type VmPolicy,
 } from '@pte/vm';
-import { AccessStream, validateWorkload, type PatternSpec, type Program, type ProtSpec, type Workload } from '@pte/workloads';
+import {
+  AccessStream,
+  validateWorkload,
+  type PatternSpec,
+  type Program,
+  type ProtSpec,
+  type Workload,
+} from '@pte/workloads';
 import type { XenAliasPolicy, XenPteWrite } from '@pte/xen';
 import type { ShadowEra } from '@pte/kvm-shadow';
 import { FAULT_FIXED_BY_HOST, type Platform, type PlatformName } from './platform.js';
@@ -96,15 +121,34 @@ export class Machine {
     const frames = Math.floor(opts.memBytes / 4096);
     const costs = opts.costs;
     const platform = createPlatform(opts.platform, {
-      frames, seed: opts.seed, ledger: this.ledger, costs, profile: opts.profile, check: opts.check ?? false,
-      xenPteWrite: opts.xenPteWrite, xenAlias: opts.xenAlias, shadowEra: opts.shadowEra, deferredAD: opts.deferredAD,
+      frames,
+      seed: opts.seed,
+      ledger: this.ledger,
+      costs,
+      profile: opts.profile,
+      check: opts.check ?? false,
+      xenPteWrite: opts.xenPteWrite,
+      xenAlias: opts.xenAlias,
+      shadowEra: opts.shadowEra,
+      deferredAD: opts.deferredAD,
     });
     this.platform = platform;
     this.mem = platform.mem;
     this.mmu = platform.mmu;
     this.pv = platform.pv;
     const policy = platform.limitPolicy(opts.policy);
-    this.kernel = new Kernel({ mem: this.mem, frames, pv: this.pv, policy, ledger: this.ledger, costs, raPages: Math.floor((opts.readAheadKb ?? 128) / 4), reclaim: opts.reclaim ?? false, ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}), ...(opts.swapPages !== undefined ? { swapSlots: opts.swapPages } : {}) });
+    this.kernel = new Kernel({
+      mem: this.mem,
+      frames,
+      pv: this.pv,
+      policy,
+      ledger: this.ledger,
+      costs,
+      raPages: Math.floor((opts.readAheadKb ?? 128) / 4),
+      reclaim: opts.reclaim ?? false,
+      ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}),
+      ...(opts.swapPages !== undefined ? { swapSlots: opts.swapPages } : {}),
+    });
     if (policy.mapOnIoComplete) this.kernel.hooks.readCompleted = mapCompletedRead;
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
@@ -150,7 +194,10 @@ export class Machine {
   /** The guest's vmap allocator, made on first use with the run's vmap policy. */
   vmalloc(): Vmalloc {
     if (this.kernel.vmalloc !== null) return this.kernel.vmalloc;
-    const v = new Vmalloc(this.kernel, this.opts.vmap ?? { mode: this.opts.profile.vmapMode, unmapAtPurge: false, nrCpus: 4 });
+    const v = new Vmalloc(
+      this.kernel,
+      this.opts.vmap ?? { mode: this.opts.profile.vmapMode, unmapAtPurge: false, nrCpus: 4 },
+    );
     this.kernel.pv.vmapAliases = v;
     this.kernel.hooks.ptCacheRefilled = () => v.unmapAliases();
     return v;
@@ -302,7 +349,12 @@ export class Machine {
     this.runProgram(this.spawn(), w.main, new Map(), files);
   }
 
-  private runProgram(task: Task, program: Program, inherited: ReadonlyMap<string, PageRange>, files: ReadonlyMap<string, Inode>): void {
+  private runProgram(
+    task: Task,
+    program: Program,
+    inherited: ReadonlyMap<string, PageRange>,
+    files: ReadonlyMap<string, Inode>,
+  ): void {
     let regions = new Map(inherited);
     const region = (name: string): PageRange => regions.get(name)!;
     for (const op of program.ops) {

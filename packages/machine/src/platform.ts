@@ -19,7 +19,10 @@ export function parsePlatform(text: string, where = '--platform'): PlatformName 
   }
   const p = text as PlatformName;
   if (!IMPLEMENTED_PLATFORMS.includes(p)) {
-    throw configError(`${where}: platform '${p}' is not implemented yet`, `this build runs ${IMPLEMENTED_PLATFORMS.join(', ')}`);
+    throw configError(
+      `${where}: platform '${p}' is not implemented yet`,
+      `this build runs ${IMPLEMENTED_PLATFORMS.join(', ')}`,
+    );
   }
   return p;
 }

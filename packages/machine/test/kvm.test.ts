@@ -9,8 +9,19 @@
 import fc from 'fast-check';
 import { A, ACCESS_USER, ACCESS_WRITE, D, entryPfn, isLeaf, P, RW, TRANSLATE_PF } from '@pte/arch-x86';
 import {
-  getProfile, populateByRead, populateByWrite, vpnHi, vpnIndex, vpnLo, VM_READ, VM_WRITE,
-  type AnonPrefault, type Inode, type Mm, type Task, type VmPolicy,
+  getProfile,
+  populateByRead,
+  populateByWrite,
+  vpnHi,
+  vpnIndex,
+  vpnLo,
+  VM_READ,
+  VM_WRITE,
+  type AnonPrefault,
+  type Inode,
+  type Mm,
+  type Task,
+  type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import { KvmShadowPlatform, Machine, resolveRunCosts, shadowOf, type PlatformName } from '../src/index.js';
@@ -19,9 +30,23 @@ import { anonPrefaultArb, applyMmOp, mmOpArb, type MmOp, type MmWorld } from '@p
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };
 
-function machine(platform: PlatformName, profile: string, overrides: Partial<VmPolicy> = {}, memBytes = 64 * MiB, seed = 1): Machine {
+function machine(
+  platform: PlatformName,
+  profile: string,
+  overrides: Partial<VmPolicy> = {},
+  memBytes = 64 * MiB,
+  seed = 1,
+): Machine {
   const p = getProfile(profile);
-  return new Machine({ platform, profile: p, policy: { ...p.policy, ...overrides }, memBytes, seed, costs: resolveRunCosts({}), check: true });
+  return new Machine({
+    platform,
+    profile: p,
+    policy: { ...p.policy, ...overrides },
+    memBytes,
+    seed,
+    costs: resolveRunCosts({}),
+    check: true,
+  });
 }
 
 /** Counters over `fn` (startMeasurement … measuredCounters). */
@@ -39,8 +64,13 @@ function n(c: Readonly<Record<string, number>>, key: string): number {
 /** Every kvm-shadow exit has exactly one cause. */
 function exitCauses(c: Readonly<Record<string, number>>): number {
   return (
-    n(c, 'kvm.injected_pf') + n(c, 'kvm.shadow_faults') + n(c, 'kvm.emulated_writes') + n(c, 'kvm.unsyncs') +
-    n(c, 'kvm.invlpg_exits') + n(c, 'kvm.cr3_exits') + n(c, 'kvm.ad_syncs')
+    n(c, 'kvm.injected_pf') +
+    n(c, 'kvm.shadow_faults') +
+    n(c, 'kvm.emulated_writes') +
+    n(c, 'kvm.unsyncs') +
+    n(c, 'kvm.invlpg_exits') +
+    n(c, 'kvm.cr3_exits') +
+    n(c, 'kvm.ad_syncs')
   );
 }
 
@@ -91,7 +121,8 @@ function reach(m: Machine, vpn: number, write: boolean): number {
   const access = ACCESS_USER | (write ? ACCESS_WRITE : 0);
   let pfn = m.mmu.translate(hi, lo, access);
   for (let tries = 0; pfn === TRANSLATE_PF; tries++) {
-    if (!(m.platform instanceof KvmShadowPlatform) || tries > 4 || !m.platform.shadow.handlePageFault(hi, lo, access)) return -1;
+    if (!(m.platform instanceof KvmShadowPlatform) || tries > 4 || !m.platform.shadow.handlePageFault(hi, lo, access))
+      return -1;
     pfn = m.mmu.translate(hi, lo, access);
   }
   return pfn;
@@ -130,34 +161,39 @@ function checkReach(m: Machine, task: Task, vpn: number, write: boolean): string
   m.kernel.switchMm(task.mm);
   const want = guestFrame(m, task.mm, vpn, write);
   const got = reach(m, vpn, write);
-  return got === want ? null : `page 0x${vpn.toString(16)} (${write ? 'write' : 'read'}): the CPU reaches ${got}, the guest tables say ${want}`;
+  return got === want
+    ? null
+    : `page 0x${vpn.toString(16)} (${write ? 'write' : 'read'}): the CPU reaches ${got}, the guest tables say ${want}`;
 }
 
 describe('sequential first touch of a cached file, linux-3.15: order-0 page cache, fault-around 16 (§7.3)', () => {
   /** P pages, 512-aligned (mmap of ≥ 2 MiB): P/512 PTE pages. */
-  it.each([512, 1024, 2048])('young prefaulted PTEs, P = %i: P/16 injected, P/8 shadow faults, 7P/8 prefetched', (P) => {
-    const m = machine('kvm-shadow', 'linux-3.15');
-    expect(shadowOf(m).era).toBe('modern');
-    const { t, start } = cachedFile(m, P);
-    expect(start % 512).toBe(0);
-    const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
-    expect(n(c, 'faults.minor')).toBe(P / 16);
-    expect(n(c, 'kvm.injected_pf')).toBe(P / 16);
-    expect(n(c, 'kvm.shadow_faults')).toBe(P / 8);
-    expect(n(c, 'kvm.prefetched')).toBe((7 * P) / 8);
-    // The rest of the exits, exactly: the first CR3 load; the PGD store hooking the PUD page and
-    // one PMD store per later PTE page (emulated: upper levels stay write-protected); each PTE
-    // page goes unsync on the fault-around stores of its second 16-page window (its first window
-    // was stored before KVM shadowed it).
-    const tables = P / 512;
-    expect(n(c, 'kvm.cr3_exits')).toBe(1);
-    expect(n(c, 'kvm.emulated_writes')).toBe(1 + (tables - 1));
-    expect(n(c, 'kvm.unsyncs')).toBe(tables);
-    expect(n(c, 'kvm.exits')).toBe(1 + P / 16 + P / 8 + 2 * tables);
-    expect(exitCauses(c)).toBe(n(c, 'kvm.exits'));
-    // Every page reached through a shadow fault or a prefetched spte.
-    expect(n(c, 'kvm.shadow_faults') + n(c, 'kvm.prefetched')).toBe(P);
-  });
+  it.each([512, 1024, 2048])(
+    'young prefaulted PTEs, P = %i: P/16 injected, P/8 shadow faults, 7P/8 prefetched',
+    (P) => {
+      const m = machine('kvm-shadow', 'linux-3.15');
+      expect(shadowOf(m).era).toBe('modern');
+      const { t, start } = cachedFile(m, P);
+      expect(start % 512).toBe(0);
+      const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
+      expect(n(c, 'faults.minor')).toBe(P / 16);
+      expect(n(c, 'kvm.injected_pf')).toBe(P / 16);
+      expect(n(c, 'kvm.shadow_faults')).toBe(P / 8);
+      expect(n(c, 'kvm.prefetched')).toBe((7 * P) / 8);
+      // The rest of the exits, exactly: the first CR3 load; the PGD store hooking the PUD page and
+      // one PMD store per later PTE page (emulated: upper levels stay write-protected); each PTE
+      // page goes unsync on the fault-around stores of its second 16-page window (its first window
+      // was stored before KVM shadowed it).
+      const tables = P / 512;
+      expect(n(c, 'kvm.cr3_exits')).toBe(1);
+      expect(n(c, 'kvm.emulated_writes')).toBe(1 + (tables - 1));
+      expect(n(c, 'kvm.unsyncs')).toBe(tables);
+      expect(n(c, 'kvm.exits')).toBe(1 + P / 16 + P / 8 + 2 * tables);
+      expect(exitCauses(c)).toBe(n(c, 'kvm.exits'));
+      // Every page reached through a shadow fault or a prefetched spte.
+      expect(n(c, 'kvm.shadow_faults') + n(c, 'kvm.prefetched')).toBe(P);
+    },
+  );
 
   it('old prefaulted PTEs (prefaultOld): nothing can be prefetched, every touched page costs an exit — 1093 exits for 1024 pages', () => {
     const P = 1024;
@@ -182,7 +218,8 @@ describe('sequential first touch of a cached file, linux-3.15: order-0 page cach
     };
     const young = run(false);
     const old = run(true);
-    for (const k of ['faults.minor', 'faults.total', 'pte.populated', 'pte.writes']) expect([k, old[k]]).toEqual([k, young[k]]);
+    for (const k of ['faults.minor', 'faults.total', 'pte.populated', 'pte.writes'])
+      expect([k, old[k]]).toEqual([k, young[k]]);
     expect(n(old, 'kvm.exits') - n(young, 'kvm.exits')).toBe(1024 - 128);
   });
 
@@ -244,7 +281,9 @@ describe('TDP (§3.8): the native sequence plus one EPT violation per first-touc
     // (no PTE page yet), the other 62 four.
     const faultRefs = 1 * 5 + 3 * 5 + (faults - 2) * 4 * 5;
     expect(n(c, 'tlb.walk_refs')).toBe(24 * (n(c, 'tlb.walks') - faults) + faultRefs);
-    expect(m.ledger.get('tlb.walk') - (before['tlb.walk'] ?? 0)).toBe(20 * (n(c, 'tlb.walk_refs') + n(c, 'tlb.ad_writes')));
+    expect(m.ledger.get('tlb.walk') - (before['tlb.walk'] ?? 0)).toBe(
+      20 * (n(c, 'tlb.walk_refs') + n(c, 'tlb.ad_writes')),
+    );
     // Native walks the same path with 4 references (the same walks).
     const nat = machine('native', 'linux-3.15');
     const f = cachedFile(nat, P);
@@ -270,7 +309,7 @@ describe('TDP (§3.8): the native sequence plus one EPT violation per first-touc
   });
 });
 
-describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
+describe("sync semantics (§3.4): the guest's TLB flushes resync KVM", () => {
   it('a guest CR3 write syncs every unsync leaf under the root it loads (kvm_mmu_sync_roots, kvm.syncs)', () => {
     const m = machine('kvm-shadow', 'linux-3.15');
     const a = cachedFile(m, 2048);
@@ -310,30 +349,33 @@ describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
     expect(n(c6, 'kvm.exits')).toBe(1 + 16);
   });
 
-  it.each(['linux-3.15', 'linux-2.6.27'])('%s: a munmapped gpte is not reachable through a stale spte after the guest\'s flush (INVLPG range and full flush)', (profile) => {
-    for (const len of [16, 48]) {
-      const m = machine('kvm-shadow', profile);
-      const t = m.spawn();
-      const v = m.sys.mmap(t, { pages: 64, prot: VM_READ | VM_WRITE, shared: false, file: null });
-      m.touch(t, v, SEQ, 'write', 1);
-      for (let i = 0; i < 64; i++) expect(spte(m, v.start + i)!.lo & P).toBe(P);
-      const c = measure(m, () => m.sys.munmap(t, v.start, len));
-      // ≤ 33 pages: one INVLPG per page; more: a full flush (CR3 reload).
-      if (profile === 'linux-3.15') {
-        expect(n(c, len <= 33 ? 'kvm.invlpg_exits' : 'kvm.cr3_exits')).toBe(len <= 33 ? len : 1);
+  it.each(['linux-3.15', 'linux-2.6.27'])(
+    "%s: a munmapped gpte is not reachable through a stale spte after the guest's flush (INVLPG range and full flush)",
+    (profile) => {
+      for (const len of [16, 48]) {
+        const m = machine('kvm-shadow', profile);
+        const t = m.spawn();
+        const v = m.sys.mmap(t, { pages: 64, prot: VM_READ | VM_WRITE, shared: false, file: null });
+        m.touch(t, v, SEQ, 'write', 1);
+        for (let i = 0; i < 64; i++) expect(spte(m, v.start + i)!.lo & P).toBe(P);
+        const c = measure(m, () => m.sys.munmap(t, v.start, len));
+        // ≤ 33 pages: one INVLPG per page; more: a full flush (CR3 reload).
+        if (profile === 'linux-3.15') {
+          expect(n(c, len <= 33 ? 'kvm.invlpg_exits' : 'kvm.cr3_exits')).toBe(len <= 33 ? len : 1);
+        }
+        for (let i = 0; i < 64; i++) {
+          const s = spte(m, v.start + i);
+          const present = s !== null && (s.lo & P) !== 0;
+          // Modern: the resync keeps the others; 2008: the fork detector unshadowed the whole page.
+          expect([i, present]).toEqual([i, i < len || profile === 'linux-2.6.27' ? false : true]);
+        }
+        const c2 = measure(m, () => m.touch(t, { start: v.start, pages: len }, SEQ, 'read', 1));
+        expect(n(c2, 'workload.segv')).toBe(len);
+        expect(shadowOf(m).checkInvariants()).toEqual([]);
+        for (let i = len; i < 64; i++) expect(checkReach(m, t, v.start + i, true)).toBeNull();
       }
-      for (let i = 0; i < 64; i++) {
-        const s = spte(m, v.start + i);
-        const present = s !== null && (s.lo & P) !== 0;
-        // Modern: the resync keeps the others; 2008: the fork detector unshadowed the whole page.
-        expect([i, present]).toEqual([i, i < len || profile === 'linux-2.6.27' ? false : true]);
-      }
-      const c2 = measure(m, () => m.touch(t, { start: v.start, pages: len }, SEQ, 'read', 1));
-      expect(n(c2, 'workload.segv')).toBe(len);
-      expect(shadowOf(m).checkInvariants()).toEqual([]);
-      for (let i = len; i < 64; i++) expect(checkReach(m, t, v.start + i, true)).toBeNull();
-    }
-  });
+    },
+  );
 
   it('MADV_DONTNEED: the PTE page stays, its zapped gptes are unreachable after the flush and refault as new zero-filled pages', () => {
     const m = machine('kvm-shadow', 'linux-6.18');
@@ -349,7 +391,7 @@ describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
     for (let i = 0; i < 64; i++) expect(checkReach(m, t, v.start + i, false)).toBeNull();
   });
 
-  it('write flooding: munmap of four 2 MiB regions clears four PMD entries; the third zaps the PMD\'s shadow page', () => {
+  it("write flooding: munmap of four 2 MiB regions clears four PMD entries; the third zaps the PMD's shadow page", () => {
     const m = machine('kvm-shadow', 'linux-3.15');
     const t = m.spawn();
     const small = m.sys.mmap(t, { pages: 1, prot: VM_READ | VM_WRITE, shared: false, file: null });
@@ -374,50 +416,56 @@ describe('sync semantics (§3.4): the guest\'s TLB flushes resync KVM', () => {
     expect(m.mem.isTracked(pmd)).toBe(true);
   });
 
-  it.each(['linux-3.15', 'linux-2.6.27'])('%s: fork write-protects the parent\'s PTEs; after the flush no spte is writable over a write-protected gpte', (profile) => {
-    const m = machine('kvm-shadow', profile);
-    const parent = m.spawn();
-    const v = m.sys.mmap(parent, { pages: 256, prot: VM_READ | VM_WRITE, shared: false, file: null });
-    m.touch(parent, v, SEQ, 'write', 1);
-    let writable = 0;
-    for (let i = 0; i < 256; i++) if ((spte(m, v.start + i)!.lo & RW) !== 0) writable++;
-    expect(writable).toBeGreaterThan(0);
-    m.kernel.switchMm(parent.mm);
-    const c = measure(m, () => m.sys.fork(parent));
-    expect(n(c, 'pte.copied')).toBe(256);
-    for (let i = 0; i < 256; i++) {
-      expect(gpte(m, parent.mm, v.start + i)!.lo & RW).toBe(0);
-      const s = spte(m, v.start + i);
-      expect([i, s !== null && (s.lo & RW) !== 0]).toEqual([i, false]);
-    }
-    expect(shadowOf(m).checkInvariants()).toEqual([]);
-    // The parent's next write is the guest's COW fault, not a silent write to the shared page.
-    const c2 = measure(m, () => m.touch(parent, { start: v.start, pages: 1 }, SEQ, 'write', 1));
-    expect(n(c2, 'faults.cow')).toBe(1);
-    expect(checkReach(m, parent, v.start, true)).toBeNull();
-  });
+  it.each(['linux-3.15', 'linux-2.6.27'])(
+    "%s: fork write-protects the parent's PTEs; after the flush no spte is writable over a write-protected gpte",
+    (profile) => {
+      const m = machine('kvm-shadow', profile);
+      const parent = m.spawn();
+      const v = m.sys.mmap(parent, { pages: 256, prot: VM_READ | VM_WRITE, shared: false, file: null });
+      m.touch(parent, v, SEQ, 'write', 1);
+      let writable = 0;
+      for (let i = 0; i < 256; i++) if ((spte(m, v.start + i)!.lo & RW) !== 0) writable++;
+      expect(writable).toBeGreaterThan(0);
+      m.kernel.switchMm(parent.mm);
+      const c = measure(m, () => m.sys.fork(parent));
+      expect(n(c, 'pte.copied')).toBe(256);
+      for (let i = 0; i < 256; i++) {
+        expect(gpte(m, parent.mm, v.start + i)!.lo & RW).toBe(0);
+        const s = spte(m, v.start + i);
+        expect([i, s !== null && (s.lo & RW) !== 0]).toEqual([i, false]);
+      }
+      expect(shadowOf(m).checkInvariants()).toEqual([]);
+      // The parent's next write is the guest's COW fault, not a silent write to the shared page.
+      const c2 = measure(m, () => m.touch(parent, { start: v.start, pages: 1 }, SEQ, 'write', 1));
+      expect(n(c2, 'faults.cow')).toBe(1);
+      expect(checkReach(m, parent, v.start, true)).toBeNull();
+    },
+  );
 });
 
 describe('page-table frames reused as data', () => {
-  it.each(['linux-3.15', 'linux-2.6.27'])('%s: the root of an mm that exited while loaded becomes an anonymous page of another task; its writes do not fault forever', (profile) => {
-    const m = machine('kvm-shadow', profile);
-    const a = m.spawn();
-    const b = m.spawn();
-    const vb = m.sys.mmap(b, { pages: 64, prot: VM_READ | VM_WRITE, shared: false, file: null });
-    m.touch(b, { start: vb.start, pages: 1 }, SEQ, 'write', 1); // b's tables exist
-    const va = m.sys.mmap(a, { pages: 4, prot: VM_READ | VM_WRITE, shared: false, file: null });
-    m.touch(a, va, SEQ, 'write', 1);
-    const rootA = a.mm.root;
-    m.sys.exit(a); // a's tables go while its CR3 is loaded: KVM's shadow of the root stays
-    expect(m.mem.isTracked(rootA)).toBe(true);
-    const c = measure(m, () => m.touch(b, vb, SEQ, 'write', 1));
-    const frames = new Set<number>();
-    for (let i = 0; i < 64; i++) frames.add(guestFrame(m, b.mm, vb.start + i, true));
-    expect(frames.has(rootA)).toBe(true); // the allocator handed the old root out as data
-    expect(m.mem.isTracked(rootA)).toBe(false);
-    expect(n(c, 'kvm.zapped_pages')).toBe(1);
-    for (let i = 0; i < 64; i++) expect(checkReach(m, b, vb.start + i, true)).toBeNull();
-  });
+  it.each(['linux-3.15', 'linux-2.6.27'])(
+    '%s: the root of an mm that exited while loaded becomes an anonymous page of another task; its writes do not fault forever',
+    (profile) => {
+      const m = machine('kvm-shadow', profile);
+      const a = m.spawn();
+      const b = m.spawn();
+      const vb = m.sys.mmap(b, { pages: 64, prot: VM_READ | VM_WRITE, shared: false, file: null });
+      m.touch(b, { start: vb.start, pages: 1 }, SEQ, 'write', 1); // b's tables exist
+      const va = m.sys.mmap(a, { pages: 4, prot: VM_READ | VM_WRITE, shared: false, file: null });
+      m.touch(a, va, SEQ, 'write', 1);
+      const rootA = a.mm.root;
+      m.sys.exit(a); // a's tables go while its CR3 is loaded: KVM's shadow of the root stays
+      expect(m.mem.isTracked(rootA)).toBe(true);
+      const c = measure(m, () => m.touch(b, vb, SEQ, 'write', 1));
+      const frames = new Set<number>();
+      for (let i = 0; i < 64; i++) frames.add(guestFrame(m, b.mm, vb.start + i, true));
+      expect(frames.has(rootA)).toBe(true); // the allocator handed the old root out as data
+      expect(m.mem.isTracked(rootA)).toBe(false);
+      expect(n(c, 'kvm.zapped_pages')).toBe(1);
+      for (let i = 0; i < 64; i++) expect(checkReach(m, b, vb.start + i, true)).toBeNull();
+    },
+  );
 });
 
 /**
@@ -445,8 +493,10 @@ function shadowCoherent(m: Machine): string | null {
       const where = `spte of page 0x${vpn.toString(16)}`;
       if (g === null) return `${where} is present, the gpte is not`;
       if ((g.lo & A) === 0) return `${where} is present, the gpte is old`;
-      if (entryPfn(1, g.lo, g.hi) !== entryPfn(1, lo, hi)) return `${where} maps frame ${entryPfn(1, lo, hi)}, the gpte ${entryPfn(1, g.lo, g.hi)}`;
-      if ((lo & RW) !== 0 && (g.lo & (RW | D)) !== (RW | D)) return `${where} is writable, the gpte is not writable and dirty`;
+      if (entryPfn(1, g.lo, g.hi) !== entryPfn(1, lo, hi))
+        return `${where} maps frame ${entryPfn(1, lo, hi)}, the gpte ${entryPfn(1, g.lo, g.hi)}`;
+      if ((lo & RW) !== 0 && (g.lo & (RW | D)) !== (RW | D))
+        return `${where} is writable, the gpte is not writable and dirty`;
     }
     return null;
   };
@@ -457,7 +507,8 @@ function shadowCoherent(m: Machine): string | null {
 function gpteTableAt(m: Machine, mm: Mm, vpn: number, level: number): number {
   const k = m.kernel;
   let table = mm.root;
-  for (let l = k.levels; l > level; l--) table = k.frameOf(l, k.readLo(table, vpnIndex(vpn, l)), k.readHi(table, vpnIndex(vpn, l)));
+  for (let l = k.levels; l > level; l--)
+    table = k.frameOf(l, k.readLo(table, vpnIndex(vpn, l)), k.readHi(table, vpnIndex(vpn, l)));
   return table;
 }
 
@@ -532,30 +583,56 @@ function runOps(platform: PlatformName, setup: Setup, ops: MmOp[]): void {
   const c = m.measuredCounters();
   for (const [key, v] of Object.entries(c)) covered[key] = (covered[key] ?? 0) + v;
   if (platform === 'kvm-shadow') {
-    if (exitCauses(c) !== n(c, 'kvm.exits')) throw new Error(`kvm.exits ${n(c, 'kvm.exits')} but the causes sum to ${exitCauses(c)}`);
+    if (exitCauses(c) !== n(c, 'kvm.exits'))
+      throw new Error(`kvm.exits ${n(c, 'kvm.exits')} but the causes sum to ${exitCauses(c)}`);
     // Only the shadow of the last CR3 may outlive the guest's tables (KVM keeps the loaded root).
     // What may outlive the guest's tables: the shadows of roots freed while loaded (the last CR3
     // and any not reused since), each write-protecting its one frame; page-track leaks nothing.
     const kv = shadowOf(m);
     let tracked = 0;
     for (let f = 0; f < m.mem.frames; f++) if (m.mem.isTracked(f)) tracked++;
-    if (tracked !== kv.smem.tableCount) throw new Error(`after every exit: ${tracked} guest frames write-tracked but ${kv.smem.tableCount} shadow pages`);
+    if (tracked !== kv.smem.tableCount)
+      throw new Error(`after every exit: ${tracked} guest frames write-tracked but ${kv.smem.tableCount} shadow pages`);
   } else if (n(c, 'kvm.exits') !== n(c, 'kvm.ept_violations')) {
     throw new Error('TDP: an exit that is not an EPT violation');
   }
 }
 
 describe('random mm operations keep the vm invariants and the shadow MMU consistent (Machine, check: true)', () => {
-  for (const [platform, runs] of [['kvm-shadow', 400], ['kvm-tdp', 150]] as const) {
+  for (const [platform, runs] of [
+    ['kvm-shadow', 400],
+    ['kvm-tdp', 150],
+  ] as const) {
     it(`${platform}: mmap / touch (read, write) / munmap / mprotect / madvise / fork / exec / exit over 1-3 tasks`, () => {
       for (const key of Object.keys(covered)) delete covered[key];
       fc.assert(
-        fc.property(setupArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (setup, ops) => runOps(platform, setup, ops)),
+        fc.property(setupArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (setup, ops) =>
+          runOps(platform, setup, ops),
+        ),
         { numRuns: runs, seed: 20260521 },
       );
-      const want = ['faults.cow', 'faults.wp_reuse', 'faults.segv', 'pte.zapped', 'pte.copied', 'tlb.flush_pages', 'tlb.flushes_full', 'proc.forks'];
+      const want = [
+        'faults.cow',
+        'faults.wp_reuse',
+        'faults.segv',
+        'pte.zapped',
+        'pte.copied',
+        'tlb.flush_pages',
+        'tlb.flushes_full',
+        'proc.forks',
+      ];
       if (platform === 'kvm-shadow') {
-        want.push('kvm.injected_pf', 'kvm.bypassed_pf', 'kvm.shadow_faults', 'kvm.prefetched', 'kvm.unsyncs', 'kvm.syncs', 'kvm.invlpg_exits', 'kvm.emulated_writes', 'kvm.zapped_pages');
+        want.push(
+          'kvm.injected_pf',
+          'kvm.bypassed_pf',
+          'kvm.shadow_faults',
+          'kvm.prefetched',
+          'kvm.unsyncs',
+          'kvm.syncs',
+          'kvm.invlpg_exits',
+          'kvm.emulated_writes',
+          'kvm.zapped_pages',
+        );
       } else {
         want.push('kvm.ept_violations');
       }
@@ -569,7 +646,17 @@ describe('a fixed long random sequence on every profile', () => {
     it(`${platform}: 150 operations, linux-2.6.27 / 3.15 / 6.18`, () => {
       const ops = fc.sample(fc.array(mmOpArb(), { minLength: 150, maxLength: 150 }), { numRuns: 1, seed: 99 })[0]!;
       for (const profile of ['linux-2.6.27', 'linux-3.15', 'linux-6.18']) {
-        runOps(platform, { profile, faultAround: getProfile(profile).policy.faultAround, anonPrefault: { kind: 'off' }, prefaultOld: false, files: [700 * 4096 + 123, 1100 * 4096, 200 * 4096, 64] }, ops);
+        runOps(
+          platform,
+          {
+            profile,
+            faultAround: getProfile(profile).policy.faultAround,
+            anonPrefault: { kind: 'off' },
+            prefaultOld: false,
+            files: [700 * 4096 + 123, 1100 * 4096, 200 * 4096, 64],
+          },
+          ops,
+        );
       }
     });
   }
@@ -581,14 +668,27 @@ const PATTERNS = ['seq', 'reverse', 'stride:17', 'random:0.25', 'sparse:0.25', '
 const PROFILES = ['linux-2.6.27', 'linux-3.15', 'linux-6.18'];
 
 /** micro/mmap-touch as apps/pte-lab runs it (cache=written, io_chunk 1 MiB, advice normal), 8 MiB. */
-function mmapTouch(platform: PlatformName, profile: string, pattern: string, backing: string, access: 'read' | 'write', share: string, overrides: Partial<VmPolicy>) {
+function mmapTouch(
+  platform: PlatformName,
+  profile: string,
+  pattern: string,
+  backing: string,
+  access: 'read' | 'write',
+  share: string,
+  overrides: Partial<VmPolicy>,
+) {
   const pages = 2048;
   const m = machine(platform, profile, overrides, 64 * MiB, 7);
   const k = m.kernel;
   const task = m.spawn();
   const file = backing === 'file' ? m.createFile('data', pages * 4096) : null;
   if (file !== null) populateByWrite(k, file, 256, k.policy.maxFolioOrder);
-  const vma = m.sys.mmap(task, { pages, prot: VM_READ | (access === 'write' || backing === 'anon' ? VM_WRITE : 0), shared: share === 'shared', file });
+  const vma = m.sys.mmap(task, {
+    pages,
+    prot: VM_READ | (access === 'write' || backing === 'anon' ? VM_WRITE : 0),
+    shared: share === 'shared',
+    file,
+  });
   m.verify('after setup');
   m.startMeasurement();
   m.touch(task, vma, parsePattern(pattern), access, 1);
@@ -602,13 +702,14 @@ function mmapTouch(platform: PlatformName, profile: string, pattern: string, bac
 function guestCounters(c: Readonly<Record<string, number>>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [key, v] of Object.entries(c)) {
-    if (/^(faults|pte|pmd|pages|pt|io|proc)\./.test(key) && key !== 'faults.hw_pf' && key !== 'faults.hw_gp') out[key] = v;
+    if (/^(faults|pte|pmd|pages|pt|io|proc)\./.test(key) && key !== 'faults.hw_pf' && key !== 'faults.hw_gp')
+      out[key] = v;
     if (/^tlb\.(flushes|flushes_full|flush_pages)$/.test(key)) out[key] = v;
   }
   return out;
 }
 
-describe('micro/mmap-touch on kvm-shadow and kvm-tdp: the hypervisor changes costs and exits, not the guest\'s decisions', () => {
+describe("micro/mmap-touch on kvm-shadow and kvm-tdp: the hypervisor changes costs and exits, not the guest's decisions", () => {
   for (const profile of PROFILES) {
     it(`${profile}: every pattern, file and anon, read and write, shared and private`, () => {
       for (const pattern of PATTERNS)
@@ -621,7 +722,10 @@ describe('micro/mmap-touch on kvm-shadow and kvm-tdp: the hypervisor changes cos
               const nat4k = mmapTouch('native', profile, pattern, backing, access, share, { pmdMapFileFolios: false });
               const sh = mmapTouch('kvm-shadow', profile, pattern, backing, access, share, {});
               const tdp = mmapTouch('kvm-tdp', profile, pattern, backing, access, share, {});
-              for (const [name, got, ref] of [['kvm-shadow', sh, nat4k], ['kvm-tdp', tdp, nat]] as const) {
+              for (const [name, got, ref] of [
+                ['kvm-shadow', sh, nat4k],
+                ['kvm-tdp', tdp, nat],
+              ] as const) {
                 expect([label, name, guestCounters(got.all)]).toEqual([label, name, guestCounters(ref.all)]);
                 for (const key of ['faults.minor', 'faults.major', 'pte.populated']) {
                   expect([label, name, key, n(got.touched, key)]).toEqual([label, name, key, n(ref.touched, key)]);
@@ -632,7 +736,11 @@ describe('micro/mmap-touch on kvm-shadow and kvm-tdp: the hypervisor changes cos
               expect([label, n(tdp.all, 'kvm.exits')]).toEqual([label, n(tdp.all, 'kvm.ept_violations')]);
               // Every touched page costs the shadow MMU at least an exit or a prefetched spte, and
               // TDP at least its EPT violation (the touched pages are all distinct frames).
-              expect(n(sh.touched, 'kvm.shadow_faults') + n(sh.touched, 'kvm.prefetched') + n(sh.touched, 'kvm.emulated_writes')).toBeGreaterThan(0);
+              expect(
+                n(sh.touched, 'kvm.shadow_faults') +
+                  n(sh.touched, 'kvm.prefetched') +
+                  n(sh.touched, 'kvm.emulated_writes'),
+              ).toBeGreaterThan(0);
             }
     });
   }

@@ -7,7 +7,15 @@ const MiB = 2 ** 20;
 
 function machine(profile = 'linux-3.15', overrides: Partial<VmPolicy> = {}, check = true): Machine {
   const p = getProfile(profile);
-  return new Machine({ platform: 'native', profile: p, policy: { ...p.policy, ...overrides }, memBytes: 256 * MiB, seed: 1, costs: resolveRunCosts({}), check });
+  return new Machine({
+    platform: 'native',
+    profile: p,
+    policy: { ...p.policy, ...overrides },
+    memBytes: 256 * MiB,
+    seed: 1,
+    costs: resolveRunCosts({}),
+    check,
+  });
 }
 
 /** A make-like parent: it maps a shared library and a heap, then forks compilers that touch both and exit. */
@@ -94,8 +102,16 @@ describe('Machine.runWorkload', () => {
   it('rejects a malformed workload with a clear message', () => {
     const m = machine();
     expect(() =>
-      m.runWorkload({ files: [], main: { name: 'p', ops: [{ op: 'touch', region: 'x', pattern: { kind: 'seq' }, access: 'read' }, { op: 'exit' }] } }),
+      m.runWorkload({
+        files: [],
+        main: {
+          name: 'p',
+          ops: [{ op: 'touch', region: 'x', pattern: { kind: 'seq' }, access: 'read' }, { op: 'exit' }],
+        },
+      }),
     ).toThrow("p step 1 (touch): region 'x' is not mapped here");
-    expect(() => m.runWorkload({ files: [], main: { name: 'p', ops: [] } })).toThrow('p: the program must end with exit');
+    expect(() => m.runWorkload({ files: [], main: { name: 'p', ops: [] } })).toThrow(
+      'p: the program must end with exit',
+    );
   });
 });

@@ -104,16 +104,19 @@ describe('vmap flushing', () => {
 });
 
 describe('exit of the loaded address space (leave_mm)', () => {
-  it.each(['xen-pv', 'native'] as const)('%s: the CPU moves to init_mm before the pgd is unpinned and freed; a later kernel flush works', (platform) => {
-    const m = xenMachine({ platform, vmap: { mode: 'eager', unmapAtPurge: false, nrCpus: 4 } });
-    const vm = m.vmalloc();
-    const task = m.spawn();
-    const vma = m.sys.mmap(task, { pages: 16, prot: VM_READ | VM_WRITE, shared: false, file: null });
-    m.touch(task, vma, { kind: 'seq' }, 'write', 1); // task's tables are loaded
-    m.sys.exit(task);
-    expect(m.kernel.currentMm).toBe(m.kernel.kernelMmIfAny);
-    expect(m.mmu.root).toBe(m.pv.mfn(m.kernel.kernelMmIfAny!.root)); // CR3 holds the machine frame under Xen
-    vm.vfree(vm.vmalloc(2)); // eager: a kernel-range flush right away, with no process loaded
-    m.verify('after exit and vfree');
-  });
+  it.each(['xen-pv', 'native'] as const)(
+    '%s: the CPU moves to init_mm before the pgd is unpinned and freed; a later kernel flush works',
+    (platform) => {
+      const m = xenMachine({ platform, vmap: { mode: 'eager', unmapAtPurge: false, nrCpus: 4 } });
+      const vm = m.vmalloc();
+      const task = m.spawn();
+      const vma = m.sys.mmap(task, { pages: 16, prot: VM_READ | VM_WRITE, shared: false, file: null });
+      m.touch(task, vma, { kind: 'seq' }, 'write', 1); // task's tables are loaded
+      m.sys.exit(task);
+      expect(m.kernel.currentMm).toBe(m.kernel.kernelMmIfAny);
+      expect(m.mmu.root).toBe(m.pv.mfn(m.kernel.kernelMmIfAny!.root)); // CR3 holds the machine frame under Xen
+      vm.vfree(vm.vmalloc(2)); // eager: a kernel-range flush right away, with no process loaded
+      m.verify('after exit and vfree');
+    },
+  );
 });

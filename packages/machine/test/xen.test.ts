@@ -9,8 +9,16 @@ import fc from 'fast-check';
 import { PteError } from '@pte/core';
 import { frameHi, frameLo, isLeaf, LINUX_PAGE_TABLE, P, RW, US } from '@pte/arch-x86';
 import {
-  checkInvariants, getProfile, populateByRead, populateByWrite, pteTableFor, VM_READ,
-  VM_WRITE, type Mm, type Task, type VmPolicy,
+  checkInvariants,
+  getProfile,
+  populateByRead,
+  populateByWrite,
+  pteTableFor,
+  VM_READ,
+  VM_WRITE,
+  type Mm,
+  type Task,
+  type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import type { XenPvMmu } from '@pte/xen';
@@ -20,9 +28,22 @@ import { applyMmOp, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
 const MiB = 2 ** 20;
 const SEQ: PatternSpec = { kind: 'seq' };
 
-function machine(platform: PlatformName, profile: string, overrides: Partial<VmPolicy> = {}, memBytes = 64 * MiB): Machine {
+function machine(
+  platform: PlatformName,
+  profile: string,
+  overrides: Partial<VmPolicy> = {},
+  memBytes = 64 * MiB,
+): Machine {
   const p = getProfile(profile);
-  return new Machine({ platform, profile: p, policy: { ...p.policy, ...overrides }, memBytes, seed: 1, costs: resolveRunCosts({}), check: true });
+  return new Machine({
+    platform,
+    profile: p,
+    policy: { ...p.policy, ...overrides },
+    memBytes,
+    seed: 1,
+    costs: resolveRunCosts({}),
+    check: true,
+  });
 }
 
 /** The xen.* counters a test pins down, by short name. */
@@ -118,10 +139,12 @@ function xenIsClean(m: Machine): string[] {
   const x = hypervisorOf(m);
   const out: string[] = [];
   for (let f = 0; f < x.mem.frames; f++) {
-    if (x.ptRefs[f] !== 0 || x.ptType[f] !== 0 || x.pinned[f] !== 0) out.push(`frame 0x${f.toString(16)}: type ${x.ptType[f]}, refs ${x.ptRefs[f]}, pinned ${x.pinned[f]}`);
+    if (x.ptRefs[f] !== 0 || x.ptType[f] !== 0 || x.pinned[f] !== 0)
+      out.push(`frame 0x${f.toString(16)}: type ${x.ptType[f]}, refs ${x.ptRefs[f]}, pinned ${x.pinned[f]}`);
   }
   for (let pfn = 0; pfn < x.guestFrames; pfn++) {
-    if (x.directMapRW[pfn] !== 1 || x.writable[x.p2m[pfn]!] !== 1) out.push(`pfn ${pfn}: direct map RW ${x.directMapRW[pfn]}, writable ${x.writable[x.p2m[pfn]!]}`);
+    if (x.directMapRW[pfn] !== 1 || x.writable[x.p2m[pfn]!] !== 1)
+      out.push(`pfn ${pfn}: direct map RW ${x.directMapRW[pfn]}, writable ${x.writable[x.p2m[pfn]!]}`);
   }
   return [...out.slice(0, 5), ...x.checkInvariants()];
 }
@@ -220,7 +243,12 @@ describe('linux-2.6.27: one update_va_mapping per demand fault (hypervisors.md �
     expect(xenOf(first)).toEqual(
       xenOnly({
         update_va_mapping: faults + newTables,
-        hypercalls: faults + 2 /* lone uvm: L3, L2 */ + 2 /* multicalls: PTE pages */ + newTables /* mmu_update */ + 1 /* NEW_BASEPTR */,
+        hypercalls:
+          faults +
+          2 /* lone uvm: L3, L2 */ +
+          2 /* multicalls: PTE pages */ +
+          newTables /* mmu_update */ +
+          1 /* NEW_BASEPTR */,
         multicall: 2,
         multicall_entries: 4,
         mmu_update: newTables,
@@ -335,7 +363,9 @@ describe('exit: unpin, then a native zap (hypervisors.md §2.4, §7.2)', () => {
     const c = measure(m, () => m.sys.madvise(t, v.start, v.pages, 'dontneed'));
     expect(c['pte.zapped']).toBe(8 * 512);
     expect(counts).toEqual(Array.from({ length: 8 }, () => [...Array(16).fill(31), 16]).flat());
-    expect(xenOf(c)).toEqual(xenOnly({ hypercalls: 8 * 17 + 1, mmu_update: 8 * 17, update_entries: 8 * 512, mmuext_op: 1 }));
+    expect(xenOf(c)).toEqual(
+      xenOnly({ hypercalls: 8 * 17 + 1, mmu_update: 8 * 17, update_entries: 8 * 512, mmuext_op: 1 }),
+    );
     m.sys.exit(t);
     expect(xenIsClean(m)).toEqual([]);
   });
@@ -364,7 +394,11 @@ describe('refusals through the machine (check: Xen strict)', () => {
         errors.push(e as PteError);
       }
     }
-    expect(errors.map((e) => [e instanceof PteError, e.code])).toEqual([[true, 'model'], [true, 'model'], [true, 'model']]);
+    expect(errors.map((e) => [e instanceof PteError, e.code])).toEqual([
+      [true, 'model'],
+      [true, 'model'],
+      [true, 'model'],
+    ]);
     expect(hypervisorOf(m).refused).toBe(3);
     expect(m.kernel.readLo(pt, 100)).toBe(0);
     // The same entry read-only is fine (how the guest maps its own tables).
@@ -401,13 +435,22 @@ describe('refusals through the machine (check: Xen strict)', () => {
   });
 });
 
-describe('micro/mmap-touch on xen-pv: Xen changes the costs, not the guest\'s decisions', () => {
+describe("micro/mmap-touch on xen-pv: Xen changes the costs, not the guest's decisions", () => {
   const PATTERNS = ['seq', 'reverse', 'stride:17', 'random:0.25', 'sparse:0.25', 'hotset:0.1:3', 'per2m'];
   const COMBOS: [backing: 'file' | 'anon', access: 'read' | 'write', share: 'shared' | 'private'][] = [];
-  for (const backing of ['file', 'anon'] as const) for (const access of ['read', 'write'] as const) for (const share of ['shared', 'private'] as const) COMBOS.push([backing, access, share]);
+  for (const backing of ['file', 'anon'] as const)
+    for (const access of ['read', 'write'] as const)
+      for (const share of ['shared', 'private'] as const) COMBOS.push([backing, access, share]);
 
   /** apps/pte-lab micro/mmap-touch's run(), 8 MiB, cache=written with 1 MiB writes, check on. */
-  function run(platform: PlatformName, profile: string, pattern: string, backing: 'file' | 'anon', access: 'read' | 'write', share: 'shared' | 'private') {
+  function run(
+    platform: PlatformName,
+    profile: string,
+    pattern: string,
+    backing: 'file' | 'anon',
+    access: 'read' | 'write',
+    share: 'shared' | 'private',
+  ) {
     // Native may PMD-map PMD-sized file folios; a PV guest cannot (no machine-contiguous 2 MiB), so
     // compare with native without it (1 MiB writes make no PMD-sized folio anyway).
     const m = machine(platform, profile, { pmdMapFileFolios: false });
@@ -417,7 +460,12 @@ describe('micro/mmap-touch on xen-pv: Xen changes the costs, not the guest\'s de
     const file = backing === 'file' ? m.createFile('data', pages * 4096) : null;
     if (file !== null) populateByWrite(k, file, 256, k.policy.maxFolioOrder);
     const write = access === 'write';
-    const vma = m.sys.mmap(task, { pages, prot: VM_READ | (write || backing === 'anon' ? VM_WRITE : 0), shared: share === 'shared', file });
+    const vma = m.sys.mmap(task, {
+      pages,
+      prot: VM_READ | (write || backing === 'anon' ? VM_WRITE : 0),
+      shared: share === 'shared',
+      file,
+    });
     m.verify('after setup');
     m.startMeasurement();
     m.touch(task, vma, parsePattern(pattern), access, 1);
@@ -436,18 +484,22 @@ describe('micro/mmap-touch on xen-pv: Xen changes the costs, not the guest\'s de
         expect([what, x['xen.refused'] ?? 0]).toEqual([what, 0]);
         expect([what, xenIsClean(xen.m)]).toEqual([what, []]);
         // Every guest-side counter is the native one (faults, populated, prefaulted, zapped, TLB, IO, ...).
-        const guest = (c: Readonly<Record<string, number>>) => Object.fromEntries(Object.entries(c).filter(([key]) => !key.startsWith('xen.')));
+        const guest = (c: Readonly<Record<string, number>>) =>
+          Object.fromEntries(Object.entries(c).filter(([key]) => !key.startsWith('xen.')));
         expect([what, guest(x)]).toEqual([what, guest(native.c)]);
         expect(x['faults.total']).toBeGreaterThan(0);
         // Each #PF went through Xen. Every PTE page was pinned when allocated (the pgd at spawn, before
         // the measurement) and exit unpinned them all, the pgd included.
-        expect([what, x['xen.pf_bounces'], x['xen.unpins']]).toEqual([what, x['faults.total'], 1 + (x['xen.pins'] ?? 0)]);
+        expect([what, x['xen.pf_bounces'], x['xen.unpins']]).toEqual([
+          what,
+          x['faults.total'],
+          1 + (x['xen.pins'] ?? 0),
+        ]);
         expect([what, x['xen.pin_batches'] ?? 0]).toEqual([what, 0]);
         expect(xen.m.ledger.total()).toBeGreaterThan(native.m.ledger.total());
       }
     });
   });
-
 });
 
 // -------------------------------------------------------------------------------------------------
@@ -465,7 +517,11 @@ const policyArb: fc.Arbitrary<{ profile: string; over: Partial<VmPolicy> }> = fc
 const xenOpArb = mmOpArb({ advice: ['normal', 'random', 'sequential', 'willneed', 'nohugepage'] });
 
 /** Run `ops` on a machine of `platform`; return its guest counters (xen.* left out). */
-function runOps(platform: PlatformName, policy: { profile: string; over: Partial<VmPolicy> }, ops: MmOp[]): { m: Machine; c: Record<string, number> } {
+function runOps(
+  platform: PlatformName,
+  policy: { profile: string; over: Partial<VmPolicy> },
+  ops: MmOp[],
+): { m: Machine; c: Record<string, number> } {
   const m = machine(platform, policy.profile, policy.over);
   const k = m.kernel;
   const files = [m.createFile('f0', 700 * 4096 + 123), m.createFile('f1', 1100 * 4096)];
@@ -477,7 +533,8 @@ function runOps(platform: PlatformName, policy: { profile: string; over: Partial
     sys: m.sys,
     files,
     tasks,
-    touch: (task, first, last, write) => m.touch(task, { start: first, pages: last - first }, SEQ, write ? 'write' : 'read', 1),
+    touch: (task, first, last, write) =>
+      m.touch(task, { start: first, pages: last - first }, SEQ, write ? 'write' : 'read', 1),
     switchTo: (task) => k.switchMm(task.mm), // as Machine.runProgram forks
   };
   ops.forEach((op, step) => {
@@ -488,7 +545,10 @@ function runOps(platform: PlatformName, policy: { profile: string; over: Partial
   for (const t of tasks) m.sys.exit(t);
   m.verify('after every exit');
   const c = m.measuredCounters();
-  return { m, c: Object.fromEntries(Object.entries(c).filter(([key]) => !key.startsWith('xen.') && key !== 'pte.writes')) };
+  return {
+    m,
+    c: Object.fromEntries(Object.entries(c).filter(([key]) => !key.startsWith('xen.') && key !== 'pte.writes')),
+  };
 }
 
 describe('random operations on xen-pv keep both invariant checkers green', () => {
@@ -508,10 +568,18 @@ describe('random operations on xen-pv keep both invariant checkers green', () =>
         // The guest took the same decisions as on native hardware.
         const native = runOps('native', policy, ops);
         expect(xen.c).toEqual(native.c);
-        for (const key of ['xen.pin_batches', 'xen.unpins', 'xen.ptwr_emulations', 'xen.op.mmu_update', 'xen.op.multicall', 'xen.op.update_va_mapping']) {
+        for (const key of [
+          'xen.pin_batches',
+          'xen.unpins',
+          'xen.ptwr_emulations',
+          'xen.op.mmu_update',
+          'xen.op.multicall',
+          'xen.op.update_va_mapping',
+        ]) {
           covered[key] = (covered[key] ?? 0) + (x[key] ?? 0);
         }
-        for (const key of ['faults.cow', 'pte.copied', 'pte.zapped', 'pt.frees', 'proc.forks', 'proc.execs']) covered[key] = (covered[key] ?? 0) + (x[key] ?? 0);
+        for (const key of ['faults.cow', 'pte.copied', 'pte.zapped', 'pt.frees', 'proc.forks', 'proc.execs'])
+          covered[key] = (covered[key] ?? 0) + (x[key] ?? 0);
       }),
       { numRuns: 150, seed: 20251122 },
     );

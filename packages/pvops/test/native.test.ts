@@ -1,5 +1,18 @@
 import { Counters, CycleLedger, type CostTable } from '@pte/core';
-import { A, D, Mmu, P, PageTables, PhysMem, RW, SimpleFrameSource, US, splitAddress, tableIndex, TRANSLATE_PF } from '@pte/arch-x86';
+import {
+  A,
+  D,
+  Mmu,
+  P,
+  PageTables,
+  PhysMem,
+  RW,
+  SimpleFrameSource,
+  US,
+  splitAddress,
+  tableIndex,
+  TRANSLATE_PF,
+} from '@pte/arch-x86';
 import { NativePvMmu, type PvopsCostKey } from '../src/index.js';
 
 const COSTS: CostTable<PvopsCostKey> = { 'native.pte_store': 7, 'native.pte_rmw': 30 };
@@ -128,7 +141,7 @@ describe('NativePvMmu: TLB flushes reach the arch Mmu', () => {
     expect(mmu.translate(b2.hi, b2.lo, 0)).toBe(DATA + 1);
     expect(mmu.walks).toBe(2);
     const table = pt.tableFor(a.hi, a.lo, 1, false);
-    b.setPte(table, tableIndex(1, a.hi, a.lo), ((DATA + 7) << 12 | P | RW | US) >>> 0, 0);
+    b.setPte(table, tableIndex(1, a.hi, a.lo), (((DATA + 7) << 12) | P | RW | US) >>> 0, 0);
     // Stale until flushed.
     expect(mmu.translate(a.hi, a.lo, 0)).toBe(DATA);
     b.flushTlbOne(a.hi, a.lo);

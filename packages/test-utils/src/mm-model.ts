@@ -11,7 +11,16 @@ import { applyRangeOp, pickRangeIn } from './mm-ops.js';
  * exists when the operation runs, so every sequence is valid whatever came before.
  */
 export type MmOp =
-  | { op: 'mmap'; t: number; file: number; shared: boolean; write: boolean; pages: number; fixed: number | null; pgoff: number }
+  | {
+      op: 'mmap';
+      t: number;
+      file: number;
+      shared: boolean;
+      write: boolean;
+      pages: number;
+      fixed: number | null;
+      pgoff: number;
+    }
   | { op: 'touch'; t: number; vma: number; page: number; count: number; write: boolean; stray: boolean }
   | { op: 'touchBoth'; t: number; u: number; vma: number; page: number; count: number }
   | { op: 'munmap'; t: number; vma: number; off: number; len: number }
@@ -60,9 +69,14 @@ export function mmOpArb(o: MmOpOptions = {}): fc.Arbitrary<MmOp> {
           ? fc.constantFrom(0, 0, 512, 1024, 700)
           : fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1100 }), fc.constantFrom(0, 512, 1024)),
         fixed: pmd
-          ? fc.option(fc.integer({ min: 0, max: 6 }).map((x) => x * 512), { nil: null })
+          ? fc.option(
+              fc.integer({ min: 0, max: 6 }).map((x) => x * 512),
+              { nil: null },
+            )
           : fc.option(fc.integer({ min: 0, max: 3000 }), { nil: null }),
-        pgoff: pmd ? fc.constantFrom(0, 0, 512, 256) : fc.oneof(fc.constant(0), fc.constantFrom(0, 512), fc.integer({ min: 0, max: 1200 })),
+        pgoff: pmd
+          ? fc.constantFrom(0, 0, 512, 256)
+          : fc.oneof(fc.constant(0), fc.constantFrom(0, 512), fc.integer({ min: 0, max: 1200 })),
       }),
     },
     {
@@ -79,13 +93,24 @@ export function mmOpArb(o: MmOpOptions = {}): fc.Arbitrary<MmOp> {
     },
     {
       weight: 2,
-      arbitrary: fc.record({ op: fc.constant('touchBoth' as const), t: sel, u: sel, vma: sel, page: sel, count: fc.integer({ min: 1, max: 64 }) }),
+      arbitrary: fc.record({
+        op: fc.constant('touchBoth' as const),
+        t: sel,
+        u: sel,
+        vma: sel,
+        page: sel,
+        count: fc.integer({ min: 1, max: 64 }),
+      }),
     },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('munmap' as const), t: sel, vma: sel, off: sel, len: sel }) },
     {
       weight: 1,
       arbitrary: fc.record({
-        op: fc.constant('mprotect' as const), t: sel, vma: sel, off: sel, len: sel,
+        op: fc.constant('mprotect' as const),
+        t: sel,
+        vma: sel,
+        off: sel,
+        len: sel,
         // Read-only or read-write; now and then read-exec.
         prot: fc.constantFrom('r' as const, 'rw' as const, 'r' as const, 'rw' as const, 'rx' as const),
       }),
@@ -94,7 +119,11 @@ export function mmOpArb(o: MmOpOptions = {}): fc.Arbitrary<MmOp> {
     {
       weight: 1,
       arbitrary: fc.record({
-        op: fc.constant('advise' as const), t: sel, vma: sel, off: sel, len: sel,
+        op: fc.constant('advise' as const),
+        t: sel,
+        vma: sel,
+        off: sel,
+        len: sel,
         advice: fc.constantFrom<Advice>(...(o.advice ?? ALL_ADVICE)),
       }),
     },
@@ -142,7 +171,12 @@ export function applyMmOp(w: MmWorld, op: MmOp): void {
       const file = op.file < 0 ? null : w.files[op.file % w.files.length]!;
       // File mappings mostly stay inside the file; up to 4 pages may reach past EOF (SIGBUS).
       const pgoff = file === null ? 0 : op.pgoff % file.pages;
-      const pages = file === null ? op.pages || 1024 : op.pages === 0 ? file.pages - pgoff : 1 + (op.pages % (file.pages - pgoff + 4));
+      const pages =
+        file === null
+          ? op.pages || 1024
+          : op.pages === 0
+            ? file.pages - pgoff
+            : 1 + (op.pages % (file.pages - pgoff + 4));
       w.sys.mmap(task, {
         pages,
         prot: VM_READ | (op.write ? VM_WRITE : 0),

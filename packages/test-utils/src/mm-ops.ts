@@ -1,4 +1,14 @@
-import { VM_EXEC, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, type Advice, type Syscalls, type Task, type Vma } from '@pte/vm';
+import {
+  VM_EXEC,
+  VM_MAYWRITE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+  type Advice,
+  type Syscalls,
+  type Task,
+  type Vma,
+} from '@pte/vm';
 
 /** The range operations the random-sequence property tests issue (vm, xen, kvm). */
 export type RangeOp =
@@ -7,7 +17,12 @@ export type RangeOp =
   | { readonly op: 'advise'; readonly advice: Advice };
 
 /** The VMA of `vmas` chosen by `vmaSel` and a sub-range chosen by off/len, sometimes reaching past its end. */
-export function pickRangeIn(vmas: readonly Vma[], vmaSel: number, off: number, len: number): { start: number; pages: number } | null {
+export function pickRangeIn(
+  vmas: readonly Vma[],
+  vmaSel: number,
+  off: number,
+  len: number,
+): { start: number; pages: number } | null {
   if (vmas.length === 0) return null;
   const v = vmas[vmaSel % vmas.length]!;
   const o = off % v.pages;
@@ -33,7 +48,8 @@ export function applyRangeOp(sys: Syscalls, task: Task, op: RangeOp, r: { start:
     case 'mprotect': {
       let write = op.prot === 'rw';
       for (const v of task.mm.vmas.all()) {
-        if (v.start < r.start + r.pages && r.start < v.end && (v.flags & (VM_SHARED | VM_MAYWRITE)) === VM_SHARED) write = false;
+        if (v.start < r.start + r.pages && r.start < v.end && (v.flags & (VM_SHARED | VM_MAYWRITE)) === VM_SHARED)
+          write = false;
       }
       sys.mprotect(task, r.start, r.pages, VM_READ | (write ? VM_WRITE : 0) | (op.prot === 'rx' ? VM_EXEC : 0));
     }

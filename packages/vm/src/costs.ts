@@ -24,21 +24,54 @@ export type VmCostKey =
  * (linux-mm.md §1.5), 2.4 GHz for the Xeon Silver 4210R of the 2024 fork/zap figures (§4.4).
  */
 export const VM_COSTS: CostDefaults<VmCostKey> = {
-  'guest.fault_entry': { cycles: 1500, source: 'derived: DESIGN.md measures the real kernel cheapest fault (zero-page read) at 0.8-1 us on these machines; entry, handle_mm_fault and VMA lookup are most of it' },
+  'guest.fault_entry': {
+    cycles: 1500,
+    source:
+      'derived: DESIGN.md measures the real kernel cheapest fault (zero-page read) at 0.8-1 us on these machines; entry, handle_mm_fault and VMA lookup are most of it',
+  },
   'guest.pt_alloc': { cycles: 900, source: 'estimate: pte_alloc_one = page allocation (300) + clearing 4 KiB (600)' },
   'guest.pt_free': { cycles: 300, source: 'estimate: pte_free / free_pgtables per table page' },
   'guest.page_alloc': { cycles: 300, source: 'estimate: buddy allocator per-cpu fast path' },
-  'guest.page_free': { cycles: 300, source: 'derived: linux-mm.md §4.4 munmap ~222 ns per 4K PTE including the free, at 2.4 GHz = 533 cycles, split zap 233 + free 300' },
+  'guest.page_free': {
+    cycles: 300,
+    source:
+      'derived: linux-mm.md §4.4 munmap ~222 ns per 4K PTE including the free, at 2.4 GHz = 533 cycles, split zap 233 + free 300',
+  },
   'guest.page_zero': { cycles: 600, source: 'estimate: clear_page() of 4 KiB at about 20 GB/s' },
   'guest.page_copy': { cycles: 1000, source: 'estimate: copy_page() of 4 KiB (read + write streams)' },
-  'guest.filemap_lookup': { cycles: 150, source: 'derived: linux-mm.md §1.5/§9 fault-around costs 0.12-0.20 us per extra page attempted (3.0 GHz: 360-600 cycles), split lookup 150 + map 300' },
-  'guest.map_page': { cycles: 300, source: 'derived: same source as guest.filemap_lookup: refcount, rmap and rss for one mapped page-cache page' },
+  'guest.filemap_lookup': {
+    cycles: 150,
+    source:
+      'derived: linux-mm.md §1.5/§9 fault-around costs 0.12-0.20 us per extra page attempted (3.0 GHz: 360-600 cycles), split lookup 150 + map 300',
+  },
+  'guest.map_page': {
+    cycles: 300,
+    source: 'derived: same source as guest.filemap_lookup: refcount, rmap and rss for one mapped page-cache page',
+  },
   'guest.fork_pte': { cycles: 132, source: 'derived: linux-mm.md §4.4 fork copies ~55 ns per 4K PTE at 2.4 GHz' },
-  'guest.zap_pte': { cycles: 233, source: 'derived: linux-mm.md §4.4 munmap ~222 ns per 4K PTE at 2.4 GHz = 533, less guest.page_free' },
-  'guest.flush_tlb_call': { cycles: 1016, source: 'derived: linux-mm.md §9 flush_tlb_mm_range averages 1276 cycles for one page (Dave Hansen), less INVLPG 260' },
-  'guest.ipi': { cycles: 2000, source: 'estimate: a TLB-shootdown IPI to one other CPU, send, interrupt and acknowledge (linux-mm.md §9: "Cross-CPU flushes are expensive", no figure)' },
-  'guest.reclaim_scan': { cycles: 500, source: 'estimate: isolating one folio from the LRU and its rmap walk in shrink_folio_list, before the per-PTE work charged apart' },
-  'io.request': { cycles: 300000, source: 'estimate: 100 us per block request at 3 GHz (no primary major-fault cost: linux-mm.md §9 UNVERIFIED)' },
+  'guest.zap_pte': {
+    cycles: 233,
+    source: 'derived: linux-mm.md §4.4 munmap ~222 ns per 4K PTE at 2.4 GHz = 533, less guest.page_free',
+  },
+  'guest.flush_tlb_call': {
+    cycles: 1016,
+    source:
+      'derived: linux-mm.md §9 flush_tlb_mm_range averages 1276 cycles for one page (Dave Hansen), less INVLPG 260',
+  },
+  'guest.ipi': {
+    cycles: 2000,
+    source:
+      'estimate: a TLB-shootdown IPI to one other CPU, send, interrupt and acknowledge (linux-mm.md §9: "Cross-CPU flushes are expensive", no figure)',
+  },
+  'guest.reclaim_scan': {
+    cycles: 500,
+    source:
+      'estimate: isolating one folio from the LRU and its rmap walk in shrink_folio_list, before the per-PTE work charged apart',
+  },
+  'io.request': {
+    cycles: 300000,
+    source: 'estimate: 100 us per block request at 3 GHz (no primary major-fault cost: linux-mm.md §9 UNVERIFIED)',
+  },
   'io.page': { cycles: 6000, source: 'estimate: 4 KiB transferred at about 2 GB/s' },
 };
 

@@ -12,7 +12,17 @@ import { MmuGather } from './tlb-gather.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
 import { isSwapPte, swpSlot } from './swap.js';
 import { splitPmd } from './zap.js';
-import { VM_EXEC, VM_READ, VM_SEQ_READ, VM_SHARED, VM_UFFD_MINOR, VM_UFFD_WP, VM_WILLNEED_HINT, VM_WRITE, type Vma } from './vma.js';
+import {
+  VM_EXEC,
+  VM_READ,
+  VM_SEQ_READ,
+  VM_SHARED,
+  VM_UFFD_MINOR,
+  VM_UFFD_WP,
+  VM_WILLNEED_HINT,
+  VM_WRITE,
+  type Vma,
+} from './vma.js';
 import { FAULT_FLAG_INSTRUCTION, FAULT_FLAG_USER, FAULT_FLAG_WRITE, type VmFault } from './vm-fault.js';
 import { doWpPage } from './wp.js';
 
@@ -66,7 +76,8 @@ function __handleMmFault(k: Kernel, vmf: VmFault): number {
     if (r !== VM_FAULT_FALLBACK) return r;
   }
   if (vmf.pte === PT_NONE && thpAllowed(k, vma, vpn) && createHugePmd(k, vmf)) return FAULT_RETRY;
-  if (vmf.pte === PT_NONE && !(vma.file !== null && (vmf.flags & FAULT_FLAG_WRITE) === 0)) vmf.pte = pteTableFor(k, mm, vpn, true);
+  if (vmf.pte === PT_NONE && !(vma.file !== null && (vmf.flags & FAULT_FLAG_WRITE) === 0))
+    vmf.pte = pteTableFor(k, mm, vpn, true);
   return handlePteFault(k, vmf);
 }
 
@@ -114,7 +125,9 @@ function createHugePmd(k: Kernel, vmf: VmFault): boolean {
   vmf.pmd = pmd;
   vmf.pmdIdx = pidx;
   if (k.readLo(pmd, pidx) !== 0 || k.readHi(pmd, pidx) !== 0) return false;
-  return (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? doHugePmdAnonymousPage(k, mm, vma, vpn, pmd) : doHugeZeroPmd(k, mm, vma, vpn, pmd);
+  return (vmf.flags & FAULT_FLAG_WRITE) !== 0
+    ? doHugePmdAnonymousPage(k, mm, vma, vpn, pmd)
+    : doHugeZeroPmd(k, mm, vma, vpn, pmd);
 }
 
 /**
@@ -154,7 +167,10 @@ function doSwapPage(k: Kernel, vmf: VmFault): number {
   const swap = k.swap;
   const lo = vmf.origLo;
   const hi = vmf.origHi;
-  if (swap === null || !isSwapPte(lo)) throw new Error(`page 0x${vmf.vpn.toString(16)}: non-present PTE ${hi.toString(16)}:${lo.toString(16)} is not a swap entry`);
+  if (swap === null || !isSwapPte(lo))
+    throw new Error(
+      `page 0x${vmf.vpn.toString(16)}: non-present PTE ${hi.toString(16)}:${lo.toString(16)} is not a swap entry`,
+    );
   const slot = swpSlot(lo, hi);
   k.stats.faultsMajor++;
   k.stats.faultsSwap++;
@@ -258,7 +274,11 @@ function wholeFolioRun(k: Kernel, vma: Vma, pt: number, vpn: number, pfn: number
   const headVpn = vpn - (pfn % n);
   const inode = vma.file!;
   const insideEof = inode.shmem || f.index[pfn - (pfn % n)]! + n <= inode.pages;
-  const fits = insideEof && headVpn >= vma.start && headVpn + n <= vma.end && Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512);
+  const fits =
+    insideEof &&
+    headVpn >= vma.start &&
+    headVpn + n <= vma.end &&
+    Math.floor(headVpn / 512) === Math.floor((headVpn + n - 1) / 512);
   return fits && rangeNone(k, pt, headVpn, n) ? n : 1;
 }
 

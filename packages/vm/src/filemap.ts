@@ -8,7 +8,15 @@ import type { VmFault } from './vm-fault.js';
 import type { Inode } from './page-cache.js';
 import type { Kernel } from './kernel.js';
 import { PG_ANON, PG_LOCKED, PG_READAHEAD, PG_UPTODATE } from './page-flags.js';
-import { asyncMmapReadahead, inFlight, pageCacheAsyncRa, pageCacheSyncRa, RaState, readWindow, syncMmapReadahead } from './readahead.js';
+import {
+  asyncMmapReadahead,
+  inFlight,
+  pageCacheAsyncRa,
+  pageCacheSyncRa,
+  RaState,
+  readWindow,
+  syncMmapReadahead,
+} from './readahead.js';
 import type { Vma } from './vma.js';
 
 /**
@@ -134,7 +142,7 @@ export function populateByRead(k: Kernel, inode: Inode, readPages: number): void
   for (let index = 0; index < pages; index += step) {
     const last = Math.min(pages, index + step);
     if (k.pageCache.lookup(inode, index) < 0) pageCacheSyncRa(k, inode, index, last - index);
-    for (let i = index; i < last; ) {
+    for (let i = index; i < last;) {
       const pfn = k.pageCache.lookup(inode, i);
       if (pfn < 0) {
         readFolio(k, inode, i, 0); // readahead off: read_folio of just this page

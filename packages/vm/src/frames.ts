@@ -122,7 +122,11 @@ export class FrameTable {
   allocOrFail(order: number): number {
     const pfn = this.alloc(order);
     if (pfn < 0) {
-      throw new PteError('model', `guest out of memory: no free block of order ${order} (${this.freeFrames} frames free)`, 'give the guest more memory (--set mem=...)');
+      throw new PteError(
+        'model',
+        `guest out of memory: no free block of order ${order} (${this.freeFrames} frames free)`,
+        'give the guest more memory (--set mem=...)',
+      );
     }
     return pfn;
   }
@@ -131,7 +135,8 @@ export class FrameTable {
   free(pfn: number, order: number): void {
     const n = 1 << order;
     for (let i = 0; i < n; i++) {
-      if ((this.flags[pfn + i]! & PG_ALLOCATED) === 0) throw new Error(`double free of frame 0x${(pfn + i).toString(16)}`);
+      if ((this.flags[pfn + i]! & PG_ALLOCATED) === 0)
+        throw new Error(`double free of frame 0x${(pfn + i).toString(16)}`);
       this.flags[pfn + i] = 0;
       this.owner[pfn + i] = NO_OWNER;
       this.order[pfn + i] = 0;
@@ -159,8 +164,13 @@ export class FrameTable {
     let lists = 0;
     for (const l of this.freeLists) lists += l.byteLength;
     return (
-      this.refcount.byteLength + this.mapcount.byteLength + this.flags.byteLength + this.order.byteLength +
-      this.owner.byteLength + this.index.byteLength + lists
+      this.refcount.byteLength +
+      this.mapcount.byteLength +
+      this.flags.byteLength +
+      this.order.byteLength +
+      this.owner.byteLength +
+      this.index.byteLength +
+      lists
     );
   }
 

@@ -66,7 +66,13 @@ export function doHugeZeroPmd(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: num
   k.stats.thpZeroPmd++;
   mm.deposit.set(keyOf(vpn - (vpn % 512)), depositTable(k, mm, k.catFault));
   const m = k.pv.mfn(z);
-  k.pv.setUpper(2, pmd, vpnIndex(vpn, 2), (frameLo(m) + (P | US | PS | A)) >>> 0, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
+  k.pv.setUpper(
+    2,
+    pmd,
+    vpnIndex(vpn, 2),
+    (frameLo(m) + (P | US | PS | A)) >>> 0,
+    mkPteHi(m, (vma.flags & VM_EXEC) !== 0),
+  );
   k.charge(k.catFault, k.costs.mapPage);
   return true;
 }
@@ -91,7 +97,8 @@ export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number,
   k.charge(k.catFault, k.costs.pageAlloc + k.costs.pageZero * 512);
   k.pv.kernelAccess(head, 512); // clear_huge_page
   const f = k.frames;
-  for (let i = 0; i < 512; i++) f.flags[head + i] = f.flags[head + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
+  for (let i = 0; i < 512; i++)
+    f.flags[head + i] = f.flags[head + i]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   const base = vpn - (vpn % 512);
   mm.deposit.set(keyOf(base), depositTable(k, mm, k.catFault));
   const m = k.pv.mfn(head);
@@ -151,7 +158,12 @@ export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base:
   pv.lazyEnter();
   for (let i = 0; i < 512; i++) {
     const m = zero ? z : pv.mfn(head + i);
-    pv.setPte(pt, i, zero ? (mkPteLo(m, false, young, false) | PTE_SPECIAL) >>> 0 : mkPteLo(m, writable, young, dirty), mkPteHi(m, exec));
+    pv.setPte(
+      pt,
+      i,
+      zero ? (mkPteLo(m, false, young, false) | PTE_SPECIAL) >>> 0 : mkPteLo(m, writable, young, dirty),
+      mkPteHi(m, exec),
+    );
   }
   pv.lazyLeave();
   k.charge(k.catFault, k.costs.mapPage * 512);

@@ -28,7 +28,18 @@ export { checkInvariants, assertInvariants } from './invariants.js';
 export { folioMarkAccessed } from './zap.js';
 export { Vmalloc, VMALLOC_START_VPN, lazyMaxPages, fls } from './vmalloc.js';
 export type { VmapPolicy } from './vmalloc.js';
-export { RaState, MMAP_LOTSAMISS, getInitRaSize, getNextRaSize, pageCacheSyncRa, pageCacheAsyncRa, syncMmapReadahead, forceReadahead, readWindow, fadvise } from './readahead.js';
+export {
+  RaState,
+  MMAP_LOTSAMISS,
+  getInitRaSize,
+  getNextRaSize,
+  pageCacheSyncRa,
+  pageCacheAsyncRa,
+  syncMmapReadahead,
+  forceReadahead,
+  readWindow,
+  fadvise,
+} from './readahead.js';
 export type { FileAdvice } from './readahead.js';
 export { SwapDevice, SWP_MARK, isSwapPte, swpLo, swpHi, swpSlot } from './swap.js';
 export { VmFault, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_INSTRUCTION } from './vm-fault.js';

@@ -55,12 +55,15 @@ export function checkInvariants(k: Kernel): string[] {
     if (pfn % n === 0) {
       let expect = 0;
       for (let i = 0; i < n; i++) expect += seen[pfn + i]! + ((f.flags[pfn + i]! & PG_PAGECACHE) !== 0 ? 1 : 0);
-      if (f.refcount[pfn] !== expect) out.push(`folio 0x${pfn.toString(16)}: refcount ${f.refcount[pfn]} but ${expect} references found`);
+      if (f.refcount[pfn] !== expect)
+        out.push(`folio 0x${pfn.toString(16)}: refcount ${f.refcount[pfn]} but ${expect} references found`);
       if (expect === 0) out.push(`folio 0x${pfn.toString(16)}: allocated but unreferenced (leaked)`);
     }
-    if ((fl & (PG_ANON | PG_PAGECACHE)) === 0) out.push(`frame 0x${pfn.toString(16)}: allocated but neither anonymous, page cache nor page table`);
+    if ((fl & (PG_ANON | PG_PAGECACHE)) === 0)
+      out.push(`frame 0x${pfn.toString(16)}: allocated but neither anonymous, page cache nor page table`);
   }
-  if (ptFrames !== tables) out.push(`${ptFrames} page-table frames allocated but ${tables} reachable from live address spaces`);
+  if (ptFrames !== tables)
+    out.push(`${ptFrames} page-table frames allocated but ${tables} reachable from live address spaces`);
   return out;
 }
 
@@ -79,7 +82,9 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, swapRefs: Uint32Array | nu
         // A non-present entry that is not none must be a PTE swap entry for a live slot.
         const slot = swpSlot(lo, hi);
         if (level !== 1 || !isSwapPte(lo) || swapRefs === null || slot >= swapRefs.length) {
-          out.push(`mm ${mm.id}: level-${level} entry ${i} of table 0x${table.toString(16)} is non-present but not none (${hi.toString(16)}:${lo.toString(16)})`);
+          out.push(
+            `mm ${mm.id}: level-${level} entry ${i} of table 0x${table.toString(16)} is non-present but not none (${hi.toString(16)}:${lo.toString(16)})`,
+          );
           continue;
         }
         swapRefs[slot]!++;
@@ -109,7 +114,8 @@ function checkMm(k: Kernel, mm: Mm, seen: Int32Array, swapRefs: Uint32Array | nu
   };
   walk(mm.root, k.levels);
   // Each anonymous THP mapped by a PMD has a page table deposited under it, counted in ptPages.
-  if (anonPmds !== mm.deposit.size) out.push(`mm ${mm.id}: ${anonPmds} anonymous PMD mappings but ${mm.deposit.size} deposited page tables`);
+  if (anonPmds !== mm.deposit.size)
+    out.push(`mm ${mm.id}: ${anonPmds} anonymous PMD mappings but ${mm.deposit.size} deposited page tables`);
   tables += mm.deposit.size;
   const names = ['file', 'anon', 'shmem'];
   for (const t of [MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES]) {
@@ -144,6 +150,9 @@ function rssType(k: Kernel, pfn: number): number {
 export function assertInvariants(k: Kernel, where: string): void {
   const v = checkInvariants(k);
   if (v.length > 0) {
-    throw new PteError('model', `invariant check failed ${where}: ${v.slice(0, 3).join('; ')}${v.length > 3 ? ` (+${v.length - 3} more)` : ''}`);
+    throw new PteError(
+      'model',
+      `invariant check failed ${where}: ${v.slice(0, 3).join('; ')}${v.length > 3 ? ` (+${v.length - 3} more)` : ''}`,
+    );
   }
 }

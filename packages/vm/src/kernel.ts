@@ -132,7 +132,10 @@ export class Kernel {
     this.frames.flags[this.zeroPfn] = this.frames.flags[this.zeroPfn]! | PG_ZERO | PG_UPTODATE;
     this.frames.refcount[this.zeroPfn] = 1;
     this.pv.kernelAccess(this.zeroPfn, 1); // cleared at boot
-    this.swap = o.reclaim === true && (o.swapSlots ?? 0) > 0 ? new SwapDevice(o.swapSlots!, this.costs.ioRequest, this.costs.ioPage) : null;
+    this.swap =
+      o.reclaim === true && (o.swapSlots ?? 0) > 0
+        ? new SwapDevice(o.swapSlots!, this.costs.ioRequest, this.costs.ioPage)
+        : null;
     this.reclaim = o.reclaim === true ? new Reclaim(this, o.reclaimHorizon) : null;
   }
 
@@ -183,7 +186,7 @@ export class Kernel {
   reapIo(): void {
     if (this.inFlight.length === 0) return;
     const now = this.now();
-    for (let i = 0; i < this.inFlight.length; ) {
+    for (let i = 0; i < this.inFlight.length;) {
       const r = this.inFlight[i]!;
       if (r.doneAt <= now) {
         this.completeIo(r);

@@ -33,7 +33,8 @@ export function doMmap(k: Kernel, task: Task, req: MmapRequest): Vma {
   const mm = task.mm;
   if (!Number.isSafeInteger(req.pages) || req.pages <= 0) throw configError(`mmap of ${req.pages} pages`);
   let file = req.file;
-  if (file === null && req.shared) file = k.pageCache.createFile(`shmem:${task.pid}:${mm.vmas.size}`, req.pages * 4096, true);
+  if (file === null && req.shared)
+    file = k.pageCache.createFile(`shmem:${task.pid}:${mm.vmas.size}`, req.pages * 4096, true);
   let flags = req.prot | VM_MAYREAD | VM_MAYEXEC;
   if (req.shared) flags |= VM_SHARED | VM_MAYSHARE | ((req.prot & VM_WRITE) !== 0 ? VM_MAYWRITE : 0);
   else flags |= VM_MAYWRITE;

@@ -83,7 +83,15 @@ function changeProtection(k: Kernel, mm: Mm, start: number, end: number, prot: P
  * change_huge_pmd() for the PMD leaf mapping `vpn` in `v`, or its split when it reaches past `v`.
  * Returns true when the split left PTEs (an anonymous THP) that need the change.
  */
-function changeHugePmd(k: Kernel, mm: Mm, v: Vma, vpn: number, dropWrite: boolean, noExec: boolean, tlb: MmuGather): boolean {
+function changeHugePmd(
+  k: Kernel,
+  mm: Mm,
+  v: Vma,
+  vpn: number,
+  dropWrite: boolean,
+  noExec: boolean,
+  tlb: MmuGather,
+): boolean {
   const base = vpn - (vpn % 512);
   if (base < v.start || base + 512 > v.end) {
     splitPmd(k, mm, vpn);

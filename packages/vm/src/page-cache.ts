@@ -71,7 +71,8 @@ export class PageCache {
     const f = this.frames;
     for (let i = 0; i < n; i++) {
       const idx = index + i;
-      if (idx < inode.cache.length && inode.cache[idx] !== -1) throw new Error(`page ${idx} of ${inode.name} is already cached`);
+      if (idx < inode.cache.length && inode.cache[idx] !== -1)
+        throw new Error(`page ${idx} of ${inode.name} is already cached`);
       f.flags[pfn + i] = f.flags[pfn + i]! | PG_PAGECACHE | flags;
       f.owner[pfn + i] = inode.id;
       f.index[pfn + i] = idx;

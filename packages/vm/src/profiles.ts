@@ -93,7 +93,8 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     shadowEra: '2008',
     vmapMode: 'eager',
     hasThp: false,
-    description: 'the thread\'s kernel (2008): no fault-around, order-0 page cache, no lazy set_ptes, one update_va_mapping per fault on Xen',
+    description:
+      "the thread's kernel (2008): no fault-around, order-0 page cache, no lazy set_ptes, one update_va_mapping per fault on Xen",
     xenPteWrite: 'update_va_mapping',
     policy: {
       faultAround: 1, // fault-around arrived in v3.15 (8c6e50b0290c4, linux-mm.md §1.2)
@@ -142,7 +143,8 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     shadowEra: 'modern',
     vmapMode: 'lazy',
     hasThp: true,
-    description: 'large page-cache folios up to PMD order, PMD mapping of PMD-sized file folios, set_ptes in lazy mode, fault-around 16',
+    description:
+      'large page-cache folios up to PMD order, PMD mapping of PMD-sized file folios, set_ptes in lazy mode, fault-around 16',
     xenPteWrite: 'mmu_update',
     policy: {
       faultAround: 16,

@@ -189,7 +189,14 @@ export function forceReadahead(k: Kernel, inode: Inode, start: number, pages: nu
  * start + size − asyncSize, and submit one read per contiguous run. Folios of `order` where the
  * range allows, smaller at the edges.
  */
-export function readWindow(k: Kernel, inode: Inode, start: number, size: number, asyncSize: number, order: number): void {
+export function readWindow(
+  k: Kernel,
+  inode: Inode,
+  start: number,
+  size: number,
+  asyncSize: number,
+  order: number,
+): void {
   if (inode.shmem) return;
   const end = Math.min(start + size, inode.pages);
   const mark = asyncSize > 0 ? start + size - asyncSize : -1;

@@ -47,7 +47,8 @@ export class SwapDevice {
     requestCycles: number,
     pageCycles: number,
   ) {
-    if (!Number.isInteger(slots) || slots < 1 || slots > 0x7fffffff) throw new RangeError(`swap slots must be a positive integer, got ${slots}`);
+    if (!Number.isInteger(slots) || slots < 1 || slots > 0x7fffffff)
+      throw new RangeError(`swap slots must be a positive integer, got ${slots}`);
     this.count = new Uint16Array(slots);
     this.writtenAt = new Float64Array(slots);
     this.dev = new BlockDevice(requestCycles, pageCycles);

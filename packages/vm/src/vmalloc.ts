@@ -126,7 +126,8 @@ export class Vmalloc {
    */
   vfree(start: number): void {
     const area = this.areas.get(start);
-    if (area === undefined) throw new Error(`vfree of an address that vmalloc did not return (page 0x${start.toString(16)})`);
+    if (area === undefined)
+      throw new Error(`vfree of an address that vmalloc did not return (page 0x${start.toString(16)})`);
     this.vunmap(start);
     const f = this.k.frames;
     for (const pfn of area.frames) {
@@ -145,7 +146,8 @@ export class Vmalloc {
   /** vunmap(): release the area at `start` per the policy. */
   vunmap(start: number): void {
     const area = this.areas.get(start);
-    if (area === undefined) throw new Error(`vunmap of an address that vmap did not return (page 0x${start.toString(16)})`);
+    if (area === undefined)
+      throw new Error(`vunmap of an address that vmap did not return (page 0x${start.toString(16)})`);
     this.areas.delete(start);
     this.unmaps++;
     if (this.policy.mode === 'eager') {
@@ -219,4 +221,3 @@ export class Vmalloc {
     k.pv.flushTlbAll();
   }
 }
-

@@ -100,7 +100,11 @@ export class Reclaim {
     if (this.busy) return false;
     this.directRuns++;
     if (this.shrink(SWAP_CLUSTER_MAX) > 0) return true;
-    throw new PteError('model', `guest out of memory: reclaim freed nothing (${this.k.frames.freeCount} frames free, ${this.k.swap === null ? 'anonymous memory is not reclaimable without swap' : `${this.k.swap.free()} swap slots free`})`, 'give the guest more memory (--set mem=...) or swap (--set swap=...)');
+    throw new PteError(
+      'model',
+      `guest out of memory: reclaim freed nothing (${this.k.frames.freeCount} frames free, ${this.k.swap === null ? 'anonymous memory is not reclaimable without swap' : `${this.k.swap.free()} swap slots free`})`,
+      'give the guest more memory (--set mem=...) or swap (--set swap=...)',
+    );
   }
 
   /** Pages [pfn, pfn + n) were read into the page cache by readahead: unused until a fault needs them. */
@@ -140,10 +144,12 @@ export class Reclaim {
       const canSwap = swap !== null && swap.free() > 0;
       const file = lru.pages[LRU_INACTIVE_FILE]! + lru.pages[LRU_ACTIVE_FILE]!;
       const anon = lru.pages[LRU_INACTIVE_ANON]! + lru.pages[LRU_ACTIVE_ANON]!;
-      const cacheTrim = lru.pages[LRU_INACTIVE_FILE]! >= lru.pages[LRU_ACTIVE_FILE]! && this.fileRefaults === this.fileRefaultsSeen;
+      const cacheTrim =
+        lru.pages[LRU_INACTIVE_FILE]! >= lru.pages[LRU_ACTIVE_FILE]! && this.fileRefaults === this.fileRefaultsSeen;
       this.fileRefaultsSeen = this.fileRefaults;
       let anonNr = 0;
-      if (canSwap && !cacheTrim && anon > 0) anonNr = Math.ceil((nr * SWAPPINESS * anon) / (SWAPPINESS * anon + (200 - SWAPPINESS) * file));
+      if (canSwap && !cacheTrim && anon > 0)
+        anonNr = Math.ceil((nr * SWAPPINESS * anon) / (SWAPPINESS * anon + (200 - SWAPPINESS) * file));
       let freed = this.shrinkLists(nr - anonNr, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE);
       if (canSwap) freed += this.shrinkLists(nr - freed, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON);
       if (freed < nr && anonNr > 0) freed += this.shrinkLists(nr - freed, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE);

@@ -15,7 +15,16 @@ import { VM_EXEC, VM_SHARED, type Vma } from './vma.js';
  * - a file page in a shared mapping: write notification (wp_page_shared): writable, dirty, folio
  *   dirty.
  */
-export function doWpPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: number, lo: number, hi: number): void {
+export function doWpPage(
+  k: Kernel,
+  mm: Mm,
+  vma: Vma,
+  vpn: number,
+  pt: number,
+  idx: number,
+  lo: number,
+  hi: number,
+): void {
   k.stats.faultsMinor++;
   const f = k.frames;
   const pfn = k.frameOf(1, lo, hi);
@@ -30,7 +39,10 @@ export function doWpPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, i
     // wp_can_reuse_anon_folio(): exclusively ours, or an order-0 folio whose last other user left,
     // or a large folio all of whose references are this mm's mappings.
     const exclusive = (flags & PG_EXCLUSIVE) !== 0;
-    if (f.mapcount[pfn] === 1 && (exclusive || (order === 0 ? f.refcount[head] === 1 : largeFolioOnlyHere(k, pt, vpn, pfn, head, order)))) {
+    if (
+      f.mapcount[pfn] === 1 &&
+      (exclusive || (order === 0 ? f.refcount[head] === 1 : largeFolioOnlyHere(k, pt, vpn, pfn, head, order)))
+    ) {
       k.stats.faultsWpReuse++;
       f.flags[pfn] = f.flags[pfn]! | PG_EXCLUSIVE;
       k.pv.setPte(pt, idx, (lo | RW | D | A) >>> 0, hi);
@@ -72,7 +84,16 @@ function largeFolioOnlyHere(k: Kernel, pt: number, vpn: number, pfn: number, hea
 }
 
 /** wp_page_copy(): new anonymous page (copied from `src`, or zeroed when src < 0), replace the PTE. */
-function wpPageCopy(k: Kernel, mm: Mm, vma: Vma, vpn: number, pt: number, idx: number, src: number, copy: boolean): void {
+function wpPageCopy(
+  k: Kernel,
+  mm: Mm,
+  vma: Vma,
+  vpn: number,
+  pt: number,
+  idx: number,
+  src: number,
+  copy: boolean,
+): void {
   k.stats.faultsCow++;
   vma.anonVma = true;
   const f = k.frames;

@@ -22,7 +22,8 @@ export function folioMarkAccessed(k: Kernel, pfn: number): void {
   if ((fl & PG_REFERENCED) === 0) next = fl | PG_REFERENCED;
   else if ((fl & PG_ACTIVE) === 0) next = (fl | PG_ACTIVE) & ~PG_REFERENCED;
   else next = fl | PG_REFERENCED;
-  for (let i = 0; i < n; i++) f.flags[head + i] = (f.flags[head + i]! & ~(PG_ACTIVE | PG_REFERENCED)) | (next & (PG_ACTIVE | PG_REFERENCED));
+  for (let i = 0; i < n; i++)
+    f.flags[head + i] = (f.flags[head + i]! & ~(PG_ACTIVE | PG_REFERENCED)) | (next & (PG_ACTIVE | PG_REFERENCED));
 }
 
 /** vma_has_recency(): not for VM_SEQ_READ / VM_RAND_READ mappings. */

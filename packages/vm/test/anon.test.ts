@@ -7,7 +7,16 @@ import { Prng } from '@pte/core';
 import { A, D, RW } from '@pte/arch-x86';
 import { checkInvariants, PTE_SPECIAL, ptePfn, type AnonPrefault } from '../src/index.js';
 import {
-  FIXED_BASE, makeHarness, mapAnon, policyOf, presentPages, pteOf, statsDelta, statsOf, touch, touchRange,
+  FIXED_BASE,
+  makeHarness,
+  mapAnon,
+  policyOf,
+  presentPages,
+  pteOf,
+  statsDelta,
+  statsOf,
+  touch,
+  touchRange,
 } from './helpers.js';
 
 function range(from: number, to: number): number[] {
@@ -30,7 +39,14 @@ describe('zero page and COW', () => {
     const s0 = statsOf(h);
     for (const i of [0, 1, 7, 63]) expect(touch(h, task, vma.start + i, false)).toBe(h.k.zeroPfn);
     const d = statsDelta(h, s0);
-    expect(d).toMatchObject({ faults: 4, faultsAnon: 4, faultsMinor: 4, zeroPageMaps: 4, ptePopulated: 4, ptAllocs: 3 });
+    expect(d).toMatchObject({
+      faults: 4,
+      faultsAnon: 4,
+      faultsMinor: 4,
+      zeroPageMaps: 4,
+      ptePopulated: 4,
+      ptAllocs: 3,
+    });
     expect(d.pagesAllocated).toBeUndefined();
     // Only the three page tables (PDPT, PD, PT) were allocated.
     expect(h.k.frames.allocated - frames0).toBe(3);

@@ -82,7 +82,8 @@ describe('faultAroundWindow: 16 pages (64 KiB, the default)', () => {
 
 describe('faultAroundWindow: other window sizes', () => {
   test('1 page: only the faulting page', () => {
-    for (const v of [B, B + 1, B + 17, B + 511, B + 512]) expect(faultAroundWindow(v, B, B + 4096, 1)).toEqual({ from: v, to: v });
+    for (const v of [B, B + 1, B + 17, B + 511, B + 512])
+      expect(faultAroundWindow(v, B, B + 4096, 1)).toEqual({ from: v, to: v });
   });
 
   test('4 pages', () => {

@@ -4,11 +4,33 @@
  */
 import { A } from '@pte/arch-x86';
 import {
-  PG_ACTIVE, PG_LOCKED, PG_READAHEAD, PG_REFERENCED, PG_UPTODATE, populateByWrite, ptePfn, pteTableFor, VM_READ, VM_WRITE,
+  PG_ACTIVE,
+  PG_LOCKED,
+  PG_READAHEAD,
+  PG_REFERENCED,
+  PG_UPTODATE,
+  populateByWrite,
+  ptePfn,
+  pteTableFor,
+  VM_READ,
+  VM_WRITE,
 } from '../src/index.js';
 import {
-  cachePage, FIXED_BASE, makeHarness, mapAnon, mapFile, policyOf, presentPages, pteOf, ptePresent, statsDelta, statsOf,
-  touch, touchPages, touchRange, TOUCH_SIGNAL,
+  cachePage,
+  FIXED_BASE,
+  makeHarness,
+  mapAnon,
+  mapFile,
+  policyOf,
+  presentPages,
+  pteOf,
+  ptePresent,
+  statsDelta,
+  statsOf,
+  touch,
+  touchPages,
+  touchRange,
+  TOUCH_SIGNAL,
 } from './helpers.js';
 
 const MiB = 2 ** 20;
@@ -383,7 +405,8 @@ describe('young or old prefaulted PTEs (ยง1.4) and folio_mark_accessed at zap (ย
   test('set_ptes in lazy MMU mode (linux-6.18) writes the same PTEs as one set_pte per page', () => {
     const a = mapped({ lazySetPtes: false });
     const b = mapped({ lazySetPtes: true });
-    for (let i = 0; i < 16; i++) expect(pteOf(b.h, b.task, b.vma.start + i)).toEqual(pteOf(a.h, a.task, a.vma.start + i));
+    for (let i = 0; i < 16; i++)
+      expect(pteOf(b.h, b.task, b.vma.start + i)).toEqual(pteOf(a.h, a.task, a.vma.start + i));
     expect(b.h.pv.pteWrites).toBe(a.h.pv.pteWrites);
     expect(b.h.pv.lazyDepth).toBe(0);
   });

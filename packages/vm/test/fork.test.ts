@@ -5,8 +5,19 @@
 import { A, D, RW } from '@pte/arch-x86';
 import { checkInvariants, PG_ANON, populateByWrite, PTE_SPECIAL, ptePfn, VM_READ, VM_WRITE } from '../src/index.js';
 import {
-  FIXED_BASE, makeHarness, mapAnon, mapFile, pageCacheFrames, policyOf, presentPages, pteOf, statsDelta, statsOf,
-  touch, touchRange, type Harness,
+  FIXED_BASE,
+  makeHarness,
+  mapAnon,
+  mapFile,
+  pageCacheFrames,
+  policyOf,
+  presentPages,
+  pteOf,
+  statsDelta,
+  statsOf,
+  touch,
+  touchRange,
+  type Harness,
 } from './helpers.js';
 
 function anonFrames(h: Harness): number {
@@ -89,7 +100,7 @@ describe('fork: which page tables are copied', () => {
 });
 
 describe('fork: PTE state of a COW mapping', () => {
-  test('copied PTEs are read-only in both; the child\'s are old, the parent keeps A', () => {
+  test("copied PTEs are read-only in both; the child's are old, the parent keeps A", () => {
     const { h, parent, anon } = parentWithMappings();
     const before = pteOf(h, parent, anon.start + 5)!;
     expect(before[0] & (RW | A | D)).toBe(RW | A | D);

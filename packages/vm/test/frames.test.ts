@@ -32,38 +32,41 @@ describe('FrameTable construction', () => {
 });
 
 describe('alloc and free of every order', () => {
-  test.each([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])('order %i: naturally aligned, marked, counted, and merged back', (order) => {
-    const t = new FrameTable(8192);
-    const initial = t.freeCount;
-    const n = 1 << order;
-    const blocks: number[] = [];
-    const bad: string[] = [];
-    for (;;) {
-      const pfn = t.alloc(order);
-      if (pfn < 0) break;
-      blocks.push(pfn);
-      if (pfn % n !== 0 || pfn <= 0) bad.push(`block at ${pfn}`);
-      for (let i = 0; i < n; i++) {
-        if (t.order[pfn + i] !== order || t.flags[pfn + i] !== PG_ALLOCATED) bad.push(`frame ${pfn + i}`);
+  test.each([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])(
+    'order %i: naturally aligned, marked, counted, and merged back',
+    (order) => {
+      const t = new FrameTable(8192);
+      const initial = t.freeCount;
+      const n = 1 << order;
+      const blocks: number[] = [];
+      const bad: string[] = [];
+      for (;;) {
+        const pfn = t.alloc(order);
+        if (pfn < 0) break;
+        blocks.push(pfn);
+        if (pfn % n !== 0 || pfn <= 0) bad.push(`block at ${pfn}`);
+        for (let i = 0; i < n; i++) {
+          if (t.order[pfn + i] !== order || t.flags[pfn + i] !== PG_ALLOCATED) bad.push(`frame ${pfn + i}`);
+        }
       }
-    }
-    expect(bad).toEqual([]);
-    // Frame 0 is reserved, so the first block of every order > 0 is lost: 8192 / n - 1 blocks.
-    expect(blocks.length).toBe(order === 0 ? 8191 : 8192 / n - 1);
-    expect(t.allocated).toBe(blocks.length * n);
-    expect(t.freeCount).toBe(initial - blocks.length * n);
-    // Blocks never overlap.
-    const seen = new Set<number>();
-    for (const b of blocks) for (let i = 0; i < n; i++) seen.add(b + i);
-    expect(seen.size).toBe(blocks.length * n);
-    for (const b of blocks) t.free(b, order);
-    expect(t.allocated).toBe(0);
-    expect(t.freeCount).toBe(initial);
-    // Merged: the largest blocks are available again (one per 4 MiB except the first).
-    const big: number[] = [];
-    for (let pfn = t.alloc(10); pfn >= 0; pfn = t.alloc(10)) big.push(pfn);
-    expect(big.sort((a, b) => a - b)).toEqual([1024, 2048, 3072, 4096, 5120, 6144, 7168]);
-  });
+      expect(bad).toEqual([]);
+      // Frame 0 is reserved, so the first block of every order > 0 is lost: 8192 / n - 1 blocks.
+      expect(blocks.length).toBe(order === 0 ? 8191 : 8192 / n - 1);
+      expect(t.allocated).toBe(blocks.length * n);
+      expect(t.freeCount).toBe(initial - blocks.length * n);
+      // Blocks never overlap.
+      const seen = new Set<number>();
+      for (const b of blocks) for (let i = 0; i < n; i++) seen.add(b + i);
+      expect(seen.size).toBe(blocks.length * n);
+      for (const b of blocks) t.free(b, order);
+      expect(t.allocated).toBe(0);
+      expect(t.freeCount).toBe(initial);
+      // Merged: the largest blocks are available again (one per 4 MiB except the first).
+      const big: number[] = [];
+      for (let pfn = t.alloc(10); pfn >= 0; pfn = t.alloc(10)) big.push(pfn);
+      expect(big.sort((a, b) => a - b)).toEqual([1024, 2048, 3072, 4096, 5120, 6144, 7168]);
+    },
+  );
 
   test('splitting a block hands out its lower part and leaves one free block of each lower order (expand)', () => {
     const t = new FrameTable(4096, 0);
@@ -191,7 +194,8 @@ describe('random alloc/free sequences', () => {
             }
             live.push({ pfn, order });
           }
-          if (t.freeCount + t.allocated !== initial) throw new Error(`free ${t.freeCount} + allocated ${t.allocated} != ${initial}`);
+          if (t.freeCount + t.allocated !== initial)
+            throw new Error(`free ${t.freeCount} + allocated ${t.allocated} != ${initial}`);
         }
         for (const { pfn, order } of live) t.free(pfn, order);
         expect(t.freeCount).toBe(initial);

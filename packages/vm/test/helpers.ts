@@ -8,9 +8,25 @@ import { CycleLedger } from '@pte/core';
 import { ACCESS_USER, ACCESS_WRITE, entryPfn, isLeaf, Mmu, P, PhysMem, TRANSLATE_GP } from '@pte/arch-x86';
 import { NativePvMmu } from '@pte/pvops';
 import {
-  FAULT_RETRY, getProfile, handleMmFault, Kernel, mapCompletedRead, PG_PAGECACHE, PG_UPTODATE, pteTableFor, Syscalls,
-  vpnHi, vpnIndex, vpnLo, VM_READ, VM_WRITE,
-  type Inode, type Mm, type Task, type Vma, type VmPolicy,
+  FAULT_RETRY,
+  getProfile,
+  handleMmFault,
+  Kernel,
+  mapCompletedRead,
+  PG_PAGECACHE,
+  PG_UPTODATE,
+  pteTableFor,
+  Syscalls,
+  vpnHi,
+  vpnIndex,
+  vpnLo,
+  VM_READ,
+  VM_WRITE,
+  type Inode,
+  type Mm,
+  type Task,
+  type Vma,
+  type VmPolicy,
 } from '../src/index.js';
 
 /** 64 Ki frames (256 MiB) unless a test asks for more. */
@@ -34,7 +50,12 @@ export function policyOf(profile: string, overrides: Partial<VmPolicy> = {}): Vm
 }
 
 /** One guest: physical memory, MMU, native pvops, kernel and its system calls. */
-export function makeHarness(policy: VmPolicy = policyOf('linux-3.15'), frames = DEFAULT_FRAMES, reclaim = false, swapSlots = 0): Harness {
+export function makeHarness(
+  policy: VmPolicy = policyOf('linux-3.15'),
+  frames = DEFAULT_FRAMES,
+  reclaim = false,
+  swapSlots = 0,
+): Harness {
   const ledger = new CycleLedger();
   const mem = new PhysMem(frames);
   const mmu = new Mmu(mem, { ledger });
@@ -124,11 +145,17 @@ export function pageCacheFrames(h: Harness): number {
 
 /** A file mapping of `pages` pages (read-only unless `write`), private unless `shared`. */
 export function mapFile(
-  h: Harness, task: Task, file: Inode, pages: number,
+  h: Harness,
+  task: Task,
+  file: Inode,
+  pages: number,
   o: { shared?: boolean; write?: boolean; pgoff?: number; fixedVpn?: number } = {},
 ): Vma {
   return h.sys.mmap(task, {
-    pages, prot: VM_READ | (o.write === true ? VM_WRITE : 0), shared: o.shared ?? false, file,
+    pages,
+    prot: VM_READ | (o.write === true ? VM_WRITE : 0),
+    shared: o.shared ?? false,
+    file,
     ...(o.pgoff !== undefined ? { pgoff: o.pgoff } : {}),
     ...(o.fixedVpn !== undefined ? { fixedVpn: o.fixedVpn } : {}),
   });
@@ -136,7 +163,13 @@ export function mapFile(
 
 /** A private read-write anonymous mapping. */
 export function mapAnon(h: Harness, task: Task, pages: number, fixedVpn?: number): Vma {
-  return h.sys.mmap(task, { pages, prot: VM_READ | VM_WRITE, shared: false, file: null, ...(fixedVpn !== undefined ? { fixedVpn } : {}) });
+  return h.sys.mmap(task, {
+    pages,
+    prot: VM_READ | VM_WRITE,
+    shared: false,
+    file: null,
+    ...(fixedVpn !== undefined ? { fixedVpn } : {}),
+  });
 }
 
 /** A snapshot of the kernel's counters, for deltas. */
@@ -160,7 +193,12 @@ export function statsDelta(h: Harness, before: Record<string, number>): Record<s
  * of guest memory as the hardware does it; null when a table on the way is absent or a leaf
  * above `level` maps the address.
  */
-export function entryAt(h: Harness, mm: Mm, vpn: number, level: number): { table: number; index: number; lo: number; hi: number } | null {
+export function entryAt(
+  h: Harness,
+  mm: Mm,
+  vpn: number,
+  level: number,
+): { table: number; index: number; lo: number; hi: number } | null {
   let table = mm.root;
   for (let l = h.k.levels; ; l--) {
     const index = vpnIndex(vpn, l);

@@ -7,7 +7,19 @@ import { isLeaf, P, RW } from '@pte/arch-x86';
 import fc from 'fast-check';
 import { applyRangeOp, type RangeOp } from '@pte/test-utils';
 import { checkInvariants, VM_READ, type Task, type Vma } from '../src/index.js';
-import { entryAt, FIXED_BASE, makeHarness, mapAnon, policyOf, pteOf, statsDelta, statsOf, touch, touchRange, type Harness } from './helpers.js';
+import {
+  entryAt,
+  FIXED_BASE,
+  makeHarness,
+  mapAnon,
+  policyOf,
+  pteOf,
+  statsDelta,
+  statsOf,
+  touch,
+  touchRange,
+  type Harness,
+} from './helpers.js';
 
 function setup(profile = 'linux-6.18', pages = 16384, advise = true, frames?: number) {
   const h = makeHarness(policyOf(profile), frames);
@@ -31,7 +43,13 @@ describe('anonymous THP (do_huge_pmd_anonymous_page)', () => {
     const { h, task, vma } = setup();
     const s0 = statsOf(h);
     touchRange(h, task, vma, 0, 16384, true);
-    expect(statsDelta(h, s0)).toMatchObject({ faults: 32, faultsAnon: 32, thpFaultAlloc: 32, pmdMapped: 32, pagesAllocated: 32 * 512 });
+    expect(statsDelta(h, s0)).toMatchObject({
+      faults: 32,
+      faultsAnon: 32,
+      thpFaultAlloc: 32,
+      pmdMapped: 32,
+      pagesAllocated: 32 * 512,
+    });
     expect(task.mm.rss[1]).toBe(16384);
     expect(task.mm.deposit.size).toBe(32);
     const leaf = pmdLeaf(h, task, vma.start + 700)!;
@@ -232,11 +250,33 @@ describe('anonymous THP: random operation sequences keep every invariant', () =>
     fc.constant<RangeOp>({ op: 'munmap' }),
     fc.constant<RangeOp>({ op: 'dontneed' }),
     fc.constantFrom<RangeOp>({ op: 'mprotect', prot: 'r' }, { op: 'mprotect', prot: 'rw' }),
-    fc.constantFrom<RangeOp>({ op: 'advise', advice: 'hugepage' }, { op: 'advise', advice: 'nohugepage' }, { op: 'advise', advice: 'random' }),
+    fc.constantFrom<RangeOp>(
+      { op: 'advise', advice: 'hugepage' },
+      { op: 'advise', advice: 'nohugepage' },
+      { op: 'advise', advice: 'random' },
+    ),
   );
   const opArb: fc.Arbitrary<Op> = fc.oneof(
-    { weight: 6, arbitrary: fc.record({ op: fc.constant('touch' as const), t: fc.nat(), page: fc.nat(2047), count: fc.integer({ min: 1, max: 700 }), write: fc.integer({ min: 0, max: 4 }).map((x) => x > 0) }) },
-    { weight: 2, arbitrary: fc.record({ op: fc.constant('range' as const), t: fc.nat(), off: fc.nat(2047), len: fc.integer({ min: 1, max: 1100 }), what: rangeOp }) },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        op: fc.constant('touch' as const),
+        t: fc.nat(),
+        page: fc.nat(2047),
+        count: fc.integer({ min: 1, max: 700 }),
+        write: fc.integer({ min: 0, max: 4 }).map((x) => x > 0),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant('range' as const),
+        t: fc.nat(),
+        off: fc.nat(2047),
+        len: fc.integer({ min: 1, max: 1100 }),
+        what: rangeOp,
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('fork' as const, 'exit' as const), t: fc.nat() }) },
   );
 
@@ -244,7 +284,9 @@ describe('anonymous THP: random operation sequences keep every invariant', () =>
     const seen = { allocs: 0, splits: 0, reuses: 0, swapped: 0 };
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.boolean(), (ops, pressure) => {
-        const h = pressure ? makeHarness(policyOf('linux-6.18'), 1536, true, 8192) : makeHarness(policyOf('linux-6.18'));
+        const h = pressure
+          ? makeHarness(policyOf('linux-6.18'), 1536, true, 8192)
+          : makeHarness(policyOf('linux-6.18'));
         const first = h.sys.spawn();
         const v = mapAnon(h, first, 2048, FIXED_BASE);
         h.sys.madvise(first, v.start, 2048, 'hugepage');

@@ -7,7 +7,18 @@
 import { entryPfn, isLeaf, P, PS, RW } from '@pte/arch-x86';
 import { checkInvariants, populateByWrite, VM_READ, VM_WRITE, type Task } from '../src/index.js';
 import {
-  cacheFolio, entryAt, FIXED_BASE, makeHarness, mapFile, policyOf, presentPages, pteOf, statsDelta, statsOf, touch, touchRange,
+  cacheFolio,
+  entryAt,
+  FIXED_BASE,
+  makeHarness,
+  mapFile,
+  policyOf,
+  presentPages,
+  pteOf,
+  statsDelta,
+  statsOf,
+  touch,
+  touchRange,
   type Harness,
 } from './helpers.js';
 

@@ -12,8 +12,15 @@
 import fc from 'fast-check';
 import { entryPfn, isLeaf, P, RW } from '@pte/arch-x86';
 import {
-  checkInvariants, getProfile, PG_ALLOCATED, populateByRead, populateByWrite, ptePfn,
-  type Inode, type Task, type VmPolicy,
+  checkInvariants,
+  getProfile,
+  PG_ALLOCATED,
+  populateByRead,
+  populateByWrite,
+  ptePfn,
+  type Inode,
+  type Task,
+  type VmPolicy,
 } from '../src/index.js';
 import { entryAt, makeHarness, pageCacheFrames, touch, TOUCH_SIGNAL, type Harness } from './helpers.js';
 import { anonPrefaultArb, applyMmOp, mmFilesArb, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
@@ -67,7 +74,8 @@ function extraChecks(h: Harness): string[] {
   let allocated = 0;
   for (let pfn = 1; pfn < f.frames; pfn++) if ((f.flags[pfn]! & PG_ALLOCATED) !== 0) allocated++;
   if (allocated !== f.allocated) out.push(`${allocated} frames flagged allocated, the allocator counts ${f.allocated}`);
-  if (f.allocated + f.freeCount + 1 !== f.frames) out.push(`allocated ${f.allocated} + free ${f.freeCount} + 1 reserved != ${f.frames}`);
+  if (f.allocated + f.freeCount + 1 !== f.frames)
+    out.push(`allocated ${f.allocated} + free ${f.freeCount} + 1 reserved != ${f.frames}`);
   return out;
 }
 
@@ -80,14 +88,25 @@ function resetCoverage(): void {
 /** A touch reached a frame the page tables do not name. */
 class StaleTranslation extends Error {}
 
-function run(policy: VmPolicy, files: readonly [number, number, number, number], ops: MmOp[], pressure = false, swapSlots = 0, frames = 1 << 11): void {
+function run(
+  policy: VmPolicy,
+  files: readonly [number, number, number, number],
+  ops: MmOp[],
+  pressure = false,
+  swapSlots = 0,
+  frames = 1 << 11,
+): void {
   // Under pressure: a small guest with page reclaim on (without swap anonymous memory is not
   // reclaimable, so a sequence may run out of memory; it then stops there and the invariants are
   // checked as usual).
   const h = makeHarness(policy, pressure ? frames : 1 << 16, pressure, swapSlots);
   const k = h.k;
   const [s0, s1, s2, chunk] = files;
-  const inodes: Inode[] = [k.pageCache.createFile('f0', s0), k.pageCache.createFile('f1', s1), k.pageCache.createFile('f2', s2)];
+  const inodes: Inode[] = [
+    k.pageCache.createFile('f0', s0),
+    k.pageCache.createFile('f1', s1),
+    k.pageCache.createFile('f2', s2),
+  ];
   populateByWrite(k, inodes[0]!, chunk, policy.maxFolioOrder); // written: folios by write() chunks
   populateByRead(k, inodes[1]!, chunk); // read back through readahead
   // inodes[2] stays cold: faults read it page by page.
@@ -135,18 +154,24 @@ function run(policy: VmPolicy, files: readonly [number, number, number, number],
   covered.reclaimed = (covered.reclaimed ?? 0) + (k.reclaim?.reclaimed ?? 0);
   covered.refaults = (covered.refaults ?? 0) + (k.reclaim?.refaults ?? 0);
   covered.swapWrites = (covered.swapWrites ?? 0) + (k.swap?.writes ?? 0);
-  if (k.swap !== null && k.swap.used !== 0) throw new Error(`${k.swap.used} swap slots still used after every mm exited`);
+  if (k.swap !== null && k.swap.used !== 0)
+    throw new Error(`${k.swap.used} swap slots still used after every mm exited`);
   covered.runs = (covered.runs ?? 0) + 1;
   const st = k.stats as unknown as Record<string, number>;
   for (const key of Object.keys(st)) covered[key] = (covered[key] ?? 0) + st[key]!;
   const bad = [...checkInvariants(k), ...extraChecks(h)];
   if (bad.length > 0) throw new Error(`after exit: ${bad.slice(0, 4).join('; ')}`);
   if (h.mem.tableCount !== 0) throw new Error(`${h.mem.tableCount} page-table frames left after every mm exited`);
-  if (k.stats.ptAllocs !== k.stats.ptFrees) throw new Error(`pt.allocs ${k.stats.ptAllocs} != pt.frees ${k.stats.ptFrees}`);
+  if (k.stats.ptAllocs !== k.stats.ptFrees)
+    throw new Error(`pt.allocs ${k.stats.ptAllocs} != pt.frees ${k.stats.ptFrees}`);
   const cache = pageCacheFrames(h);
   // Frame 0 is reserved (never handed out, so not in `allocated`); the zero page is.
-  if (k.frames.allocated !== cache + 1) throw new Error(`${k.frames.allocated} frames allocated after exit, expected ${cache} page-cache frames + the zero page`);
-  if (k.frames.frames - k.frames.freeCount !== cache + 2) throw new Error(`${k.frames.frames - k.frames.freeCount} frames not free after exit, expected ${cache + 2}`);
+  if (k.frames.allocated !== cache + 1)
+    throw new Error(
+      `${k.frames.allocated} frames allocated after exit, expected ${cache} page-cache frames + the zero page`,
+    );
+  if (k.frames.frames - k.frames.freeCount !== cache + 2)
+    throw new Error(`${k.frames.frames - k.frames.freeCount} frames not free after exit, expected ${cache + 2}`);
   for (let pfn = 0; pfn < k.frames.frames; pfn++) {
     if (k.frames.mapcount[pfn] !== 0) throw new Error(`frame ${pfn} still has mapcount ${k.frames.mapcount[pfn]}`);
   }
@@ -156,14 +181,34 @@ describe('random mm operations keep the invariants', () => {
   test('mmap / touch / munmap / mprotect / dontneed / fork / exit over 1-3 tasks', () => {
     resetCoverage();
     fc.assert(
-      fc.property(policyArb, mmFilesArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
-        run(policy, files, ops);
-      }),
+      fc.property(
+        policyArb,
+        mmFilesArb,
+        fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }),
+        (policy, files, ops) => {
+          run(policy, files, ops);
+        },
+      ),
       { numRuns: 120, seed: 20240611 },
     );
     // The sequences reach every path the invariants guard.
-    for (const key of ['faultsMinor', 'faultsMajor', 'faultsCow', 'faultsWpReuse', 'faultsWpShared', 'faultsSharedWrite', 'faultsSegv',
-      'zeroPageMaps', 'ptePrefaulted', 'ptePrefaultedUnused', 'pteCopied', 'pteZapped', 'forks', 'tlbFlushPages', 'tlbFlushFull']) {
+    for (const key of [
+      'faultsMinor',
+      'faultsMajor',
+      'faultsCow',
+      'faultsWpReuse',
+      'faultsWpShared',
+      'faultsSharedWrite',
+      'faultsSegv',
+      'zeroPageMaps',
+      'ptePrefaulted',
+      'ptePrefaultedUnused',
+      'pteCopied',
+      'pteZapped',
+      'forks',
+      'tlbFlushPages',
+      'tlbFlushFull',
+    ]) {
       expect([key, covered[key]! > 0]).toEqual([key, true]);
     }
   });
@@ -171,9 +216,14 @@ describe('random mm operations keep the invariants', () => {
   test('the same with PMD-mapped file folios (linux-6.18, 2 MiB folios, aligned mappings)', () => {
     resetCoverage();
     fc.assert(
-      fc.property(pmdPolicyArb, pmdFilesArb, fc.array(mmOpArb({ pmd: true }), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
-        run(policy, files, ops);
-      }),
+      fc.property(
+        pmdPolicyArb,
+        pmdFilesArb,
+        fc.array(mmOpArb({ pmd: true }), { minLength: 5, maxLength: 40, size: 'max' }),
+        (policy, files, ops) => {
+          run(policy, files, ops);
+        },
+      ),
       { numRuns: 100, seed: 7 },
     );
     expect(covered.pmdMapped).toBeGreaterThan(0);
@@ -184,9 +234,14 @@ describe('random mm operations keep the invariants', () => {
   test('under memory pressure: a small guest with page reclaim on', () => {
     resetCoverage();
     fc.assert(
-      fc.property(policyArb, mmFilesArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
-        run(policy, files, ops, true);
-      }),
+      fc.property(
+        policyArb,
+        mmFilesArb,
+        fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }),
+        (policy, files, ops) => {
+          run(policy, files, ops, true);
+        },
+      ),
       { numRuns: 80, seed: 4242 },
     );
     // Reclaim ran and pages came back, and most sequences did not end out of memory.
@@ -198,9 +253,14 @@ describe('random mm operations keep the invariants', () => {
   test('under memory pressure with a swap device: anonymous pages are swapped out and back in', () => {
     resetCoverage();
     fc.assert(
-      fc.property(policyArb, mmFilesArb, fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }), (policy, files, ops) => {
-        run(policy, files, ops, true, 4096, 1 << 10);
-      }),
+      fc.property(
+        policyArb,
+        mmFilesArb,
+        fc.array(mmOpArb(), { minLength: 5, maxLength: 40, size: 'max' }),
+        (policy, files, ops) => {
+          run(policy, files, ops, true, 4096, 1 << 10);
+        },
+      ),
       { numRuns: 80, seed: 4243 },
     );
     expect(covered.swapWrites).toBeGreaterThan(0);

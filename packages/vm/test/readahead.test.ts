@@ -1,5 +1,13 @@
 import {
-  fadvise, getInitRaSize, getNextRaSize, MMAP_LOTSAMISS, pageCacheSyncRa, PG_READAHEAD, PG_UPTODATE, type Inode, type Kernel,
+  fadvise,
+  getInitRaSize,
+  getNextRaSize,
+  MMAP_LOTSAMISS,
+  pageCacheSyncRa,
+  PG_READAHEAD,
+  PG_UPTODATE,
+  type Inode,
+  type Kernel,
 } from '../src/index.js';
 import { FIXED_BASE, makeHarness, mapFile, policyOf, touch, type Harness } from './helpers.js';
 
@@ -12,7 +20,8 @@ function cached(file: Inode): number[] {
 
 function markers(k: Kernel, file: Inode): number[] {
   const out: number[] = [];
-  for (let i = 0; i < file.pages; i++) if (file.cache[i] !== -1 && (k.frames.flags[file.cache[i]!]! & PG_READAHEAD) !== 0) out.push(i);
+  for (let i = 0; i < file.pages; i++)
+    if (file.cache[i] !== -1 && (k.frames.flags[file.cache[i]!]! & PG_READAHEAD) !== 0) out.push(i);
   return out;
 }
 
@@ -122,7 +131,7 @@ describe('mmap read-around and async readahead (mm/filemap.c)', () => {
   });
 });
 
-describe('map on IO completion (the thread\'s proposal)', () => {
+describe("map on IO completion (the thread's proposal)", () => {
   it('maps the read-around neighbours when the read completes, leaving the faulting page to the fault', () => {
     const h = makeHarness(policyOf('linux-3.15', { faultAround: 1, mapOnIoComplete: true }));
     const { task, vma } = coldFile(h, 256);
@@ -146,7 +155,7 @@ describe('map on IO completion (the thread\'s proposal)', () => {
 });
 
 describe('fadvise (mm/fadvise.c)', () => {
-  it('SEQUENTIAL doubles the file\'s readahead; RANDOM reads only the request on the sync path; WILLNEED fills the cache', () => {
+  it("SEQUENTIAL doubles the file's readahead; RANDOM reads only the request on the sync path; WILLNEED fills the cache", () => {
     const h = makeHarness(policyOf('linux-3.15', { faultAround: 1 }));
     const { task, file, vma } = coldFile(h, 512, 'sequential'); // MADV_SEQUENTIAL: sync readahead of ra_pages
     fadvise(h.k, file, 0, 0, 'sequential');
@@ -163,7 +172,10 @@ describe('fadvise (mm/fadvise.c)', () => {
   });
 
   it('WILLNEED reads at most max(io_pages, ra_pages) pages, order 0, submitted and not waited for', () => {
-    for (const [raPages, expected] of [[32, 1024], [2048, 2048]] as const) {
+    for (const [raPages, expected] of [
+      [32, 1024],
+      [2048, 2048],
+    ] as const) {
       const h = makeHarness(policyOf('linux-6.18'));
       h.k.raPages = raPages;
       const file = h.k.pageCache.createFile('big', 16384 * 4096);

@@ -27,7 +27,15 @@ describe('populateByRead', () => {
     // Windows [0,128) (init: 4 × the 32-page read), +256, +512, +1024, then [1920, 3840): 2048
     // with its end aligned down to 256 (1 << min(order 8, ffs(2048) - 1)), an order-7 folio to
     // reach alignment, then order 8; [3840, 5120) ends 1024-aligned; order 9 from 4096 on.
-    expect(layout('linux-6.18', 16384, 32, 2048)).toEqual({ 0: 128, 2: 256, 4: 512, 6: 1024, 7: 128, 8: 2048, 9: 12288 });
+    expect(layout('linux-6.18', 16384, 32, 2048)).toEqual({
+      0: 128,
+      2: 256,
+      4: 512,
+      6: 1024,
+      7: 128,
+      8: 2048,
+      9: 12288,
+    });
   });
 
   test('default read_ahead_kb=128: orders 0, 2, 4, then 5 (capped by the 32-page window)', () => {

@@ -82,7 +82,8 @@ describe('memory pressure', () => {
       dirtied++;
     }
     let dirtyInCache = 0;
-    for (let i = 0; i < 4096; i++) if (file.cache[i] !== -1 && (h.k.frames.flags[file.cache[i]!]! & PG_DIRTY) !== 0) dirtyInCache++;
+    for (let i = 0; i < 4096; i++)
+      if (file.cache[i] !== -1 && (h.k.frames.flags[file.cache[i]!]! & PG_DIRTY) !== 0) dirtyInCache++;
     // Written pages are dirty in the cache, or were written back when evicted.
     expect(dirtyInCache + r.writebacks).toBe(dirtied);
     expect(r.writebacks).toBeGreaterThan(0);

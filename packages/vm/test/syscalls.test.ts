@@ -4,11 +4,32 @@
  */
 import { ACCESS_FETCH, ACCESS_USER, D, RW, TRANSLATE_PF, XD_HI } from '@pte/arch-x86';
 import {
-  checkInvariants, FAULT_SIGSEGV, handleMmFault, MMAP_BASE_VPN, populateByWrite, VM_EXEC, VM_READ, VM_WRITE, vpnHi, vpnLo,
+  checkInvariants,
+  FAULT_SIGSEGV,
+  handleMmFault,
+  MMAP_BASE_VPN,
+  populateByWrite,
+  VM_EXEC,
+  VM_READ,
+  VM_WRITE,
+  vpnHi,
+  vpnLo,
 } from '../src/index.js';
 import {
-  entryAt, FIXED_BASE, makeHarness, mapAnon, mapFile, policyOf, presentPages, pteOf, statsDelta, statsOf, touch, touchRange,
-  TOUCH_SIGNAL, type Harness,
+  entryAt,
+  FIXED_BASE,
+  makeHarness,
+  mapAnon,
+  mapFile,
+  policyOf,
+  presentPages,
+  pteOf,
+  statsDelta,
+  statsOf,
+  touch,
+  touchRange,
+  TOUCH_SIGNAL,
+  type Harness,
 } from './helpers.js';
 
 function guest(profile = 'linux-3.15') {
@@ -82,7 +103,10 @@ describe('munmap', () => {
     h.sys.munmap(task, FIXED_BASE + 100, 512); // [100, 612): half of each page table
     const d = statsDelta(h, s0);
     expect(d).toMatchObject({ pteZapped: 512, pagesFreed: 512, tlbFlushCalls: 1, tlbFlushFull: 1 });
-    expect(task.mm.vmas.all().map((x) => [x.start - FIXED_BASE, x.end - FIXED_BASE])).toEqual([[0, 100], [612, 1024]]);
+    expect(task.mm.vmas.all().map((x) => [x.start - FIXED_BASE, x.end - FIXED_BASE])).toEqual([
+      [0, 100],
+      [612, 1024],
+    ]);
     expect(task.mm.rssPages).toBe(512);
     expect(h.mem.tableCount).toBe(tables); // both page tables still in use
     expect(touch(h, task, FIXED_BASE + 300, false)).toBe(TOUCH_SIGNAL);
@@ -142,7 +166,13 @@ describe('mprotect', () => {
   test('a refused mprotect still flushes what it changed before the refusal', () => {
     const { h, task, file } = guest();
     // An executable anonymous mapping followed by a read-only shared file mapping.
-    const a = h.sys.mmap(task, { pages: 4, prot: VM_READ | VM_WRITE | VM_EXEC, shared: false, file: null, fixedVpn: FIXED_BASE });
+    const a = h.sys.mmap(task, {
+      pages: 4,
+      prot: VM_READ | VM_WRITE | VM_EXEC,
+      shared: false,
+      file: null,
+      fixedVpn: FIXED_BASE,
+    });
     mapFile(h, task, file, 4, { shared: true, fixedVpn: FIXED_BASE + 4 });
     touch(h, task, a.start, true);
     const pfn = h.mmu.translate(vpnHi(a.start), vpnLo(a.start), ACCESS_USER | ACCESS_FETCH);
@@ -158,7 +188,9 @@ describe('mprotect', () => {
     const v = mapAnon(h, task, 64, FIXED_BASE);
     h.sys.mprotect(task, v.start + 16, 16, VM_READ);
     expect(task.mm.vmas.all().map((x) => [x.start - FIXED_BASE, x.end - FIXED_BASE, x.flags & VM_WRITE])).toEqual([
-      [0, 16, VM_WRITE], [16, 32, 0], [32, 64, VM_WRITE],
+      [0, 16, VM_WRITE],
+      [16, 32, 0],
+      [32, 64, VM_WRITE],
     ]);
   });
 

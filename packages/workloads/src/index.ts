@@ -3,7 +3,11 @@ export { parsePattern, formatPattern } from './pattern.js';
 export type { PatternSpec, PatternKind } from './pattern.js';
 export { AccessStream, PAGES_PER_2M } from './access-stream.js';
 export {
-  parseFaultAround, parsePrefaultPte, parseAnonPrefault, formatAnonPrefault, MAX_FAULT_AROUND_PAGES,
+  parseFaultAround,
+  parsePrefaultPte,
+  parseAnonPrefault,
+  formatAnonPrefault,
+  MAX_FAULT_AROUND_PAGES,
 } from './policy-keys.js';
 export type { PrefaultPte, AnonPrefaultSpec } from './policy-keys.js';
 export { parseMmapTouch, MMAP_TOUCH_KEYS, KNOWN_MMAP_TOUCH_KEYS } from './mmap-touch.js';

@@ -2,7 +2,11 @@ import { configError, parseCount, parseSize } from '@pte/core';
 import { parseChoice } from './choice.js';
 import { parsePattern, type PatternSpec } from './pattern.js';
 import {
-  parseAnonPrefault, parseFaultAround, parsePrefaultPte, type AnonPrefaultSpec, type PrefaultPte,
+  parseAnonPrefault,
+  parseFaultAround,
+  parsePrefaultPte,
+  type AnonPrefaultSpec,
+  type PrefaultPte,
 } from './policy-keys.js';
 
 /** Bytes in a base page. */
@@ -46,15 +50,18 @@ export const MMAP_TOUCH_KEYS: Readonly<Record<string, string>> = Object.freeze({
   share: 'shared | private: MAP_SHARED or MAP_PRIVATE (default private)',
   size: 'region size with unit, a multiple of 4KiB (default 64MiB)',
   cache: 'cold | written | readback (warm = written): how the file got into the page cache (default written)',
-  io_chunk: 'write()/read() size that filled the cache, a multiple of 4KiB (default 1MiB for written, 128KiB for readback; ignored for cold)',
+  io_chunk:
+    'write()/read() size that filled the cache, a multiple of 4KiB (default 1MiB for written, 128KiB for readback; ignored for cold)',
   read_ahead_kb: "the backing device's readahead in KiB (default 128)",
   advice: 'normal | random | sequential | willneed | hugepage: madvise() on the mapping (default normal)',
-  pattern: 'seq | reverse | stride:N | random:FRACTION | sparse:FRACTION | hotset:FRACTION:REPEATS | per2m: page touch order (default seq)',
+  pattern:
+    'seq | reverse | stride:N | random:FRACTION | sparse:FRACTION | hotset:FRACTION:REPEATS | per2m: page touch order (default seq)',
   access: 'read | write: the kind of each access (default read)',
   runs: 'accesses per page touch, ≥ 1 (default 1)',
-  fault_around: "fault-around window in pages, a power of two from 1 to 512 (default from the kernel profile)",
-  prefault_pte: "young | old: Accessed bit of prefaulted PTEs (default from the kernel profile)",
-  anon_prefault: "off | fixed:<pages> | adaptive | mthp:<sizes joined by +>: anonymous prefault (default from the kernel profile)",
+  fault_around: 'fault-around window in pages, a power of two from 1 to 512 (default from the kernel profile)',
+  prefault_pte: 'young | old: Accessed bit of prefaulted PTEs (default from the kernel profile)',
+  anon_prefault:
+    'off | fixed:<pages> | adaptive | mthp:<sizes joined by +>: anonymous prefault (default from the kernel profile)',
 });
 
 /** The keys of `MMAP_TOUCH_KEYS`, for the caller that rejects unknown keys. */
@@ -92,7 +99,8 @@ export function parseMmapTouch(set: Readonly<Record<string, string>>): MmapTouch
   const readAheadKb = raText === undefined ? 128 : parseCount(raText, where('read_ahead_kb'));
   const advice = choice<Advice>('advice', ['normal', 'random', 'sequential', 'willneed', 'hugepage'], 'normal');
   const patternText = get('pattern');
-  const pattern: PatternSpec = patternText === undefined ? { kind: 'seq' } : parsePattern(patternText, where('pattern'));
+  const pattern: PatternSpec =
+    patternText === undefined ? { kind: 'seq' } : parsePattern(patternText, where('pattern'));
   const access = choice<AccessKind>('access', ['read', 'write'], 'read');
   const runsText = get('runs');
   const runs = runsText === undefined ? 1 : parseCount(runsText, where('runs'));
@@ -122,6 +130,7 @@ export function parseMmapTouch(set: Readonly<Record<string, string>>): MmapTouch
 /** A size (any `parseSize` spelling) that is a positive multiple of 4096 bytes. */
 function pageMultiple(text: string, where: string): number {
   const bytes = parseSize(text, where);
-  if (bytes <= 0 || bytes % PAGE_SIZE !== 0) throw configError(`${where}: '${text}' is not a positive multiple of 4KiB`);
+  if (bytes <= 0 || bytes % PAGE_SIZE !== 0)
+    throw configError(`${where}: '${text}' is not a positive multiple of 4KiB`);
   return bytes;
 }

@@ -18,7 +18,10 @@ export function parseFaultAround(text: string, where = '--set fault_around'): nu
   const s = text.trim();
   const n = /^[0-9]+$/.test(s) ? Number(s) : NaN;
   if (!(n >= 1 && n <= MAX_FAULT_AROUND_PAGES && (n & (n - 1)) === 0)) {
-    throw configError(`${where}: '${text}' is not a power of two from 1 to 512`, 'pages, e.g. 16 for 64KiB; 1 turns fault-around off');
+    throw configError(
+      `${where}: '${text}' is not a power of two from 1 to 512`,
+      'pages, e.g. 16 for 64KiB; 1 turns fault-around off',
+    );
   }
   return n;
 }
@@ -71,7 +74,8 @@ export function parseAnonPrefault(text: string, where = '--set anon_prefault'): 
     const orders = new Set<number>();
     for (const raw of items) {
       const item = raw.trim();
-      if (item === '') throw bad('needs sizes separated by + or ,', `e.g. mthp:2M+64K; sizes: ${MTHP_SIZES.join(', ')}`);
+      if (item === '')
+        throw bad('needs sizes separated by + or ,', `e.g. mthp:2M+64K; sizes: ${MTHP_SIZES.join(', ')}`);
       const order = mthpOrder(item);
       if (order < 0) throw bad(`lists '${item}', which is not an mTHP size`, `sizes: ${MTHP_SIZES.join(', ')}`);
       orders.add(order);

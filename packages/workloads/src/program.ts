@@ -39,7 +39,11 @@ export type ProgramOp =
     }
   | { readonly op: 'munmap'; readonly region: string }
   | { readonly op: 'mprotect'; readonly region: string; readonly prot: ProtSpec }
-  | { readonly op: 'madvise'; readonly region: string; readonly advice: 'normal' | 'random' | 'sequential' | 'willneed' | 'dontneed' | 'hugepage' }
+  | {
+      readonly op: 'madvise';
+      readonly region: string;
+      readonly advice: 'normal' | 'random' | 'sequential' | 'willneed' | 'dontneed' | 'hugepage';
+    }
   /** fork(); the child runs `child` to completion (it must end in exit or exec+…+exit) while the parent waits. */
   | { readonly op: 'fork'; readonly child: Program }
   /** execve(): the address space is replaced; regions are forgotten. */
@@ -66,7 +70,8 @@ export interface Workload {
 export function validateWorkload(w: Workload): void {
   const files = new Set(w.files.map((f) => f.name));
   for (const f of w.files) {
-    if (!Number.isSafeInteger(f.size) || f.size <= 0) throw configError(`workload file '${f.name}': size ${f.size} is not positive`);
+    if (!Number.isSafeInteger(f.size) || f.size <= 0)
+      throw configError(`workload file '${f.name}': size ${f.size} is not positive`);
   }
   const walk = (p: Program, path: string, inherited: Set<string>): void => {
     let regions = new Set(inherited);
@@ -78,7 +83,8 @@ export function validateWorkload(w: Workload): void {
           if (!Number.isSafeInteger(op.size) || op.size <= 0 || op.size % 4096 !== 0) {
             throw configError(`${where}: size ${op.size} is not a positive multiple of 4KiB`);
           }
-          if ((op.offset ?? 0) % 4096 !== 0) throw configError(`${where}: offset ${op.offset} is not a multiple of 4KiB`);
+          if ((op.offset ?? 0) % 4096 !== 0)
+            throw configError(`${where}: offset ${op.offset} is not a multiple of 4KiB`);
           regions.add(op.region);
           break;
         case 'touch':

@@ -109,7 +109,9 @@ const anySpec: fc.Arbitrary<PatternSpec> = fc.oneof(
   fc.constantFrom<PatternSpec>({ kind: 'seq' }, { kind: 'reverse' }, { kind: 'per2m' }),
   fc.integer({ min: 1, max: 5000 }).map((stride): PatternSpec => ({ kind: 'stride', stride })),
   fraction.map((f): PatternSpec => ({ kind: 'random', fraction: f })),
-  fc.tuple(fraction, fc.integer({ min: 1, max: 4 })).map(([f, repeats]): PatternSpec => ({ kind: 'hotset', fraction: f, repeats })),
+  fc
+    .tuple(fraction, fc.integer({ min: 1, max: 4 }))
+    .map(([f, repeats]): PatternSpec => ({ kind: 'hotset', fraction: f, repeats })),
 );
 
 describe('AccessStream: properties', () => {
@@ -163,14 +165,21 @@ describe('AccessStream: properties', () => {
 
   it('hotset: every pass is the same set of distinct pages within the region', () => {
     fc.assert(
-      fc.property(fraction, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 2000 }), fc.integer(), (f, r, pages, seed) => {
-        const t = touches(`hotset:${f}:${r}`, pages, seed, 13);
-        const hot = t.length / r;
-        const set = t.slice(0, hot).sort((a, b) => a - b);
-        expect(new Set(set).size).toBe(hot);
-        for (const p of set) expect(p < pages).toBe(true);
-        for (let pass = 1; pass < r; pass++) expect(t.slice(pass * hot, (pass + 1) * hot).sort((a, b) => a - b)).toEqual(set);
-      }),
+      fc.property(
+        fraction,
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 2000 }),
+        fc.integer(),
+        (f, r, pages, seed) => {
+          const t = touches(`hotset:${f}:${r}`, pages, seed, 13);
+          const hot = t.length / r;
+          const set = t.slice(0, hot).sort((a, b) => a - b);
+          expect(new Set(set).size).toBe(hot);
+          for (const p of set) expect(p < pages).toBe(true);
+          for (let pass = 1; pass < r; pass++)
+            expect(t.slice(pass * hot, (pass + 1) * hot).sort((a, b) => a - b)).toEqual(set);
+        },
+      ),
     );
   });
 
@@ -191,7 +200,8 @@ describe('AccessStream: properties', () => {
     const hits = new Array<number>(pages).fill(0);
     const trials = 4000;
     const prng = new Prng(11);
-    for (let i = 0; i < trials; i++) for (const p of drain(new AccessStream({ kind: 'random', fraction: 0.5 }, pages, prng))) hits[p]!++;
+    for (let i = 0; i < trials; i++)
+      for (const p of drain(new AccessStream({ kind: 'random', fraction: 0.5 }, pages, prng))) hits[p]!++;
     for (const h of hits) expect(Math.abs(h / trials - 0.5)).toBeLessThan(0.05);
   });
 
@@ -256,7 +266,9 @@ describe('AccessStream: large regions stream', () => {
 
   it('random over 64 GiB allocates one Uint32Array of the region, lazily, on first fill', () => {
     let s!: AccessStream;
-    expect(arrayBufferGrowth(() => (s = new AccessStream({ kind: 'random', fraction: 0.001 }, PAGES_64G, new Prng(1))))).toBeLessThan(1024 * 1024);
+    expect(
+      arrayBufferGrowth(() => (s = new AccessStream({ kind: 'random', fraction: 0.001 }, PAGES_64G, new Prng(1)))),
+    ).toBeLessThan(1024 * 1024);
     expect(s.total).toBe(16777);
     const out = new Uint32Array(4096);
     const grown = arrayBufferGrowth(() => s.fill(out));
@@ -281,14 +293,20 @@ describe('AccessStream sparse:F', () => {
 
   it('touches exactly round(F·pages) distinct pages in ascending order', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5000 }), fc.double({ min: 0.01, max: 1, noNaN: true }), fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 1, max: 64 }), (pages, f, seed, chunk) => {
-        const { s, out } = touches(pages, f, seed, chunk);
-        const k = Math.max(1, Math.min(pages, Math.round(f * pages)));
-        expect(s.total).toBe(k);
-        expect(out).toHaveLength(k);
-        for (let i = 1; i < out.length; i++) expect(out[i]!).toBeGreaterThan(out[i - 1]!);
-        expect(out[out.length - 1]!).toBeLessThan(pages);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.double({ min: 0.01, max: 1, noNaN: true }),
+        fc.integer({ min: 0, max: 1000 }),
+        fc.integer({ min: 1, max: 64 }),
+        (pages, f, seed, chunk) => {
+          const { s, out } = touches(pages, f, seed, chunk);
+          const k = Math.max(1, Math.min(pages, Math.round(f * pages)));
+          expect(s.total).toBe(k);
+          expect(out).toHaveLength(k);
+          for (let i = 1; i < out.length; i++) expect(out[i]!).toBeGreaterThan(out[i - 1]!);
+          expect(out[out.length - 1]!).toBeLessThan(pages);
+        },
+      ),
     );
   });
 

@@ -66,8 +66,14 @@ describe('parseMmapTouch', () => {
     [{ cache: 'written' }, { cache: 'written', ioChunk: MiB }],
     [{ cache: 'readback' }, { cache: 'readback', ioChunk: 128 * 1024 }],
     [{ cache: 'cold' }, { cache: 'cold', ioChunk: 0 }],
-    [{ cache: 'cold', io_chunk: '64K' }, { cache: 'cold', ioChunk: 0 }],
-    [{ cache: 'warm', io_chunk: '4096' }, { cache: 'written', ioChunk: 4096 }],
+    [
+      { cache: 'cold', io_chunk: '64K' },
+      { cache: 'cold', ioChunk: 0 },
+    ],
+    [
+      { cache: 'warm', io_chunk: '4096' },
+      { cache: 'written', ioChunk: 4096 },
+    ],
     [{ size: '4096' }, { size: 4096, pages: 1 }],
     [{ size: '64G' }, { size: 64 * 1024 * MiB, pages: 16 * MiB }],
     [{ size: ' 2M ' }, { size: 2 * MiB, pages: 512 }],
@@ -109,15 +115,35 @@ describe('parseMmapTouch', () => {
     ['io_chunk', 'lots', 'parse', `--set io_chunk: 'lots' is not a size (${SIZE_HINT})`],
     ['read_ahead_kb', '-1', 'parse', "--set read_ahead_kb: '-1' is not a non-negative integer"],
     ['read_ahead_kb', '128K', 'parse', "--set read_ahead_kb: '128K' is not a non-negative integer"],
-    ['advice', 'dontneed', 'config', "--set advice: 'dontneed' is not one of normal, random, sequential, willneed, hugepage"],
+    [
+      'advice',
+      'dontneed',
+      'config',
+      "--set advice: 'dontneed' is not one of normal, random, sequential, willneed, hugepage",
+    ],
     ['pattern', 'stride:0', 'config', "--set pattern: 'stride:0' needs a stride ≥ 1"],
-    ['pattern', 'zipf', 'config', "--set pattern: 'zipf' is not a pattern (one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m)"],
+    [
+      'pattern',
+      'zipf',
+      'config',
+      "--set pattern: 'zipf' is not a pattern (one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m)",
+    ],
     ['access', 'exec', 'config', "--set access: 'exec' is not one of read, write"],
     ['runs', '0', 'config', "--set runs: '0' must be at least 1"],
     ['runs', 'two', 'parse', "--set runs: 'two' is not a non-negative integer"],
-    ['fault_around', '3', 'config', "--set fault_around: '3' is not a power of two from 1 to 512 (pages, e.g. 16 for 64KiB; 1 turns fault-around off)"],
+    [
+      'fault_around',
+      '3',
+      'config',
+      "--set fault_around: '3' is not a power of two from 1 to 512 (pages, e.g. 16 for 64KiB; 1 turns fault-around off)",
+    ],
     ['prefault_pte', 'warm', 'config', "--set prefault_pte: 'warm' is not one of young, old"],
-    ['anon_prefault', 'mthp:4K', 'config', "--set anon_prefault: 'mthp:4K' lists '4K', which is not an mTHP size (sizes: 8K, 16K, 32K, 64K, 128K, 256K, 512K, 1M, 2M)"],
+    [
+      'anon_prefault',
+      'mthp:4K',
+      'config',
+      "--set anon_prefault: 'mthp:4K' lists '4K', which is not an mTHP size (sizes: 8K, 16K, 32K, 64K, 128K, 256K, 512K, 1M, 2M)",
+    ],
   ])('--set %s=%j: %s error', (key, value, code, line) => {
     const e = thrownBy(() => parseMmapTouch({ [key]: value }));
     expect(e.code).toBe(code);
@@ -135,8 +161,19 @@ describe('MMAP_TOUCH_KEYS', () => {
   it('lists the SCENARIOS keys, each with its default', () => {
     expect([...KNOWN_MMAP_TOUCH_KEYS].sort()).toEqual(
       [
-        'backing', 'share', 'size', 'cache', 'io_chunk', 'read_ahead_kb', 'advice', 'pattern', 'access', 'runs',
-        'fault_around', 'prefault_pte', 'anon_prefault',
+        'backing',
+        'share',
+        'size',
+        'cache',
+        'io_chunk',
+        'read_ahead_kb',
+        'advice',
+        'pattern',
+        'access',
+        'runs',
+        'fault_around',
+        'prefault_pte',
+        'anon_prefault',
       ].sort(),
     );
     expect(Object.keys(MMAP_TOUCH_KEYS)).toEqual(KNOWN_MMAP_TOUCH_KEYS);
@@ -149,8 +186,18 @@ describe('MMAP_TOUCH_KEYS', () => {
   it('every key is read by parseMmapTouch', () => {
     const base = parseMmapTouch({});
     const changed: Record<string, string> = {
-      backing: 'anon', share: 'shared', size: '4K', cache: 'cold', io_chunk: '8K', read_ahead_kb: '0',
-      advice: 'random', pattern: 'reverse', access: 'write', runs: '2', fault_around: '4', prefault_pte: 'old',
+      backing: 'anon',
+      share: 'shared',
+      size: '4K',
+      cache: 'cold',
+      io_chunk: '8K',
+      read_ahead_kb: '0',
+      advice: 'random',
+      pattern: 'reverse',
+      access: 'write',
+      runs: '2',
+      fault_around: '4',
+      prefault_pte: 'old',
       anon_prefault: 'off',
     };
     for (const key of KNOWN_MMAP_TOUCH_KEYS) {

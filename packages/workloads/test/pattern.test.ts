@@ -89,9 +89,9 @@ describe('formatPattern', () => {
       fc.constantFrom<PatternSpec>({ kind: 'seq' }, { kind: 'reverse' }, { kind: 'per2m' }),
       fc.integer({ min: 1, max: 0xffffffff }).map((stride): PatternSpec => ({ kind: 'stride', stride })),
       fraction.map((f): PatternSpec => ({ kind: 'random', fraction: f })),
-      fc.tuple(fraction, fc.integer({ min: 1, max: 0xffffffff })).map(
-        ([f, repeats]): PatternSpec => ({ kind: 'hotset', fraction: f, repeats }),
-      ),
+      fc
+        .tuple(fraction, fc.integer({ min: 1, max: 0xffffffff }))
+        .map(([f, repeats]): PatternSpec => ({ kind: 'hotset', fraction: f, repeats })),
     );
     fc.assert(fc.property(spec, (s) => expect(parsePattern(formatPattern(s))).toEqual(s)));
   });

@@ -1,5 +1,9 @@
 import {
-  parseFaultAround, parsePrefaultPte, parseAnonPrefault, formatAnonPrefault, type AnonPrefaultSpec,
+  parseFaultAround,
+  parsePrefaultPte,
+  parseAnonPrefault,
+  formatAnonPrefault,
+  type AnonPrefaultSpec,
 } from '../src/index.js';
 import { thrownBy } from './helpers.js';
 
@@ -73,7 +77,10 @@ describe('parseAnonPrefault', () => {
     ['fixed:2.5', "--set anon_prefault: 'fixed:2.5' needs a whole number of pages ≥ 1: fixed:<pages>"],
     ['fixed:-4', "--set anon_prefault: 'fixed:-4' needs a whole number of pages ≥ 1: fixed:<pages>"],
     ['mthp:', `--set anon_prefault: 'mthp:' needs sizes separated by + or , (e.g. mthp:2M+64K; ${MTHP_HINT})`],
-    ['mthp:64K++2M', `--set anon_prefault: 'mthp:64K++2M' needs sizes separated by + or , (e.g. mthp:2M+64K; ${MTHP_HINT})`],
+    [
+      'mthp:64K++2M',
+      `--set anon_prefault: 'mthp:64K++2M' needs sizes separated by + or , (e.g. mthp:2M+64K; ${MTHP_HINT})`,
+    ],
     ['mthp:4K', `--set anon_prefault: 'mthp:4K' lists '4K', which is not an mTHP size (${MTHP_HINT})`],
     ['mthp:64K+3K', `--set anon_prefault: 'mthp:64K+3K' lists '3K', which is not an mTHP size (${MTHP_HINT})`],
     ['mthp:4M', `--set anon_prefault: 'mthp:4M' lists '4M', which is not an mTHP size (${MTHP_HINT})`],

@@ -7,7 +7,17 @@ const base: Workload = {
     name: 'sh',
     ops: [
       { op: 'mmap', region: 'lib', file: 'lib', size: MiB, shared: false, prot: 'rx' },
-      { op: 'fork', child: { name: 'ls', ops: [{ op: 'touch', region: 'lib', pattern: { kind: 'seq' }, access: 'fetch' }, { op: 'exec' }, { op: 'exit' }] } },
+      {
+        op: 'fork',
+        child: {
+          name: 'ls',
+          ops: [
+            { op: 'touch', region: 'lib', pattern: { kind: 'seq' }, access: 'fetch' },
+            { op: 'exec' },
+            { op: 'exit' },
+          ],
+        },
+      },
       { op: 'exit' },
     ],
   },
@@ -20,9 +30,24 @@ describe('validateWorkload', () => {
 
   it.each([
     [{ ...base, files: [] }, "sh step 1 (mmap): unknown file 'lib'"],
-    [{ ...base, main: { name: 'sh', ops: [{ op: 'munmap', region: 'lib' }, { op: 'exit' }] } }, "sh step 1 (munmap): region 'lib' is not mapped here"],
-    [{ ...base, main: { name: 'sh', ops: [{ op: 'exit' }, { op: 'exec' }] } }, 'sh step 1 (exit): exit must be the last step'],
-    [{ ...base, main: { name: 'sh', ops: [{ op: 'mmap', region: 'a', file: null, size: 100, shared: false, prot: 'rw' }, { op: 'exit' }] } }, 'sh step 1 (mmap): size 100 is not a positive multiple of 4KiB'],
+    [
+      { ...base, main: { name: 'sh', ops: [{ op: 'munmap', region: 'lib' }, { op: 'exit' }] } },
+      "sh step 1 (munmap): region 'lib' is not mapped here",
+    ],
+    [
+      { ...base, main: { name: 'sh', ops: [{ op: 'exit' }, { op: 'exec' }] } },
+      'sh step 1 (exit): exit must be the last step',
+    ],
+    [
+      {
+        ...base,
+        main: {
+          name: 'sh',
+          ops: [{ op: 'mmap', region: 'a', file: null, size: 100, shared: false, prot: 'rw' }, { op: 'exit' }],
+        },
+      },
+      'sh step 1 (mmap): size 100 is not a positive multiple of 4KiB',
+    ],
     [
       {
         ...base,
@@ -39,7 +64,10 @@ describe('validateWorkload', () => {
       "sh step 3 (touch): region 'lib' is not mapped here",
     ],
     [
-      { ...base, main: { name: 'sh', ops: [{ op: 'fork', child: { name: 'c', ops: [{ op: 'exec' }] } }, { op: 'exit' }] } },
+      {
+        ...base,
+        main: { name: 'sh', ops: [{ op: 'fork', child: { name: 'c', ops: [{ op: 'exec' }] } }, { op: 'exit' }] },
+      },
       'sh/c: the program must end with exit',
     ],
   ] as Array<[Workload, string]>)('rejects %#: %s', (w, msg) => {

@@ -53,17 +53,37 @@ const rec = fc.tuple(
 describe('binary trace format', () => {
   it('round-trips any records, whatever the read split', () => {
     fc.assert(
-      fc.property(fc.array(rec, { maxLength: 60 }), fc.array(fc.integer({ min: 0, max: 2000 }), { maxLength: 20 }), (recs, cuts) => {
-        const b = encode(recs);
-        expect(decode(b, [...cuts].sort((x, y) => x - y), 4)).toEqual(canon(recs));
-      }),
+      fc.property(
+        fc.array(rec, { maxLength: 60 }),
+        fc.array(fc.integer({ min: 0, max: 2000 }), { maxLength: 20 }),
+        (recs, cuts) => {
+          const b = encode(recs);
+          expect(
+            decode(
+              b,
+              [...cuts].sort((x, y) => x - y),
+              4,
+            ),
+          ).toEqual(canon(recs));
+        },
+      ),
     );
   });
 
   it('byte-at-a-time pushes decode the same', () => {
-    const recs: Rec[] = [[0, 0x401a, 1, 7], [2, 0x1fff000, 2, 1], [3, 2 ** 52 - 1, 1, 3], [1, 5, 1, 1]];
+    const recs: Rec[] = [
+      [0, 0x401a, 1, 7],
+      [2, 0x1fff000, 2, 1],
+      [3, 2 ** 52 - 1, 1, 3],
+      [1, 5, 1, 1],
+    ];
     const b = encode(recs);
-    expect(decode(b, Array.from({ length: b.length }, (_, i) => i))).toEqual(recs);
+    expect(
+      decode(
+        b,
+        Array.from({ length: b.length }, (_, i) => i),
+      ),
+    ).toEqual(recs);
   });
 
   it('a lackey trace and its binary form give the same records', () => {
@@ -85,11 +105,16 @@ describe('binary trace format', () => {
   });
 
   it('refuses a wrong magic, a truncated file, a bad tag and data after the end', () => {
-    const good = encode([[0, 1, 1, 1], [1, 2, 1, 1]]);
+    const good = encode([
+      [0, 1, 1, 1],
+      [1, 2, 1, 1],
+    ]);
     const bad = Uint8Array.from(good);
     bad[0] = 0x41;
     expect(thrownBy(() => decode(bad)).message).toContain('not a PTE Lab binary trace');
-    expect(thrownBy(() => decode(good.subarray(0, good.length - 2))).message).toMatch(/^trace\.bin: truncated binary trace/);
+    expect(thrownBy(() => decode(good.subarray(0, good.length - 2))).message).toMatch(
+      /^trace\.bin: truncated binary trace/,
+    );
     expect(thrownBy(() => decode(good.subarray(0, 10))).message).toContain('shorter than the header');
     const tag = Uint8Array.from(good);
     tag[BIN_HEADER_BYTES] = 0x30;

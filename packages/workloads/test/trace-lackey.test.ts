@@ -19,19 +19,20 @@ function parse(text: string, split: number[] = [], chunkRecords?: number): Rec[]
   return recs;
 }
 
-const SAMPLE = [
-  '==3423== Lackey, an example Valgrind tool',
-  '==3423== Command: /bin/true',
-  '==3423==',
-  'I  0401ab70,3',
-  'I  0401ab73,5',
-  ' S 1fff000778,8',
-  ' L 04032e40,8',
-  ' M 04033e06,1',
-  '--3423-- a valgrind warning',
-  '',
-  '==3423== Counted 0 calls to main()',
-].join('\n') + '\n';
+const SAMPLE =
+  [
+    '==3423== Lackey, an example Valgrind tool',
+    '==3423== Command: /bin/true',
+    '==3423==',
+    'I  0401ab70,3',
+    'I  0401ab73,5',
+    ' S 1fff000778,8',
+    ' L 04032e40,8',
+    ' M 04033e06,1',
+    '--3423-- a valgrind warning',
+    '',
+    '==3423== Counted 0 calls to main()',
+  ].join('\n') + '\n';
 
 describe('lackey parser', () => {
   it('parses the four record forms exactly and skips banner, warning and empty lines', () => {
@@ -93,16 +94,25 @@ describe('lackey parser', () => {
     const text = SAMPLE + 'I  00000ffe,3\n L 00001ff8,8\n'.repeat(20);
     const whole = parse(text);
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: text.length }), { maxLength: 30 }), fc.integer({ min: 1, max: 5 }), (cuts, chunk) => {
-        const sorted = [...cuts].sort((a, b) => a - b);
-        expect(parse(text, sorted, chunk)).toEqual(whole);
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: text.length }), { maxLength: 30 }),
+        fc.integer({ min: 1, max: 5 }),
+        (cuts, chunk) => {
+          const sorted = [...cuts].sort((a, b) => a - b);
+          expect(parse(text, sorted, chunk)).toEqual(whole);
+        },
+      ),
     );
   });
 
   it('byte-at-a-time pushes give the same records', () => {
     const text = SAMPLE.repeat(3);
-    expect(parse(text, Array.from({ length: text.length }, (_, i) => i))).toEqual(parse(text));
+    expect(
+      parse(
+        text,
+        Array.from({ length: text.length }, (_, i) => i),
+      ),
+    ).toEqual(parse(text));
   });
 
   it('readTraceFile streams a file with a tiny read buffer (lines split across reads)', () => {

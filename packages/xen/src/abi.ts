@@ -172,7 +172,9 @@ export function mmuUpdatePtrLo(machineAddressLo: number, cmd: MmuUpdateCmd): num
     throw new RangeError(`mmu_update: ${String(machineAddressLo)} is not an unsigned 32-bit half`);
   }
   if ((machineAddressLo & MMU_UPDATE_CMD_MASK) !== 0) {
-    throw new RangeError(`mmu_update: machine address low half ${hex(machineAddressLo)} is not ${PTE_SIZE}-byte aligned`);
+    throw new RangeError(
+      `mmu_update: machine address low half ${hex(machineAddressLo)} is not ${PTE_SIZE}-byte aligned`,
+    );
   }
   checkCmd(cmd);
   return (machineAddressLo | cmd) >>> 0;

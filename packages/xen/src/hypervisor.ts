@@ -132,7 +132,15 @@ export class XenHypervisor {
   }
 
   /** HYPERVISOR_update_va_mapping: one L1 entry (addressed by its table and index), flush per flags. */
-  updateVaMapping(table: number, index: number, lo: number, hi: number, flags: number, vaHi: number, vaLo: number): number {
+  updateVaMapping(
+    table: number,
+    index: number,
+    lo: number,
+    hi: number,
+    flags: number,
+    vaHi: number,
+    vaLo: number,
+  ): number {
     enterHypercall(this, HC_UPDATE_VA_MAPPING);
     return doUpdateVaMapping(this, table, index, lo, hi, flags, vaHi, vaLo);
   }
@@ -177,8 +185,10 @@ export class XenHypervisor {
       }
     }
     for (let f = 0; f < this.mem.frames; f++) {
-      if (this.ptRefs[f] !== 0 && count[f] !== 0) out.push(`page-table frame 0x${f.toString(16)} is mapped writable ${count[f]} time(s)`);
-      if (count[f] !== this.writable[f]) out.push(`frame 0x${f.toString(16)}: ${this.writable[f]} writable references counted, ${count[f]} found`);
+      if (this.ptRefs[f] !== 0 && count[f] !== 0)
+        out.push(`page-table frame 0x${f.toString(16)} is mapped writable ${count[f]} time(s)`);
+      if (count[f] !== this.writable[f])
+        out.push(`frame 0x${f.toString(16)}: ${this.writable[f]} writable references counted, ${count[f]} found`);
     }
     return out;
   }

@@ -1,8 +1,17 @@
 import { PteError } from '@pte/core';
 import { A, D, entryPfn, isLeaf, P, RW } from '@pte/arch-x86';
 import {
-  MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD, MMUEXT_INVLPG_LOCAL, MMUEXT_NEW_BASEPTR, MMUEXT_PIN_L1_TABLE,
-  MMUEXT_PIN_L4_TABLE, MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_UNPIN_TABLE, UVMF_FLUSHTYPE_MASK, UVMF_INVLPG, UVMF_TLB_FLUSH,
+  MMU_NORMAL_PT_UPDATE,
+  MMU_PT_UPDATE_PRESERVE_AD,
+  MMUEXT_INVLPG_LOCAL,
+  MMUEXT_NEW_BASEPTR,
+  MMUEXT_PIN_L1_TABLE,
+  MMUEXT_PIN_L4_TABLE,
+  MMUEXT_TLB_FLUSH_LOCAL,
+  MMUEXT_UNPIN_TABLE,
+  UVMF_FLUSHTYPE_MASK,
+  UVMF_INVLPG,
+  UVMF_TLB_FLUSH,
 } from './abi.js';
 import type { XenHypervisor } from './hypervisor.js';
 import type { McQueue } from './multicall.js';
@@ -50,7 +59,16 @@ export function doMmuUpdate(x: XenHypervisor, q: McQueue, first: number, count: 
  * do_update_va_mapping of a user PTE, or (table < 0) of the guest kernel's direct-map alias of guest
  * frame −1 − table: the model keeps no kernel page tables for the direct map, only its RW state.
  */
-export function doUpdateVaMapping(x: XenHypervisor, table: number, index: number, lo: number, hi: number, flags: number, vaHi: number, vaLo: number): number {
+export function doUpdateVaMapping(
+  x: XenHypervisor,
+  table: number,
+  index: number,
+  lo: number,
+  hi: number,
+  flags: number,
+  vaHi: number,
+  vaLo: number,
+): number {
   const rc = table < 0 ? directMap(x, -table - 1, (lo & RW) !== 0) : modEntry(x, table, index, lo, hi, true);
   const cpu = x.cpu;
   if (rc === 0 && cpu !== null) {
@@ -91,7 +109,8 @@ function directMap(x: XenHypervisor, pfn: number, writable: boolean): number {
   const mfn = x.p2m[pfn]!;
   if (writable === (x.directMapRW[pfn] === 1)) return XEN_OK;
   if (writable) {
-    if (x.ptRefs[mfn] !== 0) return refuse(x, `writable mapping of page-table frame 0x${mfn.toString(16)} (direct map)`);
+    if (x.ptRefs[mfn] !== 0)
+      return refuse(x, `writable mapping of page-table frame 0x${mfn.toString(16)} (direct map)`);
     x.writable[mfn]!++;
     x.directMapRW[pfn] = 1;
   } else {
@@ -105,7 +124,14 @@ function directMap(x: XenHypervisor, pfn: number, writable: boolean): number {
  * mod_l1_entry / mod_l2..l4_entry for an entry of a validated table, or a plain checked write for
  * a frame that is not a page table. Takes the new entry's references before dropping the old's.
  */
-export function modEntry(x: XenHypervisor, table: number, index: number, lo: number, hi: number, hypercall: boolean): number {
+export function modEntry(
+  x: XenHypervisor,
+  table: number,
+  index: number,
+  lo: number,
+  hi: number,
+  hypercall: boolean,
+): number {
   if (hypercall) {
     x.updateEntries++;
     x.ledger.charge(x.catValidate, x.c['xen.update_entry']);
@@ -129,7 +155,8 @@ export function modEntry(x: XenHypervisor, table: number, index: number, lo: num
 /** get_page_from_l1e / get_page_from_lNe: the references a present entry at `level` takes. */
 function getRefs(x: XenHypervisor, level: number, lo: number, hi: number): number {
   const target = entryPfn(level, lo, hi);
-  if (target >= x.mem.frames || x.m2p[target] === -1) return refuse(x, `entry maps machine frame 0x${target.toString(16)}, which the domain does not own`);
+  if (target >= x.mem.frames || x.m2p[target] === -1)
+    return refuse(x, `entry maps machine frame 0x${target.toString(16)}, which the domain does not own`);
   if (level === 1 || isLeaf(level, lo)) {
     if (level !== 1) return refuse(x, 'superpage mappings are not allowed for PV guests');
     if ((lo & RW) === 0) return XEN_OK;
@@ -153,7 +180,8 @@ function putRefs(x: XenHypervisor, level: number, lo: number, hi: number): void 
 /** get_page_type(frame, PGT_lN_page_table): validate the table on its first reference (alloc_page_type). */
 function getPageType(x: XenHypervisor, frame: number, level: number): number {
   if (x.ptRefs[frame] !== 0) {
-    if (x.ptType[frame] !== level) return refuse(x, `frame 0x${frame.toString(16)} is a level-${x.ptType[frame]} table, not level ${level}`);
+    if (x.ptType[frame] !== level)
+      return refuse(x, `frame 0x${frame.toString(16)} is a level-${x.ptType[frame]} table, not level ${level}`);
     x.ptRefs[frame]!++;
     return XEN_OK;
   }

@@ -9,6 +9,7 @@ import { modEntry, refuse } from './mm.js';
 export function ptwrStore(x: XenHypervisor, table: number, index: number, lo: number, hi: number): number {
   x.ptwrEmulations++;
   x.ledger.charge(x.catEmulate, x.c['xen.ptwr_emulate']);
-  if (x.ptType[table] !== 1) return refuse(x, `store to a level-${x.ptType[table]} page table (only L1 stores are emulated)`);
+  if (x.ptType[table] !== 1)
+    return refuse(x, `store to a level-${x.ptType[table]} page table (only L1 stores are emulated)`);
   return modEntry(x, table, index, lo, hi, false);
 }

@@ -2,9 +2,17 @@ import { CycleLedger, resolveCosts, type CostTable, type Counters } from '@pte/c
 import { frameHi, frameLo, A, entryPfn, isLeaf, P, RW, type Mmu } from '@pte/arch-x86';
 import { PGD_PIN_PHASE, PVOPS_COSTS, PvMmuOps, type PvopsCostKey } from '@pte/pvops';
 import {
-  HYPERVISOR, hypercallName, MMU_NORMAL_PT_UPDATE,
-  MMU_PT_UPDATE_PRESERVE_AD, MMUEXT_INVLPG_LOCAL, MMUEXT_NEW_BASEPTR, MMUEXT_PIN_L1_TABLE, MMUEXT_PIN_L4_TABLE,
-  MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_UNPIN_TABLE, UVMF_NONE,
+  HYPERVISOR,
+  hypercallName,
+  MMU_NORMAL_PT_UPDATE,
+  MMU_PT_UPDATE_PRESERVE_AD,
+  MMUEXT_INVLPG_LOCAL,
+  MMUEXT_NEW_BASEPTR,
+  MMUEXT_PIN_L1_TABLE,
+  MMUEXT_PIN_L4_TABLE,
+  MMUEXT_TLB_FLUSH_LOCAL,
+  MMUEXT_UNPIN_TABLE,
+  UVMF_NONE,
 } from './abi.js';
 
 import { XEN_OK, type XenHypervisor } from './hypervisor.js';
@@ -345,7 +353,10 @@ export class XenPvMmu extends PvMmuOps {
         const op = q.op[0]!;
         if (op === HC_MMU_UPDATE) failed = this.xen.mmuUpdate(q, q.first[0]!, q.count[0]!);
         else if (op === HC_UPDATE_VA_MAPPING) {
-          failed = this.xen.updateVaMapping(q.aTable[0]!, q.aIndex[0]!, q.aLo[0]!, q.aHi[0]!, q.aFlags[0]!, 0, 0) === XEN_OK ? 0 : 1;
+          failed =
+            this.xen.updateVaMapping(q.aTable[0]!, q.aIndex[0]!, q.aLo[0]!, q.aHi[0]!, q.aFlags[0]!, 0, 0) === XEN_OK
+              ? 0
+              : 1;
         } else failed = this.xen.mmuextOp(q.aFlags[0]!, q.aTable[0]!, q.aHi[0]!, q.aLo[0]!) === XEN_OK ? 0 : 1;
       } else {
         failed = this.xen.multicall(q);

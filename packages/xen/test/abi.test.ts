@@ -1,11 +1,30 @@
 import fc from 'fast-check';
 import * as abi from '../src/abi.js';
 import {
-  DOMID_SELF, HYPERCALL_NAMES, HYPERVISOR, MC_ARGS, MC_BATCH, MMUEXT_NAMES, MMUEXT_OPS_PER_MULTICALL,
-  MMU_UPDATES_PER_MULTICALL, MMU_UPDATE_CMD_NAMES, MMU_UPDATE_SIZE, PGT_NAMES, decodeForeigndom,
-  encodeForeigndom, hypercallName, mcArgItemsPerFlush, mmuUpdateCmd, mmuUpdateMachineAddress,
-  mmuUpdateMachineAddressLo, mmuUpdatePtr, mmuUpdatePtrLo, mmuextPinCmd, pgtPageTable,
-  type HypercallName, type MmuUpdateCmd,
+  DOMID_SELF,
+  HYPERCALL_NAMES,
+  HYPERVISOR,
+  MC_ARGS,
+  MC_BATCH,
+  MMUEXT_NAMES,
+  MMUEXT_OPS_PER_MULTICALL,
+  MMU_UPDATES_PER_MULTICALL,
+  MMU_UPDATE_CMD_NAMES,
+  MMU_UPDATE_SIZE,
+  PGT_NAMES,
+  decodeForeigndom,
+  encodeForeigndom,
+  hypercallName,
+  mcArgItemsPerFlush,
+  mmuUpdateCmd,
+  mmuUpdateMachineAddress,
+  mmuUpdateMachineAddressLo,
+  mmuUpdatePtr,
+  mmuUpdatePtrLo,
+  mmuextPinCmd,
+  pgtPageTable,
+  type HypercallName,
+  type MmuUpdateCmd,
 } from '../src/abi.js';
 
 /*
@@ -182,7 +201,9 @@ describe('constants equal the header values', () => {
   it('every exported number is in the header table (nothing unchecked)', () => {
     const checked = new Set(CONSTANTS_FROM_HEADERS.map(([n]) => n));
     const derived = new Set(['MMU_UPDATES_PER_MULTICALL', 'MMUEXT_OPS_PER_MULTICALL']);
-    const numbers = Object.entries(exported).filter(([, v]) => typeof v === 'number').map(([n]) => n);
+    const numbers = Object.entries(exported)
+      .filter(([, v]) => typeof v === 'number')
+      .map(([n]) => n);
     expect(numbers.filter((n) => !checked.has(n) && !derived.has(n))).toEqual([]);
   });
 });
@@ -217,10 +238,16 @@ describe('reverse maps', () => {
 
   it('pin commands and page-table types line up with the level', () => {
     expect([1, 2, 3, 4].map((l) => mmuextPinCmd(l as 1 | 2 | 3 | 4))).toEqual([
-      abi.MMUEXT_PIN_L1_TABLE, abi.MMUEXT_PIN_L2_TABLE, abi.MMUEXT_PIN_L3_TABLE, abi.MMUEXT_PIN_L4_TABLE,
+      abi.MMUEXT_PIN_L1_TABLE,
+      abi.MMUEXT_PIN_L2_TABLE,
+      abi.MMUEXT_PIN_L3_TABLE,
+      abi.MMUEXT_PIN_L4_TABLE,
     ]);
     expect([1, 2, 3, 4].map((l) => pgtPageTable(l as 1 | 2 | 3 | 4))).toEqual([
-      abi.PGT_l1_page_table, abi.PGT_l2_page_table, abi.PGT_l3_page_table, abi.PGT_l4_page_table,
+      abi.PGT_l1_page_table,
+      abi.PGT_l2_page_table,
+      abi.PGT_l3_page_table,
+      abi.PGT_l4_page_table,
     ]);
   });
 });

@@ -70,7 +70,11 @@ export interface Tree {
  * `ptes[i]` present PTEs in PTE page i (writable when `writable`), mapping data frames from
  * `dataBase` on. Frames for the tables come from `tableBase` on. Not pinned.
  */
-export function buildTree(r: Rig, ptes: number[], opts: { writable?: boolean; tableBase?: number; dataBase?: number } = {}): Tree {
+export function buildTree(
+  r: Rig,
+  ptes: number[],
+  opts: { writable?: boolean; tableBase?: number; dataBase?: number } = {},
+): Tree {
   const pv = r.pv;
   let next = opts.tableBase ?? 16;
   let data = opts.dataBase ?? 1024;
@@ -145,8 +149,22 @@ export function delta(before: Snap, after: Snap): Snap {
 /** A Snap of zeros with the given fields set: the exact expected difference. */
 export function only(fields: Partial<Snap>): Snap {
   return {
-    hypercalls: 0, mmu_update: 0, update_va_mapping: 0, mmuext_op: 0, multicall: 0, updateEntries: 0,
-    multicallEntries: 0, refused: 0, pins: 0, unpins: 0, validatedEntries: 0, ptwrEmulations: 0,
-    pfBounces: 0, pinBatches: 0, failures: 0, pteWrites: 0, ...fields,
+    hypercalls: 0,
+    mmu_update: 0,
+    update_va_mapping: 0,
+    mmuext_op: 0,
+    multicall: 0,
+    updateEntries: 0,
+    multicallEntries: 0,
+    refused: 0,
+    pins: 0,
+    unpins: 0,
+    validatedEntries: 0,
+    ptwrEmulations: 0,
+    pfBounces: 0,
+    pinBatches: 0,
+    failures: 0,
+    pteWrites: 0,
+    ...fields,
   };
 }

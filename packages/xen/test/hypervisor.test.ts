@@ -7,11 +7,37 @@
 import { PteError } from '@pte/core';
 import { A, ACCESS_USER, ACCESS_WRITE, D, entryPfn, LINUX_PAGE_TABLE, P, PS, RW, US } from '@pte/arch-x86';
 import {
-  HYPERVISOR, McQueue, MMU_MACHPHYS_UPDATE, MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD, MMUEXT_FLUSH_CACHE,
-  MMUEXT_NEW_BASEPTR, MMUEXT_PIN_L1_TABLE, MMUEXT_PIN_L2_TABLE, MMUEXT_UNPIN_TABLE, UVMF_INVLPG, UVMF_NONE, UVMF_TLB_FLUSH,
-  XEN_EINVAL, XEN_OK, XenHypervisor,
+  HYPERVISOR,
+  McQueue,
+  MMU_MACHPHYS_UPDATE,
+  MMU_NORMAL_PT_UPDATE,
+  MMU_PT_UPDATE_PRESERVE_AD,
+  MMUEXT_FLUSH_CACHE,
+  MMUEXT_NEW_BASEPTR,
+  MMUEXT_PIN_L1_TABLE,
+  MMUEXT_PIN_L2_TABLE,
+  MMUEXT_UNPIN_TABLE,
+  UVMF_INVLPG,
+  UVMF_NONE,
+  UVMF_TLB_FLUSH,
+  XEN_EINVAL,
+  XEN_OK,
+  XenHypervisor,
 } from '../src/index.js';
-import { buildTree, delta, entLo, only, rig, snap, treeVpn, userPte, vpnHi, vpnLo, type Rig, type Tree } from './helpers.js';
+import {
+  buildTree,
+  delta,
+  entLo,
+  only,
+  rig,
+  snap,
+  treeVpn,
+  userPte,
+  vpnHi,
+  vpnLo,
+  type Rig,
+  type Tree,
+} from './helpers.js';
 
 /** A pinned tree with 3 and 5 writable user PTEs in its two PTE pages. */
 function pinnedTree(r: Rig = rig()): { r: Rig; t: Tree } {
@@ -21,7 +47,14 @@ function pinnedTree(r: Rig = rig()): { r: Rig; t: Tree } {
 }
 
 /** One mmu_update request straight to the hypervisor (HYPERVISOR_mmu_update with count 1). */
-function mmuUpdate(r: Rig, table: number, index: number, lo: number, hi: number, cmd: 0 | 1 | 2 | 3 = MMU_NORMAL_PT_UPDATE): number {
+function mmuUpdate(
+  r: Rig,
+  table: number,
+  index: number,
+  lo: number,
+  hi: number,
+  cmd: 0 | 1 | 2 | 3 = MMU_NORMAL_PT_UPDATE,
+): number {
   const q = new McQueue();
   q.pushMmuUpdate(HYPERVISOR.mmu_update, r.pv.mfn(table), index, lo, hi, cmd);
   return r.xen.mmuUpdate(q, 0, 1);
@@ -37,7 +70,7 @@ function readLo(r: Rig, table: number, index: number): number {
 }
 
 describe('P2M', () => {
-  it('is a seeded permutation of the frames above Xen\'s: p2m and m2p are inverse, no guest frame maps a Xen frame', () => {
+  it("is a seeded permutation of the frames above Xen's: p2m and m2p are inverse, no guest frame maps a Xen frame", () => {
     const guestFrames = 5000;
     const x = new XenHypervisor({ guestFrames, seed: 7 });
     const xenFrames = Math.max(256, Math.floor(guestFrames / 16));
@@ -81,9 +114,21 @@ describe('page types and validation', () => {
     r.pv.pgdPin(t.root);
     const x = r.xen;
     const m = (pfn: number) => r.pv.mfn(pfn);
-    expect([x.ptType[m(t.root)], x.ptType[m(t.l3)], x.ptType[m(t.l2)], x.ptType[m(t.l1[0]!)], x.ptType[m(t.l1[1]!)]]).toEqual([4, 3, 2, 1, 1]);
+    expect([
+      x.ptType[m(t.root)],
+      x.ptType[m(t.l3)],
+      x.ptType[m(t.l2)],
+      x.ptType[m(t.l1[0]!)],
+      x.ptType[m(t.l1[1]!)],
+    ]).toEqual([4, 3, 2, 1, 1]);
     // root: its pin; L3, L2: the entry above; each L1: its own pin + the L2 entry.
-    expect([x.ptRefs[m(t.root)], x.ptRefs[m(t.l3)], x.ptRefs[m(t.l2)], x.ptRefs[m(t.l1[0]!)], x.ptRefs[m(t.l1[1]!)]]).toEqual([1, 1, 1, 2, 2]);
+    expect([
+      x.ptRefs[m(t.root)],
+      x.ptRefs[m(t.l3)],
+      x.ptRefs[m(t.l2)],
+      x.ptRefs[m(t.l1[0]!)],
+      x.ptRefs[m(t.l1[1]!)],
+    ]).toEqual([1, 1, 1, 2, 2]);
     expect([x.pinned[m(t.root)], x.pinned[m(t.l3)], x.pinned[m(t.l2)], x.pinned[m(t.l1[0]!)]]).toEqual([1, 0, 0, 1]);
     // Table frames lost their writable direct map; each data frame has it plus one user PTE.
     for (const pfn of [t.root, t.l3, t.l2, ...t.l1]) {
@@ -105,7 +150,9 @@ describe('page types and validation', () => {
     const before = snap(r);
     // An L3 entry naming a frame typed L1 as if it were an L2.
     r.pv.setUpper(3, t.l3, 7, entLo(r.pv.mfn(t.l1[0]!), LINUX_PAGE_TABLE), 0);
-    expect(delta(before, snap(r))).toEqual(only({ hypercalls: 1, mmu_update: 1, updateEntries: 1, refused: 1, failures: 1, pteWrites: 1 }));
+    expect(delta(before, snap(r))).toEqual(
+      only({ hypercalls: 1, mmu_update: 1, updateEntries: 1, refused: 1, failures: 1, pteWrites: 1 }),
+    );
     expect(readLo(r, t.l3, 7)).toBe(0);
     expect(r.xen.ptRefs[r.pv.mfn(t.l1[0]!)]).toBe(2);
     expect(r.xen.checkInvariants()).toEqual([]);
@@ -163,7 +210,9 @@ describe('refusals (hypervisors.md §1.1: no writable mapping of a page-table fr
     const target = r.pv.mfn(t.l1[1]!);
     let before = snap(r);
     r.pv.setPte(t.l1[0]!, 10, entLo(target, P | RW | US | A | D), 0);
-    expect(delta(before, snap(r))).toEqual(only({ hypercalls: 1, mmu_update: 1, updateEntries: 1, refused: 1, failures: 1, pteWrites: 1 }));
+    expect(delta(before, snap(r))).toEqual(
+      only({ hypercalls: 1, mmu_update: 1, updateEntries: 1, refused: 1, failures: 1, pteWrites: 1 }),
+    );
     expect(readLo(r, t.l1[0]!, 10)).toBe(0);
     expect(r.xen.writable[target]).toBe(0);
     // The same through the hypervisor directly: one failed request.
@@ -363,7 +412,9 @@ describe('MMU_PT_UPDATE_PRESERVE_AD and ptwr', () => {
     expect(r.mmu.invlpgs).toBe(invlpgs + 1);
     expect(x.updateVaMapping(l1, 40, userPte(r, 2701, false), 0, UVMF_TLB_FLUSH, 0, 0)).toBe(XEN_OK);
     expect(r.mmu.cr3Writes).toBe(cr3 + 1);
-    expect(x.updateVaMapping(l1, 40, entLo(r.pv.mfn(t.l1[1]!), P | RW | US), 0, UVMF_INVLPG, vpnHi(vpn), vpnLo(vpn))).toBe(XEN_EINVAL);
+    expect(
+      x.updateVaMapping(l1, 40, entLo(r.pv.mfn(t.l1[1]!), P | RW | US), 0, UVMF_INVLPG, vpnHi(vpn), vpnLo(vpn)),
+    ).toBe(XEN_EINVAL);
     expect(r.mmu.invlpgs).toBe(invlpgs + 1); // no flush for a refused update
     expect(entryPfn(1, readLo(r, t.l1[0]!, 40), 0)).toBe(r.pv.mfn(2701));
     expect(x.updateEntries).toBeGreaterThan(0);
@@ -384,7 +435,9 @@ describe('checkInvariants', () => {
     expect(x.checkInvariants()).toEqual([]);
     // A lost reference: the count says 2, the tables say 1.
     x.writable[r.pv.mfn(3000)]!++;
-    expect(x.checkInvariants()).toEqual([`frame 0x${r.pv.mfn(3000).toString(16)}: 2 writable references counted, 1 found`]);
+    expect(x.checkInvariants()).toEqual([
+      `frame 0x${r.pv.mfn(3000).toString(16)}: 2 writable references counted, 1 found`,
+    ]);
     x.writable[r.pv.mfn(3000)]!--;
     expect(x.checkInvariants()).toEqual([]);
   });

@@ -7,7 +7,20 @@ import { A, ACCESS_USER, ACCESS_WRITE, D, entryPfn, LINUX_PAGE_TABLE, P, RW, US 
 import { Counters } from '@pte/core';
 import { PVOPS_COSTS, PvMmuOps } from '@pte/pvops';
 import { MC_BATCH, MMU_UPDATES_PER_MULTICALL, MMUEXT_OPS_PER_MULTICALL, XenPvMmu } from '../src/index.js';
-import { buildTree, delta, entHi, entLo, only, rig, snap, treeVpn, userPte, vpnHi, vpnLo, type Rig } from './helpers.js';
+import {
+  buildTree,
+  delta,
+  entHi,
+  entLo,
+  only,
+  rig,
+  snap,
+  treeVpn,
+  userPte,
+  vpnHi,
+  vpnLo,
+  type Rig,
+} from './helpers.js';
 
 /** A pinned tree with one empty PTE page (and a second with 2 PTEs), CR3 loaded. */
 function pinned(pteWrite: 'mmu_update' | 'update_va_mapping' | 'ptwr' = 'mmu_update') {
@@ -75,7 +88,13 @@ describe('PTE writes (hypervisors.md §7.1)', () => {
   });
 
   it('set_ptes in lazy mode: ⌈N/31⌉ hypercalls, each next frame translated through the P2M page by page', () => {
-    for (const [n, want] of [[1, [1]], [16, [16]], [31, [31]], [32, [31, 1]], [64, [31, 31, 2]]] as const) {
+    for (const [n, want] of [
+      [1, [1]],
+      [16, [16]],
+      [31, [31]],
+      [32, [31, 1]],
+      [64, [31, 31, 2]],
+    ] as const) {
       const { r, l1 } = pinned();
       const counts = spyMmuUpdateCounts(r);
       const before = snap(r);
@@ -83,7 +102,9 @@ describe('PTE writes (hypervisors.md §7.1)', () => {
       r.pv.setPtes(l1, 100, n, userPte(r, 2048, true), 0);
       r.pv.lazyLeave();
       expect([n, counts]).toEqual([n, want]);
-      expect(delta(before, snap(r))).toEqual(only({ hypercalls: want.length, mmu_update: want.length, updateEntries: n, pteWrites: n }));
+      expect(delta(before, snap(r))).toEqual(
+        only({ hypercalls: want.length, mmu_update: want.length, updateEntries: n, pteWrites: n }),
+      );
       let contiguous = 0;
       for (let i = 0; i < n; i++) {
         const lo = r.xen.mem.readLo(r.pv.mfn(l1), 100 + i);
@@ -214,7 +235,9 @@ describe('the multicall buffer (arch/x86/xen/multicalls.c)', () => {
     expect(sizes).toEqual([32]);
     r.pv.lazyLeave();
     expect(sizes).toEqual([32]); // the 33rd alone: xen_single_call, not a multicall
-    expect(delta(before, snap(r))).toEqual(only({ hypercalls: 2, multicall: 1, update_va_mapping: 33, updateEntries: 33, multicallEntries: 32 }));
+    expect(delta(before, snap(r))).toEqual(
+      only({ hypercalls: 2, multicall: 1, update_va_mapping: 33, updateEntries: 33, multicallEntries: 32 }),
+    );
     for (let i = 0; i < 33; i++) expect(r.xen.directMapRW[600 + i]).toBe(0);
     // Released outside lazy mode: one update_va_mapping each, issued at once.
     const mid = snap(r);
@@ -249,7 +272,15 @@ describe('the multicall buffer (arch/x86/xen/multicalls.c)', () => {
     r.pv.lazyLeave();
     expect(sizes).toEqual([3]);
     expect(delta(before, snap(r))).toEqual(
-      only({ hypercalls: 1, multicall: 1, mmu_update: 2, mmuext_op: 1, updateEntries: 5, multicallEntries: 3, pteWrites: 5 }),
+      only({
+        hypercalls: 1,
+        multicall: 1,
+        mmu_update: 2,
+        mmuext_op: 1,
+        updateEntries: 5,
+        multicallEntries: 3,
+        pteWrites: 5,
+      }),
     );
   });
 });
@@ -262,9 +293,19 @@ describe('page-table pages: alloc/release, pin/unpin (hypervisors.md §2.1, §2.
     let before = snap(r);
     r.pv.allocPt(1, f, t.root);
     expect(delta(before, snap(r))).toEqual(
-      only({ hypercalls: 1, multicall: 1, update_va_mapping: 1, mmuext_op: 1, updateEntries: 1, multicallEntries: 2, pins: 1 }),
+      only({
+        hypercalls: 1,
+        multicall: 1,
+        update_va_mapping: 1,
+        mmuext_op: 1,
+        updateEntries: 1,
+        multicallEntries: 2,
+        pins: 1,
+      }),
     );
-    expect([x.ptType[r.pv.mfn(f)], x.ptRefs[r.pv.mfn(f)], x.pinned[r.pv.mfn(f)], x.directMapRW[f]]).toEqual([1, 1, 1, 0]);
+    expect([x.ptType[r.pv.mfn(f)], x.ptRefs[r.pv.mfn(f)], x.pinned[r.pv.mfn(f)], x.directMapRW[f]]).toEqual([
+      1, 1, 1, 0,
+    ]);
     before = snap(r);
     r.pv.setUpper(2, t.l2, 9, entLo(r.pv.mfn(f), LINUX_PAGE_TABLE), entHi(r.pv.mfn(f)));
     expect(delta(before, snap(r))).toEqual(only({ hypercalls: 1, mmu_update: 1, updateEntries: 1, pteWrites: 1 }));
@@ -274,9 +315,21 @@ describe('page-table pages: alloc/release, pin/unpin (hypervisors.md §2.1, §2.
     r.pv.setUpper(2, t.l2, 9, 0, 0);
     r.pv.releasePt(1, f, t.root);
     expect(delta(before, snap(r))).toEqual(
-      only({ hypercalls: 2, mmu_update: 1, multicall: 1, update_va_mapping: 1, mmuext_op: 1, updateEntries: 2, multicallEntries: 2, unpins: 1, pteWrites: 1 }),
+      only({
+        hypercalls: 2,
+        mmu_update: 1,
+        multicall: 1,
+        update_va_mapping: 1,
+        mmuext_op: 1,
+        updateEntries: 2,
+        multicallEntries: 2,
+        unpins: 1,
+        pteWrites: 1,
+      }),
     );
-    expect([x.ptType[r.pv.mfn(f)], x.ptRefs[r.pv.mfn(f)], x.pinned[r.pv.mfn(f)], x.directMapRW[f]]).toEqual([0, 0, 0, 1]);
+    expect([x.ptType[r.pv.mfn(f)], x.ptRefs[r.pv.mfn(f)], x.pinned[r.pv.mfn(f)], x.directMapRW[f]]).toEqual([
+      0, 0, 0, 1,
+    ]);
     expect(r.xen.mem.isTable(r.pv.mfn(f))).toBe(false);
     // A new upper table: the direct-map update alone (a lone entry: no multicall).
     before = snap(r);
@@ -296,47 +349,56 @@ describe('page-table pages: alloc/release, pin/unpin (hypervisors.md §2.1, §2.
     expect(r.xen.ptRefs[r.pv.mfn(t.l1[1]!)]).toBe(1); // the L2 entry still references it
   });
 
-  it.each([1, 4, 20])('pgd pin of a tree with %i PTE pages: one batch of (#tables) direct-map RO + (#PTE pages) PIN_L1 + 1 PIN_L4 entries', (k1) => {
-    const r = rig();
-    const t = buildTree(r, Array.from({ length: k1 }, (_, i) => 1 + (i % 7)));
-    const ptes = Array.from({ length: k1 }, (_, i) => 1 + (i % 7)).reduce((a, b) => a + b, 0);
-    const sizes = spyMulticallEntries(r);
-    const before = snap(r);
-    r.pv.pgdPin(t.root);
-    // The model's formula (xen_pgd_pin with split PTE locks, no x86-64 user pgd):
-    const entries = t.pages + k1 + 1;
-    const chunks: number[] = [];
-    for (let left = entries; left > 0; left -= MC_BATCH) chunks.push(Math.min(MC_BATCH, left));
-    expect(sizes).toEqual(chunks); // no chunk of 1 for these sizes, so every flush is a multicall
-    const d = delta(before, snap(r));
-    expect(d).toEqual(
-      only({
-        pinBatches: 1,
-        hypercalls: chunks.length,
-        multicall: chunks.length,
-        multicallEntries: entries,
-        update_va_mapping: t.pages,
-        mmuext_op: k1 + 1,
-        updateEntries: t.pages,
-        pins: k1 + 1,
-        // Each present entry validated once: the PTEs at PIN_L1, the upper entries at PIN_L4.
-        validatedEntries: ptes + k1 + 1 + 1,
-      }),
-    );
-    // hypervisors.md §2.4/§7.2 say ≈ (#PT pages + 2): PIN_L4 of the kernel and the user pgd. The
-    // model pins the PTE pages one by one too (split ptlocks) and has no user pgd:
-    expect(entries - (t.pages + 2)).toBe(k1 - 1);
-    // Pinned again: nothing to do.
-    const again = snap(r);
-    r.pv.pgdPin(t.root);
-    expect(delta(again, snap(r))).toEqual(only({}));
-    expect(r.xen.checkInvariants()).toEqual([]);
-  });
+  it.each([1, 4, 20])(
+    'pgd pin of a tree with %i PTE pages: one batch of (#tables) direct-map RO + (#PTE pages) PIN_L1 + 1 PIN_L4 entries',
+    (k1) => {
+      const r = rig();
+      const t = buildTree(
+        r,
+        Array.from({ length: k1 }, (_, i) => 1 + (i % 7)),
+      );
+      const ptes = Array.from({ length: k1 }, (_, i) => 1 + (i % 7)).reduce((a, b) => a + b, 0);
+      const sizes = spyMulticallEntries(r);
+      const before = snap(r);
+      r.pv.pgdPin(t.root);
+      // The model's formula (xen_pgd_pin with split PTE locks, no x86-64 user pgd):
+      const entries = t.pages + k1 + 1;
+      const chunks: number[] = [];
+      for (let left = entries; left > 0; left -= MC_BATCH) chunks.push(Math.min(MC_BATCH, left));
+      expect(sizes).toEqual(chunks); // no chunk of 1 for these sizes, so every flush is a multicall
+      const d = delta(before, snap(r));
+      expect(d).toEqual(
+        only({
+          pinBatches: 1,
+          hypercalls: chunks.length,
+          multicall: chunks.length,
+          multicallEntries: entries,
+          update_va_mapping: t.pages,
+          mmuext_op: k1 + 1,
+          updateEntries: t.pages,
+          pins: k1 + 1,
+          // Each present entry validated once: the PTEs at PIN_L1, the upper entries at PIN_L4.
+          validatedEntries: ptes + k1 + 1 + 1,
+        }),
+      );
+      // hypervisors.md §2.4/§7.2 say ≈ (#PT pages + 2): PIN_L4 of the kernel and the user pgd. The
+      // model pins the PTE pages one by one too (split ptlocks) and has no user pgd:
+      expect(entries - (t.pages + 2)).toBe(k1 - 1);
+      // Pinned again: nothing to do.
+      const again = snap(r);
+      r.pv.pgdPin(t.root);
+      expect(delta(again, snap(r))).toEqual(only({}));
+      expect(r.xen.checkInvariants()).toEqual([]);
+    },
+  );
 
   it('pgd unpin: one batch of UNPIN(pgd) + per table a direct-map RW + per PTE page an UNPIN; afterwards every write is a plain store', () => {
     const k1 = 20;
     const r = rig();
-    const t = buildTree(r, Array.from({ length: k1 }, () => 300));
+    const t = buildTree(
+      r,
+      Array.from({ length: k1 }, () => 300),
+    );
     r.pv.pgdPin(t.root);
     const sizes = spyMulticallEntries(r);
     const before = snap(r);
@@ -345,11 +407,20 @@ describe('page-table pages: alloc/release, pin/unpin (hypervisors.md §2.1, §2.
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(entries);
     expect(sizes).toEqual([32, entries - 32]);
     expect(delta(before, snap(r))).toEqual(
-      only({ hypercalls: 2, multicall: 2, multicallEntries: entries, update_va_mapping: t.pages, mmuext_op: k1 + 1, updateEntries: t.pages, unpins: k1 + 1 }),
+      only({
+        hypercalls: 2,
+        multicall: 2,
+        multicallEntries: entries,
+        update_va_mapping: t.pages,
+        mmuext_op: k1 + 1,
+        updateEntries: t.pages,
+        unpins: k1 + 1,
+      }),
     );
     const x = r.xen;
     for (let f = 0; f < x.mem.frames; f++) {
-      if (x.ptRefs[f] !== 0 || x.ptType[f] !== 0 || x.pinned[f] !== 0) throw new Error(`frame ${f} still typed after unpin`);
+      if (x.ptRefs[f] !== 0 || x.ptType[f] !== 0 || x.pinned[f] !== 0)
+        throw new Error(`frame ${f} still typed after unpin`);
     }
     for (const pfn of [t.root, t.l3, t.l2, ...t.l1]) expect(x.directMapRW[pfn]).toBe(1);
     // The zap of all 6000 PTEs: plain stores, not one hypercall.
@@ -394,4 +465,3 @@ describe('page-table pages: alloc/release, pin/unpin (hypervisors.md §2.1, §2.
     expect(r.pv).toBeInstanceOf(XenPvMmu);
   });
 });
-

@@ -10,9 +10,18 @@ export function registerList(program: Command, io: CliIo): void {
   program
     .command('list')
     .description('list the scenarios')
-    .option('--keys', 'also list each scenario\'s --set keys')
+    .option('--keys', "also list each scenario's --set keys")
     .action((f: { keys?: boolean }) => {
-      io.out(formatTable(['scenario', 'platforms', 'description'], SCENARIOS.map((s) => [s.name, s.platforms.filter((p) => IMPLEMENTED_PLATFORMS.includes(p)).join(','), s.description])));
+      io.out(
+        formatTable(
+          ['scenario', 'platforms', 'description'],
+          SCENARIOS.map((s) => [
+            s.name,
+            s.platforms.filter((p) => IMPLEMENTED_PLATFORMS.includes(p)).join(','),
+            s.description,
+          ]),
+        ),
+      );
       if (f.keys) {
         for (const s of SCENARIOS) {
           io.out(`\n${s.name} keys:\n`);

@@ -1,7 +1,13 @@
 import { parseCount, usageError } from '@pte/core';
 import {
-  decodeEntry, DEFAULT_FEATURES, encodeEntry, FLAG_NAMES, formatEntryHex, parseEntryHex,
-  type DecodedEntry, type FlagName,
+  decodeEntry,
+  DEFAULT_FEATURES,
+  encodeEntry,
+  FLAG_NAMES,
+  formatEntryHex,
+  parseEntryHex,
+  type DecodedEntry,
+  type FlagName,
 } from '@pte/arch-x86';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
@@ -97,10 +103,24 @@ function print(io: CliIo, lo: number, hi: number, opts: DecodeOptions): void {
 function summary(d: DecodedEntry): string {
   if (!d.present) return 'not present';
   const names: Array<[boolean, string]> = [
-    [d.present, 'P'], [d.rw, 'RW'], [d.us, 'US'], [d.pwt, 'PWT'], [d.pcd, 'PCD'], [d.accessed, 'A'],
-    [d.dirty, 'D'], [d.ps, 'PS'], [d.pat, 'PAT'], [d.global, 'G'], [d.xd, 'XD'],
+    [d.present, 'P'],
+    [d.rw, 'RW'],
+    [d.us, 'US'],
+    [d.pwt, 'PWT'],
+    [d.pcd, 'PCD'],
+    [d.accessed, 'A'],
+    [d.dirty, 'D'],
+    [d.ps, 'PS'],
+    [d.pat, 'PAT'],
+    [d.global, 'G'],
+    [d.xd, 'XD'],
   ];
-  return names.filter(([on]) => on).map(([, n]) => n).join(' ') + ` pfn=0x${d.pfn.toString(16)}`;
+  return (
+    names
+      .filter(([on]) => on)
+      .map(([, n]) => n)
+      .join(' ') + ` pfn=0x${d.pfn.toString(16)}`
+  );
 }
 
 function rows(d: DecodedEntry): Array<[string, string]> {

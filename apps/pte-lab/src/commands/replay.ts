@@ -24,9 +24,14 @@ interface ReplayFlags {
 export function registerReplay(program: Command, io: CliIo): void {
   program
     .command('replay <trace>')
-    .description('replay a memory trace (valgrind lackey or pte-lab binary) through a machine and print its table (or JSON / CSV)')
+    .description(
+      'replay a memory trace (valgrind lackey or pte-lab binary) through a machine and print its table (or JSON / CSV)',
+    )
     .requiredOption('--trace-format <f>', 'lackey | bin')
-    .option('--maps <file>', 'a captured /proc/PID/maps: one VMA per line at its address (default: 2 MiB anonymous regions around the touched pages)')
+    .option(
+      '--maps <file>',
+      'a captured /proc/PID/maps: one VMA per line at its address (default: 2 MiB anonymous regions around the touched pages)',
+    )
     .option('--platform <p>', 'native | xen-pv | kvm-shadow | kvm-tdp', 'native')
     .option('--profile <name>', PROFILE_HELP, DEFAULT_PROFILE)
     .option('--set <key=value>', 'a policy key (repeatable), cache=warm|cold, coalesce=on|off', collect, [])

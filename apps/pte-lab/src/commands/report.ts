@@ -20,14 +20,19 @@ interface ReportFlags {
 export function registerReport(program: Command, io: CliIo, version: string): void {
   program
     .command('report')
-    .description('run the thread\'s experiments and write one self-contained HTML page with charts, findings and commands')
+    .description(
+      "run the thread's experiments and write one self-contained HTML page with charts, findings and commands",
+    )
     .option('--out <file>', 'the HTML page', 'report.html')
     .option('--findings <file>', 'also write the findings as markdown (docs/findings.md)')
     .option('--only <scenarios>', 'comma-separated scenarios (default: all)')
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))
     .action((f: ReportFlags) => {
       const seed = parseCount(f.seed, '--seed');
-      const only = f.only?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      const only = f.only
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
       reportScenarios(only); // bad names fail before any run
       const tty = process.stderr.isTTY === true;
       const sections = buildReport({

@@ -22,7 +22,10 @@ export function registerRun(program: Command, io: CliIo): void {
   program
     .command('run <scenario>')
     .description('run a scenario once and print its table (or JSON / CSV)')
-    .option('--platform <p>', 'native | xen-pv | kvm-shadow | kvm-tdp (default: native, or the scenario\'s only platform)')
+    .option(
+      '--platform <p>',
+      "native | xen-pv | kvm-shadow | kvm-tdp (default: native, or the scenario's only platform)",
+    )
     .option('--profile <name>', PROFILE_HELP, DEFAULT_PROFILE)
     .option('--set <key=value>', 'a scenario or policy key (repeatable); see pte-lab list', collect, [])
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))

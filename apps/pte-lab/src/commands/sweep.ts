@@ -36,12 +36,20 @@ export function registerSweep(program: Command, io: CliIo): void {
   program
     .command('sweep <scenario>')
     .description('run a scenario over the cartesian product of --vary lists, one row per point')
-    .option('--vary <key=v1,v2,...>', 'a key and its values (repeatable; the last varies fastest): platform, profile, seed, a scenario or common key, cost.<key>', collect, [])
+    .option(
+      '--vary <key=v1,v2,...>',
+      'a key and its values (repeatable; the last varies fastest): platform, profile, seed, a scenario or common key, cost.<key>',
+      collect,
+      [],
+    )
     .option('--platform <p>', 'native | xen-pv | kvm-shadow | kvm-tdp, for every point (unless varied)')
     .option('--profile <name>', 'kernel profile for every point (unless varied)', DEFAULT_PROFILE)
     .option('--set <key=value>', 'a scenario or policy key for every point (repeatable)', collect, [])
     .option('--seed <n>', 'PRNG seed (unless varied)', String(DEFAULT_SEED))
-    .option('--jobs <n>', 'jobs: this thread plus worker threads, started once the sweep looks long enough (default: the available parallelism)')
+    .option(
+      '--jobs <n>',
+      'jobs: this thread plus worker threads, started once the sweep looks long enough (default: the available parallelism)',
+    )
     .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file; finished points are journaled in FILE.partial.jsonl')
     .option('--resume', 'with --out: keep the points the journal has and run the rest', false)
@@ -50,7 +58,8 @@ export function registerSweep(program: Command, io: CliIo): void {
       const format = parseFormat(f.format);
       const jobs = f.jobs === undefined ? availableParallelism() : parseCount(f.jobs, '--jobs');
       if (jobs < 1) throw usageError('--jobs: needs at least 1');
-      if (f.resume && f.out === undefined) throw usageError('--resume needs --out (the journal lives beside the output file)');
+      if (f.resume && f.out === undefined)
+        throw usageError('--resume needs --out (the journal lives beside the output file)');
       const scenario = getScenario(name);
       const base: SweepBase = {
         scenario: scenario.name,
@@ -70,14 +79,21 @@ export function registerSweep(program: Command, io: CliIo): void {
         const done = readJournal(journalFile);
         for (const p of points) {
           const r = done.get(p.key);
-          if (r !== undefined) (results[p.index] = r), resumed++;
+          if (r !== undefined) ((results[p.index] = r), resumed++);
         }
       } else if (journalFile !== undefined && existsSync(journalFile)) {
-        io.err(`pte-lab: sweep: starting over; discarding the journal ${journalFile} (use --resume to keep its points)\n`);
+        io.err(
+          `pte-lab: sweep: starting over; discarding the journal ${journalFile} (use --resume to keep its points)\n`,
+        );
       }
       const pending = points.filter((p) => results[p.index] === undefined);
       const journal =
-        journalFile === undefined ? undefined : new Journal(journalFile, points.flatMap((p) => (results[p.index] !== undefined ? [[p.key, results[p.index]!] as const] : [])));
+        journalFile === undefined
+          ? undefined
+          : new Journal(
+              journalFile,
+              points.flatMap((p) => (results[p.index] !== undefined ? [[p.key, results[p.index]!] as const] : [])),
+            );
 
       const tty = io === processIo && process.stderr.isTTY === true;
       const progress = new Progress(tty ? io.err : undefined, points.length);
@@ -114,7 +130,8 @@ export function registerSweep(program: Command, io: CliIo): void {
           ? JSON.stringify(all, null, 2) + '\n'
           : format === 'csv'
             ? formatCsv(all)
-            : formatSweepTable(points, all, scenario.tableRows, tableHead(base, points, all)) + `regenerate: ${sweepCommand(base, f.vary)}\n`;
+            : formatSweepTable(points, all, scenario.tableRows, tableHead(base, points, all)) +
+              `regenerate: ${sweepCommand(base, f.vary)}\n`;
       if (f.out !== undefined) {
         writeOutput(f.out, text);
         journal?.remove();
@@ -122,7 +139,9 @@ export function registerSweep(program: Command, io: CliIo): void {
       if (f.out !== undefined || tty) {
         const allowed = Math.min(jobs, pending.length);
         const short = run.jobs < allowed ? ` (of ${allowed}: too short to gain from worker threads)` : '';
-        io.err(`sweep: ran ${pending.length} of ${points.length} points${resumed > 0 ? ` (${resumed} resumed)` : ''} on ${run.jobs} job${run.jobs === 1 ? '' : 's'}${short}\n`);
+        io.err(
+          `sweep: ran ${pending.length} of ${points.length} points${resumed > 0 ? ` (${resumed} resumed)` : ''} on ${run.jobs} job${run.jobs === 1 ? '' : 's'}${short}\n`,
+        );
       }
     });
 }

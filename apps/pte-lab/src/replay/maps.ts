@@ -53,17 +53,27 @@ export function parseMaps(path: string): MapsEntry[] {
     const startVpn = start / 4096;
     const endVpn = end / 4096;
     const perms = m[3]!;
-    const prot = (perms[0] === 'r' ? VM_READ : 0) | (perms[1] === 'w' ? VM_WRITE : 0) | (perms[2] === 'x' ? VM_EXEC : 0);
+    const prot =
+      (perms[0] === 'r' ? VM_READ : 0) | (perms[1] === 'w' ? VM_WRITE : 0) | (perms[2] === 'x' ? VM_EXEC : 0);
     const offset = parseInt(m[4]!, 16);
     const inode = Number(m[6]);
     const pathCol = m[7]!.trim();
     const anon = inode === 0 || pathCol === '' || pathCol.startsWith('[');
     if (offset % 4096 !== 0) throw parseError(`${name}:${i + 1}: file offset 0x${m[4]} is not page aligned`);
-    out.push({ startVpn, endVpn: Math.min(endVpn, USER_TOP_VPN), prot, shared: perms[3] === 's', pgoff: anon ? 0 : offset / 4096, file: anon ? null : pathCol, name: pathCol });
+    out.push({
+      startVpn,
+      endVpn: Math.min(endVpn, USER_TOP_VPN),
+      prot,
+      shared: perms[3] === 's',
+      pgoff: anon ? 0 : offset / 4096,
+      file: anon ? null : pathCol,
+      name: pathCol,
+    });
   }
   out.sort((a, b) => a.startVpn - b.startVpn);
   for (let i = 1; i < out.length; i++) {
-    if (out[i]!.startVpn < out[i - 1]!.endVpn) throw parseError(`${name}: mappings '${out[i - 1]!.name}' and '${out[i]!.name}' overlap`);
+    if (out[i]!.startVpn < out[i - 1]!.endVpn)
+      throw parseError(`${name}: mappings '${out[i - 1]!.name}' and '${out[i]!.name}' overlap`);
   }
   return out;
 }
@@ -79,7 +89,15 @@ export function writableRelro(maps: MapsEntry[]): number {
   for (let i = 0; i + 1 < maps.length; i++) {
     const e = maps[i]!;
     const next = maps[i + 1]!;
-    if (e.file !== null && !e.shared && e.prot === VM_READ && next.file === e.file && next.startVpn === e.endVpn && !next.shared && (next.prot & VM_WRITE) !== 0) {
+    if (
+      e.file !== null &&
+      !e.shared &&
+      e.prot === VM_READ &&
+      next.file === e.file &&
+      next.startVpn === e.endVpn &&
+      !next.shared &&
+      (next.prot & VM_WRITE) !== 0
+    ) {
       maps[i] = { ...e, prot: VM_READ | VM_WRITE };
       n++;
     }

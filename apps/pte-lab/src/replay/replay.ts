@@ -1,10 +1,24 @@
 import { basename } from 'node:path';
 import { configError, parseSize, usageError } from '@pte/core';
-import { Machine, parsePlatform, resolveRunCosts, sortedRecord, type MachineOptions, type RunResult } from '@pte/machine';
+import {
+  Machine,
+  parsePlatform,
+  resolveRunCosts,
+  sortedRecord,
+  type MachineOptions,
+  type RunResult,
+} from '@pte/machine';
 import { getProfile, populateByRead, VM_EXEC, VM_READ, VM_WRITE, type Inode, type Task } from '@pte/vm';
 import {
-  addChunkStats, formatAnonPrefault, newTraceStats, OP_INSTR, PAGES_PER_2M, readTraceFile,
-  type RecordChunk, type TraceFormat, type TraceStats,
+  addChunkStats,
+  formatAnonPrefault,
+  newTraceStats,
+  OP_INSTR,
+  PAGES_PER_2M,
+  readTraceFile,
+  type RecordChunk,
+  type TraceFormat,
+  type TraceStats,
 } from '@pte/workloads';
 import { applyPolicy, COMMON_KEYS, machineSettings, parseSetPairs } from '../run-scenario.js';
 import { parseMaps, writableRelro, type MapsEntry } from './maps.js';
@@ -12,7 +26,8 @@ import { ReplayLoop } from './touch-loop.js';
 
 /** Keys of `pte-lab replay` besides the common ones. */
 export const REPLAY_KEYS: Readonly<Record<string, string>> = {
-  cache: 'warm | cold: the page cache of files named in --maps before the replay (default warm: a program\'s libraries are usually cached)',
+  cache:
+    "warm | cold: the page cache of files named in --maps before the replay (default warm: a program's libraries are usually cached)",
   coalesce: 'on | off: merge consecutive touches of a page that are TLB hits (exact; off is for checking; default on)',
 };
 
@@ -80,7 +95,10 @@ export function replayTrace(o: ReplayOptions): RunResult {
   for (const [key, value] of Object.entries(set)) {
     if (key.startsWith('cost.')) costSet[key.slice(5)] = value;
     else if (!(key in COMMON_KEYS) && !(key in REPLAY_KEYS)) {
-      throw configError(`unknown --set key '${key}' for replay`, `keys: ${[...Object.keys(REPLAY_KEYS), ...Object.keys(COMMON_KEYS)].join(', ')}`);
+      throw configError(
+        `unknown --set key '${key}' for replay`,
+        `keys: ${[...Object.keys(REPLAY_KEYS), ...Object.keys(COMMON_KEYS)].join(', ')}`,
+      );
     }
   }
   const cache = onOff('cache', set.cache ?? 'warm', ['warm', 'cold']);
@@ -94,9 +112,19 @@ export function replayTrace(o: ReplayOptions): RunResult {
   const first = firstPass(o.trace, o.format, maps);
   const fileBytes = maps === null ? 0 : fileSizes(maps).total;
   const memBytes = set.mem !== undefined ? parseSize(set.mem, '--set mem') : defaultMem(first.blocks.size, fileBytes);
-  if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0) throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
+  if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0)
+    throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
 
-  const options: MachineOptions = { platform, profile, policy, memBytes, seed: o.seed, costs, check: o.check, ...machineSettings(set) };
+  const options: MachineOptions = {
+    platform,
+    profile,
+    policy,
+    memBytes,
+    seed: o.seed,
+    costs,
+    check: o.check,
+    ...machineSettings(set),
+  };
   const m = new Machine(options);
   const task = m.spawn();
   const vmas = maps !== null ? setupFromMaps(m, task, maps, cache === 'cold') : setupHeuristic(m, task, first.blocks);
@@ -145,7 +173,8 @@ export function replayTrace(o: ReplayOptions): RunResult {
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
     mem: String(memBytes),
   };
-  for (const key of Object.keys(COMMON_KEYS)) if (set[key] !== undefined && params[key] === undefined) params[key] = set[key]!;
+  for (const key of Object.keys(COMMON_KEYS))
+    if (set[key] !== undefined && params[key] === undefined) params[key] = set[key]!;
   for (const [k, v] of Object.entries(costSet)) params[`cost.${k}`] = v;
   return {
     scenario: 'replay',
@@ -162,7 +191,8 @@ export function replayTrace(o: ReplayOptions): RunResult {
 }
 
 function onOff<T extends string>(key: string, value: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(value)) throw configError(`--set ${key}: '${value}' is not one of ${choices.join(', ')}`);
+  if (!(choices as readonly string[]).includes(value))
+    throw configError(`--set ${key}: '${value}' is not one of ${choices.join(', ')}`);
   return value as T;
 }
 
@@ -196,7 +226,8 @@ function firstPass(trace: string, format: TraceFormat, maps: readonly MapsEntry[
       const fetch = c.op[i] === OP_INSTR ? 1 : 0;
       const v0 = c.vpn[i]!;
       const v1 = v0 + c.pages[i]! - 1;
-      for (let b = Math.floor(v0 / PAGES_PER_2M); b <= Math.floor(v1 / PAGES_PER_2M); b++) blocks.set(b, (blocks.get(b) ?? 0) | fetch);
+      for (let b = Math.floor(v0 / PAGES_PER_2M); b <= Math.floor(v1 / PAGES_PER_2M); b++)
+        blocks.set(b, (blocks.get(b) ?? 0) | fetch);
       for (let v = v0; v <= v1; v++) {
         if (!covered(v)) {
           const b = Math.floor(v / PAGES_PER_2M);
@@ -214,7 +245,12 @@ function firstPass(trace: string, format: TraceFormat, maps: readonly MapsEntry[
  * gaps of each such 2 MiB block with anonymous private mappings, read-write (and executable if
  * fetched from), as the heuristic layout would. Returns how many mappings it made.
  */
-function setupFallback(m: Machine, task: Task, maps: readonly MapsEntry[], uncovered: ReadonlyMap<number, number>): number {
+function setupFallback(
+  m: Machine,
+  task: Task,
+  maps: readonly MapsEntry[],
+  uncovered: ReadonlyMap<number, number>,
+): number {
   let n = 0;
   for (const b of [...uncovered.keys()].sort((x, y) => x - y)) {
     const prot = VM_READ | VM_WRITE | (uncovered.get(b)! !== 0 ? VM_EXEC : 0);
@@ -280,13 +316,19 @@ function setupFromMaps(m: Machine, task: Task, maps: readonly MapsEntry[], cold:
 function setupHeuristic(m: Machine, task: Task, blocks: ReadonlyMap<number, number>): number {
   const ids = [...blocks.keys()].sort((a, b) => a - b);
   let n = 0;
-  for (let i = 0; i < ids.length; ) {
+  for (let i = 0; i < ids.length;) {
     let j = i;
     let fetched = blocks.get(ids[i]!)!;
     while (j + 1 < ids.length && ids[j + 1] === ids[j]! + 1) fetched |= blocks.get(ids[++j]!)!;
     const start = ids[i]! * PAGES_PER_2M;
     const pages = (ids[j]! - ids[i]! + 1) * PAGES_PER_2M;
-    m.sys.mmap(task, { pages, prot: VM_READ | VM_WRITE | (fetched !== 0 ? VM_EXEC : 0), shared: false, file: null, fixedVpn: start });
+    m.sys.mmap(task, {
+      pages,
+      prot: VM_READ | VM_WRITE | (fetched !== 0 ? VM_EXEC : 0),
+      shared: false,
+      file: null,
+      fixedVpn: start,
+    });
     n++;
     i = j + 1;
   }

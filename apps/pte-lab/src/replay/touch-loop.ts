@@ -1,5 +1,11 @@
 import { PteError } from '@pte/core';
-import { ACCESS_NONCANONICAL, USER_FETCH as A_FETCH, USER_READ as A_READ, USER_WRITE as A_WRITE, type Machine } from '@pte/machine';
+import {
+  ACCESS_NONCANONICAL,
+  USER_FETCH as A_FETCH,
+  USER_READ as A_READ,
+  USER_WRITE as A_WRITE,
+  type Machine,
+} from '@pte/machine';
 import type { Task } from '@pte/vm';
 import { OP_INSTR, OP_MODIFY, OP_STORE, type RecordChunk } from '@pte/workloads';
 

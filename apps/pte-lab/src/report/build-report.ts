@@ -42,7 +42,14 @@ export function buildReport(o: ReportOptions = {}): ReportSection[] {
     o.onScenario?.(s.name, i, scenarios.length);
     const report = s.report!;
     const results: RunResult[] = report.runs.map((r) =>
-      runScenario({ scenario: s.name, ...(r.platform !== undefined ? { platform: r.platform } : {}), profile: r.profile ?? DEFAULT_PROFILE, set: r.set, seed, check: false }),
+      runScenario({
+        scenario: s.name,
+        ...(r.platform !== undefined ? { platform: r.platform } : {}),
+        profile: r.profile ?? DEFAULT_PROFILE,
+        set: r.set,
+        seed,
+        check: false,
+      }),
     );
     return {
       scenario: s.name,

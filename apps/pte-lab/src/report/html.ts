@@ -30,7 +30,10 @@ document.querySelectorAll('pre.cmd').forEach(function (pre) {
 document.body.setAttribute('data-ready', String(document.querySelectorAll('section.scenario').length));`;
 
 export function slug(name: string): string {
-  return name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+  return name
+    .replace(/[^a-z0-9]+/gi, '-')
+    .replace(/^-|-$/g, '')
+    .toLowerCase();
 }
 
 /** JSON safe inside a <script> element. */
@@ -39,8 +42,13 @@ function scriptJson(v: unknown): string {
 }
 
 /** One self-contained page: a section per scenario with its claim, charts, finding and commands. */
-export function renderReportHtml(sections: readonly ReportSection[], meta: { readonly version: string; readonly seed: number }): string {
-  const nav = sections.map((s) => `<li><a href="#${slug(s.scenario)}">${escapeXml(s.scenario)}</a> — ${s.finding.agrees}</li>`).join('');
+export function renderReportHtml(
+  sections: readonly ReportSection[],
+  meta: { readonly version: string; readonly seed: number },
+): string {
+  const nav = sections
+    .map((s) => `<li><a href="#${slug(s.scenario)}">${escapeXml(s.scenario)}</a> — ${s.finding.agrees}</li>`)
+    .join('');
   const body = sections
     .map((s) => {
       const charts = s.charts.map(renderChart).join('\n');
@@ -72,11 +80,17 @@ ${body}
 
 /** The anchor GitHub gives a markdown heading. */
 function githubAnchor(heading: string): string {
-  return heading.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
+  return heading
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replace(/ /g, '-');
 }
 
 /** docs/findings.md: per scenario, whether the model agrees with the claim, with the figures. */
-export function renderFindingsMd(sections: readonly ReportSection[], meta: { readonly version: string; readonly seed: number }): string {
+export function renderFindingsMd(
+  sections: readonly ReportSection[],
+  meta: { readonly version: string; readonly seed: number },
+): string {
   const lines = [
     '# Findings',
     '',
@@ -88,7 +102,20 @@ export function renderFindingsMd(sections: readonly ReportSection[], meta: { rea
     '',
   ];
   for (const s of sections) {
-    lines.push(`## ${s.scenario}`, '', `Claim: ${s.claim}`, '', `**Model ${s.finding.agrees === 'yes' ? 'agrees' : s.finding.agrees === 'no' ? 'disagrees' : 'partly agrees'}.** ${s.finding.text}`, '', 'Regenerate:', '', '```sh', ...s.commands, '```', '');
+    lines.push(
+      `## ${s.scenario}`,
+      '',
+      `Claim: ${s.claim}`,
+      '',
+      `**Model ${s.finding.agrees === 'yes' ? 'agrees' : s.finding.agrees === 'no' ? 'disagrees' : 'partly agrees'}.** ${s.finding.text}`,
+      '',
+      'Regenerate:',
+      '',
+      '```sh',
+      ...s.commands,
+      '```',
+      '',
+    );
   }
   return lines.join('\n');
 }

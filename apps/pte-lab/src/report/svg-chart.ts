@@ -29,7 +29,7 @@ export function shortNumber(v: number): string {
 function categories(spec: ChartSpec): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
-  for (const s of spec.series) for (const [x] of s.points) if (!seen.has(x)) seen.add(x), out.push(x);
+  for (const s of spec.series) for (const [x] of s.points) if (!seen.has(x)) (seen.add(x), out.push(x));
   return out;
 }
 
@@ -73,19 +73,29 @@ export function renderChart(spec: ChartSpec): string {
   const plotW = W - LEFT - RIGHT;
   const band = plotW / Math.max(1, xs.length);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(spec.title)}">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(spec.title)}">`,
+  );
   parts.push(`<text x="${W / 2}" y="18" text-anchor="middle" class="chart-title">${escapeXml(spec.title)}</text>`);
   const base = y(spec.logY === true ? ticks[0]! : 0);
   for (const t of ticks) {
     const ty = y(t).toFixed(1);
     parts.push(`<line x1="${LEFT}" x2="${W - RIGHT}" y1="${ty}" y2="${ty}" class="grid"/>`);
-    parts.push(`<text x="${LEFT - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle" class="tick">${shortNumber(t)}</text>`);
+    parts.push(
+      `<text x="${LEFT - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle" class="tick">${shortNumber(t)}</text>`,
+    );
   }
-  parts.push(`<text x="14" y="${TOP + (H - TOP - BOTTOM) / 2}" transform="rotate(-90 14 ${TOP + (H - TOP - BOTTOM) / 2})" text-anchor="middle" class="axis-label">${escapeXml(spec.yLabel)}</text>`);
+  parts.push(
+    `<text x="14" y="${TOP + (H - TOP - BOTTOM) / 2}" transform="rotate(-90 14 ${TOP + (H - TOP - BOTTOM) / 2})" text-anchor="middle" class="axis-label">${escapeXml(spec.yLabel)}</text>`,
+  );
   xs.forEach((x, i) => {
-    parts.push(`<text x="${(LEFT + band * (i + 0.5)).toFixed(1)}" y="${H - BOTTOM + 16}" text-anchor="middle" class="tick">${escapeXml(x)}</text>`);
+    parts.push(
+      `<text x="${(LEFT + band * (i + 0.5)).toFixed(1)}" y="${H - BOTTOM + 16}" text-anchor="middle" class="tick">${escapeXml(x)}</text>`,
+    );
   });
-  parts.push(`<text x="${LEFT + plotW / 2}" y="${H - BOTTOM + 34}" text-anchor="middle" class="axis-label">${escapeXml(spec.xLabel)}</text>`);
+  parts.push(
+    `<text x="${LEFT + plotW / 2}" y="${H - BOTTOM + 34}" text-anchor="middle" class="axis-label">${escapeXml(spec.xLabel)}</text>`,
+  );
   const n = spec.series.length;
   spec.series.forEach((s, si) => {
     const colour = PALETTE[si % PALETTE.length]!;
@@ -96,13 +106,20 @@ export function renderChart(spec: ChartSpec): string {
         const bx = LEFT + band * i + band * 0.1 + bw * si;
         const top = Math.min(y(v), base);
         const h = Math.max(Math.abs(base - y(v)), 0.5);
-        parts.push(`<rect class="mark" x="${bx.toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="${colour}"><title>${escapeXml(`${s.name}, ${x}: ${shortNumber(v)}`)}</title></rect>`);
+        parts.push(
+          `<rect class="mark" x="${bx.toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="${colour}"><title>${escapeXml(`${s.name}, ${x}: ${shortNumber(v)}`)}</title></rect>`,
+        );
       }
     } else {
       const pts = s.points.map(([x, v]) => [LEFT + band * (xs.indexOf(x) + 0.5), y(v), x, v] as const);
-      if (pts.length > 1) parts.push(`<polyline class="line" fill="none" stroke="${colour}" stroke-width="2" points="${pts.map((p) => `${p[0].toFixed(1)},${p[1].toFixed(1)}`).join(' ')}"/>`);
+      if (pts.length > 1)
+        parts.push(
+          `<polyline class="line" fill="none" stroke="${colour}" stroke-width="2" points="${pts.map((p) => `${p[0].toFixed(1)},${p[1].toFixed(1)}`).join(' ')}"/>`,
+        );
       for (const [px, py, x, v] of pts) {
-        parts.push(`<circle class="mark" cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3.5" fill="${colour}"><title>${escapeXml(`${s.name}, ${x}: ${shortNumber(v)}`)}</title></circle>`);
+        parts.push(
+          `<circle class="mark" cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3.5" fill="${colour}"><title>${escapeXml(`${s.name}, ${x}: ${shortNumber(v)}`)}</title></circle>`,
+        );
       }
     }
   });
@@ -110,7 +127,9 @@ export function renderChart(spec: ChartSpec): string {
   let lx = LEFT;
   spec.series.forEach((s, si) => {
     const colour = PALETTE[si % PALETTE.length]!;
-    parts.push(`<rect x="${lx}" y="${H - 16}" width="10" height="10" fill="${colour}"/><text x="${lx + 14}" y="${H - 7}" class="legend">${escapeXml(s.name)}</text>`);
+    parts.push(
+      `<rect x="${lx}" y="${H - 16}" width="10" height="10" fill="${colour}"/><text x="${lx + 14}" y="${H - 7}" class="legend">${escapeXml(s.name)}</text>`,
+    );
     lx += 24 + 7 * s.name.length;
   });
   parts.push('</svg>');

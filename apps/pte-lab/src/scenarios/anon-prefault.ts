@@ -39,7 +39,14 @@ const VARIANTS: readonly Variant[] = [
 const PATTERN_NAMES = ['seq', 'random'] as const;
 type PatternName = (typeof PATTERN_NAMES)[number];
 
-const FIGURES = ['faults', 'pages_allocated', 'allocated_untouched', 'peak_rss_pages', 'cycles', 'cycles_per_touch'] as const;
+const FIGURES = [
+  'faults',
+  'pages_allocated',
+  'allocated_untouched',
+  'peak_rss_pages',
+  'cycles',
+  'cycles_per_touch',
+] as const;
 
 interface AnonFigures {
   readonly touches: number;
@@ -100,38 +107,53 @@ function writeAnon(m: Machine, size: number, pattern: PatternSpec, hugepage = fa
  */
 export const anonPrefault: Scenario<Params> = {
   name: 'thread/anon-prefault',
-  description: 'anonymous region written sequentially vs randomly: prefault off vs fixed N vs adaptive vs mTHP 16K–64K vs THP 2M',
-  claim: 'Lameter (2004–5), Dickins, Fitzhardinge (seed 001): anonymous prefault helps linear access and wastes memory on random access.',
+  description:
+    'anonymous region written sequentially vs randomly: prefault off vs fixed N vs adaptive vs mTHP 16K–64K vs THP 2M',
+  claim:
+    'Lameter (2004–5), Dickins, Fitzhardinge (seed 001): anonymous prefault helps linear access and wastes memory on random access.',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: {
     size: 'region size with unit (default 16MiB)',
     fraction: 'share of the pages the random pattern writes, in (0, 1] (default 0.25)',
-    fixed_pages: 'pages per fault of the fixed variant, 2 to 512 (default 8, the adaptive variant\'s largest run)',
+    fixed_pages: "pages per fault of the fixed variant, 2 to 512 (default 8, the adaptive variant's largest run)",
   },
   resolve(set) {
     const size = set.size !== undefined ? parseSize(set.size, '--set size') : 16 * 2 ** 20;
-    if (size <= 0 || size % 4096 !== 0) throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
+    if (size <= 0 || size % 4096 !== 0)
+      throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
     const fraction = set.fraction !== undefined ? Number(set.fraction.trim()) : 0.25;
-    if (!(set.fraction === undefined || /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(set.fraction.trim())) || !(fraction > 0 && fraction <= 1)) {
+    if (
+      !(set.fraction === undefined || /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(set.fraction.trim())) ||
+      !(fraction > 0 && fraction <= 1)
+    ) {
       throw configError(`--set fraction: '${set.fraction}' is not a fraction in (0, 1]`);
     }
     const fixedPages = set.fixed_pages !== undefined ? parseCount(set.fixed_pages, '--set fixed_pages') : 8;
-    if (fixedPages < 2 || fixedPages > 512) throw configError(`--set fixed_pages: ${fixedPages} is not a page count from 2 to 512`);
-    return { parsed: { size, fraction, fixedPages }, text: { size: formatSize(size), fraction: String(fraction), fixed_pages: String(fixedPages) } };
+    if (fixedPages < 2 || fixedPages > 512)
+      throw configError(`--set fixed_pages: ${fixedPages} is not a page count from 2 to 512`);
+    return {
+      parsed: { size, fraction, fixedPages },
+      text: { size: formatSize(size), fraction: String(fraction), fixed_pages: String(fixedPages) },
+    };
   },
   defaultMemBytes: (p) => memForFile(p.size),
   tableRows: [
-    ['random (run\'s anon_prefault): faults', 'counters.faults.total'],
-    ['random (run\'s anon_prefault): allocated, never touched', 'counters.pte.prefaulted_unused'],
-    ['random (run\'s anon_prefault): peak RSS (pages)', 'memory.peak_rss_pages'],
-    ['random (run\'s anon_prefault): cycles per touched page', 'derived.cycles_per_touch'],
+    ["random (run's anon_prefault): faults", 'counters.faults.total'],
+    ["random (run's anon_prefault): allocated, never touched", 'counters.pte.prefaulted_unused'],
+    ["random (run's anon_prefault): peak RSS (pages)", 'memory.peak_rss_pages'],
+    ["random (run's anon_prefault): cycles per touched page", 'derived.cycles_per_touch'],
     ...PATTERN_NAMES.flatMap((pn) =>
-      VARIANTS.flatMap((v) => FIGURES.map((f) => [`${pn} ${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${pn}.${v.name}.${f}`] as const)),
+      VARIANTS.flatMap((v) =>
+        FIGURES.map((f) => [`${pn} ${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${pn}.${v.name}.${f}`] as const),
+      ),
     ),
   ],
   run(ctx: ScenarioContext, p: Params) {
     const derived: Record<string, number> = {};
-    const patterns: Record<PatternName, PatternSpec> = { seq: { kind: 'seq' }, random: { kind: 'random', fraction: p.fraction } };
+    const patterns: Record<PatternName, PatternSpec> = {
+      seq: { kind: 'seq' },
+      random: { kind: 'random', fraction: p.fraction },
+    };
     for (const pn of PATTERN_NAMES) {
       for (const v of VARIANTS) {
         const m = ctx.machine({ policy: { ...ctx.options.policy, anonPrefault: v.policy(p) } });
@@ -150,18 +172,25 @@ export const anonPrefault: Scenario<Params> = {
     return { machine: own, derived };
   },
   report: {
-    runs: [{ platform: 'native', set: [] }, { platform: 'xen-pv', set: [] }],
+    runs: [
+      { platform: 'native', set: [] },
+      { platform: 'xen-pv', set: [] },
+    ],
     charts(results) {
       const native = results.find((r) => r.platform === 'native') ?? results[0];
       if (native === undefined) return [];
-      const per = (pn: PatternName, f: string) => VARIANTS.map((v) => [v.label, native.derived[`${pn}.${v.name}.${f}`] ?? 0] as const);
+      const per = (pn: PatternName, f: string) =>
+        VARIANTS.map((v) => [v.label, native.derived[`${pn}.${v.name}.${f}`] ?? 0] as const);
       return [
         {
           title: 'Cycles per written page, 16 MiB anonymous region (native)',
           kind: 'bar',
           xLabel: 'anonymous prefault policy',
           yLabel: 'cycles per touched page',
-          series: PATTERN_NAMES.map((pn) => ({ name: pn === 'seq' ? 'sequential' : `random ${native.params.fraction}`, points: per(pn, 'cycles_per_touch') })),
+          series: PATTERN_NAMES.map((pn) => ({
+            name: pn === 'seq' ? 'sequential' : `random ${native.params.fraction}`,
+            points: per(pn, 'cycles_per_touch'),
+          })),
         },
         {
           title: 'Pages allocated and never touched / peak RSS, random writes (native)',
@@ -180,7 +209,9 @@ export const anonPrefault: Scenario<Params> = {
           yLabel: 'cycles(off) / cycles(fixed:N)',
           series: PATTERN_NAMES.map((pn) => ({
             name: pn,
-            points: results.map((r) => [r.platform, ratio(r.derived[`${pn}.off.cycles`], r.derived[`${pn}.fixed.cycles`])] as const),
+            points: results.map(
+              (r) => [r.platform, ratio(r.derived[`${pn}.off.cycles`], r.derived[`${pn}.fixed.cycles`])] as const,
+            ),
           })),
         },
       ];
@@ -191,19 +222,44 @@ export const anonPrefault: Scenario<Params> = {
       const d = (pn: PatternName, v: string, f: string) => r.derived[`${pn}.${v}.${f}`] ?? 0;
       const prefaulters = VARIANTS.filter((v) => v.name !== 'off');
       const seqGain = prefaulters.map((v) => ({ v, x: ratio(d('seq', 'off', 'cycles'), d('seq', v.name, 'cycles')) }));
-      const rndCost = prefaulters.map((v) => ({ v, x: ratio(d('random', v.name, 'cycles'), d('random', 'off', 'cycles')), waste: d('random', v.name, 'allocated_untouched'), rss: ratio(d('random', v.name, 'peak_rss_pages'), d('random', 'off', 'peak_rss_pages')) }));
+      const rndCost = prefaulters.map((v) => ({
+        v,
+        x: ratio(d('random', v.name, 'cycles'), d('random', 'off', 'cycles')),
+        waste: d('random', v.name, 'allocated_untouched'),
+        rss: ratio(d('random', v.name, 'peak_rss_pages'), d('random', 'off', 'peak_rss_pages')),
+      }));
       const helps = seqGain.filter((g) => g.x > 1.02);
       const wastes = rndCost.filter((c) => c.waste > 0);
-      const agrees = helps.length === prefaulters.length && wastes.length > 0 ? 'yes' : helps.length > 0 || wastes.length > 0 ? 'partly' : 'no';
+      const agrees =
+        helps.length === prefaulters.length && wastes.length > 0
+          ? 'yes'
+          : helps.length > 0 || wastes.length > 0
+            ? 'partly'
+            : 'no';
       const touchedRandom = Math.round(d('random', 'off', 'pages_allocated'));
-      const others = results.filter((x) => x !== r).map((x) => `${x.platform}: fixed:${x.params.fixed_pages} ${ratio(x.derived['seq.off.cycles'], x.derived['seq.fixed.cycles']).toFixed(2)}× sequential, ${ratio(x.derived['random.fixed.cycles'], x.derived['random.off.cycles']).toFixed(2)}× the cycles on random`);
+      const others = results
+        .filter((x) => x !== r)
+        .map(
+          (x) =>
+            `${x.platform}: fixed:${x.params.fixed_pages} ${ratio(x.derived['seq.off.cycles'], x.derived['seq.fixed.cycles']).toFixed(2)}× sequential, ${ratio(x.derived['random.fixed.cycles'], x.derived['random.off.cycles']).toFixed(2)}× the cycles on random`,
+        );
       return {
         agrees,
         text:
           `Sequential writes of ${r.params.size ?? '?'} (${r.platform}): ` +
-          seqGain.map((g) => `${g.v.label === 'fixed:N' ? `fixed:${r.params.fixed_pages}` : g.v.label} ${g.x.toFixed(2)}× fewer cycles (faults ${d('seq', 'off', 'faults')} → ${d('seq', g.v.name, 'faults')})`).join(', ') +
+          seqGain
+            .map(
+              (g) =>
+                `${g.v.label === 'fixed:N' ? `fixed:${r.params.fixed_pages}` : g.v.label} ${g.x.toFixed(2)}× fewer cycles (faults ${d('seq', 'off', 'faults')} → ${d('seq', g.v.name, 'faults')})`,
+            )
+            .join(', ') +
           `. Random writes to ${r.params.fraction} of the pages (${touchedRandom} pages touched): ` +
-          rndCost.map((c) => `${c.v.label === 'fixed:N' ? `fixed:${r.params.fixed_pages}` : c.v.label} allocates ${c.waste} never-touched pages (peak RSS ×${c.rss.toFixed(2)}, cycles ×${c.x.toFixed(2)})`).join(', ') +
+          rndCost
+            .map(
+              (c) =>
+                `${c.v.label === 'fixed:N' ? `fixed:${r.params.fixed_pages}` : c.v.label} allocates ${c.waste} never-touched pages (peak RSS ×${c.rss.toFixed(2)}, cycles ×${c.x.toFixed(2)})`,
+            )
+            .join(', ') +
           '.' +
           (others.length > 0 ? ` ${others.join('; ')}.` : ''),
       };

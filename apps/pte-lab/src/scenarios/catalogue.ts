@@ -13,12 +13,27 @@ import { madviseGated } from './madvise-gated.js';
 import type { Scenario } from './scenario.js';
 
 /** Every scenario this build runs, by name (SCENARIOS.md; more arrive with their issues). */
-export const SCENARIOS: readonly Scenario<any>[] = [mmapTouch, majorFaultReadahead, xenBatching, kvmAccessedBit, minorFaultAround, mapPages2mbWindow, anonPrefault, vmapLazyFlush, forkyBuild, execShell, madviseGated];
+export const SCENARIOS: readonly Scenario<any>[] = [
+  mmapTouch,
+  majorFaultReadahead,
+  xenBatching,
+  kvmAccessedBit,
+  minorFaultAround,
+  mapPages2mbWindow,
+  anonPrefault,
+  vmapLazyFlush,
+  forkyBuild,
+  execShell,
+  madviseGated,
+];
 
 export function getScenario(name: string): Scenario<any> {
   const s = SCENARIOS.find((x) => x.name === name);
   if (s === undefined) {
-    throw configError(`unknown scenario '${name}'`, `scenarios: ${SCENARIOS.map((x) => x.name).join(', ')} (pte-lab list)`);
+    throw configError(
+      `unknown scenario '${name}'`,
+      `scenarios: ${SCENARIOS.map((x) => x.name).join(', ')} (pte-lab list)`,
+    );
   }
   return s;
 }

@@ -20,8 +20,13 @@ export function memForFile(size: number): number {
 }
 
 /** Table rows `variant: figure` → `derived.<variant>.<figure>` of a comparison scenario. */
-export function variantRows(variants: readonly { readonly name: string }[], figures: readonly string[]): Array<readonly [string, string]> {
-  return variants.flatMap((v) => figures.map((f) => [`${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${v.name}.${f}`] as const));
+export function variantRows(
+  variants: readonly { readonly name: string }[],
+  figures: readonly string[],
+): Array<readonly [string, string]> {
+  return variants.flatMap((v) =>
+    figures.map((f) => [`${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${v.name}.${f}`] as const),
+  );
 }
 
 /** One process with a file of `size` bytes cached by write() in order-0 pages, mapped private read-only. */

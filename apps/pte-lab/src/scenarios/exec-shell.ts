@@ -2,8 +2,16 @@ import { configError, formatSize } from '@pte/core';
 import type { RunResult } from '@pte/machine';
 import { windowFinding } from './forky-build.js';
 import {
-  bucketChart, byPlatformWindow, countKey, cycleFigures, memForTree, pagesKey, runTree, windowChart,
-  type ImageSpec, type TreeSpec,
+  bucketChart,
+  byPlatformWindow,
+  countKey,
+  cycleFigures,
+  memForTree,
+  pagesKey,
+  runTree,
+  windowChart,
+  type ImageSpec,
+  type TreeSpec,
 } from './process-tree.js';
 import type { Finding, Scenario, ScenarioContext } from './scenario.js';
 
@@ -32,8 +40,14 @@ function image(name: string, textPages: number, touchPages: number): ImageSpec {
 export function shellTree(p: Params): TreeSpec {
   const libs = Array.from({ length: p.libs }, (_, i) => image(`lib${i + 1}.so`, p.libPages, p.libTouch));
   return {
-    parent: { images: [image('sh', 32, 16), image('libc.so.6', p.libcPages, p.libcTouch)], heapPages: p.parentHeapPages },
-    child: { images: [image('prog', p.binaryPages, p.binaryTouch), image('libc.so.6', p.libcPages, p.libcTouch), ...libs], heapPages: p.heapPages },
+    parent: {
+      images: [image('sh', 32, 16), image('libc.so.6', p.libcPages, p.libcTouch)],
+      heapPages: p.parentHeapPages,
+    },
+    child: {
+      images: [image('prog', p.binaryPages, p.binaryTouch), image('libc.so.6', p.libcPages, p.libcTouch), ...libs],
+      heapPages: p.heapPages,
+    },
     children: p.execs,
     cluster: p.cluster,
     stream: 'unixbench/exec-shell',
@@ -54,21 +68,23 @@ export function shellTree(p: Params): TreeSpec {
  */
 export const execShell: Scenario<Params> = {
   name: 'unixbench/exec-shell',
-  description: 'a shell loop of fork + exec of small programs mapping libc and a few libraries: cost per exec vs fault-around',
-  claim: 'Kamezawa (seed 001): shell and exec loops ("unixbench\'s exec/shell test") as the benchmark for page-population overhead of short-lived processes.',
+  description:
+    'a shell loop of fork + exec of small programs mapping libc and a few libraries: cost per exec vs fault-around',
+  claim:
+    'Kamezawa (seed 001): shell and exec loops ("unixbench\'s exec/shell test") as the benchmark for page-population overhead of short-lived processes.',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: {
     execs: 'commands the shell runs (fork + exec + exit each), 1 to 100000 (default 200)',
-    binary: 'text of the command\'s binary with unit (default 32KiB; data 1/32 of it, at least a page)',
-    binary_pages: 'pages of the binary\'s text it fetches (default 4)',
-    libc: 'libc\'s text with unit (default 2MiB)',
-    libc_pages: 'pages of libc\'s text a command fetches: loader relocation and startup (default 32)',
+    binary: "text of the command's binary with unit (default 32KiB; data 1/32 of it, at least a page)",
+    binary_pages: "pages of the binary's text it fetches (default 4)",
+    libc: "libc's text with unit (default 2MiB)",
+    libc_pages: "pages of libc's text a command fetches: loader relocation and startup (default 32)",
     libs: 'other shared libraries each command maps, 0 to 64 (default 2)',
     lib_size: 'text of each other library with unit (default 192KiB)',
-    lib_pages: 'pages of each other library\'s text a command fetches (default 8)',
+    lib_pages: "pages of each other library's text a command fetches (default 8)",
     cluster: 'pages per cluster of nearby text touches, 1 to 512 (default 4)',
     heap: 'anonymous heap each command writes, with unit, 0 for none (default 64KiB)',
-    parent_heap: 'the shell\'s written heap, copied (COW) at every fork, with unit, 0 for none (default 256KiB)',
+    parent_heap: "the shell's written heap, copied (COW) at every fork, with unit, 0 for none (default 256KiB)",
   },
   resolve(set) {
     const binaryPages = pagesKey(set, 'binary', 32 * KiB, 256 * MiB);
@@ -82,12 +98,12 @@ export const execShell: Scenario<Params> = {
     const p: Params = {
       execs: countKey(set, 'execs', 200, 100000),
       binaryPages,
-      binaryTouch: touch('binary_pages', 4, binaryPages, 'the binary\'s text'),
+      binaryTouch: touch('binary_pages', 4, binaryPages, "the binary's text"),
       libcPages,
-      libcTouch: touch('libc_pages', 32, libcPages, 'libc\'s text'),
+      libcTouch: touch('libc_pages', 32, libcPages, "libc's text"),
       libs: countKey(set, 'libs', 2, 64, 0),
       libPages,
-      libTouch: touch('lib_pages', 8, libPages, 'a library\'s text'),
+      libTouch: touch('lib_pages', 8, libPages, "a library's text"),
       cluster: countKey(set, 'cluster', 4, 512),
       heapPages: pagesKey(set, 'heap', 64 * KiB, 1024 * MiB, true),
       parentHeapPages: pagesKey(set, 'parent_heap', 256 * KiB, 1024 * MiB, true),
@@ -152,10 +168,12 @@ export const execShell: Scenario<Params> = {
     };
   },
   report: {
-    runs: ['native', 'xen-pv'].flatMap((platform) => [1, 4, 16, 64].map((w) => ({ platform, set: ['execs=50', `fault_around=${w}`] }))),
+    runs: ['native', 'xen-pv'].flatMap((platform) =>
+      [1, 4, 16, 64].map((w) => ({ platform, set: ['execs=50', `fault_around=${w}`] })),
+    ),
     charts: (results) => [
       windowChart(results, 'cycles_per_exec', 'Shell loop: cycles per fork + exec + exit', 'cycles per exec'),
-      bucketChart(results, 'exec', 'Where a command\'s page-table cycles go'),
+      bucketChart(results, 'exec', "Where a command's page-table cycles go"),
       windowChart(results, 'faults_per_exec', 'Faults per exec', 'faults per exec'),
       windowChart(results, 'unused_per_exec', 'PTEs populated and never used per exec', 'PTEs per exec'),
     ],
@@ -179,9 +197,14 @@ function shellFinding(results: readonly RunResult[]): Finding {
     const hi = v.reduce((a, b) => (b[1] > a[1] ? b : a));
     const spread = lo[1] > 0 ? (hi[1] / lo[1] - 1) * 100 : 0;
     if (spread >= 5) sensitive++;
-    spreads.push(`${platform} ${spread.toFixed(1)} % (window ${lo[0]}: ${lo[1].toFixed(0)}, window ${hi[0]}: ${hi[1].toFixed(0)} cycles per exec)`);
+    spreads.push(
+      `${platform} ${spread.toFixed(1)} % (window ${lo[0]}: ${lo[1].toFixed(0)}, window ${hi[0]}: ${hi[1].toFixed(0)} cycles per exec)`,
+    );
   }
   const agrees = sensitive === groups.size ? 'yes' : sensitive > 0 ? 'partly' : 'no';
   const detail = windowFinding(results, 'exec', 'exec');
-  return { agrees, text: `Spread of cycles per exec across fault-around windows: ${spreads.join('; ')}. ${detail.text}` };
+  return {
+    agrees,
+    text: `Spread of cycles per exec across fault-around windows: ${spreads.join('; ')}. ${detail.text}`,
+  };
 }

@@ -1,8 +1,17 @@
 import { formatSize } from '@pte/core';
 import type { RunResult } from '@pte/machine';
 import {
-  bucketChart, byPlatformWindow, countKey, cycleFigures, fractionKey, memForTree, pagesKey, runTree, windowChart,
-  type ImageSpec, type TreeSpec,
+  bucketChart,
+  byPlatformWindow,
+  countKey,
+  cycleFigures,
+  fractionKey,
+  memForTree,
+  pagesKey,
+  runTree,
+  windowChart,
+  type ImageSpec,
+  type TreeSpec,
 } from './process-tree.js';
 import type { Finding, Scenario, ScenarioContext } from './scenario.js';
 
@@ -27,15 +36,26 @@ function dataPagesOf(textPages: number): number {
 }
 
 function image(name: string, textPages: number, density: number): ImageSpec {
-  return { name, textPages, dataPages: dataPagesOf(textPages), touchPages: Math.max(1, Math.round(textPages * density)) };
+  return {
+    name,
+    textPages,
+    dataPages: dataPagesOf(textPages),
+    touchPages: Math.max(1, Math.round(textPages * density)),
+  };
 }
 
 /** The tree: make (its binary, libc, a heap) forking `children` compilers (cc1, libc, libs, a heap). */
 export function forkyTree(p: Params): TreeSpec {
   const libs = Array.from({ length: p.libs }, (_, i) => image(`lib${i + 1}.so`, p.libPages, p.density));
   return {
-    parent: { images: [image('make', 64, p.density), image('libc.so.6', p.libcPages, p.density)], heapPages: p.parentHeapPages },
-    child: { images: [image('cc1', p.textPages, p.density), image('libc.so.6', p.libcPages, p.density), ...libs], heapPages: p.heapPages },
+    parent: {
+      images: [image('make', 64, p.density), image('libc.so.6', p.libcPages, p.density)],
+      heapPages: p.parentHeapPages,
+    },
+    child: {
+      images: [image('cc1', p.textPages, p.density), image('libc.so.6', p.libcPages, p.density), ...libs],
+      heapPages: p.heapPages,
+    },
     children: p.children,
     cluster: p.cluster,
     stream: 'thread/forky-build',
@@ -59,19 +79,21 @@ export function forkyTree(p: Params): TreeSpec {
  */
 export const forkyBuild: Scenario<Params> = {
   name: 'thread/forky-build',
-  description: 'make forks short-lived compilers that exec, touch cached text sparsely and exit: fault-around savings vs zap_pte_range cost',
-  claim: 'Bligh (seed 001): prefaulting file pages from the page cache "crippled forky workloads (like kernel compile) with the extra cost in zap_pte_range".',
+  description:
+    'make forks short-lived compilers that exec, touch cached text sparsely and exit: fault-around savings vs zap_pte_range cost',
+  claim:
+    'Bligh (seed 001): prefaulting file pages from the page cache "crippled forky workloads (like kernel compile) with the extra cost in zap_pte_range".',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: {
     children: 'compiler processes make forks, one after another, 1 to 10000 (default 16)',
-    text: 'the compiler\'s text with unit (default 24MiB; its data is 1/32 of that)',
-    libc: 'libc\'s text with unit (default 2MiB)',
+    text: "the compiler's text with unit (default 24MiB; its data is 1/32 of that)",
+    libc: "libc's text with unit (default 2MiB)",
     libs: 'other shared libraries the compiler maps, 0 to 64 (default 4)',
     lib_size: 'text of each other library with unit (default 512KiB)',
     density: 'share of each text a process fetches, in (0, 1] (default 0.1)',
     cluster: 'pages per cluster of nearby text touches, 1 to 512 (default 4)',
     heap: 'anonymous heap each compiler writes, with unit, 0 for none (default 2MiB)',
-    parent_heap: 'make\'s written heap, copied (COW) at every fork, with unit, 0 for none (default 4MiB)',
+    parent_heap: "make's written heap, copied (COW) at every fork, with unit, 0 for none (default 4MiB)",
   },
   resolve(set) {
     const p: Params = {
@@ -150,8 +172,13 @@ export const forkyBuild: Scenario<Params> = {
       [1, 4, 16, 64].map((w) => ({ platform, set: ['children=8', `fault_around=${w}`] })),
     ),
     charts: (results) => [
-      windowChart(results, 'cycles_per_child', 'make -j1 of 8 compiles: cycles per compiler process', 'cycles per child'),
-      bucketChart(results, 'child', 'Where a compiler process\'s page-table cycles go'),
+      windowChart(
+        results,
+        'cycles_per_child',
+        'make -j1 of 8 compiles: cycles per compiler process',
+        'cycles per child',
+      ),
+      bucketChart(results, 'child', "Where a compiler process's page-table cycles go"),
       windowChart(results, 'unused_per_child', 'PTEs populated and never used per compiler process', 'PTEs per child'),
     ],
     finding: (results) => forkyFinding(results),
@@ -165,10 +192,16 @@ function forkyFinding(results: readonly RunResult[]): Finding {
     const one = list.find(([w]) => w === 1)?.[1];
     const four = list.find(([w]) => w === 4)?.[1];
     if (one === undefined || four === undefined) return [];
-    const pct = ((four.derived.cycles_per_child! - one.derived.cycles_per_child!) / one.derived.cycles_per_child!) * 100;
+    const pct =
+      ((four.derived.cycles_per_child! - one.derived.cycles_per_child!) / one.derived.cycles_per_child!) * 100;
     return [`${platform} ${pct >= 0 ? '+' : '−'}${Math.abs(pct).toFixed(1)} %`];
   });
-  return lead.length === 0 ? f : { agrees: f.agrees, text: `Bligh's "next 3 pages" (window 4) against no prefault: ${lead.join(', ')} cycles per compiler process. ${f.text}` };
+  return lead.length === 0
+    ? f
+    : {
+        agrees: f.agrees,
+        text: `Bligh's "next 3 pages" (window 4) against no prefault: ${lead.join(', ')} cycles per compiler process. ${f.text}`,
+      };
 }
 
 /**
@@ -210,18 +243,24 @@ export function windowFinding(results: readonly RunResult[], unit: string, noun:
     }
     const others = list.filter(([w]) => w !== baseW);
     if (others.some(([, r]) => tot(r) <= tot(base))) allWorse = false;
-    if (others.some(([, r]) => tot(r) >= tot(base)) || best[0] !== list[list.length - 1]![0]) allBetterNoCrossover = false;
+    if (others.some(([, r]) => tot(r) >= tot(base)) || best[0] !== list[list.length - 1]![0])
+      allBetterNoCrossover = false;
     const steps = others.map(([w, r]) => {
       const dFault = fig(r, `cycles_fault_per_${unit}`) - fig(base, `cycles_fault_per_${unit}`);
       const dTear = teardown(r) - teardown(base);
       const pct = tot(base) > 0 ? ((tot(r) - tot(base)) / tot(base)) * 100 : 0;
-      return `window ${w}: faults ${k(fig(base, `faults_per_${unit}`))}→${k(fig(r, `faults_per_${unit}`))}, fault phase ${signed(dFault)}, ` +
-        `zap/exit+pin ${signed(dTear)} (${k(fig(r, `unused_per_${unit}`))} PTEs never used), total ${pct >= 0 ? '+' : '−'}${Math.abs(pct).toFixed(1)} %`;
+      return (
+        `window ${w}: faults ${k(fig(base, `faults_per_${unit}`))}→${k(fig(r, `faults_per_${unit}`))}, fault phase ${signed(dFault)}, ` +
+        `zap/exit+pin ${signed(dTear)} (${k(fig(r, `unused_per_${unit}`))} PTEs never used), total ${pct >= 0 ? '+' : '−'}${Math.abs(pct).toFixed(1)} %`
+      );
     });
     parts.push(
       `${platform}: window ${baseW} costs ${k(tot(base))} cycles per ${noun}; ${steps.join('; ')}. ` +
         `Cheapest at window ${best[0]}` +
-        (crossover ?? (best[0] === baseW ? ' (every prefault costs more than it saves).' : ' (no crossover within the windows run).')),
+        (crossover ??
+          (best[0] === baseW
+            ? ' (every prefault costs more than it saves).'
+            : ' (no crossover within the windows run).')),
     );
   }
   const agrees = allWorse ? 'yes' : allBetterNoCrossover ? 'no' : 'partly';

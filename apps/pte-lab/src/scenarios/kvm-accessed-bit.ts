@@ -20,7 +20,20 @@ const VARIANTS = [
   { name: 'deferred', prefaultOld: true, deferredAD: true },
 ] as const;
 
-const FIGURES = ['touches', 'exits', 'exits_per_touch', 'injected', 'shadow_faults', 'prefetched', 'young_untouched', 'cycles_per_touch', 'evicted_hot', 'evicted_cold', 'reclaim_precision', 'refaults'] as const;
+const FIGURES = [
+  'touches',
+  'exits',
+  'exits_per_touch',
+  'injected',
+  'shadow_faults',
+  'prefetched',
+  'young_untouched',
+  'cycles_per_touch',
+  'evicted_hot',
+  'evicted_cold',
+  'reclaim_precision',
+  'refaults',
+] as const;
 
 /**
  * thread/kvm-accessed-bit (SCENARIOS.md): Kivity's objection — under shadow paging a prefaulted
@@ -35,8 +48,10 @@ const FIGURES = ['touches', 'exits', 'exits_per_touch', 'injected', 'shadow_faul
  */
 export const kvmAccessedBit: Scenario<Params> = {
   name: 'thread/kvm-accessed-bit',
-  description: 'KVM shadow paging: young vs old prefaulted PTEs vs the proposed host-kept A/D — exits and the accessed-bit signal',
-  claim: 'Kivity (seed 001): "If it\'s unset, the shadow code cannot make the pte present ...; if it\'s set, we\'re lying to the vm."',
+  description:
+    'KVM shadow paging: young vs old prefaulted PTEs vs the proposed host-kept A/D — exits and the accessed-bit signal',
+  claim:
+    "Kivity (seed 001): \"If it's unset, the shadow code cannot make the pte present ...; if it's set, we're lying to the vm.\"",
   platforms: ['kvm-shadow'],
   keys: {
     size: 'file size with unit (default 16MiB)',
@@ -52,9 +67,21 @@ export const kvmAccessedBit: Scenario<Params> = {
     const derived: Record<string, number> = {};
     let primary: Machine | null = null;
     for (const v of VARIANTS) {
-      const policy = { ...ctx.options.policy, maxFolioOrder: 0, faultAround: ctx.options.policy.faultAround > 1 ? ctx.options.policy.faultAround : 16, prefaultOld: v.prefaultOld };
+      const policy = {
+        ...ctx.options.policy,
+        maxFolioOrder: 0,
+        faultAround: ctx.options.policy.faultAround > 1 ? ctx.options.policy.faultAround : 16,
+        prefaultOld: v.prefaultOld,
+      };
       const memBytes = Math.floor((p.size * 3) / 2) + 4 * 2 ** 20; // one and a half files, not two
-      const m = ctx.machine({ platform: 'kvm-shadow', policy, deferredAD: v.deferredAD, shadowEra: 'modern', reclaim: true, memBytes });
+      const m = ctx.machine({
+        platform: 'kvm-shadow',
+        policy,
+        deferredAD: v.deferredAD,
+        shadowEra: 'modern',
+        reclaim: true,
+        memBytes,
+      });
       const { task, file, vma } = cachedFileMapping(m, p.size);
       m.startMeasurement();
       m.touch(task, vma, p.pattern, 'read', 1);
@@ -97,14 +124,24 @@ export const kvmAccessedBit: Scenario<Params> = {
         kind: 'bar',
         xLabel: 'prefaulted PTEs',
         yLabel: 'exits per touch',
-        series: [{ name: 'exits per touch', points: VARIANTS.map((v) => [v.name, derivedOf(r!, `${v.name}.exits_per_touch`)] as const) }],
+        series: [
+          {
+            name: 'exits per touch',
+            points: VARIANTS.map((v) => [v.name, derivedOf(r!, `${v.name}.exits_per_touch`)] as const),
+          },
+        ],
       },
       {
         title: 'Reclaim precision under memory pressure (evicted pages that were really cold)',
         kind: 'bar',
         xLabel: 'prefaulted PTEs',
         yLabel: 'share of evictions that were cold',
-        series: [{ name: 'precision', points: VARIANTS.map((v) => [v.name, derivedOf(r!, `${v.name}.reclaim_precision`)] as const) }],
+        series: [
+          {
+            name: 'precision',
+            points: VARIANTS.map((v) => [v.name, derivedOf(r!, `${v.name}.reclaim_precision`)] as const),
+          },
+        ],
       },
     ],
     finding: ([r]) => {

@@ -27,7 +27,15 @@ const VARIANTS = [
 const CLASSES = ['seq', 'willneed', 'random'] as const;
 type Class = (typeof CLASSES)[number];
 
-const CLASS_FIGURES = ['touches', 'faults', 'populated', 'prefaulted_unused', 'traps', 'cycles', 'cycles_per_touch'] as const;
+const CLASS_FIGURES = [
+  'touches',
+  'faults',
+  'populated',
+  'prefaulted_unused',
+  'traps',
+  'cycles',
+  'cycles_per_touch',
+] as const;
 const TOTAL_FIGURES = ['faults', 'prefaulted_unused', 'traps', 'cycles', 'cycles_per_touch'] as const;
 
 const PLATFORMS: readonly PlatformName[] = ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'];
@@ -46,7 +54,8 @@ const PLATFORMS: readonly PlatformName[] = ['native', 'xen-pv', 'kvm-shadow', 'k
  */
 export const madviseGated: Scenario<Params> = {
   name: 'thread/madvise-gated',
-  description: 'advised-sequential, WILLNEED and unadvised-random mappings of cached files: fault-around always on vs off vs only where advised',
+  description:
+    'advised-sequential, WILLNEED and unadvised-random mappings of cached files: fault-around always on vs off vs only where advised',
   claim: 'Snook (seed 001): prefault only where userspace asked for it (MADV_SEQUENTIAL / MADV_WILLNEED).',
   platforms: PLATFORMS,
   keys: {
@@ -55,11 +64,13 @@ export const madviseGated: Scenario<Params> = {
     willneed_maps: 'mappings of cold files given MADV_WILLNEED, then read in order (default 1)',
     rand_maps: 'unadvised mappings touched in `pattern` (default 2)',
     pattern: 'touch order of the unadvised mappings, as micro/mmap-touch (default random:0.1)',
-    window: 'fault-around window in pages of the always-on and gated variants, a power of two from 2 to 512 (default: the run\'s fault_around, or 16 when that is 1)',
+    window:
+      "fault-around window in pages of the always-on and gated variants, a power of two from 2 to 512 (default: the run's fault_around, or 16 when that is 1)",
   },
   resolve(set) {
     const size = set.size !== undefined ? parseSize(set.size, '--set size') : 4 * 2 ** 20;
-    if (size <= 0 || size % 4096 !== 0) throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
+    if (size <= 0 || size % 4096 !== 0)
+      throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
     const count = (key: string, dflt: number): number => {
       const v = set[key] !== undefined ? parseCount(set[key], `--set ${key}`) : dflt;
       if (v > 64) throw configError(`--set ${key}: ${v} is more than 64 mappings`);
@@ -68,7 +79,8 @@ export const madviseGated: Scenario<Params> = {
     const seqMaps = count('seq_maps', 2);
     const willneedMaps = count('willneed_maps', 1);
     const randMaps = count('rand_maps', 2);
-    if (seqMaps + willneedMaps + randMaps === 0) throw configError('--set seq_maps, willneed_maps, rand_maps: at least one mapping is needed');
+    if (seqMaps + willneedMaps + randMaps === 0)
+      throw configError('--set seq_maps, willneed_maps, rand_maps: at least one mapping is needed');
     const pattern = parsePattern(set.pattern ?? 'random:0.1', '--set pattern');
     const window = set.window !== undefined ? parseCount(set.window, '--set window') : 0;
     if (set.window !== undefined && (window < 2 || window > 512 || (window & (window - 1)) !== 0)) {
@@ -86,11 +98,16 @@ export const madviseGated: Scenario<Params> = {
       },
     };
   },
-  defaultMemBytes: (p) => Math.max(256 * 2 ** 20, 2 * p.size * (p.seqMaps + p.willneedMaps + p.randMaps) + 128 * 2 ** 20),
+  defaultMemBytes: (p) =>
+    Math.max(256 * 2 ** 20, 2 * p.size * (p.seqMaps + p.willneedMaps + p.randMaps) + 128 * 2 ** 20),
   tableRows: [
-    ...VARIANTS.flatMap((v) => TOTAL_FIGURES.map((f) => [`${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${v.name}.${f}`] as const)),
+    ...VARIANTS.flatMap((v) =>
+      TOTAL_FIGURES.map((f) => [`${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${v.name}.${f}`] as const),
+    ),
     ...CLASSES.flatMap((cl) =>
-      VARIANTS.flatMap((v) => CLASS_FIGURES.map((f) => [`${cl} ${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${v.name}.${cl}.${f}`] as const)),
+      VARIANTS.flatMap((v) =>
+        CLASS_FIGURES.map((f) => [`${cl} ${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${v.name}.${cl}.${f}`] as const),
+      ),
     ),
   ],
   run(ctx: ScenarioContext, p: Params) {
@@ -99,7 +116,12 @@ export const madviseGated: Scenario<Params> = {
     derived.window = window;
     let last: Machine | null = null;
     for (const v of VARIANTS) {
-      const policy = { ...ctx.options.policy, maxFolioOrder: 0, faultAround: v.faultAround === -1 ? window : 1, faultAroundGate: v.gate };
+      const policy = {
+        ...ctx.options.policy,
+        maxFolioOrder: 0,
+        faultAround: v.faultAround === -1 ? window : 1,
+        faultAroundGate: v.gate,
+      };
       const m = ctx.machine({ policy });
       const { task, maps } = mapMix(m, p);
       m.verify('after setup');
@@ -153,7 +175,10 @@ export const madviseGated: Scenario<Params> = {
         xLabel: 'platform',
         yLabel: 'cycles per touched page',
         logY: true,
-        series: VARIANTS.map((v) => ({ name: `fault-around ${v.name}`, points: results.map((r) => [r.platform, d(r, `${v.name}.${cl}.cycles_per_touch`)] as const) })),
+        series: VARIANTS.map((v) => ({
+          name: `fault-around ${v.name}`,
+          points: results.map((r) => [r.platform, d(r, `${v.name}.${cl}.cycles_per_touch`)] as const),
+        })),
       });
       return [
         perClass('seq'),
@@ -163,7 +188,10 @@ export const madviseGated: Scenario<Params> = {
           kind: 'bar',
           xLabel: 'platform',
           yLabel: 'PTEs',
-          series: CLASSES.map((cl) => ({ name: cl, points: results.map((r) => [r.platform, d(r, `always.${cl}.prefaulted_unused`)] as const) })),
+          series: CLASSES.map((cl) => ({
+            name: cl,
+            points: results.map((r) => [r.platform, d(r, `always.${cl}.prefaulted_unused`)] as const),
+          })),
         },
       ];
     },
@@ -184,13 +212,16 @@ export const madviseGated: Scenario<Params> = {
       const best = parts.filter((x) => x.best).length;
       const agrees: Finding['agrees'] = best === parts.length ? 'yes' : best > 0 ? 'partly' : 'no';
       const first = results[0];
-      const mix = first !== undefined ? `${first.params.seq_maps} MADV_SEQUENTIAL, ${first.params.willneed_maps} MADV_WILLNEED and ${first.params.rand_maps} unadvised ${first.params.pattern} mappings of ${first.params.size} cached files, window ${fmt(d(first, 'window'))}` : 'no runs';
+      const mix =
+        first !== undefined
+          ? `${first.params.seq_maps} MADV_SEQUENTIAL, ${first.params.willneed_maps} MADV_WILLNEED and ${first.params.rand_maps} unadvised ${first.params.pattern} mappings of ${first.params.size} cached files, window ${fmt(d(first, 'window'))}`
+          : 'no runs';
       return {
         agrees,
         text:
           `${mix}. ${parts.map((x) => x.text).join('; ')}. ` +
           (best === parts.length
-            ? 'The gate keeps fault-around\'s gain on the advised mappings and avoids its waste on the unadvised ones on every platform.'
+            ? "The gate keeps fault-around's gain on the advised mappings and avoids its waste on the unadvised ones on every platform."
             : `The gate beats both always-on and off on ${best} of ${parts.length} platforms.`),
       };
     },

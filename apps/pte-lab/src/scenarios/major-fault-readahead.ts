@@ -23,7 +23,14 @@ const PATTERNS: ReadonlyArray<readonly [string, PatternSpec]> = [
   ['random', { kind: 'random', fraction: 0.25 }],
 ];
 
-const FIGURES = ['major_faults', 'minor_faults', 'io_requests', 'io_pages', 'read_unused', 'io_wait_per_touch'] as const;
+const FIGURES = [
+  'major_faults',
+  'minor_faults',
+  'io_requests',
+  'io_pages',
+  'read_unused',
+  'io_wait_per_touch',
+] as const;
 
 /**
  * thread/major-fault-readahead (SCENARIOS.md): "page at a time IO is pretty bad"; cluster IO at
@@ -36,17 +43,21 @@ const FIGURES = ['major_faults', 'minor_faults', 'io_requests', 'io_pages', 'rea
 export const majorFaultReadahead: Scenario<Params> = {
   name: 'thread/major-fault-readahead',
   description: 'cold file, sequential vs random: read-around vs MADV_SEQUENTIAL vs MADV_RANDOM vs no readahead',
-  claim: 'Seed 001: page-at-a-time IO is bad; cluster IO at fault time and distinguish linear from random fault patterns.',
+  claim:
+    'Seed 001: page-at-a-time IO is bad; cluster IO at fault time and distinguish linear from random fault patterns.',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: { size: 'file size with unit (default 16MiB)' },
   resolve(set) {
     const size = set.size !== undefined ? parseSize(set.size, '--set size') : 16 * 2 ** 20;
-    if (size <= 0 || size % 4096 !== 0) throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
+    if (size <= 0 || size % 4096 !== 0)
+      throw configError(`--set size: '${set.size}' is not a positive multiple of 4KiB`);
     return { parsed: { size }, text: { size: formatSize(size) } };
   },
   defaultMemBytes: (p) => memForFile(p.size),
   tableRows: PATTERNS.flatMap(([pn]) =>
-    VARIANTS.flatMap((v) => FIGURES.map((f) => [`${pn} ${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${pn}.${v.name}.${f}`] as const)),
+    VARIANTS.flatMap((v) =>
+      FIGURES.map((f) => [`${pn} ${v.name}: ${f.replace(/_/g, ' ')}`, `derived.${pn}.${v.name}.${f}`] as const),
+    ),
   ),
   run(ctx: ScenarioContext, p: Params) {
     const derived: Record<string, number> = {};
@@ -84,14 +95,20 @@ export const majorFaultReadahead: Scenario<Params> = {
         xLabel: 'readahead',
         yLabel: 'major faults',
         logY: true,
-        series: PATTERNS.map(([pn]) => ({ name: pn === 'seq' ? 'sequential' : 'random 25%', points: VARIANTS.map((v) => [v.name, derivedOf(r!, `${pn}.${v.name}.major_faults`)] as const) })),
+        series: PATTERNS.map(([pn]) => ({
+          name: pn === 'seq' ? 'sequential' : 'random 25%',
+          points: VARIANTS.map((v) => [v.name, derivedOf(r!, `${pn}.${v.name}.major_faults`)] as const),
+        })),
       },
       {
         title: 'Pages read but never touched',
         kind: 'bar',
         xLabel: 'readahead',
         yLabel: 'pages',
-        series: PATTERNS.map(([pn]) => ({ name: pn === 'seq' ? 'sequential' : 'random 25%', points: VARIANTS.map((v) => [v.name, derivedOf(r!, `${pn}.${v.name}.read_unused`)] as const) })),
+        series: PATTERNS.map(([pn]) => ({
+          name: pn === 'seq' ? 'sequential' : 'random 25%',
+          points: VARIANTS.map((v) => [v.name, derivedOf(r!, `${pn}.${v.name}.read_unused`)] as const),
+        })),
       },
     ],
     finding: ([r]) => {

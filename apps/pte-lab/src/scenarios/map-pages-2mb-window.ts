@@ -16,7 +16,15 @@ interface Params {
 const WINDOWS = [1, 16, 32, 64, 128, 256, 512] as const;
 const VARIANTS = WINDOWS.map((w) => ({ name: `w${w}`, window: w }));
 
-const FIGURES = ['faults', 'populated', 'prefaulted_unused', 'traps', 'cycles', 'cycles_per_touch', 'cycles_vs_w16'] as const;
+const FIGURES = [
+  'faults',
+  'populated',
+  'prefaulted_unused',
+  'traps',
+  'cycles',
+  'cycles_per_touch',
+  'cycles_vs_w16',
+] as const;
 
 /** The report's workloads, dense to one touch per 2 MiB (touched pages per 2 MiB: 512, 32, 8, 2, 1). */
 const REPORT_PATTERNS = ['seq', 'stride:16', 'stride:64', 'stride:256', 'per2m'] as const;
@@ -35,12 +43,15 @@ const REPORT_PATTERNS = ['seq', 'stride:16', 'stride:64', 'stride:256', 'per2m']
  */
 export const mapPages2mbWindow: Scenario<Params> = {
   name: 'map-pages/2mb-window',
-  description: 'fault-around windows 1, 16 … 512 (the whole 2 MiB PTE table) on one workload: faults vs cycles vs populated-unused',
-  claim: 'Wilcox (seed 004): when the PTE table is allocated anyway, fill every cached page of the 2 MiB range; "even if only one of them is ever hit, the reduction in page faults is surely worth it".',
+  description:
+    'fault-around windows 1, 16 … 512 (the whole 2 MiB PTE table) on one workload: faults vs cycles vs populated-unused',
+  claim:
+    'Wilcox (seed 004): when the PTE table is allocated anyway, fill every cached page of the 2 MiB range; "even if only one of them is ever hit, the reduction in page faults is surely worth it".',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: {
     size: 'file size with unit (default 16MiB)',
-    pattern: 'page touch order, as micro/mmap-touch: seq (dense) … stride:N … per2m (one touch per 2 MiB) (default per2m)',
+    pattern:
+      'page touch order, as micro/mmap-touch: seq (dense) … stride:N … per2m (one touch per 2 MiB) (default per2m)',
   },
   resolve(set) {
     const { size, pattern, text } = resolveSizePattern(set, 'per2m');
@@ -64,7 +75,8 @@ export const mapPages2mbWindow: Scenario<Params> = {
       derived[`${v.name}.cycles_per_touch`] = f.cyclesPerTouch;
       primary = m;
     }
-    for (const v of VARIANTS) derived[`${v.name}.cycles_vs_w16`] = w16cycles > 0 ? derived[`${v.name}.cycles`]! / w16cycles : 0;
+    for (const v of VARIANTS)
+      derived[`${v.name}.cycles_vs_w16`] = w16cycles > 0 ? derived[`${v.name}.cycles`]! / w16cycles : 0;
     return { machine: primary!, derived };
   },
   report: {
@@ -77,7 +89,10 @@ export const mapPages2mbWindow: Scenario<Params> = {
           kind: 'line',
           xLabel: 'fault-around window (pages)',
           yLabel: 'cycles / cycles at window 16',
-          series: results.map((r) => ({ name: label(r), points: WINDOWS.map((w) => [String(w), r.derived[`w${w}.cycles_vs_w16`] ?? 0] as const) })),
+          series: results.map((r) => ({
+            name: label(r),
+            points: WINDOWS.map((w) => [String(w), r.derived[`w${w}.cycles_vs_w16`] ?? 0] as const),
+          })),
         },
         {
           title: 'Faults by window and workload',
@@ -85,14 +100,20 @@ export const mapPages2mbWindow: Scenario<Params> = {
           xLabel: 'fault-around window (pages)',
           yLabel: 'faults',
           logY: true,
-          series: results.map((r) => ({ name: label(r), points: WINDOWS.map((w) => [String(w), r.derived[`w${w}.faults`] ?? 0] as const) })),
+          series: results.map((r) => ({
+            name: label(r),
+            points: WINDOWS.map((w) => [String(w), r.derived[`w${w}.faults`] ?? 0] as const),
+          })),
         },
         {
           title: 'PTEs populated and never used, by window and workload',
           kind: 'line',
           xLabel: 'fault-around window (pages)',
           yLabel: 'prefaulted, never used',
-          series: results.map((r) => ({ name: label(r), points: WINDOWS.map((w) => [String(w), r.derived[`w${w}.prefaulted_unused`] ?? 0] as const) })),
+          series: results.map((r) => ({
+            name: label(r),
+            points: WINDOWS.map((w) => [String(w), r.derived[`w${w}.prefaulted_unused`] ?? 0] as const),
+          })),
         },
       ];
     },
@@ -113,7 +134,8 @@ export const mapPages2mbWindow: Scenario<Params> = {
       const sparse = rows.filter((x) => x.pattern === formatPattern({ kind: 'per2m' }));
       const dense = rows.filter((x) => x.pattern !== formatPattern({ kind: 'per2m' }));
       const denseWins = dense.filter((x) => x.ratio < 1);
-      const agrees = dense.length > 0 && denseWins.length === dense.length ? 'yes' : denseWins.length > 0 ? 'partly' : 'no';
+      const agrees =
+        dense.length > 0 && denseWins.length === dense.length ? 'yes' : denseWins.length > 0 ? 'partly' : 'no';
       const lost = dense.filter((x) => x.ratio >= 1).map((x) => x.pattern);
       return {
         agrees,
@@ -121,7 +143,9 @@ export const mapPages2mbWindow: Scenario<Params> = {
           `Window 512 vs the default 16 (${results[0]?.platform ?? 'native'}): ${rows.map(describe).join('; ')}. ` +
           `The whole-table window is cheaper on ${wins.length > 0 ? wins.map((x) => x.pattern).join(', ') : 'no workload'} ` +
           `and dearer on ${loses.length > 0 ? loses.map((x) => x.pattern).join(', ') : 'none'}` +
-          (lost.length > 0 ? `; it loses even where more than one page per 2 MiB is hit (${lost.join(', ')}): mapping and later zapping the unused PTEs costs more than the faults it saves.` : '.') +
+          (lost.length > 0
+            ? `; it loses even where more than one page per 2 MiB is hit (${lost.join(', ')}): mapping and later zapping the unused PTEs costs more than the faults it saves.`
+            : '.') +
           (sparse.length > 0 && sparse[0]!.ratio >= 1 ? ' One touch per 2 MiB loses, as Wilcox concedes.' : ''),
       };
     },

@@ -67,8 +67,10 @@ const REPORT_WINDOWS = [16, 512] as const;
  */
 export const minorFaultAround: Scenario<Params> = {
   name: 'thread/minor-fault-around',
-  description: 'cached file read through an mmap in a pattern: the run\'s fault-around window vs window 1, on the run\'s platform',
-  claim: 'Fitzhardinge (seed 001): minor faults on cached pages should map neighbouring cached pages too; a small gain natively, a large one virtualised (a PTE update traps to the hypervisor).',
+  description:
+    "cached file read through an mmap in a pattern: the run's fault-around window vs window 1, on the run's platform",
+  claim:
+    'Fitzhardinge (seed 001): minor faults on cached pages should map neighbouring cached pages too; a small gain natively, a large one virtualised (a PTE update traps to the hypervisor).',
   platforms: PLATFORMS,
   keys: {
     size: 'file size with unit (default 16MiB)',
@@ -97,7 +99,10 @@ export const minorFaultAround: Scenario<Params> = {
   run(ctx: ScenarioContext, p: Params) {
     const m = ctx.machine();
     const own = touchCachedFile(m, p.size, p.pattern);
-    const base = ctx.options.policy.faultAround === 1 ? own : touchCachedFile(ctx.machine({ policy: { ...ctx.options.policy, faultAround: 1 } }), p.size, p.pattern);
+    const base =
+      ctx.options.policy.faultAround === 1
+        ? own
+        : touchCachedFile(ctx.machine({ policy: { ...ctx.options.policy, faultAround: 1 } }), p.size, p.pattern);
     return {
       machine: m,
       derived: {
@@ -132,12 +137,26 @@ export const minorFaultAround: Scenario<Params> = {
         yLabel: 'cycles per touched page',
         logY: true,
         series: [
-          { name: 'fault_around 1', points: PLATFORMS.map((pl) => [pl, pick(results, pl, REPORT_WINDOWS[0])?.derived['window1.cycles_per_touch'] ?? 0] as const) },
-          ...REPORT_WINDOWS.map((w) => ({ name: `fault_around ${w}`, points: PLATFORMS.map((pl) => [pl, pick(results, pl, w)?.derived.cycles_per_touch ?? 0] as const) })),
+          {
+            name: 'fault_around 1',
+            points: PLATFORMS.map(
+              (pl) => [pl, pick(results, pl, REPORT_WINDOWS[0])?.derived['window1.cycles_per_touch'] ?? 0] as const,
+            ),
+          },
+          ...REPORT_WINDOWS.map((w) => ({
+            name: `fault_around ${w}`,
+            points: PLATFORMS.map((pl) => [pl, pick(results, pl, w)?.derived.cycles_per_touch ?? 0] as const),
+          })),
         ],
       };
       return [
-        { title: 'Speed-up of fault-around over window 1 (cycles), by platform', kind: 'bar', xLabel: 'platform', yLabel: 'speed-up ×', series },
+        {
+          title: 'Speed-up of fault-around over window 1 (cycles), by platform',
+          kind: 'bar',
+          xLabel: 'platform',
+          yLabel: 'speed-up ×',
+          series,
+        },
         cpt,
       ];
     },
@@ -170,10 +189,16 @@ export const minorFaultAround: Scenario<Params> = {
           `${native >= 1.5 ? ' (not the small native gain the claim expects: a fault costs several times a mapped PTE)' : ''}, ` +
           `vs ${parts.join(', ')}. ` +
           (larger.length > 0 ? `The gain is larger than native on ${larger.join(', ')}. ` : '') +
-          (missing.length > 0 ? `It is no larger on ${missing.join(', ')}` +
-            (stuck.length > 0 ? `; on ${stuck.join(', ')} fault-around leaves the traps in place (about one per PTE, unbatched)` : '') +
-            (trapless.length > 0 ? `; on ${trapless.join(', ')} neither the fault nor the PTE write traps (${trapless.map((pl) => `${traps(pl).base} exits for ${touches(pl)} touched pages`).join(', ')}), so there is no trap to save` : '') +
-            '. ' : '') +
+          (missing.length > 0
+            ? `It is no larger on ${missing.join(', ')}` +
+              (stuck.length > 0
+                ? `; on ${stuck.join(', ')} fault-around leaves the traps in place (about one per PTE, unbatched)`
+                : '') +
+              (trapless.length > 0
+                ? `; on ${trapless.join(', ')} neither the fault nor the PTE write traps (${trapless.map((pl) => `${traps(pl).base} exits for ${touches(pl)} touched pages`).join(', ')}), so there is no trap to save`
+                : '') +
+              '. '
+            : '') +
           (batched !== undefined
             ? `With the thread's batching (batch_fault_around=on) xen-pv gains ${fmt(batched.derived.speedup ?? 0)}× (hypercalls ${batched.derived['window1.traps'] ?? 0} → ${batched.derived.traps ?? 0}), ${(batched.derived.speedup ?? 0) > native * 1.1 ? 'more' : 'no more'} than native. `
             : '') +
@@ -185,7 +210,10 @@ export const minorFaultAround: Scenario<Params> = {
 
 /** The report run on `platform` with `window`, without the batching remedy. */
 function pick(results: readonly RunResult[], platform: string, window: number): RunResult | undefined {
-  return results.find((r) => r.platform === platform && r.params.fault_around === String(window) && r.params.batch_fault_around === undefined);
+  return results.find(
+    (r) =>
+      r.platform === platform && r.params.fault_around === String(window) && r.params.batch_fault_around === undefined,
+  );
 }
 
 function pickBatched(results: readonly RunResult[]): RunResult | undefined {

@@ -16,7 +16,7 @@ const POLICY_KEYS = new Set(['fault_around', 'prefault_pte', 'anon_prefault']);
 export const mmapTouch: Scenario<MmapTouchParams> = {
   name: 'micro/mmap-touch',
   description: 'map a file or anonymous region, touch it in a pattern, exit; the generic micro-workload',
-  claim: 'A generic micro-workload for validation and users\' own questions (SCENARIOS.md).',
+  claim: "A generic micro-workload for validation and users' own questions (SCENARIOS.md).",
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: Object.fromEntries(Object.entries(MMAP_TOUCH_KEYS).filter(([k]) => !POLICY_KEYS.has(k))),
   resolve(set) {
@@ -78,7 +78,8 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
     ]),
     charts: (rs) => {
       const windows = ['1', '4', '16', '64'];
-      const pick = (i: number, f: (r: (typeof rs)[number]) => number) => windows.map((w, j) => [w, f(rs[2 * j + i]!)] as const);
+      const pick = (i: number, f: (r: (typeof rs)[number]) => number) =>
+        windows.map((w, j) => [w, f(rs[2 * j + i]!)] as const);
       const perTouch = (r: (typeof rs)[number]) => r.cycles.total / Math.max(1, counterOf(r, 'workload.touches'));
       return [
         {

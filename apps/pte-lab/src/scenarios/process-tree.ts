@@ -70,7 +70,8 @@ function imagePages(i: ImageSpec): number {
 /** Bytes of page cache the spec's files take. */
 export function treeFileBytes(spec: TreeSpec): number {
   const files = new Map<string, number>();
-  for (const i of [...spec.parent.images, ...spec.child.images]) files.set(i.name, Math.max(files.get(i.name) ?? 0, imagePages(i)));
+  for (const i of [...spec.parent.images, ...spec.child.images])
+    files.set(i.name, Math.max(files.get(i.name) ?? 0, imagePages(i)));
   return [...files.values()].reduce((a, b) => a + b, 0) * 4096;
 }
 
@@ -150,7 +151,12 @@ export function runTree(m: Machine, spec: TreeSpec): TreeOutcome {
  * distinct pages touched.
  */
 function mapAndTouch(
-  m: Machine, task: Task, p: ProcessSpec, files: ReadonlyMap<string, Inode>, prng: Prng, cluster: number,
+  m: Machine,
+  task: Task,
+  p: ProcessSpec,
+  files: ReadonlyMap<string, Inode>,
+  prng: Prng,
+  cluster: number,
   phase: Phase | null,
 ): number {
   const run: Phase = phase ?? ((_bucket, fn) => fn());
@@ -159,18 +165,30 @@ function mapAndTouch(
     const file = files.get(img.name)!;
     const { text, data } = run('other', () => ({
       text: m.sys.mmap(task, { pages: img.textPages, prot: VM_READ | VM_EXEC, shared: false, file }),
-      data: img.dataPages > 0 ? m.sys.mmap(task, { pages: img.dataPages, prot: VM_READ | VM_WRITE, shared: false, file, pgoff: img.textPages }) : null,
+      data:
+        img.dataPages > 0
+          ? m.sys.mmap(task, {
+              pages: img.dataPages,
+              prot: VM_READ | VM_WRITE,
+              shared: false,
+              file,
+              pgoff: img.textPages,
+            })
+          : null,
     }));
     const pages = clusterPages(img.textPages, img.touchPages, cluster, prng);
     touched += pages.distinct;
     run('fault', () => {
-      for (const [first, len] of pages.clusters) m.touch(task, { start: text.start + first, pages: len }, { kind: 'seq' }, 'fetch', 1);
+      for (const [first, len] of pages.clusters)
+        m.touch(task, { start: text.start + first, pages: len }, { kind: 'seq' }, 'fetch', 1);
       if (data !== null) m.touch(task, data, { kind: 'seq' }, 'write', 1);
     });
     touched += img.dataPages;
   }
   if (p.heapPages > 0) {
-    const heap = run('other', () => m.sys.mmap(task, { pages: p.heapPages, prot: VM_READ | VM_WRITE, shared: false, file: null }));
+    const heap = run('other', () =>
+      m.sys.mmap(task, { pages: p.heapPages, prot: VM_READ | VM_WRITE, shared: false, file: null }),
+    );
     run('fault', () => m.touch(task, heap, { kind: 'seq' }, 'write', 1));
     touched += p.heapPages;
   }
@@ -184,7 +202,12 @@ function mapAndTouch(
  * of neighbouring slots may overlap). Returns the clusters as [first page, length] and the distinct
  * pages they cover.
  */
-export function clusterPages(pages: number, want: number, cluster: number, prng: Prng): { clusters: Array<readonly [number, number]>; distinct: number } {
+export function clusterPages(
+  pages: number,
+  want: number,
+  cluster: number,
+  prng: Prng,
+): { clusters: Array<readonly [number, number]>; distinct: number } {
   if (want <= 0 || pages <= 0) return { clusters: [], distinct: 0 };
   const slots = Math.ceil(pages / cluster);
   const k = Math.min(slots, Math.ceil(want / cluster));
@@ -207,7 +230,13 @@ export function clusterPages(pages: number, want: number, cluster: number, prng:
 }
 
 /** A whole-number key from `min` to `max` (default `def`). */
-export function countKey(set: Readonly<Record<string, string>>, key: string, def: number, max: number, min = 1): number {
+export function countKey(
+  set: Readonly<Record<string, string>>,
+  key: string,
+  def: number,
+  max: number,
+  min = 1,
+): number {
   if (set[key] === undefined) return def;
   const n = parseCount(set[key]!, `--set ${key}`);
   if (n < min || n > max) throw configError(`--set ${key}: ${n} is not from ${min} to ${max}`);
@@ -215,11 +244,19 @@ export function countKey(set: Readonly<Record<string, string>>, key: string, def
 }
 
 /** A size key: a positive multiple of 4 KiB up to `max` bytes; returns pages. */
-export function pagesKey(set: Readonly<Record<string, string>>, key: string, def: number, max: number, allowZero = false): number {
+export function pagesKey(
+  set: Readonly<Record<string, string>>,
+  key: string,
+  def: number,
+  max: number,
+  allowZero = false,
+): number {
   if (set[key] === undefined) return def / 4096;
   const bytes = parseSize(set[key]!, `--set ${key}`);
   if ((bytes <= 0 && !(allowZero && bytes === 0)) || bytes % 4096 !== 0) {
-    throw configError(`--set ${key}: '${set[key]}' is not a ${allowZero ? 'non-negative' : 'positive'} multiple of 4KiB`);
+    throw configError(
+      `--set ${key}: '${set[key]}' is not a ${allowZero ? 'non-negative' : 'positive'} multiple of 4KiB`,
+    );
   }
   if (bytes > max) throw configError(`--set ${key}: '${set[key]}' is more than ${formatSize(max)}`);
   return bytes / 4096;
@@ -247,7 +284,9 @@ export function cycleFigures(c: TreeCycles, per: number, unit: string): Record<s
 export const BUCKETS = ['fault', 'fork_copy', 'zap_exit', 'pin_unpin'] as const;
 
 /** Results of a report, grouped: platform → (fault-around window → result), windows ascending. */
-export function byPlatformWindow<R extends { platform: string; params: Readonly<Record<string, string>> }>(results: readonly R[]): Map<string, Array<readonly [number, R]>> {
+export function byPlatformWindow<R extends { platform: string; params: Readonly<Record<string, string>> }>(
+  results: readonly R[],
+): Map<string, Array<readonly [number, R]>> {
   const out = new Map<string, Array<readonly [number, R]>>();
   for (const r of results) {
     const w = Number(r.params.fault_around);
@@ -261,8 +300,15 @@ export function byPlatformWindow<R extends { platform: string; params: Readonly<
 
 /** A line chart of one derived figure against the fault-around window, one series per platform. */
 export function windowChart(
-  results: ReadonlyArray<{ platform: string; params: Readonly<Record<string, string>>; derived: Readonly<Record<string, number>> }>,
-  figure: string, title: string, yLabel: string, logY = false,
+  results: ReadonlyArray<{
+    platform: string;
+    params: Readonly<Record<string, string>>;
+    derived: Readonly<Record<string, number>>;
+  }>,
+  figure: string,
+  title: string,
+  yLabel: string,
+  logY = false,
 ): ChartSpec {
   const series = [...byPlatformWindow(results)].map(([platform, list]) => ({
     name: platform,
@@ -273,15 +319,25 @@ export function windowChart(
 
 /** A bar chart of the cycle buckets per unit, one bar group per platform × window. */
 export function bucketChart(
-  results: ReadonlyArray<{ platform: string; params: Readonly<Record<string, string>>; derived: Readonly<Record<string, number>> }>,
-  unit: string, title: string,
+  results: ReadonlyArray<{
+    platform: string;
+    params: Readonly<Record<string, string>>;
+    derived: Readonly<Record<string, number>>;
+  }>,
+  unit: string,
+  title: string,
 ): ChartSpec {
-  const groups = [...byPlatformWindow(results)].flatMap(([platform, list]) => list.map(([w, r]) => [`${platform} fa=${w}`, r] as const));
+  const groups = [...byPlatformWindow(results)].flatMap(([platform, list]) =>
+    list.map(([w, r]) => [`${platform} fa=${w}`, r] as const),
+  );
   return {
     title,
     kind: 'bar',
     xLabel: 'platform, fault-around window',
     yLabel: `cycles per ${unit}`,
-    series: BUCKETS.map((b) => ({ name: b.replace('_', '/'), points: groups.map(([x, r]) => [x, r.derived[`cycles_${b}_per_${unit}`] ?? 0] as const) })),
+    series: BUCKETS.map((b) => ({
+      name: b.replace('_', '/'),
+      points: groups.map(([x, r]) => [x, r.derived[`cycles_${b}_per_${unit}`] ?? 0] as const),
+    })),
   };
 }

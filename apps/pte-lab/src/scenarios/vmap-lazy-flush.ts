@@ -38,7 +38,21 @@ const VARIANTS: readonly Variant[] = [
   { name: 'pt_cache', mode: 'lazy-2008', alias: 'none', ptCache: true },
 ];
 
-const FIGURES = ['vunmaps', 'flushes', 'ipis', 'purges', 'unmap_aliases', 'pins', 'alias_pins', 'refused', 'rounds_done', 'pt_cache_refills', 'flush_cycles', 'cycles', 'cycles_per_round'] as const;
+const FIGURES = [
+  'vunmaps',
+  'flushes',
+  'ipis',
+  'purges',
+  'unmap_aliases',
+  'pins',
+  'alias_pins',
+  'refused',
+  'rounds_done',
+  'pt_cache_refills',
+  'flush_cycles',
+  'cycles',
+  'cycles_per_round',
+] as const;
 
 const DEFAULT_PT_CACHE = 16;
 
@@ -65,14 +79,15 @@ const DEFAULT_PT_CACHE = 16;
  */
 export const vmapLazyFlush: Scenario<Params> = {
   name: 'vmap/lazy-flush',
-  description: 'vmap/vunmap churn with forks: eager vs lazy vunmap flushing, and Xen\'s guards against stale vmap aliases at pin time',
+  description:
+    "vmap/vunmap churn with forks: eager vs lazy vunmap flushing, and Xen's guards against stale vmap aliases at pin time",
   claim:
     'Piggin (seed 003): lazy vunmap with batched TLB flushes beats a global flush per vunmap; Xen must vm_unmap_aliases() before pinning a page that may have a stale writable vmap alias ("very expensive ... however it should be OK if not called too often").',
   platforms: ['xen-pv', 'native'],
   keys: {
     rounds: 'rounds of vmap churn followed by a fork (default 32)',
     vmaps: 'vmalloc/vfree pairs per round (default 32)',
-    area: 'pages per vmalloc area (default 4: a 16 KiB vmap\'d stack)',
+    area: "pages per vmalloc area (default 4: a 16 KiB vmap'd stack)",
     tables: 'fresh 2 MiB regions the forked child maps per round, each a new PTE page (default 4)',
     lazy_max: 'lazy_max_pages: lazily freed pages that trigger a purge (default: fls(nr_cpus) × 8192, as the kernel)',
   },
@@ -89,7 +104,13 @@ export const vmapLazyFlush: Scenario<Params> = {
     const lazyMax = set.lazy_max !== undefined ? count('lazy_max', 0, 1, 2 ** 24) : 0;
     return {
       parsed: { rounds, vmaps, area, tables, lazyMax },
-      text: { rounds: String(rounds), vmaps: String(vmaps), area: String(area), tables: String(tables), lazy_max: lazyMax === 0 ? 'kernel' : String(lazyMax) },
+      text: {
+        rounds: String(rounds),
+        vmaps: String(vmaps),
+        area: String(area),
+        tables: String(tables),
+        lazy_max: lazyMax === 0 ? 'kernel' : String(lazyMax),
+      },
     };
   },
   // vmalloc'd pages are freed each round; what is live at once is small. Tables, the parent, slack.
@@ -139,7 +160,8 @@ export const vmapLazyFlush: Scenario<Params> = {
     charts(results): ChartSpec[] {
       const xen4 = results[0]!;
       const names = VARIANTS.map((v) => v.name);
-      const bar = (r: RunResult, f: string) => names.filter((n) => r.derived[`${n}.${f}`] !== undefined).map((n) => [n, r.derived[`${n}.${f}`]!] as const);
+      const bar = (r: RunResult, f: string) =>
+        names.filter((n) => r.derived[`${n}.${f}`] !== undefined).map((n) => [n, r.derived[`${n}.${f}`]!] as const);
       return [
         {
           title: `Kernel TLB flushes and IPIs, ${xen4.params.rounds} rounds × ${xen4.params.vmaps} vmap/vunmap (xen-pv, ${fmt(xen4.derived.nr_cpus ?? 0)} CPUs)`,
@@ -161,11 +183,14 @@ export const vmapLazyFlush: Scenario<Params> = {
           // Only variants that ran every round: an unguarded lazy-2008 guest stops at Xen's refusal.
           series: results.map((r) => ({
             name: `${r.platform}, ${fmt(r.derived.nr_cpus ?? 0)} CPUs`,
-            points: bar(r, 'cycles_per_round').filter(([n]) => r.derived[`${n}.rounds_done`] === Number(r.params.rounds)),
+            points: bar(r, 'cycles_per_round').filter(
+              ([n]) => r.derived[`${n}.rounds_done`] === Number(r.params.rounds),
+            ),
           })),
         },
         {
-          title: 'Page-table pages handed out with a stale writable vmap alias (pins Xen refuses without a guard), xen-pv',
+          title:
+            'Page-table pages handed out with a stale writable vmap alias (pins Xen refuses without a guard), xen-pv',
           kind: 'bar',
           xLabel: 'variant',
           yLabel: 'pages',
@@ -180,13 +205,17 @@ export const vmapLazyFlush: Scenario<Params> = {
       const [xen4, xen32, native] = results as [RunResult, RunResult, RunResult];
       const d = (r: RunResult, v: string, f: string) => r.derived[`${v}.${f}`] ?? 0;
       const rounds = Number(xen4.params.rounds);
-      const lazyWins = [xen4, xen32, native].every((r) => d(r, 'lazy', 'flushes') < d(r, 'eager', 'flushes') && d(r, 'lazy', 'cycles') < d(r, 'eager', 'cycles'));
+      const lazyWins = [xen4, xen32, native].every(
+        (r) => d(r, 'lazy', 'flushes') < d(r, 'eager', 'flushes') && d(r, 'lazy', 'cycles') < d(r, 'eager', 'cycles'),
+      );
       const unguardedRefused = d(xen4, 'lazy-2008', 'refused') > 0;
       const guarded = ['always', 'check', 'pt_cache'];
       const guardsHold = guarded.every((v) => d(xen4, v, 'refused') === 0 && d(xen4, v, 'rounds_done') === rounds);
       const cheapest = guarded.reduce((a, b) => (d(xen4, b, 'cycles') < d(xen4, a, 'cycles') ? b : a));
-      const agrees = lazyWins && unguardedRefused && guardsHold ? 'yes' : lazyWins || unguardedRefused ? 'partly' : 'no';
-      const flushes = (r: RunResult, v: string) => `${fmt(d(r, v, 'flushes'))} flush(es) / ${fmt(d(r, v, 'ipis'))} IPIs`;
+      const agrees =
+        lazyWins && unguardedRefused && guardsHold ? 'yes' : lazyWins || unguardedRefused ? 'partly' : 'no';
+      const flushes = (r: RunResult, v: string) =>
+        `${fmt(d(r, v, 'flushes'))} flush(es) / ${fmt(d(r, v, 'ipis'))} IPIs`;
       const text =
         `${rounds} rounds of ${xen4.params.vmaps} vmalloc/vfree of ${xen4.params.area} pages, each followed by a fork: on xen-pv with ${fmt(xen4.derived.nr_cpus ?? 0)} CPUs eager vunmap makes ` +
         `${flushes(xen4, 'eager')}, lazy ${flushes(xen4, 'lazy')} (lazy_max_pages ${fmt(xen4.derived.lazy_max_pages ?? 0)}), ${ratio(d(xen4, 'eager', 'cycles'), d(xen4, 'lazy', 'cycles'))} fewer cycles; ` +
@@ -233,7 +262,12 @@ function churn(m: Machine, p: Params): { aliasPins: number; roundsDone: number }
       const child = m.sys.fork(parent);
       if (refused(m)) break;
       if (p.tables > 0) {
-        const region = m.sys.mmap(child, { pages: 512 * p.tables, prot: VM_READ | VM_WRITE, shared: false, file: null });
+        const region = m.sys.mmap(child, {
+          pages: 512 * p.tables,
+          prot: VM_READ | VM_WRITE,
+          shared: false,
+          file: null,
+        });
         m.touch(child, region, { kind: 'per2m' }, 'write', 1);
         if (refused(m)) break;
       }
@@ -252,7 +286,6 @@ function churn(m: Machine, p: Params): { aliasPins: number; roundsDone: number }
   }
   return { aliasPins, roundsDone };
 }
-
 
 /** `a` relative to `b` as "+3.1%" / "−2%" (or "n/a" when b is 0). */
 function pct(a: number, b: number): string {

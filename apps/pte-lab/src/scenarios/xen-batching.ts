@@ -23,7 +23,14 @@ const VARIANTS = [
   { name: 'batched', faultAround: -1, lazy: true, pteWrite: 'mmu_update' },
 ] as const;
 
-const FIGURES = ['faults', 'hypercalls', 'hypercalls_per_fault', 'entries_per_hypercall', 'cycles_per_pte', 'cycles_per_touch'] as const;
+const FIGURES = [
+  'faults',
+  'hypercalls',
+  'hypercalls_per_fault',
+  'entries_per_hypercall',
+  'cycles_per_pte',
+  'cycles_per_touch',
+] as const;
 
 /**
  * thread/xen-batching (SCENARIOS.md): Fitzhardinge's "I can set any number of ptes in one
@@ -34,8 +41,10 @@ const FIGURES = ['faults', 'hypercalls', 'hypercalls_per_fault', 'entries_per_hy
  */
 export const xenBatching: Scenario<Params> = {
   name: 'thread/xen-batching',
-  description: 'Xen PV: update_va_mapping per fault vs fault-around unbatched vs batched in lazy mode (multicall/mmu_update)',
-  claim: 'Fitzhardinge (seed 001): "I can set any number of ptes in one hypercall, so batching would amortize the cost."',
+  description:
+    'Xen PV: update_va_mapping per fault vs fault-around unbatched vs batched in lazy mode (multicall/mmu_update)',
+  claim:
+    'Fitzhardinge (seed 001): "I can set any number of ptes in one hypercall, so batching would amortize the cost."',
   platforms: ['xen-pv'],
   keys: {
     size: 'file size with unit (default 16MiB)',
@@ -45,7 +54,8 @@ export const xenBatching: Scenario<Params> = {
   resolve(set) {
     const { size, pattern, text } = resolveSizePattern(set, 'seq');
     const window = set.window !== undefined ? parseCount(set.window, '--set window') : 16;
-    if (window < 2 || window > 512 || (window & (window - 1)) !== 0) throw configError(`--set window: ${window} is not a power of two from 2 to 512`);
+    if (window < 2 || window > 512 || (window & (window - 1)) !== 0)
+      throw configError(`--set window: ${window} is not a power of two from 2 to 512`);
     return { parsed: { size, pattern, window }, text: { ...text, window: String(window) } };
   },
   defaultMemBytes: (p) => memForFile(p.size),
@@ -54,7 +64,12 @@ export const xenBatching: Scenario<Params> = {
     const derived: Record<string, number> = {};
     let primary: Machine | null = null;
     for (const v of VARIANTS) {
-      const policy = { ...ctx.options.policy, maxFolioOrder: 0, faultAround: v.faultAround === -1 ? p.window : 1, faultAroundLazy: v.lazy };
+      const policy = {
+        ...ctx.options.policy,
+        maxFolioOrder: 0,
+        faultAround: v.faultAround === -1 ? p.window : 1,
+        faultAroundLazy: v.lazy,
+      };
       const m = ctx.machine({ platform: 'xen-pv', policy, xenPteWrite: v.pteWrite });
       const { task, vma } = cachedFileMapping(m, p.size);
       m.startMeasurement();
@@ -85,8 +100,14 @@ export const xenBatching: Scenario<Params> = {
         xLabel: 'how PTEs are written',
         yLabel: 'hypercalls per fault',
         series: [
-          { name: 'sequential', points: VARIANTS.map((v) => [v.name, derivedOf(seq!, `${v.name}.hypercalls_per_fault`)] as const) },
-          { name: 'random 25%', points: VARIANTS.map((v) => [v.name, derivedOf(rnd!, `${v.name}.hypercalls_per_fault`)] as const) },
+          {
+            name: 'sequential',
+            points: VARIANTS.map((v) => [v.name, derivedOf(seq!, `${v.name}.hypercalls_per_fault`)] as const),
+          },
+          {
+            name: 'random 25%',
+            points: VARIANTS.map((v) => [v.name, derivedOf(rnd!, `${v.name}.hypercalls_per_fault`)] as const),
+          },
         ],
       },
       {
@@ -95,8 +116,14 @@ export const xenBatching: Scenario<Params> = {
         xLabel: 'how PTEs are written',
         yLabel: 'cycles per touch',
         series: [
-          { name: 'sequential', points: VARIANTS.map((v) => [v.name, derivedOf(seq!, `${v.name}.cycles_per_touch`)] as const) },
-          { name: 'random 25%', points: VARIANTS.map((v) => [v.name, derivedOf(rnd!, `${v.name}.cycles_per_touch`)] as const) },
+          {
+            name: 'sequential',
+            points: VARIANTS.map((v) => [v.name, derivedOf(seq!, `${v.name}.cycles_per_touch`)] as const),
+          },
+          {
+            name: 'random 25%',
+            points: VARIANTS.map((v) => [v.name, derivedOf(rnd!, `${v.name}.cycles_per_touch`)] as const),
+          },
         ],
       },
     ],

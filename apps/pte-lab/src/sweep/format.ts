@@ -26,6 +26,8 @@ export function formatSweepTable(
   });
   // Varied values that are all plain integers are a numeric (right-aligned) column.
   const isInt = (c: string | number) => typeof c === 'string' && /^(0|[1-9][0-9]{0,14})$/.test(c);
-  const cells = body.map((row) => row.map((c, j) => (j < varyKeys.length && body.every((r) => isInt(r[j]!)) ? Number(c) : c)));
+  const cells = body.map((row) =>
+    row.map((c, j) => (j < varyKeys.length && body.every((r) => isInt(r[j]!)) ? Number(c) : c)),
+  );
   return `${head}\n\n${formatTable([...varyKeys, ...rows.map(([label]) => label)], cells)}`;
 }

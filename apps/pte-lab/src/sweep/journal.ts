@@ -1,4 +1,13 @@
-import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { PteError } from '@pte/core';
 import type { RunResult } from '@pte/machine';
@@ -34,7 +43,8 @@ export function readJournal(file: string): Map<string, RunResult> {
     } catch {
       continue;
     }
-    if (typeof entry?.point === 'string' && typeof entry.result === 'object' && entry.result !== null) done.set(entry.point, entry.result);
+    if (typeof entry?.point === 'string' && typeof entry.result === 'object' && entry.result !== null)
+      done.set(entry.point, entry.result);
   }
   return done;
 }
@@ -48,7 +58,10 @@ function ioError(what: string, e: unknown): PteError {
 export class Journal {
   private fd: number | undefined;
 
-  constructor(readonly file: string, keep: ReadonlyArray<readonly [string, RunResult]>) {
+  constructor(
+    readonly file: string,
+    keep: ReadonlyArray<readonly [string, RunResult]>,
+  ) {
     const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
     try {
       writeFileSync(tmp, keep.map(([point, result]) => line(point, result)).join(''));

@@ -33,7 +33,10 @@ export function parseVary(specs: readonly string[], scenarioName: string, base: 
     const eq = spec.indexOf('=');
     if (eq <= 0) throw usageError(`--vary '${spec}' is not key=v1,v2,...`);
     const key = spec.slice(0, eq).trim();
-    const values = spec.slice(eq + 1).split(',').map((v) => v.trim());
+    const values = spec
+      .slice(eq + 1)
+      .split(',')
+      .map((v) => v.trim());
     const known =
       (RUN_KEYS as readonly string[]).includes(key) ||
       key in scenario.keys ||
@@ -45,9 +48,12 @@ export function parseVary(specs: readonly string[], scenarioName: string, base: 
         `keys: ${[...RUN_KEYS, ...Object.keys(scenario.keys), ...Object.keys(COMMON_KEYS)].join(', ')}`,
       );
     }
-    if (axes.some((a) => a.key === key)) throw usageError(`--vary ${key} is given twice (list all its values in one --vary)`);
+    if (axes.some((a) => a.key === key))
+      throw usageError(`--vary ${key} is given twice (list all its values in one --vary)`);
     if (key in baseSet || (key === 'platform' && base.platform !== undefined)) {
-      throw usageError(`--vary ${key} conflicts with --${key in baseSet ? `set ${key}` : key}: a key is either fixed or varied`);
+      throw usageError(
+        `--vary ${key} conflicts with --${key in baseSet ? `set ${key}` : key}: a key is either fixed or varied`,
+      );
     }
     for (const v of values) if (v === '') throw usageError(`--vary ${key}: empty value in '${spec.slice(eq + 1)}'`);
     const dup = values.find((v, i) => values.indexOf(v) !== i);
@@ -69,7 +75,14 @@ function pointOptions(base: SweepBase, vary: ReadonlyArray<readonly [string, str
     else if (k === 'seed') seed = parseCount(v, 'seed');
     else set.push(`${k}=${v}`);
   }
-  return { scenario: base.scenario, ...(platform !== undefined ? { platform } : {}), profile, set, seed, check: base.check };
+  return {
+    scenario: base.scenario,
+    ...(platform !== undefined ? { platform } : {}),
+    profile,
+    set,
+    seed,
+    check: base.check,
+  };
 }
 
 /** The cartesian product of the axes in order (the last axis varies fastest). */

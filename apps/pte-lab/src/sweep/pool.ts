@@ -18,7 +18,11 @@ export interface ToWorker {
 /** A worker's answer: the point's RunResult, or the error it raised. */
 export type FromWorker =
   | { readonly id: number; readonly ok: true; readonly result: RunResult }
-  | { readonly id: number; readonly ok: false; readonly error: { readonly code?: PteErrorCode; readonly message: string; readonly hint?: string | undefined } };
+  | {
+      readonly id: number;
+      readonly ok: false;
+      readonly error: { readonly code?: PteErrorCode; readonly message: string; readonly hint?: string | undefined };
+    };
 
 /**
  * The worker entry, resolved relative to this module: `worker.js` beside it in the build; when this
@@ -27,7 +31,8 @@ export type FromWorker =
  */
 export function workerFile(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const f of [join(here, 'worker.js'), join(here, '..', '..', 'dist', 'sweep', 'worker.js')]) if (existsSync(f)) return f;
+  for (const f of [join(here, 'worker.js'), join(here, '..', '..', 'dist', 'sweep', 'worker.js')])
+    if (existsSync(f)) return f;
   return undefined;
 }
 
@@ -63,7 +68,9 @@ const PREFETCH = 2;
 
 function pointError(p: SweepPoint, e: { code?: PteErrorCode; message: string; hint?: string | undefined }): Error {
   const where = `sweep point ${p.vary.map(([k, v]) => `${k}=${v}`).join(' ')}`;
-  return e.code !== undefined ? new PteError(e.code, `${where}: ${e.message}`, e.hint) : new Error(`${where}: ${e.message}`);
+  return e.code !== undefined
+    ? new PteError(e.code, `${where}: ${e.message}`, e.hint)
+    : new Error(`${where}: ${e.message}`);
 }
 
 /**
@@ -72,7 +79,12 @@ function pointError(p: SweepPoint, e: { code?: PteErrorCode; message: string; hi
  * worker threads once the rest of the sweep looks long enough (PoolOptions.spawnIfLeftMs). Every job takes its next point with
  * pickPoint (the same platform as its last, while there is one).
  */
-export function runPoints(points: readonly SweepPoint[], jobs: number, onResult: (p: SweepPoint, r: RunResult) => void, options: PoolOptions = {}): PointRun {
+export function runPoints(
+  points: readonly SweepPoint[],
+  jobs: number,
+  onResult: (p: SweepPoint, r: RunResult) => void,
+  options: PoolOptions = {},
+): PointRun {
   const n = Math.min(jobs, points.length);
   const file = n >= 2 ? workerFile() : undefined;
   const spawnIfLeftMs = options.spawnIfLeftMs ?? 1000;
@@ -107,7 +119,11 @@ export function runPoints(points: readonly SweepPoint[], jobs: number, onResult:
   /** Job `j` takes its next point off the list, or undefined when none is left. */
   const take = (j: number) => {
     const busy = on.filter((x, i): x is string => i !== j && x !== undefined);
-    const k = pickPoint(left.map((x) => x.p), on[j], busy);
+    const k = pickPoint(
+      left.map((x) => x.p),
+      on[j],
+      busy,
+    );
     if (k < 0) return undefined;
     const t = left.splice(k, 1)[0]!;
     on[j] = t.p.options.platform ?? '';
@@ -151,7 +167,15 @@ export function runPoints(points: readonly SweepPoint[], jobs: number, onResult:
       if (finished) return;
       const ran = completed; // only this thread has run points before the workers start
       const spent = performance.now() - t0;
-      if (file !== undefined && workers.length === 0 && ran > 0 && left.length >= 2 && spent >= Math.min(WARM_MS, spawnIfLeftMs) && (spent / ran) * left.length >= spawnIfLeftMs) spawn(file);
+      if (
+        file !== undefined &&
+        workers.length === 0 &&
+        ran > 0 &&
+        left.length >= 2 &&
+        spent >= Math.min(WARM_MS, spawnIfLeftMs) &&
+        (spent / ran) * left.length >= spawnIfLeftMs
+      )
+        spawn(file);
       const t = take(0);
       if (t === undefined) return void (on[0] = undefined);
       let r: RunResult;
@@ -178,6 +202,8 @@ function runHere(p: SweepPoint): RunResult {
   try {
     return runScenario(p.options);
   } catch (e) {
-    throw e instanceof PteError ? pointError(p, e) : pointError(p, { message: e instanceof Error ? e.message : String(e) });
+    throw e instanceof PteError
+      ? pointError(p, e)
+      : pointError(p, { message: e instanceof Error ? e.message : String(e) });
   }
 }

@@ -7,9 +7,13 @@ import { KvmTdpPlatform } from './kvm-tdp.js';
 /** The platform object for a platform name. */
 export function createPlatform(name: PlatformName, s: PlatformSetup): Platform {
   switch (name) {
-    case 'native': return new NativePlatform(s);
-    case 'xen-pv': return new XenPvPlatform(s);
-    case 'kvm-shadow': return new KvmShadowPlatform(s);
-    case 'kvm-tdp': return new KvmTdpPlatform(s);
+    case 'native':
+      return new NativePlatform(s);
+    case 'xen-pv':
+      return new XenPvPlatform(s);
+    case 'kvm-shadow':
+      return new KvmShadowPlatform(s);
+    case 'kvm-tdp':
+      return new KvmTdpPlatform(s);
   }
 }

@@ -18,7 +18,13 @@ export class KvmShadowPlatform implements Platform {
 
   constructor(s: PlatformSetup) {
     this.mem = new PhysMem(s.frames);
-    const shadow = new ShadowMmu({ gmem: this.mem, era: s.shadowEra ?? s.profile.shadowEra, ledger: s.ledger, costs: s.costs, deferredAD: s.deferredAD ?? false });
+    const shadow = new ShadowMmu({
+      gmem: this.mem,
+      era: s.shadowEra ?? s.profile.shadowEra,
+      ledger: s.ledger,
+      costs: s.costs,
+      deferredAD: s.deferredAD ?? false,
+    });
     this.shadow = shadow;
     this.mmu = new Mmu(shadow.smem, { ledger: s.ledger, costs: s.costs });
     shadow.attachCpu(this.mmu);
@@ -46,7 +52,8 @@ export class KvmShadowPlatform implements Platform {
 
   verify(where: string): void {
     const broken = this.shadow.checkInvariants();
-    if (broken.length > 0) throw new PteError('model', `shadow MMU invariant failed ${where}: ${broken.slice(0, 3).join('; ')}`);
+    if (broken.length > 0)
+      throw new PteError('model', `shadow MMU invariant failed ${where}: ${broken.slice(0, 3).join('; ')}`);
   }
 }
 

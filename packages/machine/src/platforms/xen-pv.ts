@@ -23,7 +23,14 @@ export class XenPvPlatform implements Platform {
     this.mem = xen.mem;
     this.mmu = new Mmu(this.mem, { ledger: s.ledger, costs: s.costs });
     xen.attachCpu(this.mmu);
-    this.pv = new XenPvMmu(xen, this.mmu, s.xenPteWrite ?? s.profile.xenPteWrite, s.ledger, s.costs, s.xenAlias ?? 'always');
+    this.pv = new XenPvMmu(
+      xen,
+      this.mmu,
+      s.xenPteWrite ?? s.profile.xenPteWrite,
+      s.ledger,
+      s.costs,
+      s.xenAlias ?? 'always',
+    );
   }
 
   /** PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants. */
@@ -38,14 +45,18 @@ export class XenPvPlatform implements Platform {
   /** A refused update leaves the fault unfixable; the guest would BUG() (xen_set_pte's failed hypercall). */
   unfixableFault(vpn: number): Error | null {
     if (this.xen.refused === 0) return null;
-    return new PteError('model', `page 0x${vpn.toString(16)} cannot be mapped: Xen refused the guest's page-table update (xen.refused = ${this.xen.refused}); the guest would BUG()`);
+    return new PteError(
+      'model',
+      `page 0x${vpn.toString(16)} cannot be mapped: Xen refused the guest's page-table update (xen.refused = ${this.xen.refused}); the guest would BUG()`,
+    );
   }
 
   addCountersTo(_c: Counters): void {}
 
   verify(where: string): void {
     const broken = this.xen.checkInvariants();
-    if (broken.length > 0) throw new PteError('model', `Xen invariant failed ${where}: ${broken.slice(0, 3).join('; ')}`);
+    if (broken.length > 0)
+      throw new PteError('model', `Xen invariant failed ${where}: ${broken.slice(0, 3).join('; ')}`);
   }
 }
 

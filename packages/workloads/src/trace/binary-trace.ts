@@ -171,19 +171,26 @@ export class BinTraceReader {
   }
 
   end(): void {
-    if (this.headerLen < BIN_HEADER_BYTES) throw parseError(`${this.file}: not a PTE Lab binary trace (${this.headerLen} bytes, shorter than the header)`);
-    if (this.carryLen > 0 || !this.endSeen) throw parseError(`${this.file}: truncated binary trace (no end record after byte ${this.base})`);
+    if (this.headerLen < BIN_HEADER_BYTES)
+      throw parseError(`${this.file}: not a PTE Lab binary trace (${this.headerLen} bytes, shorter than the header)`);
+    if (this.carryLen > 0 || !this.endSeen)
+      throw parseError(`${this.file}: truncated binary trace (no end record after byte ${this.base})`);
     this.outB.flush();
   }
 
   private checkHeader(): void {
     const h = this.header;
     for (let i = 0; i < 8; i++) {
-      if (h[i] !== BIN_MAGIC.charCodeAt(i)) throw parseError(`${this.file}: not a PTE Lab binary trace (no '${BIN_MAGIC}' magic)`);
+      if (h[i] !== BIN_MAGIC.charCodeAt(i))
+        throw parseError(`${this.file}: not a PTE Lab binary trace (no '${BIN_MAGIC}' magic)`);
     }
     const version = h[8]! | (h[9]! << 8);
-    if (version !== BIN_VERSION) throw parseError(`${this.file}: binary trace version ${version} is not supported (this build reads version ${BIN_VERSION})`);
-    if (h[10] !== TRACE_PAGE_SHIFT) throw parseError(`${this.file}: binary trace page shift ${h[10]} is not ${TRACE_PAGE_SHIFT}`);
+    if (version !== BIN_VERSION)
+      throw parseError(
+        `${this.file}: binary trace version ${version} is not supported (this build reads version ${BIN_VERSION})`,
+      );
+    if (h[10] !== TRACE_PAGE_SHIFT)
+      throw parseError(`${this.file}: binary trace page shift ${h[10]} is not ${TRACE_PAGE_SHIFT}`);
   }
 
   /** Decode one record at `p` (bound `e`): the position after it, or −1 if it is incomplete. */
@@ -194,7 +201,8 @@ export class BinTraceReader {
     if (tag === TAG_END) {
       if (this.varint(b, p + 1, e, at) < 0) return -1;
       const v = this.dValue;
-      if (v !== this.records) throw parseError(`${this.file}: byte ${at}: end record counts ${v} records, the trace has ${this.records}`);
+      if (v !== this.records)
+        throw parseError(`${this.file}: byte ${at}: end record counts ${v} records, the trace has ${this.records}`);
       this.endSeen = true;
       return this.dPos;
     }
@@ -217,7 +225,8 @@ export class BinTraceReader {
       if (repeat < 2 || repeat > 0xffffffff) throw parseError(`${this.file}: byte ${at}: bad repeat ${repeat}`);
     }
     const vpn = this.prevVpn + (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
-    if (vpn < 0 || vpn >= 2 ** 52) throw parseError(`${this.file}: byte ${at}: page 0x${vpn.toString(16)} out of range`);
+    if (vpn < 0 || vpn >= 2 ** 52)
+      throw parseError(`${this.file}: byte ${at}: page 0x${vpn.toString(16)} out of range`);
     this.prevVpn = vpn;
     this.records += repeat;
     this.outB.add(tag & 3, vpn, pages, repeat);

@@ -1,7 +1,21 @@
 /** Trace readers and writers: valgrind lackey, the compact binary format, streaming file reading. */
 export {
-  OP_INSTR, OP_LOAD, OP_STORE, OP_MODIFY, OP_LETTERS, TOUCH_READ, TOUCH_WRITE, TOUCH_FETCH, TRACE_PAGE_SHIFT, TRACE_PAGE_SIZE,
-  RECORD_CHUNK, RecordChunk, RecordBuilder, newTraceStats, addChunkStats, touchesPerRecord,
+  OP_INSTR,
+  OP_LOAD,
+  OP_STORE,
+  OP_MODIFY,
+  OP_LETTERS,
+  TOUCH_READ,
+  TOUCH_WRITE,
+  TOUCH_FETCH,
+  TRACE_PAGE_SHIFT,
+  TRACE_PAGE_SIZE,
+  RECORD_CHUNK,
+  RecordChunk,
+  RecordBuilder,
+  newTraceStats,
+  addChunkStats,
+  touchesPerRecord,
 } from './trace-records.js';
 export type { TraceOp, RecordSink, TraceStats } from './trace-records.js';
 export { LackeyParser } from './lackey.js';

@@ -1,5 +1,13 @@
 import { parseError } from '@pte/core';
-import { OP_INSTR, OP_LOAD, OP_MODIFY, OP_STORE, RecordBuilder, TRACE_PAGE_SIZE, type RecordSink } from './trace-records.js';
+import {
+  OP_INSTR,
+  OP_LOAD,
+  OP_MODIFY,
+  OP_STORE,
+  RecordBuilder,
+  TRACE_PAGE_SIZE,
+  type RecordSink,
+} from './trace-records.js';
 
 /** The longest trace line accepted: `" M " + 16 hex digits + "," + a size` fits many times over. */
 const MAX_LINE = 256;

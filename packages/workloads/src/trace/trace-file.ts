@@ -32,7 +32,8 @@ export interface TraceReadOptions {
  */
 export function readTraceFile(path: string, format: TraceFormat, sink: RecordSink, o: TraceReadOptions = {}): void {
   const name = o.name ?? basename(path);
-  const reader = format === 'lackey' ? new LackeyParser(sink, name, o.chunkRecords) : new BinTraceReader(sink, name, o.chunkRecords);
+  const reader =
+    format === 'lackey' ? new LackeyParser(sink, name, o.chunkRecords) : new BinTraceReader(sink, name, o.chunkRecords);
   let fd: number;
   try {
     fd = openSync(path, 'r');

@@ -99,7 +99,12 @@ export class RecordBuilder {
     const n = c.length;
     if (n > 0) {
       const last = n - 1;
-      if (c.op[last] === op && c.vpn[last] === vpn && c.pages[last] === pages && c.repeat[last]! + repeat <= 0xffffffff) {
+      if (
+        c.op[last] === op &&
+        c.vpn[last] === vpn &&
+        c.pages[last] === pages &&
+        c.repeat[last]! + repeat <= 0xffffffff
+      ) {
         c.repeat[last]! += repeat;
         return;
       }
