@@ -78,10 +78,11 @@ export class CycleLedger extends Tally {
   private readonly phaseNames: string[] = ['none'];
   private phaseTotals = new Float64Array(8);
   private phase = 0;
+  /** total() when the current phase was entered: a phase is charged at its transitions, not per charge. */
+  private phaseStart = 0;
 
   charge(id: number, cycles: number): void {
     this.values[id] += cycles;
-    this.phaseTotals[this.phase] += cycles;
   }
 
   /**
@@ -105,13 +106,22 @@ export class CycleLedger extends Tally {
   /** Charge to phase `p` from now on; returns the phase it replaces (restore it when done). */
   enterPhase(p: number): number {
     const prev = this.phase;
+    const now = this.total();
+    this.phaseTotals[prev] += now - this.phaseStart;
+    this.phaseStart = now;
     this.phase = p;
     return prev;
   }
 
+  override reset(): void {
+    super.reset();
+    this.phaseTotals.fill(0);
+    this.phaseStart = 0;
+  }
+
   /** Cycles charged while phase `p` was current. */
   phaseTotal(p: number): number {
-    return this.phaseTotals[p]!;
+    return this.phaseTotals[p]! + (p === this.phase ? this.total() - this.phaseStart : 0);
   }
 
   total(): number {

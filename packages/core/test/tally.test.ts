@@ -157,6 +157,54 @@ describe('CycleLedger', () => {
   });
 });
 
+describe('CycleLedger phases', () => {
+  it('tally the cycles charged while each phase was current, nested and restored', () => {
+    const l = new CycleLedger();
+    const a = l.id('guest.fault');
+    const pin = l.definePhase('pgd_pin');
+    const fork = l.definePhase('fork_copy');
+    expect(l.definePhase('pgd_pin')).toBe(pin);
+    l.charge(a, 100); // none
+    const outer = l.enterPhase(fork);
+    l.charge(a, 40);
+    const inner = l.enterPhase(pin);
+    l.charge(a, 7);
+    expect(l.phaseTotal(pin)).toBe(7); // the current phase includes what is charged so far
+    l.enterPhase(inner);
+    l.charge(a, 3);
+    l.enterPhase(outer);
+    l.charge(a, 1000);
+    expect([l.phaseTotal(0), l.phaseTotal(fork), l.phaseTotal(pin)]).toEqual([1100, 43, 7]);
+    expect(l.phaseTotal(0) + l.phaseTotal(fork) + l.phaseTotal(pin)).toBe(l.total());
+    l.reset();
+    expect([l.phaseTotal(0), l.phaseTotal(fork), l.phaseTotal(pin)]).toEqual([0, 0, 0]);
+  });
+
+  it('phases always sum to the total, whatever the sequence', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 1_000_000 })), { maxLength: 200 }),
+        (steps) => {
+          const l = new CycleLedger();
+          const c = l.id('x.y');
+          const phases = Array.from({ length: 12 }, (_, i) => l.definePhase(`p${i}`));
+          const want = new Map<number, number>();
+          let cur = 0;
+          for (const [p, cycles] of steps) {
+            if (p < 12) cur = phases[p]!;
+            else cur = 0;
+            l.enterPhase(cur);
+            l.charge(c, cycles);
+            want.set(cur, (want.get(cur) ?? 0) + cycles);
+          }
+          for (const p of [0, ...phases]) expect(l.phaseTotal(p)).toBe(want.get(p) ?? 0);
+        },
+      ),
+      { seed: 5 },
+    );
+  });
+});
+
 describe('diffSnapshots', () => {
   it('is after - before over the union of names, sorted, zeros kept', () => {
     const before = { 'b.b': 2, 'a.a': 1, 'same.same': 4 };
