@@ -49,6 +49,14 @@ export interface RunOptions {
 
 export const DEFAULT_SEED = 1;
 
+/** Guest memory: `--set mem`, else `fallback` (what the run needs); a multiple of 4 KiB of at least 16 MiB. */
+export function guestMemBytes(set: Readonly<Record<string, string>>, fallback: number): number {
+  const memBytes = set.mem !== undefined ? parseSize(set.mem, '--set mem') : fallback;
+  if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0)
+    throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
+  return memBytes;
+}
+
 /** Parse `--set key=value` pairs; a later pair overrides an earlier one. */
 export function parseSetPairs(pairs: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -162,9 +170,7 @@ export function resolveRun(o: RunOptions): ResolvedRun {
     throw configError(`--set thp: ${profile.name} has no transparent huge pages (they came in 2.6.38)`);
   const policy = applyPolicy(profile.policy, set);
   const params = scenario.resolve(scenarioSet);
-  const memBytes = set.mem !== undefined ? parseSize(set.mem, '--set mem') : scenario.defaultMemBytes(params.parsed);
-  if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0)
-    throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
+  const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
   const costs = resolveRunCosts(costSet);
   const options: MachineOptions = {
     platform,

@@ -113,6 +113,16 @@ export class CycleLedger extends Tally {
     return prev;
   }
 
+  /** Run `fn` in phase `p`, then return to the phase that was current (also when `fn` throws). */
+  inPhase<T>(p: number, fn: () => T): T {
+    const prev = this.enterPhase(p);
+    try {
+      return fn();
+    } finally {
+      this.enterPhase(prev);
+    }
+  }
+
   override reset(): void {
     super.reset();
     this.phaseTotals.fill(0);

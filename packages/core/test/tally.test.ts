@@ -180,6 +180,21 @@ describe('CycleLedger phases', () => {
     expect([l.phaseTotal(0), l.phaseTotal(fork), l.phaseTotal(pin)]).toEqual([0, 0, 0]);
   });
 
+  it('inPhase returns to the phase that was current, also when its function throws', () => {
+    const l = new CycleLedger();
+    const a = l.id('guest.fault');
+    const p = l.definePhase('p');
+    expect(l.inPhase(p, () => (l.charge(a, 5), 42))).toBe(42);
+    expect(() =>
+      l.inPhase(p, () => {
+        l.charge(a, 2);
+        throw new Error('refused');
+      }),
+    ).toThrow('refused');
+    l.charge(a, 100);
+    expect([l.phaseTotal(0), l.phaseTotal(p)]).toEqual([100, 7]);
+  });
+
   it('phases always sum to the total, whatever the sequence', () => {
     fc.assert(
       fc.property(

@@ -164,9 +164,9 @@ export class Kernel {
     return this.pv.pfnOf(entryPfn(level, lo, hi));
   }
 
-  /** Simulated time: every cycle charged so far. */
+  /** Simulated time: the running CPU's clock (every cycle it charged). */
   now(): number {
-    return this.ledger.total();
+    return this.cpu.ledger.total();
   }
 
   /**

@@ -249,8 +249,7 @@ export class XenPvMmu extends PvMmuOps {
    */
   pgdPin(root: number): void {
     if (this.pagePinned[root] === 1) return;
-    const prev = this.ledger.enterPhase(this.pinPhase);
-    try {
+    this.ledger.inPhase(this.pinPhase, () => {
       if (this.aliasPolicy === 'always') this.guardAliases(root);
       else if (this.aliasPolicy === 'check') this.walkTables(root, 4, (pfn) => this.guardAliases(pfn));
       this.pinBatches++;
@@ -262,9 +261,7 @@ export class XenPvMmu extends PvMmuOps {
         });
         this.queueMmuext(MMUEXT_PIN_L4_TABLE, this.mfn(root));
       });
-    } finally {
-      this.ledger.enterPhase(prev);
-    }
+    });
   }
 
   /**
@@ -273,8 +270,7 @@ export class XenPvMmu extends PvMmuOps {
    */
   pgdUnpin(root: number): void {
     if (this.pagePinned[root] === 0) return;
-    const prev = this.ledger.enterPhase(this.pinPhase);
-    try {
+    this.ledger.inPhase(this.pinPhase, () =>
       this.batch(() => {
         this.queueMmuext(MMUEXT_UNPIN_TABLE, this.mfn(root));
         this.walkTables(root, 4, (pfn, level) => {
@@ -282,10 +278,8 @@ export class XenPvMmu extends PvMmuOps {
           if (level === 1 && pfn !== root) this.queueMmuext(MMUEXT_UNPIN_TABLE, this.mfn(pfn));
           this.queueDirectMap(pfn, true);
         });
-      });
-    } finally {
-      this.ledger.enterPhase(prev);
-    }
+      }),
+    );
   }
 
   /** Every table of the tree under `root` (the root last), as guest frames with their level. */

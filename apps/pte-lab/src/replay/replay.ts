@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { configError, parseSize, usageError } from '@pte/core';
+import { configError, usageError } from '@pte/core';
 import {
   Machine,
   parsePlatform,
@@ -20,7 +20,7 @@ import {
   type TraceFormat,
   type TraceStats,
 } from '@pte/workloads';
-import { applyPolicy, COMMON_KEYS, machineSettings, parseSetPairs } from '../run-scenario.js';
+import { applyPolicy, COMMON_KEYS, guestMemBytes, machineSettings, parseSetPairs } from '../run-scenario.js';
 import { parseMaps, writableRelro, type MapsEntry } from './maps.js';
 import { ReplayLoop } from './touch-loop.js';
 
@@ -111,9 +111,7 @@ export function replayTrace(o: ReplayOptions): RunResult {
   // Pass 1: validate the whole trace (nothing runs if a line is malformed) and collect blocks.
   const first = firstPass(o.trace, o.format, maps);
   const fileBytes = maps === null ? 0 : fileSizes(maps).total;
-  const memBytes = set.mem !== undefined ? parseSize(set.mem, '--set mem') : defaultMem(first.blocks.size, fileBytes);
-  if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0)
-    throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
+  const memBytes = guestMemBytes(set, defaultMem(first.blocks.size, fileBytes));
 
   const options: MachineOptions = {
     platform,

@@ -113,14 +113,7 @@ export function runTree(m: Machine, spec: TreeSpec): TreeOutcome {
   };
   const base = { fault: 0, fork_copy: 0, zap_exit: 0, pin_unpin: 0, other: 0 };
   for (const b of TREE_BUCKETS) base[b] = ledger.phaseTotal(ids[b]);
-  const phase: Phase = (bucket, fn) => {
-    const prev = ledger.enterPhase(ids[bucket]);
-    try {
-      return fn();
-    } finally {
-      ledger.enterPhase(prev);
-    }
-  };
+  const phase: Phase = (bucket, fn) => ledger.inPhase(ids[bucket], fn);
   const cycles: TreeCycles = { fault: 0, fork_copy: 0, zap_exit: 0, pin_unpin: 0, other: 0 };
   let touchedPages = 0;
   try {
