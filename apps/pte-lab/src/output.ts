@@ -1,7 +1,7 @@
 import { renameSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { PteError, usageError } from '@pte/core';
-import type { RunResult } from '@pte/machine';
+import { type RunResult } from '@pte/machine';
 import { formatNumber, formatTable } from './table.js';
 
 export type Format = 'table' | 'json' | 'csv';

@@ -1,14 +1,20 @@
 import { configError, parseCount, parseSize, usageError } from '@pte/core';
 import {
+  DEFAULT_PROFILE,
+  formatAnonPrefault,
+  getProfile,
   Machine,
-  parsePlatform,
-  resolveRunCosts,
-  sortedRecord,
   type MachineOptions,
+  parseAnonPrefault,
+  parseFaultAround,
+  parsePlatform,
+  parsePrefaultPte,
+  resolveRunCosts,
   type RunResult,
+  sortedRecord,
+  type VmapPolicy,
+  type VmPolicy,
 } from '@pte/machine';
-import { DEFAULT_PROFILE, getProfile, type VmapPolicy, type VmPolicy } from '@pte/vm';
-import { formatAnonPrefault, parseAnonPrefault, parseFaultAround, parsePrefaultPte } from '@pte/workloads';
 import { getScenario } from './scenarios/catalogue.js';
 import type { ResolvedParams, Scenario } from './scenarios/scenario.js';
 

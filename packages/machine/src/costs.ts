@@ -18,6 +18,15 @@ export type RunCostKey = ArchCostKey | PvopsCostKey | VmCostKey | XenCostKey | K
 // mergeCostDefaults throws if a key is declared twice (a bug); the spread keeps the keys' types.
 mergeCostDefaults(ARCH_COSTS, PVOPS_COSTS, VM_COSTS, XEN_COSTS, KVM_COSTS);
 
+/** Each layer's cost defaults, by the package that declares them (docs/cost-model.md has a table per package). */
+export const COSTS_BY_LAYER: Readonly<Record<string, CostDefaults>> = {
+  '@pte/arch-x86': ARCH_COSTS,
+  '@pte/pvops': PVOPS_COSTS,
+  '@pte/vm': VM_COSTS,
+  '@pte/xen': XEN_COSTS,
+  '@pte/kvm-shadow': KVM_COSTS,
+};
+
 /** Every layer's cost defaults, merged. */
 export const ALL_COSTS: CostDefaults<RunCostKey> = {
   ...ARCH_COSTS,

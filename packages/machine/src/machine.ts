@@ -9,6 +9,7 @@ import {
   mapCompletedRead,
   populateByRead,
   populateByWrite,
+  pteTableFor,
   Syscalls,
   vpnHi,
   vpnLo,
@@ -16,10 +17,14 @@ import {
   VM_EXEC,
   VM_READ,
   VM_WRITE,
+  type Advice,
   type Inode,
   type KernelProfile,
+  type MmapRequest,
+  type Prot,
   type Mm,
   type Task,
+  type Vma,
   type VmapPolicy,
   type VmPolicy,
 } from '@pte/vm';
@@ -98,14 +103,21 @@ const PROT: Readonly<Record<ProtSpec, number>> = {
  * fault, the guest kernel's handler, then retry (DESIGN.md "One access, end to end").
  */
 export class Machine {
+  /** The run's clock: cycles by category, and the phases a scenario measures (CycleLedger.definePhase). */
   readonly ledger = new CycleLedger();
+  /** @internal The layers below: package tests reach in; scenarios use the methods below. */
   readonly mem: PhysMem;
+  /** @internal */
   readonly mmu: Mmu;
+  /** @internal */
   readonly pv: PvMmuOps;
+  /** @internal */
   readonly kernel: Kernel;
+  /** @internal */
   readonly sys: Syscalls;
-  /** What lies under the guest kernel: memory, MMU, pvops backend, fault entry (platforms/*). */
+  /** @internal What lies under the guest kernel: memory, MMU, pvops backend, fault entry (platforms/*). */
   readonly platform: Platform;
+  /** @internal The touch patterns' random stream. */
   readonly prng: Prng;
   private readonly check: boolean;
   private baseCycles: TallySnapshot = {};
@@ -200,23 +212,133 @@ export class Machine {
     );
     this.kernel.pv.vmapAliases = v;
     this.kernel.hooks.ptCacheRefilled = () => v.unmapAliases();
+    this.kernel.hooks.ptFrameAllocated = (pfn) => v.notePtFrame(pfn);
     return v;
   }
 
+  // ---- Processes and files: the system calls a scenario's programs make (the kernel's own paths).
+
+  /** A new process with an empty address space. */
   spawn(): Task {
     const t = this.sys.spawn();
     this.verify('after spawn');
     return t;
   }
 
+  /** mmap(2): map `req.pages` pages of a file (or anonymous memory); returns the new VMA. */
+  mmap(task: Task, req: MmapRequest): Vma {
+    return this.sys.mmap(task, req);
+  }
+
+  /** munmap(2) of pages [start, start + pages). */
+  munmap(task: Task, start: number, pages: number): void {
+    this.sys.munmap(task, start, pages);
+  }
+
+  /** mprotect(2) of pages [start, start + pages) to `prot` (VM_READ | VM_WRITE | VM_EXEC). */
+  mprotect(task: Task, start: number, pages: number, prot: Prot): void {
+    this.sys.mprotect(task, start, pages, prot);
+  }
+
+  /** madvise(2) of pages [start, start + pages). */
+  madvise(task: Task, start: number, pages: number, advice: Advice): void {
+    this.sys.madvise(task, start, pages, advice);
+  }
+
+  /** fork(2): the child shares the parent's pages copy-on-write (dup_mmap). */
+  fork(parent: Task): Task {
+    return this.sys.fork(parent);
+  }
+
+  /** execve(2): the task's address space is torn down and replaced by an empty one (exec_mmap). */
+  exec(task: Task): void {
+    this.sys.exec(task);
+  }
+
+  /** exit(2): the address space is torn down (exit_mmap → zap_pte_range). */
+  exit(task: Task): void {
+    this.sys.exit(task);
+  }
+
+  /** A file of `bytes` bytes on the block device, nothing of it in the page cache yet. */
+  createFile(name: string, bytes: number): Inode {
+    return this.kernel.pageCache.createFile(name, bytes);
+  }
+
+  /**
+   * Fill the page cache by write(2) in calls of `chunkPages` pages: folios up to `maxOrder`
+   * ('max': the profile's largest page-cache folio), no device reads.
+   */
+  writeFile(file: Inode, chunkPages: number, maxOrder: number | 'max'): void {
+    populateByWrite(this.kernel, file, chunkPages, maxOrder === 'max' ? this.kernel.policy.maxFolioOrder : maxOrder);
+  }
+
+  /** Fill the page cache by read(2) in calls of `chunkPages` pages (synchronous readahead, device reads). */
+  readFile(file: Inode, chunkPages: number): void {
+    populateByRead(this.kernel, file, chunkPages);
+  }
+
+  /** Wait for every read in flight on `file` (folio_wait_locked on each cached page, in index order). */
+  waitFileIo(file: Inode): void {
+    const k = this.kernel;
+    for (let index = 0; index < file.pages; index++) {
+      const pfn = k.pageCache.lookup(file, index);
+      if (pfn >= 0) k.waitIo(pfn);
+    }
+  }
+
+  /** Is page `index` of `file` in the page cache? */
+  isCached(file: Inode, index: number): boolean {
+    return this.kernel.pageCache.lookup(file, index) >= 0;
+  }
+
+  /**
+   * Run `fn` inside one lazy MMU section of the guest (lazy_mmu_mode_enable/disable, as zap,
+   * mprotect and reclaim's scan do). With nothing in it, what entering costs the platform: with
+   * the proposed deferred A/D mode on KVM shadow, the host's accessed bits are fetched.
+   */
+  lazyMmuSection(fn: () => void = () => {}): void {
+    this.pv.lazyEnter();
+    try {
+      fn();
+    } finally {
+      this.pv.lazyLeave();
+    }
+  }
+
+  // ---- Reading the page tables and counters (observation only: charges nothing).
+
+  /**
+   * The low half of the PTE mapping page `vpn` of `task` (flags and frame bits 0-19: P, RW, A,
+   * D …), 0 when no PTE table covers it (not mapped, or mapped by a PMD leaf).
+   */
+  pteLow(task: Task, vpn: number): number {
+    const k = this.kernel;
+    const pt = pteTableFor(k, task.mm, vpn, false);
+    return pt < 0 ? 0 : this.mem.ent[2 * k.entryAt(pt, vpn % 512)]!;
+  }
+
+  /** Does the PTE of page `vpn` still carry the prefault mark (mapped ahead, never used since)? */
+  isPrefaultUnused(task: Task, vpn: number): boolean {
+    const k = this.kernel;
+    const pt = pteTableFor(k, task.mm, vpn, false);
+    return pt >= 0 && this.mem.mark[k.entryAt(pt, vpn % 512)] !== 0;
+  }
+
+  /** A counter's value now (0 if this platform has no such counter), e.g. `reclaim.refaults`. */
+  counter(name: string): number {
+    return this.counterSnapshot()[name] ?? 0;
+  }
+
   /**
    * Touch the pages of `range` in the order `pattern` gives (page indices relative to its start),
-   * `runs` accesses per touch. Runs on `task`'s address space.
+   * `runs` accesses per touch. Runs on `task`'s address space. One touch is one tick of the
+   * kernel's touch clock (reclaim's notion of time), whatever `runs` is; a trace's accessRun ticks
+   * per access, as the trace records them.
    */
   touch(task: Task, range: PageRange, pattern: PatternSpec, kind: AccessKind, runs: number): void {
     const k = this.kernel;
     k.switchMm(task.mm);
-    const mmu = this.mmu;
     const access = ACCESS_USER | (kind === 'write' ? ACCESS_WRITE : kind === 'fetch' ? ACCESS_FETCH : 0);
     const stream = new AccessStream(pattern, range.pages, this.prng);
     const buf = new Uint32Array(4096);
@@ -226,9 +348,10 @@ export class Machine {
     while ((n = stream.fill(buf)) > 0) {
       for (let i = 0; i < n; i++) {
         const vpn = base + buf[i]!;
-        const pfn = this.accessPage(mm, vpn, access);
-        if (pfn === ACCESS_NONCANONICAL) throw new Error(`non-canonical address for page ${vpn}`);
-        if (runs > 1 && pfn >= 0) mmu.translateRun(vpnHi(vpn), vpnLo(vpn), access, runs - 1);
+        // A touch that ends in SIGSEGV stops there: the program's access does not go on.
+        if (this.accessRepeated(mm, vpn, access, runs) === ACCESS_NONCANONICAL) {
+          throw new Error(`non-canonical address for page ${vpn}`);
+        }
       }
       this.touches += n;
       k.touchClock += n;
@@ -252,23 +375,32 @@ export class Machine {
   accessRun(task: Task, vpn: number, access: number, count: number): number {
     const k = this.kernel;
     const mm = task.mm;
-    const first = this.accessPage(mm, vpn, access);
+    const first = this.accessRepeated(mm, vpn, access, count);
     if (first === ACCESS_NONCANONICAL) return first;
-    k.touchClock++;
-    if (count > 1) {
-      if (first >= 0) {
-        this.mmu.translateRun(vpnHi(vpn), vpnLo(vpn), access, count - 1);
-        k.touchClock += count - 1;
-      } else {
-        for (let i = 1; i < count; i++) {
-          this.accessPage(mm, vpn, access);
-          k.touchClock++;
-        }
+    if (first >= 0) {
+      k.touchClock += count;
+    } else {
+      // Each access of a trace is one the program made: after a signal, the next faults again.
+      k.touchClock++;
+      for (let i = 1; i < count; i++) {
+        this.accessPage(mm, vpn, access);
+        k.touchClock++;
       }
     }
     this.touches += count;
     this.accesses += count;
     return first;
+  }
+
+  /**
+   * The one access loop of touch and accessRun: `count` accesses of page `vpn`, the first through
+   * accessPage; if it reached a frame the rest are first-level TLB hits (Mmu.translateRun, which
+   * counts them as translate() would). Returns the first access's result.
+   */
+  private accessRepeated(mm: Mm, vpn: number, access: number, count: number): number {
+    const pfn = this.accessPage(mm, vpn, access);
+    if (count > 1 && pfn >= 0) this.mmu.translateRun(vpnHi(vpn), vpnLo(vpn), access, count - 1);
+    return pfn;
   }
 
   /**
@@ -326,10 +458,6 @@ export class Machine {
     return this.peakRss;
   }
 
-  createFile(name: string, bytes: number): Inode {
-    return this.kernel.pageCache.createFile(name, bytes);
-  }
-
   /**
    * Run a workload of process programs: create its files and fill their page caches (setup, not
    * measured), then measure from the first process's start to the last exit. A forked child runs
@@ -338,11 +466,10 @@ export class Machine {
   runWorkload(w: Workload): void {
     validateWorkload(w);
     const files = new Map<string, Inode>();
-    const k = this.kernel;
     for (const f of w.files) {
       const inode = this.createFile(f.name, f.size);
-      if (f.cache === 'written') populateByWrite(k, inode, Math.max(1, f.ioChunk / 4096), k.policy.maxFolioOrder);
-      if (f.cache === 'readback') populateByRead(k, inode, Math.max(1, f.ioChunk / 4096));
+      if (f.cache === 'written') this.writeFile(inode, Math.max(1, f.ioChunk / 4096), 'max');
+      if (f.cache === 'readback') this.readFile(inode, Math.max(1, f.ioChunk / 4096));
       files.set(f.name, inode);
     }
     this.startMeasurement();

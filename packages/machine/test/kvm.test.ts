@@ -24,7 +24,8 @@ import {
   type VmPolicy,
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
-import { KvmShadowPlatform, Machine, resolveRunCosts, shadowOf, type PlatformName } from '../src/index.js';
+import { Machine, resolveRunCosts, type PlatformName } from '../src/index.js';
+import { KvmShadowPlatform, shadowOf } from '../src/platforms/kvm-shadow.js';
 import { anonPrefaultArb, applyMmOp, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
 
 const MiB = 2 ** 20;

@@ -1,4 +1,5 @@
-import { Machine, resolveRunCosts, hypervisorOf, type MachineOptions } from '../src/index.js';
+import { Machine, resolveRunCosts, type MachineOptions } from '../src/index.js';
+import { hypervisorOf } from '../src/platforms/xen-pv.js';
 import { getProfile, VM_READ, VM_WRITE } from '@pte/vm';
 
 const MiB = 2 ** 20;

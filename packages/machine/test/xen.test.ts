@@ -22,7 +22,8 @@ import {
 } from '@pte/vm';
 import { parsePattern, type PatternSpec } from '@pte/workloads';
 import type { XenPvMmu } from '@pte/xen';
-import { Machine, resolveRunCosts, hypervisorOf, type PlatformName } from '../src/index.js';
+import { Machine, resolveRunCosts, type PlatformName } from '../src/index.js';
+import { hypervisorOf } from '../src/platforms/xen-pv.js';
 import { applyMmOp, mmOpArb, type MmOp, type MmWorld } from '@pte/test-utils';
 
 const MiB = 2 ** 20;

@@ -49,6 +49,8 @@ export interface KernelHooks {
   readCompleted: ((k: Kernel, mm: Mm, inode: Inode, start: number, pages: number) => void) | null;
   /** The page-table page cache was refilled (its pages must lose their vmap aliases). */
   ptCacheRefilled: (() => void) | null;
+  /** A page-table frame was handed out (an observer: who holds a stale alias of it?). */
+  ptFrameAllocated: ((pfn: number) => void) | null;
 }
 
 /** A read in flight: pages [start, start + pages) of `inode`, done at `doneAt` cycles. */
@@ -106,7 +108,7 @@ export class Kernel {
   private readonly ioByFrame = new Map<number, IoRequest>();
   private nextMmId = 1;
   readonly mms = new Set<Mm>();
-  readonly hooks: KernelHooks = { readCompleted: null, ptCacheRefilled: null };
+  readonly hooks: KernelHooks = { readCompleted: null, ptCacheRefilled: null, ptFrameAllocated: null };
 
   constructor(o: KernelOptions) {
     this.mem = o.mem;
@@ -288,6 +290,8 @@ export class Kernel {
     f.flags[pfn] = f.flags[pfn]! | PG_PAGETABLE;
     f.refcount[pfn] = 1;
     this.pv.kernelAccess(pfn, 1); // pte_alloc_one() & co. hand out zeroed pages
+    const seen = this.hooks.ptFrameAllocated;
+    if (seen !== null) seen(pfn);
     return pfn;
   }
 

@@ -65,6 +65,8 @@ export class Vmalloc {
   flushes = 0;
   ipis = 0;
   unmapAliasCalls = 0;
+  /** Page-table frames handed out while still aliased (notePtFrame; not a published counter). */
+  aliasedPtFrames = 0;
 
   /** Publish the counters (vmap.*). */
   addCountersTo(c: Counters): void {
@@ -191,6 +193,14 @@ export class Vmalloc {
   /** Does guest frame `pfn` still have a stale vmap mapping? */
   hasAlias(pfn: number): boolean {
     return this.aliased.has(pfn);
+  }
+
+  /**
+   * A page-table frame was allocated (Kernel hooks.ptFrameAllocated): count it if a lazily freed
+   * area still maps it writable — a frame Xen refuses to pin unless a guard purged the alias first.
+   */
+  notePtFrame(pfn: number): void {
+    if (this.aliased.has(pfn)) this.aliasedPtFrames++;
   }
 
   /** Pages freed lazily and not yet purged. */

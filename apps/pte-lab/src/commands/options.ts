@@ -1,4 +1,4 @@
-import { PROFILES } from '@pte/vm';
+import { PROFILES } from '@pte/machine';
 
 /** Commander accumulator for repeatable options (--set, --vary). */
 export function collect(value: string, prev: string[]): string[] {

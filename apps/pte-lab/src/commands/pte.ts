@@ -1,14 +1,14 @@
 import { parseCount, usageError } from '@pte/core';
 import {
+  type DecodedEntry,
   decodeEntry,
   DEFAULT_FEATURES,
   encodeEntry,
   FLAG_NAMES,
+  type FlagName,
   formatEntryHex,
   parseEntryHex,
-  type DecodedEntry,
-  type FlagName,
-} from '@pte/arch-x86';
+} from '@pte/machine';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { formatTable } from '../table.js';

@@ -1,6 +1,5 @@
 import { parseCount } from '@pte/core';
-import { DEFAULT_PROFILE } from '@pte/vm';
-import { parseTraceFormat } from '@pte/workloads';
+import { DEFAULT_PROFILE, parseTraceFormat } from '@pte/machine';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { collect, FORMAT_HELP, PROFILE_HELP } from './options.js';

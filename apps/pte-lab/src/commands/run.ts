@@ -1,5 +1,5 @@
 import { parseCount } from '@pte/core';
-import { DEFAULT_PROFILE } from '@pte/vm';
+import { DEFAULT_PROFILE } from '@pte/machine';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { collect, FORMAT_HELP, PROFILE_HELP } from './options.js';

@@ -1,8 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { parseCount, usageError } from '@pte/core';
-import type { RunResult } from '@pte/machine';
-import { DEFAULT_PROFILE } from '@pte/vm';
+import { DEFAULT_PROFILE, type RunResult } from '@pte/machine';
 import type { Command } from 'commander';
 import { processIo, type CliIo } from '../io.js';
 import { collect, FORMAT_HELP } from './options.js';

@@ -1,4 +1,4 @@
-import { parseTraceFormat } from '@pte/workloads';
+import { parseTraceFormat } from '@pte/machine';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { convertTrace } from '../replay/convert.js';

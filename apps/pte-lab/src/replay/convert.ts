@@ -1,7 +1,7 @@
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { PteError } from '@pte/core';
-import { BinTraceWriter, readTraceFile, type TraceFormat } from '@pte/workloads';
+import { BinTraceWriter, readTraceFile, type TraceFormat } from '@pte/machine';
 
 export interface ConvertSummary {
   readonly records: number;

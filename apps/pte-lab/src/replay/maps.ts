@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { PteError, parseError } from '@pte/core';
-import { VM_EXEC, VM_READ, VM_WRITE } from '@pte/vm';
+import { VM_EXEC, VM_READ, VM_WRITE } from '@pte/machine';
 
 /** One line of a captured /proc/PID/maps (proc(5)): `start-end perms offset dev inode [path]`. */
 export interface MapsEntry {

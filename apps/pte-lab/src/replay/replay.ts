@@ -1,25 +1,28 @@
 import { basename } from 'node:path';
 import { configError, usageError } from '@pte/core';
 import {
-  Machine,
-  parsePlatform,
-  resolveRunCosts,
-  sortedRecord,
-  type MachineOptions,
-  type RunResult,
-} from '@pte/machine';
-import { getProfile, populateByRead, VM_EXEC, VM_READ, VM_WRITE, type Inode, type Task } from '@pte/vm';
-import {
   addChunkStats,
   formatAnonPrefault,
+  getProfile,
+  type Inode,
+  Machine,
+  type MachineOptions,
   newTraceStats,
   OP_INSTR,
   PAGES_PER_2M,
+  parsePlatform,
   readTraceFile,
   type RecordChunk,
+  resolveRunCosts,
+  type RunResult,
+  sortedRecord,
+  type Task,
   type TraceFormat,
   type TraceStats,
-} from '@pte/workloads';
+  VM_EXEC,
+  VM_READ,
+  VM_WRITE,
+} from '@pte/machine';
 import { applyPolicy, COMMON_KEYS, guestMemBytes, machineSettings, parseSetPairs } from '../run-scenario.js';
 import { parseMaps, writableRelro, type MapsEntry } from './maps.js';
 import { ReplayLoop } from './touch-loop.js';
@@ -257,13 +260,13 @@ function setupFallback(
     for (const e of maps) {
       if (e.endVpn <= at || e.startVpn >= end) continue;
       if (e.startVpn > at) {
-        m.sys.mmap(task, { pages: e.startVpn - at, prot, shared: false, file: null, fixedVpn: at });
+        m.mmap(task, { pages: e.startVpn - at, prot, shared: false, file: null, fixedVpn: at });
         n++;
       }
       at = Math.max(at, e.endVpn);
     }
     if (at < end) {
-      m.sys.mmap(task, { pages: end - at, prot, shared: false, file: null, fixedVpn: at });
+      m.mmap(task, { pages: end - at, prot, shared: false, file: null, fixedVpn: at });
       n++;
     }
   }
@@ -291,14 +294,13 @@ function fileSizes(maps: readonly MapsEntry[]): { sizes: Map<string, number>; to
 /** One VMA per maps line, at its address; files in the page cache (read in first unless cold). */
 function setupFromMaps(m: Machine, task: Task, maps: readonly MapsEntry[], cold: boolean): number {
   const files = new Map<string, Inode>();
-  const k = m.kernel;
   for (const [path, size] of fileSizes(maps).sizes) {
     const inode = m.createFile(path, size);
-    if (!cold) populateByRead(k, inode, 32); // read() in 128 KiB calls
+    if (!cold) m.readFile(inode, 32); // read() in 128 KiB calls
     files.set(path, inode);
   }
   for (const e of maps) {
-    m.sys.mmap(task, {
+    m.mmap(task, {
       pages: e.endVpn - e.startVpn,
       prot: e.prot,
       shared: e.shared,
@@ -320,7 +322,7 @@ function setupHeuristic(m: Machine, task: Task, blocks: ReadonlyMap<number, numb
     while (j + 1 < ids.length && ids[j + 1] === ids[j]! + 1) fetched |= blocks.get(ids[++j]!)!;
     const start = ids[i]! * PAGES_PER_2M;
     const pages = (ids[j]! - ids[i]! + 1) * PAGES_PER_2M;
-    m.sys.mmap(task, {
+    m.mmap(task, {
       pages,
       prot: VM_READ | VM_WRITE | (fetched !== 0 ? VM_EXEC : 0),
       shared: false,

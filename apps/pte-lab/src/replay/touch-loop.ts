@@ -1,13 +1,16 @@
 import { PteError } from '@pte/core';
 import {
   ACCESS_NONCANONICAL,
+  type Machine,
+  OP_INSTR,
+  OP_MODIFY,
+  OP_STORE,
+  type RecordChunk,
+  type Task,
   USER_FETCH as A_FETCH,
   USER_READ as A_READ,
   USER_WRITE as A_WRITE,
-  type Machine,
 } from '@pte/machine';
-import type { Task } from '@pte/vm';
-import { OP_INSTR, OP_MODIFY, OP_STORE, type RecordChunk } from '@pte/workloads';
 
 /**
  * Replays page touches on one task of a machine, in the trace's order, through Machine.accessRun

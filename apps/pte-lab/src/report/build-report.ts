@@ -1,6 +1,5 @@
 import { configError } from '@pte/core';
-import type { RunResult } from '@pte/machine';
-import { DEFAULT_PROFILE } from '@pte/vm';
+import { DEFAULT_PROFILE, type RunResult } from '@pte/machine';
 import { DEFAULT_SEED, runScenario } from '../run-scenario.js';
 import { SCENARIOS, getScenario } from '../scenarios/catalogue.js';
 import type { ChartSpec, Finding, Scenario } from '../scenarios/scenario.js';

@@ -1,7 +1,5 @@
 import { configError, formatSize, parseCount, parseSize } from '@pte/core';
-import type { Machine } from '@pte/machine';
-import { VM_READ, VM_WRITE, type AnonPrefault } from '@pte/vm';
-import type { PatternSpec } from '@pte/workloads';
+import { type AnonPrefault, type Machine, type PatternSpec, VM_READ, VM_WRITE } from '@pte/machine';
 import { measuredTotal, memForFile } from './common.js';
 import type { Finding, Scenario, ScenarioContext } from './scenario.js';
 
@@ -64,15 +62,15 @@ interface AnonFigures {
 function writeAnon(m: Machine, size: number, pattern: PatternSpec, hugepage = false): AnonFigures {
   const task = m.spawn();
   const pages = size / 4096;
-  let vma = m.sys.mmap(task, { pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
+  let vma = m.mmap(task, { pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
   if (hugepage) {
-    m.sys.madvise(task, vma.start, pages, 'hugepage');
+    m.madvise(task, vma.start, pages, 'hugepage');
     vma = task.mm.vmas.find(vma.start)!;
   }
   m.verify('after setup');
   m.startMeasurement();
   m.touch(task, vma, pattern, 'write', 1);
-  m.sys.exit(task);
+  m.exit(task);
   m.verify('after exit');
   const c = m.measuredCounters();
   const allocated = c['pages.allocated'] ?? 0;

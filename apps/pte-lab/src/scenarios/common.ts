@@ -1,7 +1,14 @@
 import { configError, formatSize, parseSize } from '@pte/core';
-import type { Machine } from '@pte/machine';
-import { populateByWrite, VM_READ, type Inode, type Task, type Vma } from '@pte/vm';
-import { formatPattern, parsePattern, type PatternSpec } from '@pte/workloads';
+import {
+  formatPattern,
+  type Inode,
+  type Machine,
+  parsePattern,
+  type PatternSpec,
+  type Task,
+  VM_READ,
+  type Vma,
+} from '@pte/machine';
 
 /** `--set size` (a positive multiple of 4 KiB, default 16 MiB) and `--set pattern`, as the thread scenarios take them. */
 export function resolveSizePattern(
@@ -33,8 +40,8 @@ export function variantRows(
 export function cachedFileMapping(m: Machine, size: number): { task: Task; file: Inode; vma: Vma } {
   const task = m.spawn();
   const file = m.createFile('data', size);
-  populateByWrite(m.kernel, file, 256, 0);
-  const vma = m.sys.mmap(task, { pages: size / 4096, prot: VM_READ, shared: false, file });
+  m.writeFile(file, 256, 0);
+  const vma = m.mmap(task, { pages: size / 4096, prot: VM_READ, shared: false, file });
   return { task, file, vma };
 }
 

@@ -1,5 +1,5 @@
 import { configError, formatSize } from '@pte/core';
-import type { RunResult } from '@pte/machine';
+import { type RunResult } from '@pte/machine';
 import { windowFinding } from './forky-build.js';
 import {
   bucketChart,

@@ -1,5 +1,5 @@
 import { formatSize } from '@pte/core';
-import type { RunResult } from '@pte/machine';
+import { type RunResult } from '@pte/machine';
 import {
   bucketChart,
   byPlatformWindow,

@@ -1,7 +1,4 @@
-import { A, P } from '@pte/arch-x86';
-import { shadowOf, type Machine } from '@pte/machine';
-import { pteTableFor, VM_READ, type Task, type Vma } from '@pte/vm';
-import type { PatternSpec } from '@pte/workloads';
+import { type Machine, A, P, type PatternSpec, type Task, VM_READ, type Vma } from '@pte/machine';
 import { cachedFileMapping, measuredTotal, memForFile, resolveSizePattern, variantRows } from './common.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { derivedOf, fmt, ratio } from './report-helpers.js';
@@ -85,7 +82,7 @@ export const kvmAccessedBit: Scenario<Params> = {
       const { task, file, vma } = cachedFileMapping(m, p.size);
       m.startMeasurement();
       m.touch(task, vma, p.pattern, 'read', 1);
-      if (v.deferredAD) shadowOf(m).syncAccessed(); // the guest's next lazy-mode entry, e.g. reclaim's scan
+      if (v.deferredAD) m.lazyMmuSection(); // the guest's next lazy-mode entry, e.g. reclaim's scan
       const c = m.measuredCounters();
       const cycles = measuredTotal(m);
       derived[`${v.name}.touches`] = m.touches;
@@ -99,7 +96,7 @@ export const kvmAccessedBit: Scenario<Params> = {
       // Memory pressure: read a second file, then come back to the first one's touched pages.
       const touched = touchedPages(m, task, vma);
       const other = m.createFile('other', p.size);
-      const vma2 = m.sys.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file: other });
+      const vma2 = m.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file: other });
       m.touch(task, vma2, { kind: 'seq' }, 'read', 1);
       let hot = 0;
       let cold = 0;
@@ -107,10 +104,10 @@ export const kvmAccessedBit: Scenario<Params> = {
       derived[`${v.name}.evicted_hot`] = hot;
       derived[`${v.name}.evicted_cold`] = cold;
       derived[`${v.name}.reclaim_precision`] = hot + cold > 0 ? cold / (hot + cold) : 1;
-      const refaultsBefore = m.kernel.reclaim!.refaults;
+      const refaultsBefore = m.counter('reclaim.refaults');
       m.touch(task, vma, p.pattern, 'read', 1);
-      derived[`${v.name}.refaults`] = m.kernel.reclaim!.refaults - refaultsBefore;
-      m.sys.exit(task);
+      derived[`${v.name}.refaults`] = m.counter('reclaim.refaults') - refaultsBefore;
+      m.exit(task);
       m.verify('after exit');
       primary = m;
     }
@@ -171,27 +168,18 @@ export const kvmAccessedBit: Scenario<Params> = {
  * first use; the faulting page never had one). Untouched pages are unmapped or still marked.
  */
 function touchedPages(m: Machine, task: Task, vma: Vma): Set<number> {
-  const k = m.kernel;
   const out = new Set<number>();
   for (let vpn = vma.start; vpn < vma.end; vpn++) {
-    const pt = pteTableFor(k, task.mm, vpn, false);
-    if (pt < 0) continue;
-    const e = k.entryAt(pt, vpn % 512);
-    if ((k.mem.ent[2 * e]! & P) !== 0 && k.mem.mark[e] === 0) out.add(vma.pgoffOf(vpn));
+    if ((m.pteLow(task, vpn) & P) !== 0 && !m.isPrefaultUnused(task, vpn)) out.add(vma.pgoffOf(vpn));
   }
   return out;
 }
 
 /** Present PTEs with A set whose page was never touched (the prefault mark is still there). */
 function youngUntouched(m: Machine, task: Task, vma: Vma): number {
-  const k = m.kernel;
   let n = 0;
   for (let vpn = vma.start; vpn < vma.end; vpn++) {
-    const pt = pteTableFor(k, task.mm, vpn, false);
-    if (pt < 0) continue;
-    const e = k.entryAt(pt, vpn % 512);
-    const lo = k.mem.ent[2 * e]!;
-    if ((lo & (P | A)) === (P | A) && k.mem.mark[e] !== 0) n++;
+    if ((m.pteLow(task, vpn) & (P | A)) === (P | A) && m.isPrefaultUnused(task, vpn)) n++;
   }
   return n;
 }

@@ -1,7 +1,15 @@
 import { configError, formatSize, parseCount, parseSize } from '@pte/core';
-import type { Machine, PlatformName } from '@pte/machine';
-import { populateByWrite, VM_READ, type Advice, type Task, type Vma } from '@pte/vm';
-import { formatPattern, parsePattern, type PatternSpec } from '@pte/workloads';
+import {
+  type Machine,
+  type PlatformName,
+  type Advice,
+  type PatternSpec,
+  type Task,
+  VM_READ,
+  type Vma,
+  formatPattern,
+  parsePattern,
+} from '@pte/machine';
 import { measuredTotal } from './common.js';
 import { derivedOf, fmt, ratio } from './report-helpers.js';
 import type { ChartSpec, Finding, Scenario, ScenarioContext } from './scenario.js';
@@ -133,7 +141,7 @@ export const madviseGated: Scenario<Params> = {
         const touchesBefore = m.touches;
         for (const vma of maps[cl]) {
           m.touch(task, vma, cl === 'random' ? p.pattern : { kind: 'seq' }, 'read', 1);
-          m.sys.munmap(task, vma.start, vma.pages);
+          m.munmap(task, vma.start, vma.pages);
         }
         m.verify(`after the ${cl} mappings`);
         const after = m.measuredCounters();
@@ -154,7 +162,7 @@ export const madviseGated: Scenario<Params> = {
         total.traps += traps;
         total.cycles += cycles;
       }
-      m.sys.exit(task);
+      m.exit(task);
       m.verify('after exit');
       derived[`${v.name}.faults`] = total.faults;
       derived[`${v.name}.prefaulted_unused`] = total.unused;
@@ -230,23 +238,19 @@ export const madviseGated: Scenario<Params> = {
 
 /** One process with the mix mapped: files written to the page cache (WILLNEED ones cold, then advised and read in). */
 function mapMix(m: Machine, p: Params): { task: Task; maps: Record<Class, Vma[]> } {
-  const k = m.kernel;
   const task = m.spawn();
   const maps: Record<Class, Vma[]> = { seq: [], willneed: [], random: [] };
   const counts: Record<Class, number> = { seq: p.seqMaps, willneed: p.willneedMaps, random: p.randMaps };
   for (const cl of CLASSES) {
     for (let i = 0; i < counts[cl]; i++) {
       const file = m.createFile(`${cl}${i}`, p.size);
-      if (cl !== 'willneed') populateByWrite(k, file, 256, 0);
-      const vma = m.sys.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file });
+      if (cl !== 'willneed') m.writeFile(file, 256, 0);
+      const vma = m.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file });
       const advice: Advice | null = cl === 'seq' ? 'sequential' : cl === 'willneed' ? 'willneed' : null;
-      if (advice !== null) m.sys.madvise(task, vma.start, vma.pages, advice);
+      if (advice !== null) m.madvise(task, vma.start, vma.pages, advice);
       if (cl === 'willneed') {
         // The program advised early enough: every read WILLNEED started has completed.
-        for (let index = 0; index < file.pages; index++) {
-          const pfn = k.pageCache.lookup(file, index);
-          if (pfn >= 0) k.waitIo(pfn);
-        }
+        m.waitFileIo(file);
       }
       maps[cl].push(vma);
     }

@@ -1,7 +1,5 @@
 import { configError, formatSize, parseSize } from '@pte/core';
-import type { Machine } from '@pte/machine';
-import { VM_READ, type Advice } from '@pte/vm';
-import type { PatternSpec } from '@pte/workloads';
+import { type Advice, type Machine, type PatternSpec, VM_READ } from '@pte/machine';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { derivedOf, fmt, ratio } from './report-helpers.js';
 import { memForFile } from './common.js';
@@ -67,8 +65,8 @@ export const majorFaultReadahead: Scenario<Params> = {
         const m = ctx.machine({ readAheadKb: v.readAheadKb });
         const task = m.spawn();
         const file = m.createFile('data', p.size);
-        const vma = m.sys.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file });
-        if (v.advice !== 'normal') m.sys.madvise(task, vma.start, vma.pages, v.advice as Advice);
+        const vma = m.mmap(task, { pages: p.size / 4096, prot: VM_READ, shared: false, file });
+        if (v.advice !== 'normal') m.madvise(task, vma.start, vma.pages, v.advice as Advice);
         m.startMeasurement();
         m.touch(task, vma, pattern, 'read', 1);
         const c = m.measuredCounters();
@@ -79,7 +77,7 @@ export const majorFaultReadahead: Scenario<Params> = {
         derived[`${key}.io_pages`] = c['io.pages'] ?? 0;
         derived[`${key}.read_unused`] = Math.max(0, file.nrPages - m.touches);
         derived[`${key}.io_wait_per_touch`] = m.touches > 0 ? (m.measuredCycles()['io.wait'] ?? 0) / m.touches : 0;
-        m.sys.exit(task);
+        m.exit(task);
         m.verify('after exit');
         last = m;
       }

@@ -1,5 +1,4 @@
-import type { Machine, RunResult } from '@pte/machine';
-import { formatPattern, type PatternSpec } from '@pte/workloads';
+import { formatPattern, type Machine, type PatternSpec, type RunResult } from '@pte/machine';
 import { memForFile, resolveSizePattern, variantRows } from './common.js';
 import { touchCachedFile } from './minor-fault-around.js';
 import type { Finding, Scenario, ScenarioContext } from './scenario.js';

@@ -1,5 +1,4 @@
-import type { Machine, PlatformName, RunResult } from '@pte/machine';
-import type { PatternSpec } from '@pte/workloads';
+import { type Machine, type PatternSpec, type PlatformName, type RunResult } from '@pte/machine';
 import { cachedFileMapping, measuredTotal, memForFile, resolveSizePattern } from './common.js';
 import type { ChartSpec, Finding, Scenario, ScenarioContext } from './scenario.js';
 
@@ -33,7 +32,7 @@ export function touchCachedFile(m: Machine, size: number, pattern: PatternSpec):
   m.verify('after setup');
   m.startMeasurement();
   m.touch(task, vma, pattern, 'read', 1);
-  m.sys.exit(task);
+  m.exit(task);
   m.verify('after exit');
   const c = m.measuredCounters();
   const cycles = measuredTotal(m);

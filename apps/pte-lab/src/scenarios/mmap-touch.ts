@@ -1,6 +1,13 @@
+import {
+  type Advice,
+  MMAP_TOUCH_KEYS,
+  type MmapTouchParams,
+  VM_READ,
+  VM_WRITE,
+  formatPattern,
+  parseMmapTouch,
+} from '@pte/machine';
 import { formatSize } from '@pte/core';
-import { populateByRead, populateByWrite, VM_READ, VM_WRITE, type Advice } from '@pte/vm';
-import { formatPattern, MMAP_TOUCH_KEYS, parseMmapTouch, type MmapTouchParams } from '@pte/workloads';
 import type { Scenario } from './scenario.js';
 import { memForFile } from './common.js';
 import { counterOf, fmt, ratio } from './report-helpers.js';
@@ -55,19 +62,18 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
   ],
   run(ctx, p: MmapTouchParams) {
     const m = ctx.machine({ readAheadKb: p.readAheadKb });
-    const k = m.kernel;
     const task = m.spawn();
     const file = p.backing === 'file' ? m.createFile('data', p.size) : null;
-    if (file !== null && p.cache === 'written') populateByWrite(k, file, p.ioChunk / 4096, k.policy.maxFolioOrder);
-    if (file !== null && p.cache === 'readback') populateByRead(k, file, p.ioChunk / 4096);
+    if (file !== null && p.cache === 'written') m.writeFile(file, p.ioChunk / 4096, 'max');
+    if (file !== null && p.cache === 'readback') m.readFile(file, p.ioChunk / 4096);
     const write = p.access === 'write';
     const prot = VM_READ | (write || p.backing === 'anon' ? VM_WRITE : 0);
-    const vma = m.sys.mmap(task, { pages: p.pages, prot, shared: p.share === 'shared', file });
-    if (p.advice !== 'normal') m.sys.madvise(task, vma.start, p.pages, p.advice as Advice);
+    const vma = m.mmap(task, { pages: p.pages, prot, shared: p.share === 'shared', file });
+    if (p.advice !== 'normal') m.madvise(task, vma.start, p.pages, p.advice as Advice);
     m.verify('after setup');
     m.startMeasurement();
     m.touch(task, vma, p.pattern, p.access, p.runs);
-    m.sys.exit(task);
+    m.exit(task);
     m.verify('after exit');
     return { machine: m, derived: {} };
   },

@@ -1,6 +1,5 @@
 import { configError, formatSize, parseCount, parseSize, Prng } from '@pte/core';
-import { PGD_PIN_PHASE, type Machine } from '@pte/machine';
-import { populateByWrite, VM_EXEC, VM_READ, VM_WRITE, type Inode, type Task } from '@pte/vm';
+import { type Machine, PGD_PIN_PHASE, type Inode, type Task, VM_EXEC, VM_READ, VM_WRITE } from '@pte/machine';
 import type { ChartSpec } from './scenario.js';
 
 /**
@@ -88,12 +87,11 @@ export function memForTree(spec: TreeSpec): number {
  * setup's PTEs are not the children's, so every counter of the result is the children's work.
  */
 export function runTree(m: Machine, spec: TreeSpec): TreeOutcome {
-  const k = m.kernel;
   const files = new Map<string, Inode>();
   for (const i of [...spec.parent.images, ...spec.child.images]) {
     if (files.has(i.name)) continue;
     const f = m.createFile(i.name, imagePages(i) * 4096);
-    populateByWrite(k, f, 256, 0);
+    m.writeFile(f, 256, 0);
     files.set(i.name, f);
   }
   const prng = new Prng(m.opts.seed, spec.stream);
@@ -120,14 +118,14 @@ export function runTree(m: Machine, spec: TreeSpec): TreeOutcome {
     m.startMeasurement();
     for (let n = 0; n < spec.children; n++) {
       phase('other', () => m.switchTo(parent));
-      const c = phase('fork_copy', () => m.sys.fork(parent));
+      const c = phase('fork_copy', () => m.fork(parent));
       m.verify(`after fork #${n + 1}`);
-      phase('zap_exit', () => m.sys.exec(c));
+      phase('zap_exit', () => m.exec(c));
       m.verify(`after exec #${n + 1}`);
       touchedPages += mapAndTouch(m, c, spec.child, files, prng, spec.cluster, phase);
       phase('zap_exit', () => {
         m.noteRss();
-        m.sys.exit(c);
+        m.exit(c);
       });
       m.verify(`after exit #${n + 1}`);
     }
@@ -157,10 +155,10 @@ function mapAndTouch(
   for (const img of p.images) {
     const file = files.get(img.name)!;
     const { text, data } = run('other', () => ({
-      text: m.sys.mmap(task, { pages: img.textPages, prot: VM_READ | VM_EXEC, shared: false, file }),
+      text: m.mmap(task, { pages: img.textPages, prot: VM_READ | VM_EXEC, shared: false, file }),
       data:
         img.dataPages > 0
-          ? m.sys.mmap(task, {
+          ? m.mmap(task, {
               pages: img.dataPages,
               prot: VM_READ | VM_WRITE,
               shared: false,
@@ -180,7 +178,7 @@ function mapAndTouch(
   }
   if (p.heapPages > 0) {
     const heap = run('other', () =>
-      m.sys.mmap(task, { pages: p.heapPages, prot: VM_READ | VM_WRITE, shared: false, file: null }),
+      m.mmap(task, { pages: p.heapPages, prot: VM_READ | VM_WRITE, shared: false, file: null }),
     );
     run('fault', () => m.touch(task, heap, { kind: 'seq' }, 'write', 1));
     touched += p.heapPages;

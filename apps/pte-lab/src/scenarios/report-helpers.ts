@@ -1,4 +1,4 @@
-import type { RunResult } from '@pte/machine';
+import { type RunResult } from '@pte/machine';
 
 /** A derived figure of a result (0 when absent). */
 export function derivedOf(r: RunResult, key: string): number {

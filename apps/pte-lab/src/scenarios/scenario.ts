@@ -1,4 +1,4 @@
-import type { Machine, MachineOptions, PlatformName } from '@pte/machine';
+import { type Machine, type MachineOptions, type PlatformName } from '@pte/machine';
 
 /** What a scenario's run hands back: the machine whose counters the result reports, and figures for its table. */
 export interface ScenarioOutcome {

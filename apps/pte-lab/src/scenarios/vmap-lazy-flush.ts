@@ -1,6 +1,13 @@
 import { configError, parseCount, PteError } from '@pte/core';
-import { XenPvPlatform, type Machine, type MachineOptions, type RunResult } from '@pte/machine';
-import { lazyMaxPages, VM_READ, VM_WRITE, type VmapPolicy } from '@pte/vm';
+import {
+  lazyMaxPages,
+  type Machine,
+  type MachineOptions,
+  type RunResult,
+  VM_READ,
+  VM_WRITE,
+  type VmapPolicy,
+} from '@pte/machine';
 import { measuredTotal, variantRows } from './common.js';
 import { fmt, ratio } from './report-helpers.js';
 import type { ChartSpec, Finding, Scenario, ScenarioContext } from './scenario.js';
@@ -239,30 +246,23 @@ export const vmapLazyFlush: Scenario<Params> = {
  * variant pays for the work it deferred. Stops at Xen's first refusal (the guest cannot go on).
  */
 function churn(m: Machine, p: Params): { aliasPins: number; roundsDone: number } {
-  const k = m.kernel;
   const parent = m.spawn();
-  const pv = m.sys.mmap(parent, { pages: 16, prot: VM_READ | VM_WRITE, shared: false, file: null });
+  const pv = m.mmap(parent, { pages: 16, prot: VM_READ | VM_WRITE, shared: false, file: null });
   m.touch(parent, pv, { kind: 'seq' }, 'write', 1);
   const vm = m.vmalloc();
-  // Observe, not change: a page-table frame the allocator hands out while a lazily freed vmap area
-  // still maps it writable is one Xen refuses to pin unless a guard purges the alias first.
-  let aliasPins = 0;
-  const alloc = k.allocPtFrame.bind(k);
-  k.allocPtFrame = () => {
-    const pfn = alloc();
-    if (vm.hasAlias(pfn)) aliasPins++;
-    return pfn;
-  };
+  // A page-table frame the allocator hands out while a lazily freed vmap area still maps it
+  // writable is one Xen refuses to pin unless a guard purges the alias first (Vmalloc counts them).
+  const aliasedBefore = vm.aliasedPtFrames;
   m.verify('after setup');
   m.startMeasurement();
   let roundsDone = 0;
   try {
     for (let r = 0; r < p.rounds; r++) {
       for (let i = 0; i < p.vmaps; i++) vm.vfree(vm.vmalloc(p.area));
-      const child = m.sys.fork(parent);
+      const child = m.fork(parent);
       if (refused(m)) break;
       if (p.tables > 0) {
-        const region = m.sys.mmap(child, {
+        const region = m.mmap(child, {
           pages: 512 * p.tables,
           prot: VM_READ | VM_WRITE,
           shared: false,
@@ -271,8 +271,8 @@ function churn(m: Machine, p: Params): { aliasPins: number; roundsDone: number }
         m.touch(child, region, { kind: 'per2m' }, 'write', 1);
         if (refused(m)) break;
       }
-      m.sys.exit(child);
-      k.switchMm(parent.mm); // the parent runs again (wait() returns)
+      m.exit(child);
+      m.switchTo(parent); // the parent runs again (wait() returns)
       m.verify('after round');
       roundsDone++;
     }
@@ -281,10 +281,8 @@ function churn(m: Machine, p: Params): { aliasPins: number; roundsDone: number }
   } catch (e) {
     // Xen refused a pin or an entry: the guest cannot map the page and would BUG().
     if (!(e instanceof PteError) || !refused(m)) throw e;
-  } finally {
-    k.allocPtFrame = alloc;
   }
-  return { aliasPins, roundsDone };
+  return { aliasPins: vm.aliasedPtFrames - aliasedBefore, roundsDone };
 }
 
 /** `a` relative to `b` as "+3.1%" / "−2%" (or "n/a" when b is 0). */
@@ -296,5 +294,5 @@ function pct(a: number, b: number): string {
 
 /** Has Xen refused a request of the guest's? */
 function refused(m: Machine): boolean {
-  return m.platform instanceof XenPvPlatform && m.platform.xen.refused > 0;
+  return m.counter('xen.refused') > 0;
 }

@@ -1,6 +1,5 @@
 import { configError, parseCount } from '@pte/core';
-import type { Machine } from '@pte/machine';
-import type { PatternSpec } from '@pte/workloads';
+import { type Machine, type PatternSpec } from '@pte/machine';
 import { cachedFileMapping, measuredTotal, memForFile, resolveSizePattern, variantRows } from './common.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { derivedOf, fmt, ratio } from './report-helpers.js';
@@ -85,7 +84,7 @@ export const xenBatching: Scenario<Params> = {
       derived[`${v.name}.entries_per_hypercall`] = hypercalls > 0 ? (c['xen.update_entries'] ?? 0) / hypercalls : 0;
       derived[`${v.name}.cycles_per_pte`] = ptes > 0 ? cycles / ptes : 0;
       derived[`${v.name}.cycles_per_touch`] = m.touches > 0 ? cycles / m.touches : 0;
-      m.sys.exit(task);
+      m.exit(task);
       m.verify('after exit');
       primary = m;
     }

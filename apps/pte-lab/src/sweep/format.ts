@@ -1,4 +1,4 @@
-import type { RunResult } from '@pte/machine';
+import { type RunResult } from '@pte/machine';
 import { valueAt } from '../output.js';
 import { formatTable } from '../table.js';
 import type { SweepPoint } from './points.js';

@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { PteError } from '@pte/core';
-import type { RunResult } from '@pte/machine';
+import { type RunResult } from '@pte/machine';
 
 /**
  * The journal of a sweep with --out: one JSON line per finished point, `{"point": <key>, "result":

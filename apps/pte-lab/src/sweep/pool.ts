@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { PteError, type PteErrorCode } from '@pte/core';
-import type { RunResult } from '@pte/machine';
+import { type RunResult } from '@pte/machine';
 import { runScenario, type RunOptions } from '../run-scenario.js';
 import type { SweepPoint } from './points.js';
 import { pickPoint } from './schedule.js';
