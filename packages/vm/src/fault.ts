@@ -149,7 +149,7 @@ function handlePteFault(k: Kernel, vmf: VmFault): number {
     return doPteMissing(k, vmf);
   }
   if ((vmf.flags & FAULT_FLAG_WRITE) !== 0 && (lo & RW) === 0) {
-    doWpPage(k, vmf.mm!, vmf.vma!, vmf.vpn, pt, idx, lo, hi);
+    doWpPage(k, vmf);
     return FAULT_RETRY;
   }
   k.stats.faultsSpurious++;
