@@ -4,7 +4,7 @@ import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
 import { mkPteHi, mkPteLo, pmdTableFor, PTE_SPECIAL } from './pgtable.js';
-import { MmuGather } from './tlb-gather.js';
+import type { MmuGather } from './tlb-gather.js';
 import { VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './vma.js';
 import type { VmFault } from './vm-fault.js';
 
@@ -230,7 +230,8 @@ export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, bas
  * do_huge_pmd_wp_page(): a write to a write-protected anonymous PMD (vmf.pmd, vmf.pmdIdx).
  * Exclusively ours (the head page AnonExclusive, or no other reference: the model counts 512 per
  * PMD mapping) → reuse it, writable and dirty; otherwise split it and let the PTE path copy the
- * one page (VM_FAULT_FALLBACK). Returns true when it reused the PMD.
+ * one page (VM_FAULT_FALLBACK); the split's flush goes through the CPU's preallocated gather (the
+ * fault path allocates nothing). Returns true when it reused the PMD.
  */
 export function doHugePmdWpPage(k: Kernel, vmf: VmFault): boolean {
   const mm = vmf.mm!;
@@ -246,7 +247,7 @@ export function doHugePmdWpPage(k: Kernel, vmf: VmFault): boolean {
     k.stats.faultsWpReuse++;
     return true;
   }
-  const tlb = new MmuGather(k, mm, false);
+  const tlb = k.cpu.tlb.gather(mm, false);
   splitAnonPmd(k, mm, pmd, pidx, vmf.vpn - (vmf.vpn % 512), tlb);
   tlb.finish();
   return false;
