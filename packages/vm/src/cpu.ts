@@ -1,6 +1,7 @@
 import type { CycleLedger } from '@pte/core';
 import type { PvMmuOps } from '@pte/pvops';
 import type { Mm } from './mm.js';
+import type { MmuGather } from './tlb-gather.js';
 import { VmFault } from './vm-fault.js';
 
 /**
@@ -22,11 +23,17 @@ export class Cpu {
   readonly vmf = new VmFault();
   /** The context of read completion (map-on-io), which can run inside a fault and must not clobber `vmf`. */
   readonly ioVmf = new VmFault();
+  /**
+   * The fault path's mmu_gather (do_huge_pmd_wp_page's split), preallocated like `vmf`: restarted
+   * by gather() each time, so reuse is invisible.
+   */
+  readonly tlb: MmuGather;
 
-  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps) {
+  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps, tlb: MmuGather) {
     this.id = id;
     this.ledger = ledger;
     this.pv = pv;
+    this.tlb = tlb;
   }
 
   /** switch_mm(): load `mm` into CR3. */

@@ -8,7 +8,6 @@ import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
 import { doHugePmdAnonymousPage, doHugePmdWpPage, doHugeZeroPmd, isAnonPmd, thpAllowed } from './huge-anon.js';
 import { PT_HUGE, PT_NONE, pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
-import { MmuGather } from './tlb-gather.js';
 import { fileReadWritable, setPteRange } from './set-pte-range.js';
 import { isSwapPte, swpSlot } from './swap.js';
 import { splitPmd } from './zap.js';
@@ -100,10 +99,7 @@ function hugePmdFault(k: Kernel, vmf: VmFault): number {
     return FAULT_RETRY;
   }
   if (isAnonPmd(k, plo, k.readHi(pmd, pidx))) {
-    const tlb = new MmuGather(k, mm, false);
-    const reused = doHugePmdWpPage(k, mm, pmd, pidx, vpn - (vpn % 512), tlb);
-    tlb.finish();
-    if (reused) {
+    if (doHugePmdWpPage(k, vmf)) {
       k.stats.faultsMinor++;
       return FAULT_RETRY;
     }
@@ -118,16 +114,13 @@ function hugePmdFault(k: Kernel, vmf: VmFault): number {
 /** create_huge_pmd() on a none PMD: a new THP for a write, the huge zero page for a read. */
 function createHugePmd(k: Kernel, vmf: VmFault): boolean {
   const mm = vmf.mm!;
-  const vma = vmf.vma!;
   const vpn = vmf.vpn;
   const pmd = pmdTableFor(k, mm, vpn, true);
   const pidx = vpnIndex(vpn, 2);
   vmf.pmd = pmd;
   vmf.pmdIdx = pidx;
   if (k.readLo(pmd, pidx) !== 0 || k.readHi(pmd, pidx) !== 0) return false;
-  return (vmf.flags & FAULT_FLAG_WRITE) !== 0
-    ? doHugePmdAnonymousPage(k, mm, vma, vpn, pmd)
-    : doHugeZeroPmd(k, mm, vma, vpn, pmd);
+  return (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? doHugePmdAnonymousPage(k, vmf) : doHugeZeroPmd(k, vmf);
 }
 
 /**
@@ -149,7 +142,7 @@ function handlePteFault(k: Kernel, vmf: VmFault): number {
     return doPteMissing(k, vmf);
   }
   if ((vmf.flags & FAULT_FLAG_WRITE) !== 0 && (lo & RW) === 0) {
-    doWpPage(k, vmf.mm!, vmf.vma!, vmf.vpn, pt, idx, lo, hi);
+    doWpPage(k, vmf);
     return FAULT_RETRY;
   }
   k.stats.faultsSpurious++;

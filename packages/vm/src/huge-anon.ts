@@ -3,9 +3,10 @@ import { folioGet } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
-import { mkPteHi, mkPteLo, pmdTableFor, PTE_SPECIAL, vpnIndex } from './pgtable.js';
+import { mkPteHi, mkPteLo, pmdTableFor, PTE_SPECIAL } from './pgtable.js';
 import type { MmuGather } from './tlb-gather.js';
 import { VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './vma.js';
+import type { VmFault } from './vm-fault.js';
 
 /**
  * Anonymous transparent huge pages mapped by a PMD (mm/huge_memory.c), THP enabled=madvise
@@ -58,7 +59,10 @@ function hugeZeroFolio(k: Kernel): number {
  * default): the huge zero page by one read-only PMD, with a deposited table; no RSS, no mapcount.
  * A later write splits it into 512 PTEs of the 4 KiB zero page and copies the one page written.
  */
-export function doHugeZeroPmd(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: number): boolean {
+export function doHugeZeroPmd(k: Kernel, vmf: VmFault): boolean {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
   const z = hugeZeroFolio(k);
   if (z < 0) return false;
   k.stats.faultsAnon++;
@@ -68,8 +72,8 @@ export function doHugeZeroPmd(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: num
   const m = k.pv.mfn(z);
   k.pv.setUpper(
     2,
-    pmd,
-    vpnIndex(vpn, 2),
+    vmf.pmd,
+    vmf.pmdIdx,
     (frameLo(m) + (P | US | PS | A)) >>> 0,
     mkPteHi(m, (vma.flags & VM_EXEC) !== 0),
   );
@@ -78,12 +82,15 @@ export function doHugeZeroPmd(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: num
 }
 
 /**
- * do_huge_pmd_anonymous_page() for a write fault at `vpn` whose PMD entry (table `pmd`) is none:
+ * do_huge_pmd_anonymous_page() for a write fault whose PMD entry (vmf.pmd, vmf.pmdIdx) is none:
  * a zeroed order-9 folio (clear_huge_page), a page table deposited for a later split, and one
  * PMD entry, writable, dirty and young. Returns false when no order-9 block is free
  * (count_vm_event(THP_FAULT_FALLBACK)): the fault goes on with 4 KiB pages.
  */
-export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number, pmd: number): boolean {
+export function doHugePmdAnonymousPage(k: Kernel, vmf: VmFault): boolean {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
   const head = k.frames.allocLarge(9);
   if (head < 0) {
     k.stats.thpFaultFallback++;
@@ -104,7 +111,7 @@ export function doHugePmdAnonymousPage(k: Kernel, mm: Mm, vma: Vma, vpn: number,
   const m = k.pv.mfn(head);
   const writable = (vma.flags & VM_WRITE) !== 0;
   const lo = (frameLo(m) + (P | US | PS | A | D | (writable ? RW : 0))) >>> 0;
-  k.pv.setUpper(2, pmd, vpnIndex(vpn, 2), lo, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
+  k.pv.setUpper(2, vmf.pmd, vmf.pmdIdx, lo, mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
   for (let i = 0; i < 512; i++) f.mapcount[head + i] = f.mapcount[head + i]! + 1;
   folioGet(k, head, 512);
   k.reclaim?.addAnon(head, base, 512);
@@ -220,12 +227,16 @@ export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, bas
 }
 
 /**
- * do_huge_pmd_wp_page(): a write to a write-protected anonymous PMD. Exclusively ours (the head
- * page AnonExclusive, or no other reference: the model counts 512 per PMD mapping) → reuse it,
- * writable and dirty; otherwise split it and let the PTE path copy the one page
- * (VM_FAULT_FALLBACK). Returns true when it reused the PMD.
+ * do_huge_pmd_wp_page(): a write to a write-protected anonymous PMD (vmf.pmd, vmf.pmdIdx).
+ * Exclusively ours (the head page AnonExclusive, or no other reference: the model counts 512 per
+ * PMD mapping) → reuse it, writable and dirty; otherwise split it and let the PTE path copy the
+ * one page (VM_FAULT_FALLBACK); the split's flush goes through the CPU's preallocated gather (the
+ * fault path allocates nothing). Returns true when it reused the PMD.
  */
-export function doHugePmdWpPage(k: Kernel, mm: Mm, pmd: number, pidx: number, base: number, tlb: MmuGather): boolean {
+export function doHugePmdWpPage(k: Kernel, vmf: VmFault): boolean {
+  const mm = vmf.mm!;
+  const pmd = vmf.pmd;
+  const pidx = vmf.pmdIdx;
   const lo = k.readLo(pmd, pidx);
   const hi = k.readHi(pmd, pidx);
   const head = k.frameOf(2, lo, hi);
@@ -236,6 +247,8 @@ export function doHugePmdWpPage(k: Kernel, mm: Mm, pmd: number, pidx: number, ba
     k.stats.faultsWpReuse++;
     return true;
   }
-  splitAnonPmd(k, mm, pmd, pidx, base, tlb);
+  const tlb = k.cpu.tlb.gather(mm, false);
+  splitAnonPmd(k, mm, pmd, pidx, vmf.vpn - (vmf.vpn % 512), tlb);
+  tlb.finish();
   return false;
 }

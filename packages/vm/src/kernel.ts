@@ -13,6 +13,7 @@ import type { Vmalloc } from './vmalloc.js';
 import { Reclaim } from './vmscan.js';
 import { SwapDevice } from './swap.js';
 import { Cpu } from './cpu.js';
+import { MmuGather } from './tlb-gather.js';
 
 export interface KernelOptions {
   readonly mem: PhysMem;
@@ -119,7 +120,7 @@ export class Kernel {
     this.ioPages = o.ioPages ?? 1024;
     this.ledger = o.ledger ?? new CycleLedger();
     this.costs = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
-    this.cpus = [new Cpu(0, this.ledger, this.pv)];
+    this.cpus = [new Cpu(0, this.ledger, this.pv, new MmuGather(this, null, false))];
     this.cpu = this.cpus[0]!;
     this.catFault = this.ledger.id('guest.fault');
     this.catZap = this.ledger.id('guest.zap');

@@ -19,10 +19,24 @@ export class MmuGather {
 
   constructor(
     private readonly k: Kernel,
-    private readonly mm: Mm,
+    private mm: Mm | null,
     /** tlb_gather_mmu_fullmm(): the whole address space is going away. */
-    private readonly fullMm: boolean,
+    private fullMm: boolean,
   ) {}
+
+  /**
+   * tlb_gather_mmu(): start gathering for `mm` afresh, as a new gather would. Lets a preallocated
+   * gather (Cpu.tlb) serve a path that must not allocate.
+   */
+  gather(mm: Mm, fullMm: boolean): this {
+    this.mm = mm;
+    this.fullMm = fullMm;
+    this.start = Infinity;
+    this.end = -Infinity;
+    this.pages = 0;
+    this.ptes = false;
+    return this;
+  }
 
   /** tlb_remove_tlb_entry(): page `vpn` was unmapped. */
   add(vpn: number, pages = 1): void {

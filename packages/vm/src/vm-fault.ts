@@ -29,6 +29,8 @@ export class VmFault {
   /** The PTE as read by handle_pte_fault() (vmf->orig_pte). */
   origLo = 0;
   origHi = 0;
+  /** The page of orig_pte that do_wp_page() works on (vmf->page), or -1 for none (the zero page). */
+  page = -1;
   /** set_pte_range() decision. */
   writable = false;
   dirty = false;
@@ -47,6 +49,7 @@ export class VmFault {
     this.pte = PT_NONE;
     this.origLo = 0;
     this.origHi = 0;
+    this.page = -1;
     this.writable = false;
     this.dirty = false;
     this.anon = false;

@@ -1,37 +1,32 @@
 import { A, D, P, RW } from '@pte/arch-x86';
 import { folioGet, folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
-import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
 import { PTE_SPECIAL, mkPteHi, mkPteLo, vpnHi, vpnLo } from './pgtable.js';
-import { VM_EXEC, VM_SHARED, type Vma } from './vma.js';
+import { VM_EXEC, VM_SHARED } from './vma.js';
+import type { VmFault } from './vm-fault.js';
 
 /**
- * mm/memory.c do_wp_page(): a write to a present, write-protected PTE.
+ * mm/memory.c do_wp_page(): a write to a present, write-protected PTE (vmf.origLo/origHi, entry
+ * vmf.vpn of table vmf.pte).
  * - the zero page, a shared anonymous page, or a file page in a private mapping: copy on write
- *   (wp_page_copy): a new anonymous page, the PTE replaced with ptep_clear_flush + set_pte;
- * - an anonymous page only this mapping uses (mapcount 1, folio refcount 1): reuse it, making
- *   the PTE writable and dirty (wp_page_reuse via ptep_set_access_flags, no flush needed on x86);
- * - a file page in a shared mapping: write notification (wp_page_shared): writable, dirty, folio
- *   dirty.
+ *   (wp_page_copy);
+ * - an anonymous page only this mapping uses (mapcount 1, folio refcount 1): reuse it
+ *   (wp_page_reuse);
+ * - a file page in a shared mapping: write notification (wp_page_shared).
  */
-export function doWpPage(
-  k: Kernel,
-  mm: Mm,
-  vma: Vma,
-  vpn: number,
-  pt: number,
-  idx: number,
-  lo: number,
-  hi: number,
-): void {
+export function doWpPage(k: Kernel, vmf: VmFault): void {
   k.stats.faultsMinor++;
   const f = k.frames;
-  const pfn = k.frameOf(1, lo, hi);
+  const lo = vmf.origLo;
+  const pfn = k.frameOf(1, lo, vmf.origHi);
   if ((lo & PTE_SPECIAL) !== 0) {
-    wpPageCopy(k, mm, vma, vpn, pt, idx, -1, false);
+    vmf.page = -1; // vm_normal_page(): the zero page has no page to copy from
+    wpPageCopy(k, vmf);
     return;
   }
+  vmf.page = pfn;
   const flags = f.flags[pfn]!;
   if ((flags & PG_ANON) !== 0) {
     const order = f.order[pfn]!;
@@ -41,23 +36,36 @@ export function doWpPage(
     const exclusive = (flags & PG_EXCLUSIVE) !== 0;
     if (
       f.mapcount[pfn] === 1 &&
-      (exclusive || (order === 0 ? f.refcount[head] === 1 : largeFolioOnlyHere(k, pt, vpn, pfn, head, order)))
+      (exclusive || (order === 0 ? f.refcount[head] === 1 : largeFolioOnlyHere(k, vmf.pte, vmf.vpn, pfn, head, order)))
     ) {
       k.stats.faultsWpReuse++;
       f.flags[pfn] = f.flags[pfn]! | PG_EXCLUSIVE;
-      k.pv.setPte(pt, idx, (lo | RW | D | A) >>> 0, hi);
+      wpPageReuse(k, vmf);
       return;
     }
-    wpPageCopy(k, mm, vma, vpn, pt, idx, pfn, true);
+    wpPageCopy(k, vmf);
     return;
   }
-  if ((vma.flags & VM_SHARED) !== 0) {
-    k.stats.faultsWpShared++;
-    folioMarkDirty(k, pfn);
-    k.pv.setPte(pt, idx, (lo | RW | D | A) >>> 0, hi);
+  if ((vmf.vma!.flags & VM_SHARED) !== 0) {
+    wpPageShared(k, vmf);
     return;
   }
-  wpPageCopy(k, mm, vma, vpn, pt, idx, pfn, true);
+  wpPageCopy(k, vmf);
+}
+
+/** wp_page_reuse(): the PTE made writable, dirty and young in place (ptep_set_access_flags: no flush on x86). */
+function wpPageReuse(k: Kernel, vmf: VmFault): void {
+  k.pv.setPte(vmf.pte, vmf.vpn % 512, (vmf.origLo | RW | D | A) >>> 0, vmf.origHi);
+}
+
+/**
+ * wp_page_shared(): a write to a shared file page is the write notification that dirties the
+ * folio (fault_dirty_shared_page), then the PTE is reused.
+ */
+function wpPageShared(k: Kernel, vmf: VmFault): void {
+  k.stats.faultsWpShared++;
+  folioMarkDirty(k, vmf.page);
+  wpPageReuse(k, vmf);
 }
 
 /**
@@ -83,23 +91,23 @@ function largeFolioOnlyHere(k: Kernel, pt: number, vpn: number, pfn: number, hea
   return here === mapped;
 }
 
-/** wp_page_copy(): new anonymous page (copied from `src`, or zeroed when src < 0), replace the PTE. */
-function wpPageCopy(
-  k: Kernel,
-  mm: Mm,
-  vma: Vma,
-  vpn: number,
-  pt: number,
-  idx: number,
-  src: number,
-  copy: boolean,
-): void {
+/**
+ * wp_page_copy(): a new anonymous page, copied from vmf.page (zeroed when it is -1, the zero
+ * page), replaces the PTE by ptep_clear_flush + set_pte; the old page loses this mapping.
+ */
+function wpPageCopy(k: Kernel, vmf: VmFault): void {
+  const mm = vmf.mm!;
+  const vma = vmf.vma!;
+  const vpn = vmf.vpn;
+  const pt = vmf.pte;
+  const idx = vpn % 512;
+  const src = vmf.page;
   k.stats.faultsCow++;
   vma.anonVma = true;
   const f = k.frames;
   if (src >= 0) folioGet(k, src, 1); // held across the allocation, which may reclaim
-  const pfn = k.allocAnonPage(!copy);
-  if (copy) k.charge(k.catFault, k.costs.pageCopy);
+  const pfn = k.allocAnonPage(src < 0);
+  if (src >= 0) k.charge(k.catFault, k.costs.pageCopy);
   f.flags[pfn] = f.flags[pfn]! | PG_ANON | PG_EXCLUSIVE | PG_UPTODATE | PG_DIRTY;
   f.mapcount[pfn] = 1;
   f.refcount[pfn] = 1;
