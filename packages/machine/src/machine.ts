@@ -120,6 +120,8 @@ export class Machine {
   /** @internal The touch patterns' random stream. */
   readonly prng: Prng;
   private readonly check: boolean;
+  /** The guest's vmap allocator, once a scenario asked for it (vmalloc()). */
+  private vmap: Vmalloc | null = null;
   private baseCycles: TallySnapshot = {};
   private baseCounters: TallySnapshot = {};
   /** Workload figures. */
@@ -194,7 +196,7 @@ export class Machine {
     this.kernel.stats.addCountersTo(c);
     c.add(c.id('pte.prefaulted_used'), this.mmu.walker.markedUses);
     this.pv.addCountersTo(c);
-    this.kernel.vmalloc?.addCountersTo(c);
+    this.vmap?.addCountersTo(c);
     this.kernel.reclaim?.addCountersTo(c);
     this.platform.addCountersTo(c);
     c.add(c.id('workload.touches'), this.touches);
@@ -205,7 +207,7 @@ export class Machine {
 
   /** The guest's vmap allocator, made on first use with the run's vmap policy. */
   vmalloc(): Vmalloc {
-    if (this.kernel.vmalloc !== null) return this.kernel.vmalloc;
+    if (this.vmap !== null) return this.vmap;
     const v = new Vmalloc(
       this.kernel,
       this.opts.vmap ?? { mode: this.opts.profile.vmapMode, unmapAtPurge: false, nrCpus: 4 },
@@ -213,6 +215,7 @@ export class Machine {
     this.kernel.pv.vmapAliases = v;
     this.kernel.hooks.ptCacheRefilled = () => v.unmapAliases();
     this.kernel.hooks.ptFrameAllocated = (pfn) => v.notePtFrame(pfn);
+    this.vmap = v;
     return v;
   }
 

@@ -476,7 +476,7 @@ describe('page-table frames reused as data', () => {
  * changes (a stale spte here is a translation the guest believes gone). null when all agree.
  */
 function shadowCoherent(m: Machine): string | null {
-  const mm = m.kernel.currentMm;
+  const mm = m.kernel.cpu.mm;
   if (mm === null || !(m.platform instanceof KvmShadowPlatform) || m.platform.shadow.root !== mm.root) return null;
   const s = m.platform.shadow.smem;
   const walk = (t: number, level: number, base: number): string | null => {

@@ -39,7 +39,7 @@ describe('stale vmap aliases and Xen pinning (seed 003)', () => {
     expect(() => aliasThenPin(m)).toThrow(/cannot be mapped: Xen refused the guest's page-table update/);
     // The pin of the new PTE page, then the PMD entry that would point at it.
     expect(hypervisorOf(m).refused).toBe(2);
-    expect(m.kernel.vmalloc!.unmapAliasCalls).toBe(0);
+    expect(m.vmalloc().unmapAliasCalls).toBe(0);
   });
 
   it('with --check the refusal is a model error naming the writable mapping', () => {
@@ -54,9 +54,9 @@ describe('stale vmap aliases and Xen pinning (seed 003)', () => {
     const m = xenMachine({ xenAlias: policy, check: true });
     aliasThenPin(m);
     expect(hypervisorOf(m).refused).toBe(0);
-    expect(m.kernel.vmalloc!.purges).toBe(1);
-    expect(m.kernel.vmalloc!.unmapAliasCalls).toBeGreaterThanOrEqual(calls === 1 ? 1 : 2);
-    if (policy === 'check') expect(m.kernel.vmalloc!.unmapAliasCalls).toBe(1);
+    expect(m.vmalloc().purges).toBe(1);
+    expect(m.vmalloc().unmapAliasCalls).toBeGreaterThanOrEqual(calls === 1 ? 1 : 2);
+    if (policy === 'check') expect(m.vmalloc().unmapAliasCalls).toBe(1);
   });
 
   it('an alias-free page-table cache filled N at a time avoids the refusal with one purge per refill', () => {
@@ -68,8 +68,8 @@ describe('stale vmap aliases and Xen pinning (seed 003)', () => {
     // vmap tables emptied it; that refill's vm_unmap_aliases() purged the alias of the page it
     // took back from the allocator.
     expect(m.measuredCounters()['pt.cache_refills']).toBe(2);
-    expect(m.kernel.vmalloc!.unmapAliasCalls).toBe(1);
-    expect(m.kernel.vmalloc!.purges).toBe(1);
+    expect(m.vmalloc().unmapAliasCalls).toBe(1);
+    expect(m.vmalloc().purges).toBe(1);
   });
 
   it('with PTEs cleared at vunmap (later kernels) there is no alias to refuse', () => {
@@ -114,7 +114,7 @@ describe('exit of the loaded address space (leave_mm)', () => {
       const vma = m.sys.mmap(task, { pages: 16, prot: VM_READ | VM_WRITE, shared: false, file: null });
       m.touch(task, vma, { kind: 'seq' }, 'write', 1); // task's tables are loaded
       m.sys.exit(task);
-      expect(m.kernel.currentMm).toBe(m.kernel.kernelMmIfAny);
+      expect(m.kernel.cpu.mm).toBe(m.kernel.kernelMmIfAny);
       expect(m.mmu.root).toBe(m.pv.mfn(m.kernel.kernelMmIfAny!.root)); // CR3 holds the machine frame under Xen
       vm.vfree(vm.vmalloc(2)); // eager: a kernel-range flush right away, with no process loaded
       m.verify('after exit and vfree');

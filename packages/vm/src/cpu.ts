@@ -12,7 +12,11 @@ export class Cpu {
   readonly id: number;
   /** The clock this CPU charges (with one CPU, the machine's ledger). */
   readonly ledger: CycleLedger;
-  /** Its TLB / CR3 interface and lazy-MMU state, as seen through pvops. */
+  /**
+   * Its pvops backend: CR3 and TLB flushes, and the lazy-MMU state (nesting depth, and under Xen
+   * the queued multicalls), which Linux keeps per CPU (xen_lazy_mode, xen_mc_buffer are per-CPU).
+   * With one CPU it is the machine's only backend; several CPUs get one each.
+   */
   readonly pv: PvMmuOps;
   /** The address space loaded in CR3 (this_cpu(cpu_tlbstate.loaded_mm)). */
   mm: Mm | null = null;

@@ -9,7 +9,6 @@ import { PageCache, type Inode } from './page-cache.js';
 import { PG_LOCKED, PG_PAGETABLE, PG_PTCACHE, PG_UPTODATE, PG_ZERO } from './page-flags.js';
 import type { VmPolicy } from './profiles.js';
 import { VmStats } from './stats.js';
-import type { Vmalloc } from './vmalloc.js';
 import { Reclaim } from './vmscan.js';
 import { SwapDevice } from './swap.js';
 import { Cpu } from './cpu.js';
@@ -241,8 +240,6 @@ export class Kernel {
   }
 
   private initMm: Mm | null = null;
-  /** The vmap allocator, once the guest made one. */
-  vmalloc: Vmalloc | null = null;
 
   /**
    * init_mm: the kernel's own address space for vmalloc mappings, pinned like any pgd (Xen pins
@@ -312,11 +309,6 @@ export class Kernel {
   /** switch_mm() on the current CPU. */
   switchMm(mm: Mm): void {
     this.cpu.switchMm(mm);
-  }
-
-  /** The address space loaded in the current CPU's CR3. */
-  get currentMm(): Mm | null {
-    return this.cpu.mm;
   }
 
   /** Allocate one order-0 page for anonymous use, charging allocation and zeroing. */

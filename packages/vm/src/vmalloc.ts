@@ -85,7 +85,6 @@ export class Vmalloc {
   ) {
     this.mm = k.kernelMm();
     this.lazyMax = policy.lazyMaxPages ?? lazyMaxPages(policy.nrCpus);
-    k.vmalloc = this;
   }
 
   /** vmap(): map `frames` at a new kernel range; returns its first page. PTEs PAGE_KERNEL (RW, global, NX). */
