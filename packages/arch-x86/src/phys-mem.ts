@@ -101,9 +101,9 @@ export class PhysMem {
    */
   entryIndex(pfn: number, index: number): number {
     const slot = this.slotOf[pfn]!;
-    if (slot < 0 || slot === undefined) throw new Error(`frame 0x${pfn.toString(16)} is not a page table`);
-    if ((index & (ENTRIES_PER_TABLE - 1)) !== index)
-      throw new Error(`entry ${index} of frame 0x${pfn.toString(16)} is not 0..511`);
+    // The errors are built out of line, so that this hot check stays small enough to inline.
+    if (slot < 0 || slot === undefined || (index & (ENTRIES_PER_TABLE - 1)) !== index)
+      entryIndexError(slot, pfn, index);
     return slot * ENTRIES_PER_TABLE + index;
   }
 
@@ -236,4 +236,10 @@ export class SimpleFrameSource implements FrameSource {
   freeFrame(pfn: number): void {
     this.free.push(pfn);
   }
+}
+
+/** PhysMem.entryIndex()'s refusal: frame `pfn` (pool slot `slot`) is not a table, or `index` is not 0..511. */
+function entryIndexError(slot: number | undefined, pfn: number, index: number): never {
+  if (slot === undefined || slot < 0) throw new Error(`frame 0x${pfn.toString(16)} is not a page table`);
+  throw new Error(`entry ${index} of frame 0x${pfn.toString(16)} is not 0..511`);
 }

@@ -413,11 +413,21 @@ export class Machine {
    * ACCESS_SEGV when the process would get a signal (counted in `segv`), or ACCESS_NONCANONICAL.
    */
   accessPage(mm: Mm, vpn: number, access: number): number {
+    const pfn = this.mmu.translate(vpnHi(vpn), vpnLo(vpn), access);
+    return pfn >= 0 ? pfn : this.pageFault(mm, vpn, access, pfn);
+  }
+
+  /**
+   * accessPage() once the first translation did not reach a frame (`pfn`): the #PF, the platform's
+   * exit, the guest's handler and the retries. Out of line, so that the translation (a TLB hit or a
+   * walk) stays small enough to inline into the access loops without the whole fault path.
+   */
+  private pageFault(mm: Mm, vpn: number, access: number, first: number): number {
     const mmu = this.mmu;
     const platform = this.platform;
     const hi = vpnHi(vpn);
     const lo = vpnLo(vpn);
-    let pfn = mmu.translate(hi, lo, access);
+    let pfn = first;
     let tries = 0;
     while (pfn < 0) {
       if (pfn === TRANSLATE_GP) return ACCESS_NONCANONICAL;

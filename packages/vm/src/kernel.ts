@@ -186,7 +186,11 @@ export class Kernel {
 
   /** Complete every read done by now (end_page_read: uptodate, unlocked). */
   reapIo(): void {
-    if (this.inFlight.length === 0) return;
+    // The common case (nothing in flight) inline, the completion loop out of line.
+    if (this.inFlight.length !== 0) this.reapDone();
+  }
+
+  private reapDone(): void {
     const now = this.now();
     for (let i = 0; i < this.inFlight.length;) {
       const r = this.inFlight[i]!;

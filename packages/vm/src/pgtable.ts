@@ -61,8 +61,15 @@ export const PT_HUGE = -2;
  * or PT_HUGE when a PMD leaf (a 2 MiB page) maps the address. Sequential faults reuse the last answer.
  */
 export function pteTableFor(k: Kernel, mm: Mm, vpn: number, alloc: boolean): number {
+  // The cached answer inline, the walk out of line: kept small so that TurboFan inlines it into
+  // the fault path without spending that path's inlining budget on the walk.
+  if (mm.cachedPmdKey === Math.floor(vpn / 512)) return mm.cachedPt;
+  return pteTableWalk(k, mm, vpn, alloc);
+}
+
+/** pteTableFor() past its one-entry cache: walk (and allocate) down to the PMD entry. */
+function pteTableWalk(k: Kernel, mm: Mm, vpn: number, alloc: boolean): number {
   const pmdKey = Math.floor(vpn / 512);
-  if (mm.cachedPmdKey === pmdKey) return mm.cachedPt;
   const pmd = pmdTableFor(k, mm, vpn, alloc);
   if (pmd < 0) return PT_NONE;
   const idx = vpnIndex(vpn, 2);
