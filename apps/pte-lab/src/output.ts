@@ -98,19 +98,37 @@ export function emit(io: { out(text: string): void }, text: string, out: string 
  * Write `text` to `file` atomically: a temporary file beside it, then a rename, so an error
  * never leaves a half-written output.
  */
-export function writeOutput(file: string, text: string): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* nothing to clean */
+export function writeOutput(file: string, text: string, flag = '--out'): void {
+  writeOutputs([{ file, text, flag }]);
+}
+
+/**
+ * Write several files as one: each goes to a temporary file beside it first, and only when every
+ * one is written are they renamed into place. A failure leaves none of them and names the option
+ * (`--out`, `--findings`) whose file could not be written.
+ */
+export function writeOutputs(files: readonly { file: string; text: string; flag: string }[]): void {
+  const tmps: string[] = [];
+  const clean = () => {
+    for (const t of tmps) {
+      try {
+        unlinkSync(t);
+      } catch {
+        /* nothing to clean */
+      }
     }
-    const code = (e as { code?: unknown } | null)?.code;
-    const reason = typeof code === 'string' ? code : 'write failed';
-    throw new PteError('io', `cannot write --out ${file}: ${reason}`);
+  };
+  for (const { file, text, flag } of files) {
+    const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+    try {
+      tmps.push(tmp);
+      writeFileSync(tmp, text);
+    } catch (e) {
+      clean();
+      const code = (e as { code?: unknown } | null)?.code;
+      const reason = typeof code === 'string' ? code : 'write failed';
+      throw new PteError('io', `cannot write ${flag} ${file}: ${reason}`);
+    }
   }
+  files.forEach(({ file }, i) => renameSync(tmps[i]!, file));
 }

@@ -109,3 +109,23 @@ describe('pte-lab report', () => {
     expect(existsSync(join(dir, 'r.html'))).toBe(false);
   });
 });
+
+describe('report output files', () => {
+  it('a --findings file that cannot be written names --findings and leaves no --out file behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pte-report-'));
+    const out = join(dir, 'r.html');
+    const r = await runCli(
+      'report',
+      '--only',
+      'micro/mmap-touch',
+      '--out',
+      out,
+      '--findings',
+      join(dir, 'no-such-dir', 'f.md'),
+    );
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^pte-lab: cannot write --findings .*f\.md: ENOENT\n$/);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(existsSync(out)).toBe(false);
+  });
+});

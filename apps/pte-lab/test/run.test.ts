@@ -383,6 +383,10 @@ describe('pte-lab run: bad input gives one clear line and exit code 2', () => {
     [['run', 'micro/mmap-touch', '--set', 'fault_around=3'], /fault_around/],
     [['run', 'micro/mmap-touch', '--set', 'cost.tlb.bogus=1'], /unknown cost 'tlb\.bogus'/],
     [
+      ['run', 'micro/mmap-touch', '--set', 'cost.guest.fault=x'],
+      /^pte-lab: --set cost\.guest\.fault: unknown cost 'guest\.fault'/,
+    ],
+    [
       ['run', 'micro/mmap-touch', '--set', 'cost.tlb.invlpg=fast'],
       /--set cost\.tlb\.invlpg: 'fast' is not a number of cycles/,
     ],

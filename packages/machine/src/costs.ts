@@ -40,6 +40,10 @@ export const ALL_COSTS: CostDefaults<RunCostKey> = {
 export function resolveRunCosts(overrides: Readonly<Record<string, string>>): CostTable<RunCostKey> {
   const numeric: Record<string, number> = {};
   for (const [key, text] of Object.entries(overrides)) {
+    // The key first: a value for a cost that does not exist is an unknown key, whatever the value.
+    if (!Object.hasOwn(ALL_COSTS, key)) {
+      throw configError(`--set cost.${key}: unknown cost '${key}'`, 'see docs/cost-model.md for the keys');
+    }
     const v = Number(text);
     if (text.trim() === '' || !Number.isFinite(v))
       throw configError(`--set cost.${key}: '${text}' is not a number of cycles`);

@@ -1,7 +1,7 @@
 import { parseCount } from '@pte/core';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
-import { writeOutput } from '../output.js';
+import { writeOutputs } from '../output.js';
 import { buildReport, reportScenarios } from '../report/build-report.js';
 import { renderFindingsMd, renderReportHtml } from '../report/html.js';
 import { DEFAULT_SEED } from '../run-scenario.js';
@@ -44,8 +44,12 @@ export function registerReport(program: Command, io: CliIo, version: string): vo
       });
       if (tty) io.err('\r\x1b[K');
       const meta = { version, seed };
-      writeOutput(f.out, renderReportHtml(sections, meta));
-      if (f.findings !== undefined) writeOutput(f.findings, renderFindingsMd(sections, meta));
+      writeOutputs([
+        { file: f.out, text: renderReportHtml(sections, meta), flag: '--out' },
+        ...(f.findings !== undefined
+          ? [{ file: f.findings, text: renderFindingsMd(sections, meta), flag: '--findings' }]
+          : []),
+      ]);
       io.out(`wrote ${f.out} (${sections.length} sections)${f.findings !== undefined ? ` and ${f.findings}` : ''}\n`);
     });
 }
