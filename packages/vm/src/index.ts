@@ -45,3 +45,5 @@ export { SwapDevice, SWP_MARK, isSwapPte, swpLo, swpHi, swpSlot } from './swap.j
 export { VmFault, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_INSTRUCTION } from './vm-fault.js';
 export { Cpu } from './cpu.js';
 export { mapCompletedRead } from './map-on-io.js';
+export { RwSem, RWSEM_READ, RWSEM_WRITE } from './rwsem.js';
+export type { RwsemKind, RwsemWaiter, Granted } from './rwsem.js';
