@@ -47,3 +47,15 @@ export { Cpu } from './cpu.js';
 export { mapCompletedRead } from './map-on-io.js';
 export { RwSem, RWSEM_READ, RWSEM_WRITE } from './rwsem.js';
 export type { RwsemKind, RwsemWaiter, Granted } from './rwsem.js';
+export {
+  TLB_SINGLE_PAGE_FLUSH_CEILING,
+  MmTlbState,
+  CpuTlbState,
+  flushTlbMmRange,
+  FLUSH_NONE,
+  FLUSH_RANGE,
+  FLUSH_FULL,
+  FLUSH_LEAVE_MASK,
+  FLUSH_LAZY_SWITCH,
+} from './tlb-flush.js';
+export type { FlushPlan } from './tlb-flush.js';

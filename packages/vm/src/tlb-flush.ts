@@ -1,0 +1,124 @@
+/**
+ * arch/x86/mm/tlb.c: who flushes what when the guest changes a user mapping on several CPUs
+ * (docs/smp-notes.md §5). The guest decides (this file); the platform delivers (IPIs natively,
+ * one hypercall with a vCPU mask under Xen PV, a PV flush that skips preempted vCPUs under KVM)
+ * and prices it.
+ *
+ * Modelled, as in flush_tlb_mm_range → native_flush_tlb_multi → flush_tlb_func:
+ * - a range of more than tlb_single_page_flush_ceiling (33) strides is flushed whole;
+ * - every flush bumps the mm's TLB generation; a CPU brings its context up to the mm's generation
+ *   with INVLPGs only when it is exactly one flush behind and the flush is a range, else with a
+ *   full flush (concurrent flushes collapse into one);
+ * - the targets are the CPUs in mm_cpumask: with page tables freed, all of them (lazy ones too,
+ *   which switch to init_mm); otherwise a lazy CPU is skipped ("flushed at the next context
+ *   switch"), and a CPU that runs another mm is skipped unless the once-a-second trim is due;
+ * - a CPU reached while it runs another mm leaves the mask (the only place it does in 6.x: it
+ *   does not leave it when it switches away).
+ */
+
+/** tlb_single_page_flush_ceiling: strides flushed one by one at most. */
+export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+
+/** The x86 mm context's flush state (mm->context.tlb_gen, mm_cpumask, next_trim_cpumask). */
+export class MmTlbState {
+  /** mm_cpumask: bit n set while CPU n may hold the mm's translations. */
+  cpumask = 0;
+  tlbGen = 0;
+  /** The clock (cycles) after which the next flush also trims the mask (jiffies + HZ). */
+  nextTrim = 0;
+}
+
+/** A CPU's TLB state (cpu_tlbstate): the mm it has loaded, lazy or not, and how current its context is. */
+export class CpuTlbState {
+  /** The loaded user mm, or null for init_mm. */
+  loaded: MmTlbState | null = null;
+  /** cpu_tlbstate_shared.is_lazy: a kernel thread runs on the previous mm. */
+  lazy = false;
+  /** ctxs[asid].tlb_gen of the loaded mm. */
+  localGen = 0;
+  constructor(readonly id: number) {}
+}
+
+/** What one CPU does for a flush. */
+export const FLUSH_NONE = 0;
+/** INVLPG of each stride of the range. */
+export const FLUSH_RANGE = 1;
+/** A full flush of the mm's context (CR3 rewrite). */
+export const FLUSH_FULL = 2;
+/** It runs another mm: it leaves mm_cpumask and flushes nothing. */
+export const FLUSH_LEAVE_MASK = 3;
+/** Lazy, with page tables freed: it switches to init_mm (switch_mm_irqs_off(NULL, &init_mm)). */
+export const FLUSH_LAZY_SWITCH = 4;
+
+export interface FlushPlan {
+  /** Strides in the range, or 0 for a whole-mm flush (TLB_FLUSH_ALL). */
+  readonly strides: number;
+  /** Per CPU (index = id): FLUSH_* for the CPUs that run flush_tlb_func, FLUSH_NONE for the others. */
+  readonly action: Uint8Array;
+  /** CPUs other than the initiator that get the IPI (or the hypercall's mask bit). */
+  readonly remote: number;
+}
+
+/**
+ * flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from CPU `self`, at clock `now`
+ * (for the trim). `strides` is (end − start) >> stride_shift, or 0 for the whole mm. Updates the
+ * mm's generation, the CPUs' contexts and the mask; returns what each CPU does.
+ */
+export function flushTlbMmRange(
+  mm: MmTlbState,
+  cpus: readonly CpuTlbState[],
+  self: number,
+  strides: number,
+  freedTables: boolean,
+  now: number,
+  trimInterval: number,
+): FlushPlan {
+  const newGen = ++mm.tlbGen;
+  const full = strides === 0 || strides > TLB_SINGLE_PAGE_FLUSH_CEILING;
+  const action = new Uint8Array(cpus.length);
+  let remote = 0;
+  const others = mm.cpumask & ~(1 << self);
+  if (others !== 0) {
+    // should_trim_cpumask(): at most once per trimInterval per mm.
+    let trim = false;
+    if (now >= mm.nextTrim) {
+      mm.nextTrim = now + trimInterval;
+      trim = true;
+    }
+    for (const cpu of cpus) {
+      if ((mm.cpumask & (1 << cpu.id)) === 0) continue;
+      if (!freedTables && !shouldFlushTlb(cpu, mm, trim)) continue;
+      action[cpu.id] = flushTlbFunc(cpu, mm, newGen, full);
+      if (cpu.id !== self) remote++;
+    }
+  } else if (cpus[self]!.loaded === mm) {
+    action[self] = flushTlbFunc(cpus[self]!, mm, newGen, full);
+  }
+  return { strides: full ? 0 : strides, action, remote };
+}
+
+/** should_flush_tlb(): skip lazy CPUs; flush the mm's own CPUs; reach the others only to trim. */
+function shouldFlushTlb(cpu: CpuTlbState, mm: MmTlbState, trim: boolean): boolean {
+  if (cpu.lazy) return false;
+  if (cpu.loaded === mm) return true;
+  return trim;
+}
+
+/** flush_tlb_func() on `cpu`: leave the mask, switch off a lazy mm, or bring the context up to date. */
+function flushTlbFunc(cpu: CpuTlbState, mm: MmTlbState, newGen: number, full: boolean): number {
+  if (cpu.loaded !== mm) {
+    mm.cpumask &= ~(1 << cpu.id);
+    return FLUSH_LEAVE_MASK;
+  }
+  if (cpu.lazy) {
+    cpu.loaded = null;
+    cpu.lazy = false;
+    return FLUSH_LAZY_SWITCH;
+  }
+  const local = cpu.localGen;
+  if (newGen <= local) return FLUSH_NONE; // a later flush already covered it
+  const mmGen = mm.tlbGen;
+  cpu.localGen = mmGen;
+  if (mmGen === local) return FLUSH_NONE;
+  return !full && newGen === local + 1 && newGen === mmGen ? FLUSH_RANGE : FLUSH_FULL;
+}
