@@ -59,3 +59,4 @@ export {
   FLUSH_LAZY_SWITCH,
 } from './tlb-flush.js';
 export type { FlushPlan } from './tlb-flush.js';
+export { MmLockSeq, VmaLock, VMA_READ_LOCKED, VMA_READ_ABORT, VMA_READ_MISS } from './vma-lock.js';
