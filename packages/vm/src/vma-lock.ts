@@ -60,7 +60,9 @@ export class VmaLock {
       this.miss++;
       return VMA_READ_MISS;
     }
-    if (this.writeLocked(mm) || this.drainingWriter >= 0) {
+    // A draining writer has stamped the VMA already (the kernel stops new readers with
+    // VM_REFCNT_EXCLUDE_READERS_FLAG first, then stamps): both read as write-locked here.
+    if (this.writeLocked(mm)) {
       this.abort++;
       return VMA_READ_ABORT;
     }
