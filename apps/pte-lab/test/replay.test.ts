@@ -127,6 +127,16 @@ describe('pte-lab replay: synthetic traces checked exactly', () => {
     expect(notBin.err).toBe("pte-lab: ok2.txt: not a PTE Lab binary trace (no 'PTETRACE' magic)\n");
   });
 
+  it('the traced program exits at the end: prefaulted PTEs it never used are counted at the zap', async () => {
+    const maps = file('one.maps', '00400000-00410000 r-xp 00000000 fe:00 99   /usr/bin/one\n');
+    const r = await replay(file('one.txt', 'I  00400000,4\n'), '--trace-format', 'lackey', '--maps', maps);
+    expect(r.counters['pte.prefaulted']).toBe(15); // fault-around maps the other 15 pages of 64 KiB
+    expect(r.counters['pte.prefaulted_unused']).toBe(15);
+    expect(r.counters['pte.zapped']).toBe(16);
+    expect(r.counters['proc.exits']).toBe(1);
+    expect(r.memory.rss_pages).toBe(16); // sampled before the exit
+  });
+
   it('--maps places VMAs at the captured addresses with their protections', async () => {
     const maps = file(
       'a.maps',

@@ -80,7 +80,7 @@ export const REPLAY_ROWS: ReadonlyArray<readonly [string, string]> = [
  * Two streaming passes over the trace, each with one fixed read buffer:
  * 1. check every line and collect the set of 2 MiB blocks touched (bounded: one map entry per
  *    touched 2 MiB of address space) and the trace's totals;
- * 2. set up the address space (not measured), then replay every access as page touches (measured).
+ * 2. set up the address space (not measured), then replay every access as page touches and exit (measured).
  * Address space: with --maps, one VMA per maps line at its own address (MAP_FIXED); file-backed
  * lines become private (or shared) mappings of page-cache files sized to cover every mapped
  * offset; anonymous lines ([heap], [stack], unnamed) anonymous mappings; protections as printed,
@@ -143,6 +143,10 @@ export function replayTrace(o: ReplayOptions): RunResult {
   loop.flush();
   m.noteRss();
   m.verify('after replay');
+  // The traced program ran to its end: its exit is part of the run (exit_mmap → zap_pte_range),
+  // and the zap is where a prefaulted PTE never used is counted (pte.prefaulted_unused).
+  m.exit(task);
+  m.verify('after replay exit');
 
   const cycles = sortedRecord(m.measuredCycles());
   let total = 0;
