@@ -1,6 +1,7 @@
 import type { CycleLedger } from '@pte/core';
 import type { PvMmuOps } from '@pte/pvops';
 import type { Mm } from './mm.js';
+import { CpuTlbState, FlushPlan, switchMmTlb } from './tlb-flush.js';
 import type { MmuGather } from './tlb-gather.js';
 import { VmFault } from './vm-fault.js';
 
@@ -32,18 +33,25 @@ export class Cpu {
    * by gather() each time, so reuse is invisible.
    */
   readonly tlb: MmuGather;
+  /** cpu_tlbstate: the mm loaded, lazy or not, and the generation of its TLB context. */
+  readonly tlbState: CpuTlbState;
+  /** The outcome of the flushes this CPU starts (flush_tlb_info), reused. */
+  readonly flushPlan: FlushPlan;
 
-  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps, tlb: MmuGather) {
+  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps, tlb: MmuGather, nrCpus: number) {
     this.id = id;
     this.ledger = ledger;
     this.pv = pv;
     this.tlb = tlb;
+    this.tlbState = new CpuTlbState(id);
+    this.flushPlan = new FlushPlan(nrCpus);
   }
 
-  /** switch_mm(): load `mm` into CR3. */
+  /** switch_mm(): load `mm` into CR3 (switch_mm_irqs_off: join its mm_cpumask). */
   switchMm(mm: Mm): void {
     if (this.mm === mm) return;
     this.pv.writeCr3(mm.root, mm.pcid);
     this.mm = mm;
+    switchMmTlb(this.tlbState, mm.tlb);
   }
 }

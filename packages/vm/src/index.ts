@@ -52,11 +52,13 @@ export {
   MmTlbState,
   CpuTlbState,
   flushTlbMmRange,
+  switchMmTlb,
+  FlushPlan,
   FLUSH_NONE,
   FLUSH_RANGE,
   FLUSH_FULL,
   FLUSH_LEAVE_MASK,
   FLUSH_LAZY_SWITCH,
 } from './tlb-flush.js';
-export type { FlushPlan } from './tlb-flush.js';
+export type { FlushRequest } from './tlb-flush.js';
 export { MmLockSeq, VmaLock, VMA_READ_LOCKED, VMA_READ_ABORT, VMA_READ_MISS } from './vma-lock.js';

@@ -1,3 +1,4 @@
+import type { CpuTlbState } from './tlb-flush.js';
 import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
 import { entryPfn, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
@@ -93,6 +94,14 @@ export class Kernel {
   readonly catReclaim: number;
   /** The CPUs (one for now) and the one running. */
   readonly cpus: Cpu[];
+  /** Every CPU's cpu_tlbstate, by id: what a flush of an mm's range looks at (flushTlbMmRange). */
+  readonly tlbStates: readonly CpuTlbState[];
+  /**
+   * HZ in cycles: the once-a-second mm_cpumask trim of flush_tlb_mm_range. Only a flush that
+   * reaches another CPU reads it; with one CPU none does, and the several-CPU model sets it from
+   * the machine's clock.
+   */
+  trimIntervalCycles = Number.POSITIVE_INFINITY;
   cpu: Cpu;
   /** bdi->ra_pages. */
   raPages: number;
@@ -119,8 +128,9 @@ export class Kernel {
     this.ioPages = o.ioPages ?? 1024;
     this.ledger = o.ledger ?? new CycleLedger();
     this.costs = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
-    this.cpus = [new Cpu(0, this.ledger, this.pv, new MmuGather(this, null, false))];
+    this.cpus = [new Cpu(0, this.ledger, this.pv, new MmuGather(this, null, false), 1)];
     this.cpu = this.cpus[0]!;
+    this.tlbStates = this.cpus.map((c) => c.tlbState);
     this.catFault = this.ledger.id('guest.fault');
     this.catZap = this.ledger.id('guest.zap');
     this.catFork = this.ledger.id('guest.fork_copy');

@@ -1,3 +1,4 @@
+import { MmTlbState } from './tlb-flush.js';
 import { VmaTree } from './vma.js';
 
 /** RSS counter types (MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES). */
@@ -28,6 +29,8 @@ export class Mm {
    * key (vpn / 512) → table frame, withdrawn when the PMD is split or zapped. Counted in ptPages.
    */
   readonly deposit = new Map<number, number>();
+  /** mm->context's flush state: mm_cpumask, tlb_gen (arch/x86/mm/tlb.c). */
+  readonly tlb = new MmTlbState();
   /** Lameter's anticipatory prefault: the next address predicted, and the current order. */
   anonNextVpn = -1;
   anonOrder = 0;

@@ -16,7 +16,7 @@
  *   does not leave it when it switches away).
  */
 
-/** tlb_single_page_flush_ceiling: strides flushed one by one at most. */
+/** tlb_single_page_flush_ceiling: strides flushed one by one at most (a profile may set another: KernelProfile). */
 export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
 
 /** The x86 mm context's flush state (mm->context.tlb_gen, mm_cpumask, next_trim_cpumask). */
@@ -50,39 +50,55 @@ export const FLUSH_LEAVE_MASK = 3;
 /** Lazy, with page tables freed: it switches to init_mm (switch_mm_irqs_off(NULL, &init_mm)). */
 export const FLUSH_LAZY_SWITCH = 4;
 
-export interface FlushPlan {
+/** A flush's outcome; one per initiating CPU, reused (the flush path allocates nothing). */
+export class FlushPlan {
   /** Strides in the range, or 0 for a whole-mm flush (TLB_FLUSH_ALL). */
-  readonly strides: number;
+  strides = 0;
   /** Per CPU (index = id): FLUSH_* for the CPUs that run flush_tlb_func, FLUSH_NONE for the others. */
   readonly action: Uint8Array;
   /** CPUs other than the initiator that get the IPI (or the hypercall's mask bit). */
-  readonly remote: number;
+  remote = 0;
+  constructor(nrCpus: number) {
+    this.action = new Uint8Array(nrCpus);
+  }
+}
+
+/** What a flush is asked for: a range of `strides` strides (0: the whole mm), tables freed or not. */
+export interface FlushRequest {
+  readonly strides: number;
+  readonly freedTables: boolean;
+  /** tlb_single_page_flush_ceiling of the running kernel. */
+  readonly ceiling: number;
+  /** The initiator's clock, and the trim interval (HZ) in the same unit. */
+  readonly now: number;
+  readonly trimInterval: number;
 }
 
 /**
- * flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from CPU `self`, at clock `now`
- * (for the trim). `strides` is (end − start) >> stride_shift, or 0 for the whole mm. Updates the
- * mm's generation, the CPUs' contexts and the mask; returns what each CPU does.
+ * flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from CPU `self`. `strides` is
+ * (end − start) >> stride_shift, or 0 for the whole mm. Updates the mm's generation, the CPUs'
+ * contexts and the mask; fills `plan` with what each CPU does.
  */
 export function flushTlbMmRange(
   mm: MmTlbState,
   cpus: readonly CpuTlbState[],
   self: number,
-  strides: number,
-  freedTables: boolean,
-  now: number,
-  trimInterval: number,
+  req: FlushRequest,
+  plan: FlushPlan,
 ): FlushPlan {
   const newGen = ++mm.tlbGen;
-  const full = strides === 0 || strides > TLB_SINGLE_PAGE_FLUSH_CEILING;
-  const action = new Uint8Array(cpus.length);
+  const strides = req.strides;
+  const freedTables = req.freedTables;
+  const full = strides === 0 || strides > req.ceiling;
+  const action = plan.action;
+  action.fill(FLUSH_NONE);
   let remote = 0;
   const others = mm.cpumask & ~(1 << self);
   if (others !== 0) {
     // should_trim_cpumask(): at most once per trimInterval per mm.
     let trim = false;
-    if (now >= mm.nextTrim) {
-      mm.nextTrim = now + trimInterval;
+    if (req.now >= mm.nextTrim) {
+      mm.nextTrim = req.now + req.trimInterval;
       trim = true;
     }
     for (const cpu of cpus) {
@@ -94,7 +110,21 @@ export function flushTlbMmRange(
   } else if (cpus[self]!.loaded === mm) {
     action[self] = flushTlbFunc(cpus[self]!, mm, newGen, full);
   }
-  return { strides: full ? 0 : strides, action, remote };
+  plan.strides = full ? 0 : strides;
+  plan.remote = remote;
+  return plan;
+}
+
+/**
+ * switch_mm_irqs_off() for the flush state: `cpu` loads `next` (null: init_mm), joins its mask,
+ * and has its context brought up to the mm's generation (a flush on load if it was stale).
+ */
+export function switchMmTlb(cpu: CpuTlbState, next: MmTlbState | null): void {
+  cpu.lazy = false;
+  cpu.loaded = next;
+  if (next === null) return;
+  next.cpumask |= 1 << cpu.id;
+  cpu.localGen = next.tlbGen;
 }
 
 /** should_flush_tlb(): skip lazy CPUs; flush the mm's own CPUs; reach the others only to trim. */

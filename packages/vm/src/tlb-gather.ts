@@ -1,14 +1,15 @@
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { vpnHi, vpnLo } from './pgtable.js';
+import { FLUSH_FULL, FLUSH_RANGE, flushTlbMmRange } from './tlb-flush.js';
 
 /**
  * The mmu_gather of mm/mmu_gather.c with x86's flush_tlb_mm_range() policy (arch/x86/mm/tlb.c):
  * unmapped pages are collected and flushed once at the end. A range of at most
  * `tlb_single_page_flush_ceiling` entries (33) is flushed entry by entry with INVLPG — a page
  * each, or 2 MiB each when only PMD leaves were cleared; a larger one, or a full-mm teardown,
- * flushes the whole address space. Only the loaded mm needs a flush (one
- * CPU, no PCID reuse of stale entries).
+ * flushes the whole address space. Which CPUs flush, and how, is flush_tlb_mm_range()'s decision
+ * (tlb-flush.ts): with one CPU, the CPU flushes only if it has the mm loaded.
  */
 export class MmuGather {
   private start = Infinity;
@@ -58,17 +59,35 @@ export class MmuGather {
   /** tlb_finish_mmu(): flush what was gathered. */
   finish(): void {
     const k = this.k;
-    if (this.pages === 0 || k.cpu.mm !== this.mm) return;
+    if (this.pages === 0) return;
     // tlb_get_unmap_shift(): flush_tlb_mm_range() counts entries in strides of the largest
     // mapping size cleared everywhere in the range (one INVLPG per 2 MiB when only PMDs went).
     const stride = this.ptes ? 1 : 512;
     const entries = Math.ceil((this.end - this.start) / stride);
-    k.stats.tlbFlushCalls++;
-    k.charge(k.catFlush, k.costs.flushTlbCall);
-    if (this.fullMm || entries > k.policy.tlbFlushCeiling) {
+    const cpu = k.cpu;
+    const plan = flushTlbMmRange(
+      this.mm!.tlb,
+      k.tlbStates,
+      cpu.id,
+      {
+        strides: this.fullMm ? 0 : entries,
+        // free_pgtables() is not gathered yet: it matters only to lazy CPUs, and one CPU has none.
+        freedTables: false,
+        ceiling: k.policy.tlbFlushCeiling,
+        now: k.now(),
+        trimInterval: k.trimIntervalCycles,
+      },
+      cpu.flushPlan,
+    );
+    const local = plan.action[cpu.id];
+    if (local === FLUSH_FULL) {
+      k.stats.tlbFlushCalls++;
+      k.charge(k.catFlush, k.costs.flushTlbCall);
       k.stats.tlbFlushFull++;
       k.pv.flushTlbAll();
-    } else {
+    } else if (local === FLUSH_RANGE) {
+      k.stats.tlbFlushCalls++;
+      k.charge(k.catFlush, k.costs.flushTlbCall);
       for (let v = this.start; v < this.end; v += stride) k.pv.flushTlbOne(vpnHi(v), vpnLo(v));
       k.stats.tlbFlushPages += entries;
     }

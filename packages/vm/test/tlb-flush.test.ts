@@ -6,12 +6,28 @@ import {
   FLUSH_LEAVE_MASK,
   FLUSH_NONE,
   FLUSH_RANGE,
-  flushTlbMmRange,
+  flushTlbMmRange as flushWith,
+  FlushPlan,
   MmTlbState,
+  switchMmTlb,
   TLB_SINGLE_PAGE_FLUSH_CEILING,
 } from '../src/tlb-flush.js';
 
 const HZ = 1000; // the trim interval in these tests' clock
+
+/** flush_tlb_mm_range with the kernel's ceiling (33), a plan per call so results can be kept. */
+function flushTlbMmRange(
+  mm: MmTlbState,
+  cpus: CpuTlbState[],
+  self: number,
+  strides: number,
+  freedTables: boolean,
+  now: number,
+  trimInterval: number,
+): FlushPlan {
+  const req = { strides, freedTables, ceiling: TLB_SINGLE_PAGE_FLUSH_CEILING, now, trimInterval };
+  return flushWith(mm, cpus, self, req, new FlushPlan(cpus.length));
+}
 
 /** `n` CPUs; those in `running` have `mm` loaded (non-lazy, up to date) and are in its mask. */
 function setup(n: number, running: number[]): { mm: MmTlbState; cpus: CpuTlbState[] } {
@@ -75,6 +91,12 @@ describe('flush_tlb_mm_range (arch/x86/mm/tlb.c)', () => {
     expect(after.remote).toBe(0);
   });
 
+  it('a kernel without the ceiling (ceiling 0) flushes every range whole', () => {
+    const { mm, cpus } = setup(1, [0]);
+    const req = { strides: 1, freedTables: false, ceiling: 0, now: 0, trimInterval: HZ };
+    expect(flushWith(mm, cpus, 0, req, new FlushPlan(1)).action[0]).toBe(FLUSH_FULL);
+  });
+
   it('a CPU two flushes behind brings its context up to date with one full flush', () => {
     const { mm, cpus } = setup(2, [0, 1]);
     cpus[1]!.localGen = -1; // missed a flush (it was lazy then, say)
@@ -106,22 +128,14 @@ describe('flush_tlb_mm_range (arch/x86/mm/tlb.c)', () => {
             if (o.to === 'lazy') {
               if (c.loaded !== null) c.lazy = true; // enter_lazy_tlb keeps the mm loaded
             } else {
-              const next = o.to === 'mm' ? mm : other;
-              // switch_mm_irqs_off: join the mask; a stale context is flushed on load.
-              c.loaded = next;
-              c.lazy = false;
-              next.cpumask |= 1 << c.id;
-              c.localGen = next.tlbGen;
+              switchMmTlb(c, o.to === 'mm' ? mm : other); // joins the mask; a stale context is flushed on load
             }
             continue;
           }
           now += o.dt;
           // The initiator runs the mm (it is changing its own address space).
           const me = cpus[o.self]!;
-          me.loaded = mm;
-          me.lazy = false;
-          if ((mm.cpumask & (1 << me.id)) === 0) me.localGen = mm.tlbGen;
-          mm.cpumask |= 1 << me.id;
+          if (me.loaded !== mm || me.lazy) switchMmTlb(me, mm);
           const p = flushTlbMmRange(mm, cpus, o.self, o.strides, o.freed, now, 1000);
           expect(p.remote).toBe([...p.action].filter((a, i) => a !== FLUSH_NONE && i !== o.self).length);
           for (const c of cpus) {
