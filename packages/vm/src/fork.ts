@@ -1,3 +1,4 @@
+import { flushTlbMm } from './tlb-gather.js';
 import { A, D, isLeaf, P, RW } from '@pte/arch-x86';
 import { folioGet } from './folio.js';
 import { copyHugePmd, isAnonPmd } from './huge-anon.js';
@@ -23,12 +24,7 @@ export function dupMmap(k: Kernel, parent: Mm, child: Mm): void {
       protectedAny = copyPageRange(k, parent, child, vma) || protectedAny;
     }
   }
-  if (protectedAny && k.cpu.mm === parent) {
-    k.stats.tlbFlushCalls++;
-    k.stats.tlbFlushFull++;
-    k.charge(k.catFlush, k.costs.flushTlbCall);
-    k.pv.flushTlbAll();
-  }
+  if (protectedAny) flushTlbMm(k, parent, 0, 0, 1, k.policy.tlbFlushCeiling); // flush_tlb_mm(oldmm)
   k.stats.forks++;
 }
 

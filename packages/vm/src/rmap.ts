@@ -3,7 +3,8 @@ import { folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY } from './page-flags.js';
-import { PT_HUGE, pmdTableFor, pteTableFor, vpnHi, vpnIndex, vpnLo } from './pgtable.js';
+import { PT_HUGE, pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
+import { flushTlbMm } from './tlb-gather.js';
 import { swpHi, swpLo } from './swap.js';
 import { VM_EXEC } from './vma.js';
 import type { Reclaim } from './vmscan.js';
@@ -75,12 +76,7 @@ export function tryToUnmap(r: Reclaim, head: number): void {
       mm.dropPtCache();
     }
     k.charge(k.catReclaim, k.costs.zapPte);
-    if (k.cpu.mm === mm) {
-      k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
-      k.stats.tlbFlushCalls++;
-      k.stats.tlbFlushPages++;
-      k.charge(k.catFlush, k.costs.flushTlbCall);
-    }
+    flushTlbMm(k, mm, vpn, 1, 1, Math.max(1, k.policy.tlbFlushCeiling)); // flush_tlb_page()
   });
 }
 

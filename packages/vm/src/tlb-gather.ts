@@ -64,36 +64,46 @@ export class MmuGather {
     // mapping size cleared everywhere in the range (one INVLPG per 2 MiB when only PMDs went).
     const stride = this.ptes ? 1 : 512;
     const entries = Math.ceil((this.end - this.start) / stride);
-    const cpu = k.cpu;
-    const plan = flushTlbMmRange(
-      this.mm!.tlb,
-      k.tlbStates,
-      cpu.id,
-      {
-        strides: this.fullMm ? 0 : entries,
-        // free_pgtables() is not gathered yet: it matters only to lazy CPUs, and one CPU has none.
-        freedTables: false,
-        ceiling: k.policy.tlbFlushCeiling,
-        now: k.now(),
-        trimInterval: k.trimIntervalCycles,
-      },
-      cpu.flushPlan,
-    );
-    const local = plan.action[cpu.id];
-    if (local === FLUSH_FULL) {
-      k.stats.tlbFlushCalls++;
-      k.charge(k.catFlush, k.costs.flushTlbCall);
-      k.stats.tlbFlushFull++;
-      k.pv.flushTlbAll();
-    } else if (local === FLUSH_RANGE) {
-      k.stats.tlbFlushCalls++;
-      k.charge(k.catFlush, k.costs.flushTlbCall);
-      for (let v = this.start; v < this.end; v += stride) k.pv.flushTlbOne(vpnHi(v), vpnLo(v));
-      k.stats.tlbFlushPages += entries;
-    }
+    flushTlbMm(k, this.mm!, this.start, this.fullMm ? 0 : entries, stride, k.policy.tlbFlushCeiling);
     this.start = Infinity;
     this.end = -Infinity;
     this.pages = 0;
     this.ptes = false;
+  }
+}
+
+/**
+ * flush_tlb_mm_range() from the running CPU for `strides` strides of `stride` pages from `start`
+ * (0 strides: the whole mm), and the flushes it decided on this CPU: INVLPG per stride or a full
+ * flush, counted (tlb.flush_calls, tlb.flush_pages / tlb.flushes_full) and charged
+ * guest.flush_call. Nothing when no CPU has the mm loaded. flush_tlb_page() is one stride with a
+ * ceiling of at least one (a single INVLPG in every kernel); flush_tlb_mm() is 0 strides.
+ */
+export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, stride: number, ceiling: number): void {
+  const cpu = k.cpu;
+  const plan = flushTlbMmRange(
+    mm.tlb,
+    k.tlbStates,
+    cpu.id,
+    {
+      strides,
+      // free_pgtables() is not gathered yet: it matters only to lazy CPUs, and one CPU has none.
+      freedTables: false,
+      ceiling,
+      now: k.now(),
+      trimInterval: k.trimIntervalCycles,
+    },
+    cpu.flushPlan,
+  );
+  const local = plan.action[cpu.id];
+  if (local !== FLUSH_FULL && local !== FLUSH_RANGE) return;
+  k.stats.tlbFlushCalls++;
+  k.charge(k.catFlush, k.costs.flushTlbCall);
+  if (local === FLUSH_FULL) {
+    k.stats.tlbFlushFull++;
+    k.pv.flushTlbAll();
+  } else {
+    for (let i = 0, v = start; i < plan.strides; i++, v += stride) k.pv.flushTlbOne(vpnHi(v), vpnLo(v));
+    k.stats.tlbFlushPages += plan.strides;
   }
 }

@@ -3,7 +3,8 @@ import { folioGet, folioMarkDirty, folioPut } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
-import { PTE_SPECIAL, mkPteHi, mkPteLo, vpnHi, vpnLo } from './pgtable.js';
+import { PTE_SPECIAL, mkPteHi, mkPteLo } from './pgtable.js';
+import { flushTlbMm } from './tlb-gather.js';
 import { VM_EXEC, VM_SHARED } from './vma.js';
 import type { VmFault } from './vm-fault.js';
 
@@ -114,12 +115,7 @@ function wpPageCopy(k: Kernel, vmf: VmFault): void {
   k.reclaim?.addAnon(pfn, vpn, 1);
   // ptep_clear_flush(): clear, flush the stale translation, then install the new page.
   k.pv.ptepGetAndClear(pt, idx);
-  if (k.cpu.mm === mm) {
-    k.pv.flushTlbOne(vpnHi(vpn), vpnLo(vpn));
-    k.stats.tlbFlushCalls++;
-    k.stats.tlbFlushPages++;
-    k.charge(k.catFlush, k.costs.flushTlbCall);
-  }
+  flushTlbMm(k, mm, vpn, 1, 1, Math.max(1, k.policy.tlbFlushCeiling)); // flush_tlb_page()
   const m = k.pv.mfn(pfn);
   k.pv.setPte(pt, idx, mkPteLo(m, true, true, true), mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
   mm.addRss(MM_ANONPAGES, 1);
