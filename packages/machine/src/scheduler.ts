@@ -3,11 +3,14 @@ import type { CycleLedger } from '@pte/core';
 /**
  * Deterministic interleaving of several CPUs in virtual time (docs/smp-notes.md, plan §1): every
  * CPU has its own clock; the CPU with the smallest clock that has a runnable thread runs its next
- * step, ties to the lower CPU id. A step is what a thread does between two scheduling points (a
- * page touch, a system call). The cycles a step charges to the shared ledger advance the clock of
- * the CPU that ran it. A thread that must wait (a lock held by another CPU) blocks; whoever
- * releases wakes it at the release time: its clock moves to that time and the gap is charged to
- * the wait's ledger category, as time the CPU spent waiting, not running. Same inputs, same order.
+ * step, ties to the lower CPU id. Steps run in the order of their start times, and everything a
+ * step does is seen by the others at once; so a step touches shared state (takes or releases a
+ * lock, starts a flush) first, at its start time, and then does its work (sharedPoint() checks
+ * it). A system call that takes a lock, works and releases it is three steps. The cycles a step
+ * charges to the shared ledger advance the clock of the CPU that ran it. A thread that must wait
+ * (a lock held by another CPU) blocks; whoever releases wakes it at the release time: its clock
+ * moves to that time and the gap is charged to the wait's ledger category, as time the CPU spent
+ * waiting, not running. Same inputs, same order.
  */
 
 /** What a step returns. */
@@ -65,6 +68,16 @@ export class Scheduler {
   now(): number {
     if (this.running < 0) throw new Error('no CPU is running');
     return this.clock[this.running]! + (this.ledger.total() - this.stepStart - this.notMine);
+  }
+
+  /**
+   * A step is about to touch shared state: it must not have charged anything yet, or the others
+   * would see the change before the time it happens.
+   */
+  sharedPoint(): void {
+    if (this.running >= 0 && this.ledger.total() !== this.stepStart + this.notMine) {
+      throw new Error(`CPU ${this.running} touched shared state after charging cycles in the same step`);
+    }
   }
 
   /**

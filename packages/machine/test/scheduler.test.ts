@@ -49,42 +49,54 @@ describe('Scheduler: CPUs in virtual time', () => {
     const sem = new RwSem('mmap_lock');
     const log: string[] = [];
     const s = new Scheduler(2, ledger, () => {});
-    // CPU 0: write-lock, work 300 cycles in three steps, unlock (a munmap).
+    // CPU 0, a munmap: write-lock, 300 cycles of work in three steps, unlock (each lock operation
+    // at the start of its step).
     let w = 0;
     s.add({
       id: 1,
       cpu: 0,
       step() {
-        if (w === 0) expect(sem.downWrite(1, s.now())).toBe(true);
+        if (w === 3) {
+          s.sharedPoint();
+          for (const g of sem.upWrite(1)) s.wake(g.task, s.now(), wait);
+          log.push(`unlock@${s.now()}`);
+          return STEP_DONE;
+        }
+        if (w === 0) {
+          s.sharedPoint();
+          expect(sem.downWrite(1, s.now())).toBe(true);
+        }
         ledger.charge(work, 100);
-        if (++w < 3) return STEP_RAN;
-        for (const g of sem.upWrite(1)) s.wake(g.task, s.now(), wait);
-        log.push(`unlock@${s.now()}`);
-        return STEP_DONE;
+        w++;
+        return STEP_RAN;
       },
     });
-    // CPU 1: after 50 cycles of work, a fault takes the lock for read.
+    // CPU 1: 50 cycles of work; a fault takes the lock for read, works 40 cycles, releases.
     let r = 0;
     s.add({
       id: 2,
       cpu: 1,
       step() {
-        if (r === 0) {
-          ledger.charge(work, 50);
-          r = 1;
-          return STEP_RAN;
+        switch (r++) {
+          case 0:
+            ledger.charge(work, 50);
+            return STEP_RAN;
+          case 1:
+            s.sharedPoint();
+            if (!sem.downRead(2, s.now())) {
+              log.push(`blocked@${s.now()}`);
+              return STEP_BLOCKED;
+            }
+            return STEP_RAN;
+          case 2:
+            log.push(`fault@${s.now()}`);
+            ledger.charge(work, 40);
+            return STEP_RAN;
+          default:
+            s.sharedPoint();
+            sem.upRead();
+            return STEP_DONE;
         }
-        if (r === 1) {
-          r = 2;
-          if (!sem.downRead(2, s.now())) {
-            log.push(`blocked@${s.now()}`);
-            return STEP_BLOCKED;
-          }
-        }
-        log.push(`fault@${s.now()}`);
-        ledger.charge(work, 40);
-        sem.upRead();
-        return STEP_DONE;
       },
     });
     s.run();
@@ -92,6 +104,22 @@ describe('Scheduler: CPUs in virtual time', () => {
     expect(ledger.snapshot()['lock.mmap_lock.wait']).toBe(250);
     expect([...s.clock]).toEqual([300, 340]);
     expect(ledger.total()).toBe(300 + 50 + 40 + 250);
+  });
+
+  it('a step that charges cycles and then touches shared state is refused (others would see it too early)', () => {
+    const ledger = new CycleLedger();
+    const work = ledger.id('test.work');
+    const s = new Scheduler(1, ledger, () => {});
+    s.add({
+      id: 1,
+      cpu: 0,
+      step() {
+        ledger.charge(work, 100);
+        s.sharedPoint();
+        return STEP_DONE;
+      },
+    });
+    expect(() => s.run()).toThrow(/CPU 0 touched shared state after charging cycles in the same step/);
   });
 
   it('threads left waiting with nobody to wake them are a deadlock, named', () => {

@@ -47,11 +47,20 @@ export class Cpu {
     this.flushPlan = new FlushPlan(nrCpus);
   }
 
-  /** switch_mm(): load `mm` into CR3 (switch_mm_irqs_off: join its mm_cpumask). */
-  switchMm(mm: Mm): void {
+  /**
+   * switch_mm(): load `mm` into CR3 (switch_mm_irqs_off: join its mm_cpumask; init_mm, the
+   * kernel's address space, has no mask and counts as no user mm loaded).
+   */
+  switchMm(mm: Mm, isInitMm = false): void {
     if (this.mm === mm) return;
     this.pv.writeCr3(mm.root, mm.pcid);
     this.mm = mm;
-    switchMmTlb(this.tlbState, mm.tlb);
+    switchMmTlb(this.tlbState, isInitMm ? null : mm.tlb);
+  }
+
+  /** Nothing loaded any more (the dying mm's tables must not stay in CR3): no user mm for flushes either. */
+  dropMm(): void {
+    this.mm = null;
+    switchMmTlb(this.tlbState, null);
   }
 }

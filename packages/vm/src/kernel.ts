@@ -249,6 +249,7 @@ export class Kernel {
     this.charge(this.catFault, this.costs.ptAlloc);
     const mm = new Mm(this.nextMmId++, root);
     mm.pcid = 0;
+    mm.tlb.nextTrim = this.now() + this.trimIntervalCycles; // init_new_context: jiffies + HZ
     this.mms.add(mm);
     return mm;
   }

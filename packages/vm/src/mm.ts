@@ -29,8 +29,8 @@ export class Mm {
    * key (vpn / 512) → table frame, withdrawn when the PMD is split or zapped. Counted in ptPages.
    */
   readonly deposit = new Map<number, number>();
-  /** mm->context's flush state: mm_cpumask, tlb_gen (arch/x86/mm/tlb.c). */
-  readonly tlb = new MmTlbState();
+  /** mm->context's flush state: mm_cpumask, tlb_gen (arch/x86/mm/tlb.c); Kernel.newMm sets its first trim. */
+  readonly tlb = new MmTlbState(Number.POSITIVE_INFINITY);
   /** Lameter's anticipatory prefault: the next address predicted, and the current order. */
   anonNextVpn = -1;
   anonOrder = 0;

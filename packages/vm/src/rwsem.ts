@@ -15,11 +15,16 @@
  *   ("phase-fair"), which keep their places (the kernel's MAX_READERS_WAKEUP, 256 per wake-up, is
  *   above the model's thread count);
  * - downgrade_write turns the writer into a reader and wakes the readers at the head.
- * A release hands the lock to the tasks it wakes. The kernel lets a newcomer steal the lock
- * between the wake-up and the woken task running, until a waiter has waited RWSEM_WAIT_TIMEOUT
- * and set RWSEM_FLAG_HANDOFF; in virtual time a woken task runs at the release, so that window
- * and the handoff flag are not modelled. Optimistic spinning (osq) changes what a wait costs,
- * not who gets the lock next: the caller prices a wait.
+ * A release hands the lock to the tasks it wakes. The kernel grants woken readers directly, but a
+ * woken writer must still take the lock when it runs, and a newcomer may steal it in between
+ * until a waiter has waited RWSEM_WAIT_TIMEOUT and set RWSEM_FLAG_HANDOFF; in virtual time a
+ * woken writer runs at the release, so that window and the handoff flag are not modelled.
+ *
+ * Not modelled yet, and it changes who gets the lock: a writer first spins without queueing
+ * (rwsem_optimistic_spin; on reader owners for 10 µs + 0.5 µs per reader, at most 25 µs). While
+ * only a spinner waits, new readers still take the lock on the fast path, and the spinner can
+ * take a freed lock ahead of queued waiters (rwsem_try_write_lock_unqueued). Here a writer
+ * queues at once: readers wait sooner and the writer gets the lock sooner than in the kernel.
  */
 
 export const RWSEM_READ = 0;
@@ -75,6 +80,22 @@ export class RwSem {
     }
     this.enqueue(task, RWSEM_WRITE, now);
     return false;
+  }
+
+  /** down_read_trylock() (mmap_read_trylock): the lock at once or not at all; fails whenever anyone waits. */
+  tryDownRead(): boolean {
+    if (this.writer >= 0 || this.queue.length > 0) return false;
+    this.acquires++;
+    this.readers++;
+    return true;
+  }
+
+  /** down_write_trylock(): only a free lock nobody waits for. */
+  tryDownWrite(task: number): boolean {
+    if (this.writer >= 0 || this.readers > 0 || this.queue.length > 0) return false;
+    this.acquires++;
+    this.writer = task;
+    return true;
   }
 
   /** up_read(): the last reader out wakes the head. Returns the tasks granted. */

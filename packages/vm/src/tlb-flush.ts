@@ -1,19 +1,25 @@
 /**
  * arch/x86/mm/tlb.c: who flushes what when the guest changes a user mapping on several CPUs
- * (docs/smp-notes.md §5). The guest decides (this file); the platform delivers (IPIs natively,
- * one hypercall with a vCPU mask under Xen PV, a PV flush that skips preempted vCPUs under KVM)
- * and prices it.
+ * (docs/smp-notes.md §5), as native_flush_tlb_multi decides it natively and under KVM (whose
+ * kvm_flush_tlb_multi drops the preempted vCPUs, then calls it). Xen PV replaces that function:
+ * xen_flush_tlb_multi flushes the whole mask, itself included, with one MMUEXT_TLB_FLUSH_MULTI
+ * (MMUEXT_INVLPG_MULTI for one page) and no per-CPU decision; that path comes with the platform
+ * delivery. The platform prices what is decided here.
  *
- * Modelled, as in flush_tlb_mm_range → native_flush_tlb_multi → flush_tlb_func:
+ * Modelled, as in flush_tlb_mm_range → native_flush_tlb_multi → flush_tlb_func (6.14+: mm_cpumask
+ * updated lazily, 209954cbc7d0, with the once-a-second trim; older kernels cleared a CPU's bit at
+ * every switch away and sent IPIs to lazy CPUs, which is a profile difference still to model):
  * - a range of more than tlb_single_page_flush_ceiling (33) strides is flushed whole;
  * - every flush bumps the mm's TLB generation; a CPU brings its context up to the mm's generation
  *   with INVLPGs only when it is exactly one flush behind and the flush is a range, else with a
- *   full flush (concurrent flushes collapse into one);
+ *   full flush (with flushes applied at once, as here, a CPU is never further behind);
  * - the targets are the CPUs in mm_cpumask: with page tables freed, all of them (lazy ones too,
- *   which switch to init_mm); otherwise a lazy CPU is skipped ("flushed at the next context
- *   switch"), and a CPU that runs another mm is skipped unless the once-a-second trim is due;
- * - a CPU reached while it runs another mm leaves the mask (the only place it does in 6.x: it
- *   does not leave it when it switches away).
+ *   which switch to init_mm, and those running another mm, which leave the mask); otherwise a
+ *   lazy CPU is skipped ("flushed at the next context switch"), and a CPU that runs another mm is
+ *   skipped unless the once-a-second trim is due;
+ * - a CPU reached while it runs another mm leaves the mask (it does not leave it when it switches
+ *   away).
+ * CPU ids are bits of a 32-bit mask: at most 31 CPUs.
  */
 
 /** tlb_single_page_flush_ceiling: strides flushed one by one at most (a profile may set another: KernelProfile). */
@@ -24,9 +30,18 @@ export class MmTlbState {
   /** mm_cpumask: bit n set while CPU n may hold the mm's translations. */
   cpumask = 0;
   tlbGen = 0;
-  /** The clock (cycles) after which the next flush also trims the mask (jiffies + HZ). */
-  nextTrim = 0;
+  /**
+   * The clock (cycles) after which the next flush also trims the mask: init_new_context() sets
+   * jiffies + HZ, so an mm's first second never trims.
+   */
+  nextTrim: number;
+  constructor(nextTrim: number) {
+    this.nextTrim = nextTrim;
+  }
 }
+
+/** The most CPUs the flush state holds (bits of a 32-bit mask). */
+export const MAX_CPUS = 31;
 
 /** A CPU's TLB state (cpu_tlbstate): the mm it has loaded, lazy or not, and how current its context is. */
 export class CpuTlbState {
@@ -36,7 +51,9 @@ export class CpuTlbState {
   lazy = false;
   /** ctxs[asid].tlb_gen of the loaded mm. */
   localGen = 0;
-  constructor(readonly id: number) {}
+  constructor(readonly id: number) {
+    if (!(id >= 0 && id < MAX_CPUS)) throw new Error(`CPU ${id}: the flush state holds CPUs 0..${MAX_CPUS - 1}`);
+  }
 }
 
 /** What one CPU does for a flush. */
@@ -95,9 +112,9 @@ export function flushTlbMmRange(
   let remote = 0;
   const others = mm.cpumask & ~(1 << self);
   if (others !== 0) {
-    // should_trim_cpumask(): at most once per trimInterval per mm.
+    // should_trim_cpumask(): at most once per trimInterval per mm (time_after: strictly later).
     let trim = false;
-    if (req.now >= mm.nextTrim) {
+    if (req.now > mm.nextTrim) {
       mm.nextTrim = req.now + req.trimInterval;
       trim = true;
     }

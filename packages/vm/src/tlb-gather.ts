@@ -87,7 +87,8 @@ export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, st
     cpu.id,
     {
       strides,
-      // free_pgtables() is not gathered yet: it matters only to lazy CPUs, and one CPU has none.
+      // free_pgtables() is not gathered yet: with one CPU it changes nothing (no other CPU to
+      // reach); with several it sends the flush to every CPU in the mask, lazy or elsewhere.
       freedTables: false,
       ceiling,
       now: k.now(),

@@ -56,15 +56,17 @@ export class VmaLock {
 
   /** vma_start_read(): take it for read, or say why not. */
   startRead(mm: MmLockSeq): number {
-    if (this.detached) {
-      this.miss++;
-      return VMA_READ_MISS;
-    }
-    // A draining writer has stamped the VMA already (the kernel stops new readers with
-    // VM_REFCNT_EXCLUDE_READERS_FLAG first, then stamps): both read as write-locked here.
+    // vma_start_read() checks the sequence first: a VMA detached while still write-locked (munmap
+    // before mmap_write_downgrade) aborts to mmap_lock, it is not walked again. A draining writer
+    // has stamped the VMA already (the kernel stops new readers with VM_REFCNT_EXCLUDE_READERS_FLAG
+    // first, then stamps): both read as write-locked here.
     if (this.writeLocked(mm)) {
       this.abort++;
       return VMA_READ_ABORT;
+    }
+    if (this.detached) {
+      this.miss++;
+      return VMA_READ_MISS;
     }
     this.readers++;
     this.success++;

@@ -66,6 +66,21 @@ describe('RwSem (kernel/locking/rwsem.c)', () => {
     expect(tasks(s.upRead())).toEqual([3]);
   });
 
+  it('trylocks never queue: a read trylock fails while anyone waits, a write trylock unless it is free', () => {
+    const s = new RwSem('mmap_lock');
+    expect(s.tryDownRead()).toBe(true);
+    expect(s.tryDownWrite(9)).toBe(false);
+    s.downWrite(2, 1); // queued behind the reader
+    expect(s.tryDownRead()).toBe(false);
+    expect(s.waiters.map((w) => w.task)).toEqual([2]);
+    expect(s.contended).toBe(1);
+    expect(tasks(s.upRead())).toEqual([2]);
+    expect(s.tryDownWrite(9)).toBe(false);
+    s.upWrite(2);
+    expect(s.tryDownWrite(9)).toBe(true);
+    expect(s.writer).toBe(9);
+  });
+
   it('releases by a non-holder are model errors', () => {
     const s = new RwSem('mmap_lock');
     expect(() => s.upRead()).toThrow(/mmap_lock: up_read without a reader/);

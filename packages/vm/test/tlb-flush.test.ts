@@ -31,13 +31,12 @@ function flushTlbMmRange(
 
 /** `n` CPUs; those in `running` have `mm` loaded (non-lazy, up to date) and are in its mask. */
 function setup(n: number, running: number[]): { mm: MmTlbState; cpus: CpuTlbState[] } {
-  const mm = new MmTlbState();
+  const mm = new MmTlbState(HZ); // init_new_context at time 0: the first trim after one interval
   const cpus = Array.from({ length: n }, (_, i) => new CpuTlbState(i));
   for (const i of running) {
     cpus[i]!.loaded = mm;
     mm.cpumask |= 1 << i;
   }
-  mm.nextTrim = HZ; // the first trim is due after one interval
   return { mm, cpus };
 }
 
@@ -77,12 +76,14 @@ describe('flush_tlb_mm_range (arch/x86/mm/tlb.c)', () => {
 
   it('a CPU that switched to another mm stays in the mask until the once-a-second trim', () => {
     const { mm, cpus } = setup(2, [0, 1]);
-    const other = new MmTlbState();
+    const other = new MmTlbState(Infinity);
     cpus[1]!.loaded = other;
     const early = flushTlbMmRange(mm, cpus, 0, 1, false, 10, HZ);
     expect([...early.action]).toEqual([FLUSH_RANGE, FLUSH_NONE]);
     expect(early.remote).toBe(0);
-    const trim = flushTlbMmRange(mm, cpus, 0, 1, false, HZ, HZ);
+    const notYet = flushTlbMmRange(mm, cpus, 0, 1, false, HZ, HZ); // time_after: strictly after
+    expect(notYet.remote).toBe(0);
+    const trim = flushTlbMmRange(mm, cpus, 0, 1, false, HZ + 1, HZ);
     expect([...trim.action]).toEqual([FLUSH_RANGE, FLUSH_LEAVE_MASK]);
     expect(trim.remote).toBe(1);
     expect(mm.cpumask).toBe(0b01);
@@ -95,6 +96,10 @@ describe('flush_tlb_mm_range (arch/x86/mm/tlb.c)', () => {
     const { mm, cpus } = setup(1, [0]);
     const req = { strides: 1, freedTables: false, ceiling: 0, now: 0, trimInterval: HZ };
     expect(flushWith(mm, cpus, 0, req, new FlushPlan(1)).action[0]).toBe(FLUSH_FULL);
+  });
+
+  it('CPU ids are bits of a 32-bit mask: at most 31 CPUs', () => {
+    expect(() => new CpuTlbState(31)).toThrow(/CPUs 0\.\.30/);
   });
 
   it('a CPU two flushes behind brings its context up to date with one full flush', () => {
@@ -120,7 +125,7 @@ describe('flush_tlb_mm_range (arch/x86/mm/tlb.c)', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
         const { mm, cpus } = setup(N, [0]);
-        const other = new MmTlbState();
+        const other = new MmTlbState(Infinity);
         let now = 0;
         for (const o of ops) {
           if (o.k === 'switch') {

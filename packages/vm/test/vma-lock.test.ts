@@ -42,6 +42,17 @@ describe('per-VMA locks (mm/mmap_lock.c)', () => {
     expect(v.startRead(mm)).toBe(VMA_READ_ABORT);
   });
 
+  it('a VMA detached while still write-locked aborts to mmap_lock (the sequence is checked first)', () => {
+    const mm = new MmLockSeq();
+    const v = new VmaLock();
+    mm.writeBegin();
+    v.startWrite(mm, 1);
+    v.detached = true; // munmap, before mmap_write_downgrade
+    expect(v.startRead(mm)).toBe(VMA_READ_ABORT);
+    mm.writeEnd();
+    expect(v.startRead(mm)).toBe(VMA_READ_MISS);
+  });
+
   it('a detached VMA is a miss (the walk is retried), and misuse is a model error', () => {
     const mm = new MmLockSeq();
     const v = new VmaLock();
