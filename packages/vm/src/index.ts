@@ -62,3 +62,4 @@ export {
 } from './tlb-flush.js';
 export type { FlushRequest } from './tlb-flush.js';
 export { MmLockSeq, VmaLock, VMA_READ_LOCKED, VMA_READ_ABORT, VMA_READ_MISS } from './vma-lock.js';
+export { MmapLock } from './mmap-lock.js';

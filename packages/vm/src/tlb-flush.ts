@@ -73,7 +73,8 @@ export class FlushPlan {
   strides = 0;
   /** Per CPU (index = id): FLUSH_* for the CPUs that run flush_tlb_func, FLUSH_NONE for the others. */
   readonly action: Uint8Array;
-  /** CPUs other than the initiator that get the IPI (or the hypercall's mask bit). */
+  /** CPUs other than the initiator that get the IPI (or the hypercall's mask bit), as a mask and a count. */
+  ipiMask = 0;
   remote = 0;
   constructor(nrCpus: number) {
     this.action = new Uint8Array(nrCpus);
@@ -110,6 +111,7 @@ export function flushTlbMmRange(
   const action = plan.action;
   action.fill(FLUSH_NONE);
   let remote = 0;
+  let ipiMask = 0;
   const others = mm.cpumask & ~(1 << self);
   if (others !== 0) {
     // should_trim_cpumask(): at most once per trimInterval per mm (time_after: strictly later).
@@ -122,13 +124,17 @@ export function flushTlbMmRange(
       if ((mm.cpumask & (1 << cpu.id)) === 0) continue;
       if (!freedTables && !shouldFlushTlb(cpu, mm, trim)) continue;
       action[cpu.id] = flushTlbFunc(cpu, mm, newGen, full);
-      if (cpu.id !== self) remote++;
+      if (cpu.id !== self) {
+        remote++;
+        ipiMask |= 1 << cpu.id; // it takes the interrupt even if its flush_tlb_func finds nothing to do
+      }
     }
   } else if (cpus[self]!.loaded === mm) {
     action[self] = flushTlbFunc(cpus[self]!, mm, newGen, full);
   }
   plan.strides = full ? 0 : strides;
   plan.remote = remote;
+  plan.ipiMask = ipiMask;
   return plan;
 }
 
