@@ -1,4 +1,4 @@
-import { Counters, CycleLedger, diffSnapshots, Prng, type CostTable, type TallySnapshot } from '@pte/core';
+import { configError, Counters, CycleLedger, diffSnapshots, Prng, type CostTable, type TallySnapshot } from '@pte/core';
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, TRANSLATE_GP, type Mmu, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import {
@@ -6,6 +6,7 @@ import {
   FAULT_RETRY,
   handleMmFault,
   Kernel,
+  MAX_CPUS,
   mapCompletedRead,
   populateByRead,
   populateByWrite,
@@ -71,6 +72,11 @@ export interface MachineOptions {
   readonly reclaimHorizon?: number;
   /** Swap device size in pages (with reclaim on): anonymous memory becomes reclaimable (default 0: no swap). */
   readonly swapPages?: number;
+  /**
+   * CPUs (1 to 31; default 1). Several get their own MMU and pvops backend (native and kvm-tdp
+   * so far); nothing runs them in parallel yet: runOn() picks the CPU that runs.
+   */
+  readonly cpus?: number;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -107,10 +113,10 @@ export class Machine {
   readonly ledger = new CycleLedger();
   /** @internal The layers below: package tests reach in; scenarios use the methods below. */
   readonly mem: PhysMem;
-  /** @internal */
-  readonly mmu: Mmu;
-  /** @internal */
-  readonly pv: PvMmuOps;
+  /** @internal The running CPU's MMU (runOn switches it). */
+  mmu: Mmu;
+  /** @internal The running CPU's pvops backend. */
+  pv: PvMmuOps;
   /** @internal */
   readonly kernel: Kernel;
   /** @internal */
@@ -145,6 +151,7 @@ export class Machine {
       xenAlias: opts.xenAlias,
       shadowEra: opts.shadowEra,
       deferredAD: opts.deferredAD,
+      cpus: checkCpus(opts.cpus ?? 1),
     });
     this.platform = platform;
     this.mem = platform.mem;
@@ -155,6 +162,7 @@ export class Machine {
       mem: this.mem,
       frames,
       pv: this.pv,
+      otherCpus: platform.cpus.slice(1).map((c) => c.pv),
       policy,
       ledger: this.ledger,
       costs,
@@ -192,10 +200,10 @@ export class Machine {
 
   private counterSnapshot(): TallySnapshot {
     const c = new Counters();
-    this.mmu.addCountersTo(c);
+    for (const cpu of this.platform.cpus) cpu.mmu.addCountersTo(c);
     this.kernel.stats.addCountersTo(c);
-    c.add(c.id('pte.prefaulted_used'), this.mmu.walker.markedUses);
-    this.pv.addCountersTo(c);
+    for (const cpu of this.platform.cpus) c.add(c.id('pte.prefaulted_used'), cpu.mmu.walker.markedUses);
+    for (const cpu of this.platform.cpus) cpu.pv.addCountersTo(c);
     this.vmap?.addCountersTo(c);
     this.kernel.reclaim?.addCountersTo(c);
     this.platform.addCountersTo(c);
@@ -212,7 +220,7 @@ export class Machine {
       this.kernel,
       this.opts.vmap ?? { mode: this.opts.profile.vmapMode, unmapAtPurge: false, nrCpus: 4 },
     );
-    this.kernel.pv.vmapAliases = v;
+    for (const cpu of this.platform.cpus) cpu.pv.vmapAliases = v;
     this.kernel.hooks.ptCacheRefilled = () => v.unmapAliases();
     this.kernel.hooks.ptFrameAllocated = (pfn) => v.notePtFrame(pfn);
     this.vmap = v;
@@ -362,6 +370,15 @@ export class Machine {
     }
     this.noteRss();
     this.verify('after touch');
+  }
+
+  /** Run on CPU `id` from now on: its MMU and pvops backend, and the kernel's CPU state. */
+  runOn(id: number): void {
+    const cpu = this.platform.cpus[id];
+    if (cpu === undefined) throw new Error(`no CPU ${id}`);
+    this.kernel.runOn(id);
+    this.mmu = cpu.mmu;
+    this.pv = cpu.pv;
   }
 
   /** Load `task`'s address space on the CPU (switch_mm). */
@@ -559,4 +576,10 @@ export class Machine {
     assertInvariants(this.kernel, where);
     this.platform.verify(where);
   }
+}
+
+/** The CPUs a machine can have: the flush state's mask holds 31 (MAX_CPUS). */
+function checkCpus(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CPUS) throw configError(`cpus: ${n} is not 1..${MAX_CPUS}`);
+  return n;
 }

@@ -39,6 +39,19 @@ export interface PlatformSetup {
   readonly xenAlias?: XenAliasPolicy | undefined;
   readonly shadowEra?: ShadowEra | undefined;
   readonly deferredAD?: boolean | undefined;
+  /** CPUs (vCPUs) of the machine: 1 unless the several-CPU model asks for more. */
+  readonly cpus: number;
+}
+
+/** One CPU as the platform builds it: its MMU (TLBs, CR3) and its pvops backend. */
+export interface PlatformCpu {
+  readonly mmu: Mmu;
+  readonly pv: PvMmuOps;
+}
+
+/** A platform that runs one vCPU so far refuses more (its per-vCPU state is still to build). */
+export function oneCpuOnly(name: PlatformName, cpus: number): void {
+  if (cpus !== 1) throw configError(`${name} runs one vCPU so far; several come with its per-vCPU state`);
 }
 
 /** pageFaultExit's answer when the host fixed the fault itself: the access retries, the guest sees nothing. */
@@ -52,8 +65,11 @@ export interface Platform {
   readonly name: PlatformName;
   /** Guest-physical memory: the frames the guest kernel allocates and writes its tables into. */
   readonly mem: PhysMem;
+  /** CPU 0's MMU and pvops backend (cpus[0]). */
   readonly mmu: Mmu;
   readonly pv: PvMmuOps;
+  /** Every CPU's MMU and backend, by id; they share `mem` (and the host's tables). */
+  readonly cpus: readonly PlatformCpu[];
   /** The platform's restrictions on the guest's policy (a policy choice, not a hardware limit). */
   limitPolicy(policy: VmPolicy): VmPolicy;
   /**

@@ -49,6 +49,7 @@ export { RwSem, RWSEM_READ, RWSEM_WRITE } from './rwsem.js';
 export type { RwsemKind, RwsemWaiter, Granted } from './rwsem.js';
 export {
   TLB_SINGLE_PAGE_FLUSH_CEILING,
+  MAX_CPUS,
   MmTlbState,
   CpuTlbState,
   flushTlbMmRange,

@@ -17,7 +17,10 @@ import { MmuGather } from './tlb-gather.js';
 
 export interface KernelOptions {
   readonly mem: PhysMem;
+  /** CPU 0's pvops backend. */
   readonly pv: PvMmuOps;
+  /** The other CPUs' backends (CPU 1 …), one per CPU like Linux's per-CPU paravirt state. */
+  readonly otherCpus?: readonly PvMmuOps[];
   readonly policy: VmPolicy;
   readonly ledger?: CycleLedger;
   readonly costs?: CostTable<VmCostKey>;
@@ -71,7 +74,8 @@ interface IoRequest {
  */
 export class Kernel {
   readonly mem: PhysMem;
-  readonly pv: PvMmuOps;
+  /** The running CPU's pvops backend (runOn switches it with the CPU). */
+  pv: PvMmuOps;
   readonly frames: FrameTable;
   readonly pageCache: PageCache;
   readonly blockDev: BlockDevice;
@@ -128,7 +132,8 @@ export class Kernel {
     this.ioPages = o.ioPages ?? 1024;
     this.ledger = o.ledger ?? new CycleLedger();
     this.costs = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
-    this.cpus = [new Cpu(0, this.ledger, this.pv, new MmuGather(this, null, false), 1)];
+    const pvs = [o.pv, ...(o.otherCpus ?? [])];
+    this.cpus = pvs.map((pv, id) => new Cpu(id, this.ledger, pv, new MmuGather(this, null, false), pvs.length));
     this.cpu = this.cpus[0]!;
     this.tlbStates = this.cpus.map((c) => c.tlbState);
     this.catFault = this.ledger.id('guest.fault');
@@ -319,6 +324,14 @@ export class Kernel {
       return;
     }
     f.free(pfn, 0);
+  }
+
+  /** Run on CPU `id` from now on: its state and its pvops backend are the kernel's current ones. */
+  runOn(id: number): void {
+    const cpu = this.cpus[id];
+    if (cpu === undefined) throw new Error(`no CPU ${id}`);
+    this.cpu = cpu;
+    this.pv = cpu.pv;
   }
 
   /** switch_mm() on the current CPU. */

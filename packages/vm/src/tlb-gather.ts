@@ -1,3 +1,4 @@
+import type { PvMmuOps } from '@pte/pvops';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { vpnHi, vpnLo } from './pgtable.js';
@@ -96,15 +97,26 @@ export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, st
     },
     cpu.flushPlan,
   );
+  // flush_tlb_func() on each other CPU the flush reached, on its own TLB. What the IPI costs the
+  // sender and the target is not priced yet (the platform's delivery comes with several CPUs).
+  if (plan.remote > 0) {
+    for (const other of k.cpus) {
+      if (other.id !== cpu.id) applyFlush(other.pv, plan.action[other.id]!, start, plan.strides, stride);
+    }
+  }
   const local = plan.action[cpu.id];
   if (local !== FLUSH_FULL && local !== FLUSH_RANGE) return;
   k.stats.tlbFlushCalls++;
   k.charge(k.catFlush, k.costs.flushTlbCall);
-  if (local === FLUSH_FULL) {
-    k.stats.tlbFlushFull++;
-    k.pv.flushTlbAll();
-  } else {
-    for (let i = 0, v = start; i < plan.strides; i++, v += stride) k.pv.flushTlbOne(vpnHi(v), vpnLo(v));
-    k.stats.tlbFlushPages += plan.strides;
+  if (local === FLUSH_FULL) k.stats.tlbFlushFull++;
+  else k.stats.tlbFlushPages += plan.strides;
+  applyFlush(k.pv, local, start, plan.strides, stride);
+}
+
+/** One CPU's part of a flush, on its own TLB: a full flush, or INVLPG per stride. */
+function applyFlush(pv: PvMmuOps, action: number, start: number, strides: number, stride: number): void {
+  if (action === FLUSH_FULL) pv.flushTlbAll();
+  else if (action === FLUSH_RANGE) {
+    for (let i = 0, v = start; i < strides; i++, v += stride) pv.flushTlbOne(vpnHi(v), vpnLo(v));
   }
 }

@@ -3,7 +3,7 @@ import { Mmu, PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { KvmShadowPvMmu, ShadowMmu } from '@pte/kvm-shadow';
 import type { VmPolicy } from '@pte/vm';
-import { FAULT_FIXED_BY_HOST, type Platform, type PlatformSetup } from '../platform.js';
+import { FAULT_FIXED_BY_HOST, oneCpuOnly, type Platform, type PlatformCpu, type PlatformSetup } from '../platform.js';
 
 /**
  * KVM shadow paging: the guest's tables live in guest memory; the CPU walks KVM's shadow tables,
@@ -15,8 +15,10 @@ export class KvmShadowPlatform implements Platform {
   readonly mmu: Mmu;
   readonly pv: PvMmuOps;
   readonly shadow: ShadowMmu;
+  readonly cpus: readonly PlatformCpu[];
 
   constructor(s: PlatformSetup) {
+    oneCpuOnly('kvm-shadow', s.cpus);
     this.mem = new PhysMem(s.frames);
     const shadow = new ShadowMmu({
       gmem: this.mem,
@@ -29,6 +31,7 @@ export class KvmShadowPlatform implements Platform {
     this.mmu = new Mmu(shadow.smem, { ledger: s.ledger, costs: s.costs });
     shadow.attachCpu(this.mmu);
     this.pv = new KvmShadowPvMmu(this.mem, shadow, s.ledger, s.costs);
+    this.cpus = [{ mmu: this.mmu, pv: this.pv }];
   }
 
   /** The host backs guest memory with 4 KiB pages: guest 2 MiB mappings are not modelled here. */

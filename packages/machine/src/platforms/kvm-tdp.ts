@@ -3,7 +3,7 @@ import { Mmu, PhysMem } from '@pte/arch-x86';
 import { NativePvMmu, type PvMmuOps } from '@pte/pvops';
 import { KvmTdp } from '@pte/kvm-shadow';
 import type { VmPolicy } from '@pte/vm';
-import type { Platform, PlatformSetup } from '../platform.js';
+import type { Platform, PlatformCpu, PlatformSetup } from '../platform.js';
 
 /**
  * KVM with nested paging (EPT/NPT): the guest writes its tables natively; the CPU's two-dimensional
@@ -15,12 +15,20 @@ export class KvmTdpPlatform implements Platform {
   readonly mmu: Mmu;
   readonly pv: PvMmuOps;
   readonly tdp: KvmTdp;
+  readonly cpus: readonly PlatformCpu[];
 
   constructor(s: PlatformSetup) {
-    this.mem = new PhysMem(s.frames);
-    this.tdp = new KvmTdp(s.frames, s.ledger, s.costs);
-    this.mmu = new Mmu(this.mem, { ledger: s.ledger, costs: s.costs, nested: this.tdp });
-    this.pv = new NativePvMmu(this.mem, this.mmu, s.ledger, s.costs, 'kvm-tdp');
+    const mem = new PhysMem(s.frames);
+    this.mem = mem;
+    // One EPT for the VM, walked by every vCPU's MMU.
+    const tdp = new KvmTdp(s.frames, s.ledger, s.costs);
+    this.tdp = tdp;
+    this.cpus = Array.from({ length: s.cpus }, () => {
+      const mmu = new Mmu(mem, { ledger: s.ledger, costs: s.costs, nested: tdp });
+      return { mmu, pv: new NativePvMmu(mem, mmu, s.ledger, s.costs, 'kvm-tdp') };
+    });
+    this.mmu = this.cpus[0]!.mmu;
+    this.pv = this.cpus[0]!.pv;
   }
 
   limitPolicy(policy: VmPolicy): VmPolicy {

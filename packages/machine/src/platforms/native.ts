@@ -2,7 +2,7 @@ import type { Counters } from '@pte/core';
 import { Mmu, PhysMem } from '@pte/arch-x86';
 import { NativePvMmu, type PvMmuOps } from '@pte/pvops';
 import type { VmPolicy } from '@pte/vm';
-import type { Platform, PlatformSetup } from '../platform.js';
+import type { Platform, PlatformCpu, PlatformSetup } from '../platform.js';
 
 /** Bare metal: the CPU walks the guest's own tables; pvops writes PTEs directly (native_set_pte). */
 export class NativePlatform implements Platform {
@@ -10,11 +10,17 @@ export class NativePlatform implements Platform {
   readonly mem: PhysMem;
   readonly mmu: Mmu;
   readonly pv: PvMmuOps;
+  readonly cpus: readonly PlatformCpu[];
 
   constructor(s: PlatformSetup) {
-    this.mem = new PhysMem(s.frames);
-    this.mmu = new Mmu(this.mem, { ledger: s.ledger, costs: s.costs });
-    this.pv = new NativePvMmu(this.mem, this.mmu, s.ledger, s.costs, 'native');
+    const mem = new PhysMem(s.frames);
+    this.mem = mem;
+    this.cpus = Array.from({ length: s.cpus }, () => {
+      const mmu = new Mmu(mem, { ledger: s.ledger, costs: s.costs });
+      return { mmu, pv: new NativePvMmu(mem, mmu, s.ledger, s.costs, 'native') };
+    });
+    this.mmu = this.cpus[0]!.mmu;
+    this.pv = this.cpus[0]!.pv;
   }
 
   limitPolicy(policy: VmPolicy): VmPolicy {

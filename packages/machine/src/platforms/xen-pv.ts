@@ -3,7 +3,7 @@ import { Mmu, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { XenHypervisor, XenPvMmu } from '@pte/xen';
 import type { VmPolicy } from '@pte/vm';
-import type { Platform, PlatformSetup } from '../platform.js';
+import { oneCpuOnly, type Platform, type PlatformCpu, type PlatformSetup } from '../platform.js';
 
 /**
  * Xen PV: the CPU walks machine memory; the guest's frames map onto it through the P2M, and its
@@ -15,8 +15,10 @@ export class XenPvPlatform implements Platform {
   readonly mmu: Mmu;
   readonly pv: PvMmuOps;
   readonly xen: XenHypervisor;
+  readonly cpus: readonly PlatformCpu[];
 
   constructor(s: PlatformSetup) {
+    oneCpuOnly('xen-pv', s.cpus);
     const xen = new XenHypervisor({ guestFrames: s.frames, seed: s.seed, ledger: s.ledger, costs: s.costs });
     xen.strict = s.check;
     this.xen = xen;
@@ -31,6 +33,7 @@ export class XenPvPlatform implements Platform {
       s.costs,
       s.xenAlias ?? 'always',
     );
+    this.cpus = [{ mmu: this.mmu, pv: this.pv }];
   }
 
   /** PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants. */

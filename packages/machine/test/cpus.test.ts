@@ -1,0 +1,60 @@
+import { getProfile, VM_READ, VM_WRITE } from '@pte/vm';
+import { ACCESS_SEGV, Machine, resolveRunCosts, USER_READ, USER_WRITE, type PlatformName } from '../src/index.js';
+
+/** Several CPUs, each with its own MMU (TLBs) and pvops backend; runOn picks the one running. */
+function machine(platform: PlatformName, cpus: number): Machine {
+  const profile = getProfile('linux-6.18');
+  return new Machine({
+    platform,
+    profile,
+    policy: profile.policy,
+    memBytes: 64 * 2 ** 20,
+    seed: 1,
+    costs: resolveRunCosts({}),
+    check: true,
+    cpus,
+  });
+}
+
+describe.each<PlatformName>(['native', 'kvm-tdp'])('two CPUs on %s', (platform) => {
+  it('each CPU has its own TLB: the second CPU walks a page the first one faulted in', () => {
+    const m = machine(platform, 2);
+    const t = m.spawn();
+    const vma = m.mmap(t, { pages: 4, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    m.switchTo(t);
+    const pfn = m.accessRun(t, vma.start, USER_WRITE, 1);
+    const walks = m.counter('tlb.walks');
+    m.runOn(1);
+    m.switchTo(t);
+    expect(m.accessRun(t, vma.start, USER_READ, 1)).toBe(pfn);
+    expect(m.counter('faults.total')).toBe(1);
+    expect(m.counter('tlb.walks')).toBe(walks + 1);
+  });
+
+  it("a munmap on one CPU flushes the other CPU's TLB (no stale translation survives)", () => {
+    const m = machine(platform, 2);
+    const t = m.spawn();
+    const vma = m.mmap(t, { pages: 4, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    m.switchTo(t);
+    m.accessRun(t, vma.start, USER_WRITE, 1);
+    m.runOn(1);
+    m.switchTo(t);
+    m.accessRun(t, vma.start, USER_READ, 1); // now cached in CPU 1's TLB too
+    m.runOn(0);
+    m.munmap(t, vma.start, 4);
+    m.runOn(1);
+    expect(m.accessRun(t, vma.start, USER_READ, 1)).toBe(ACCESS_SEGV);
+  });
+});
+
+describe('CPUs: what is refused', () => {
+  it.each<PlatformName>(['xen-pv', 'kvm-shadow'])('%s runs one vCPU so far', (platform) => {
+    expect(() => machine(platform, 2)).toThrow(new RegExp(`${platform} runs one vCPU so far`));
+  });
+
+  it('cpus outside 1..31, and an unknown CPU', () => {
+    expect(() => machine('native', 0)).toThrow(/cpus: 0 is not 1\.\.31/);
+    expect(() => machine('native', 32)).toThrow(/cpus: 32 is not 1\.\.31/);
+    expect(() => machine('native', 1).runOn(1)).toThrow(/no CPU 1/);
+  });
+});
