@@ -256,6 +256,11 @@ export class Machine {
     this.sys.madvise(task, start, pages, advice);
   }
 
+  /** pthread_create (clone with CLONE_VM): a thread sharing `task`'s address space. */
+  spawnThread(task: Task): Task {
+    return this.sys.spawnThread(task);
+  }
+
   /** fork(2): the child shares the parent's pages copy-on-write (dup_mmap). */
   fork(parent: Task): Task {
     return this.sys.fork(parent);

@@ -47,6 +47,53 @@ describe.each<PlatformName>(['native', 'kvm-tdp'])('two CPUs on %s', (platform) 
   });
 });
 
+describe('threads of one process on two CPUs (native)', () => {
+  it('share the address space: a page one thread faulted in is there for the other; the last exit tears it down', () => {
+    const m = machine('native', 2);
+    const a = m.spawn();
+    const vma = m.mmap(a, { pages: 8, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    const b = m.spawnThread(a);
+    m.switchTo(a);
+    m.accessRun(a, vma.start, USER_WRITE, 1);
+    m.runOn(1);
+    m.switchTo(b);
+    m.accessRun(b, vma.start + 1, USER_WRITE, 1);
+    m.accessRun(b, vma.start, USER_READ, 1); // present already: no fault
+    expect(m.counter('faults.total')).toBe(2);
+    m.noteRss();
+    expect(m.rssPages).toBe(2);
+    m.exit(b);
+    expect(m.pteLow(a, vma.start) & 1).toBe(1); // the address space lives on
+    expect(m.counter('pte.zapped')).toBe(0);
+    m.runOn(0);
+    m.exit(a);
+    expect(m.counter('pte.zapped')).toBe(2);
+  });
+
+  it("one thread's munmap takes the page from the other thread's CPU too", () => {
+    const m = machine('native', 2);
+    const a = m.spawn();
+    const vma = m.mmap(a, { pages: 8, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    const b = m.spawnThread(a);
+    m.switchTo(a);
+    m.accessRun(a, vma.start, USER_WRITE, 1);
+    m.runOn(1);
+    m.switchTo(b);
+    m.accessRun(b, vma.start, USER_READ, 1);
+    m.runOn(0);
+    m.munmap(a, vma.start, 8);
+    m.runOn(1);
+    expect(m.accessRun(b, vma.start, USER_READ, 1)).toBe(ACCESS_SEGV);
+  });
+
+  it('exec while other threads share the mm is refused (de_thread is not modelled)', () => {
+    const m = machine('native', 1);
+    const a = m.spawn();
+    m.spawnThread(a);
+    expect(() => m.exec(a)).toThrow(/exec of task \d+ while 1 other thread\(s\) share its mm/);
+  });
+});
+
 describe('CPUs: what is refused', () => {
   it.each<PlatformName>(['xen-pv', 'kvm-shadow'])('%s runs one vCPU so far', (platform) => {
     expect(() => machine(platform, 2)).toThrow(new RegExp(`${platform} runs one vCPU so far`));

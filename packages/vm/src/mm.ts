@@ -19,6 +19,8 @@ export class Mm {
   ptPages = 0;
   /** PTEs holding swap entries (MM_SWAPENTS). */
   swapEnts = 0;
+  /** mm_users: the tasks (threads) sharing this address space; the last exit tears it down. */
+  users = 1;
   /** PCID of this address space (0 without PCID). */
   pcid = 0;
   /** Cache of the last PTE page found: PMD-range key (vpn / 512) → table frame. */

@@ -42,6 +42,13 @@ export class Syscalls {
     madvise(this.k, task.mm, start, pages, advice);
   }
 
+  /** clone(CLONE_VM): a thread of `task`, sharing its address space (mmget: mm_users + 1). */
+  spawnThread(task: Task): Task {
+    if (task.exited) throw new Error(`task ${task.pid} has exited`);
+    task.mm.users++;
+    return new Task(this.nextPid++, task.mm, task);
+  }
+
   /** fork(): a child with a copy of the address space (dup_mmap), pinned for the platform. */
   fork(parent: Task): Task {
     const k = this.k;
@@ -55,6 +62,8 @@ export class Syscalls {
   exec(task: Task): void {
     const k = this.k;
     const old = task.mm;
+    // de_thread() would kill the other threads first: not modelled.
+    if (old.users > 1) throw new Error(`exec of task ${task.pid} while ${old.users - 1} other thread(s) share its mm`);
     const mm = k.newMm();
     k.pv.pgdPin(mm.root); // xen_activate_mm
     task.mm = mm;
@@ -63,10 +72,10 @@ export class Syscalls {
     k.stats.execs++;
   }
 
-  /** exit(): tear the address space down. */
+  /** exit(): mmput: the last task of an address space tears it down (exit_mmap); a thread just leaves. */
   exit(task: Task): void {
     if (task.exited) throw new Error(`task ${task.pid} exited twice`);
-    exitMmap(this.k, task.mm);
+    if (--task.mm.users === 0) exitMmap(this.k, task.mm);
     task.exited = true;
     this.k.stats.exits++;
   }
