@@ -94,6 +94,42 @@ describe('threads of one process on two CPUs (native)', () => {
   });
 });
 
+describe('runThreads: threads in virtual time (page-fault-test without a writer)', () => {
+  /** `n` threads on `n` CPUs, each writing its own 256 pages of one anonymous mapping. */
+  function pft(n: number): { clocks: number[]; total: number; faults: number } {
+    const m = machine('native', 2);
+    const a = m.spawn();
+    const vma = m.mmap(a, { pages: 512, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    const tasks = [a, ...Array.from({ length: n - 1 }, () => m.spawnThread(a))];
+    m.startMeasurement();
+    const per = 512 / n;
+    const clocks = m.runThreads(
+      tasks.map((task, i) => ({
+        task,
+        cpu: i,
+        range: { start: vma.start + i * per, pages: per },
+        pattern: { kind: 'seq' } as const,
+        kind: 'write' as const,
+      })),
+    );
+    const total = Object.values(m.measuredCycles()).reduce((x, y) => x + y, 0);
+    return { clocks: [...clocks], total, faults: m.measuredCounters()['faults.total']! };
+  }
+
+  it("each CPU's clock is its own work; together they are the run's cycles, and two threads take about half the time", () => {
+    const one = pft(1);
+    const two = pft(2);
+    expect(one.faults).toBe(512);
+    expect(two.faults).toBe(512);
+    expect(two.clocks[0]! + two.clocks[1]!).toBe(two.total);
+    expect(one.clocks[0]).toBe(one.total);
+    const makespan = Math.max(...two.clocks);
+    expect(makespan).toBeLessThan(0.6 * one.clocks[0]!);
+    expect(makespan).toBeGreaterThan(0.4 * one.clocks[0]!);
+    expect(pft(2)).toEqual(two); // deterministic
+  });
+});
+
 describe('CPUs: what is refused', () => {
   it.each<PlatformName>(['xen-pv', 'kvm-shadow'])('%s runs one vCPU so far', (platform) => {
     expect(() => machine(platform, 2)).toThrow(new RegExp(`${platform} runs one vCPU so far`));

@@ -181,9 +181,16 @@ export class Kernel {
     return this.pv.pfnOf(entryPfn(level, lo, hi));
   }
 
-  /** Simulated time: the running CPU's clock (every cycle it charged). */
+  /**
+   * The running CPU's clock, when several CPUs run in virtual time (the machine's scheduler sets
+   * it for the run); null: one CPU, whose clock is every cycle charged.
+   */
+  clockSource: (() => number) | null = null;
+
+  /** Simulated time: the running CPU's clock. */
   now(): number {
-    return this.cpu.ledger.total();
+    const c = this.clockSource;
+    return c === null ? this.cpu.ledger.total() : c();
   }
 
   /**
