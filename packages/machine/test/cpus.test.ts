@@ -16,50 +16,49 @@ function machine(platform: PlatformName, cpus: number): Machine {
   });
 }
 
+/**
+ * A process `a` with 8 anonymous pages, and the task `b` that runs on CPU 1: a thread of `a`, or
+ * `a` itself. `a` writes the first page on CPU 0 and `b` reads it on CPU 1, so both TLBs hold it.
+ */
+function onBothCpus(platform: PlatformName, threaded: boolean) {
+  const m = machine(platform, 2);
+  const a = m.spawn();
+  const vma = m.mmap(a, { pages: 8, prot: VM_READ | VM_WRITE, shared: false, file: null });
+  const b = threaded ? m.spawnThread(a) : a;
+  m.switchTo(a);
+  const pfn = m.accessRun(a, vma.start, USER_WRITE, 1);
+  const walksBefore = m.counter('tlb.walks');
+  m.runOn(1);
+  m.switchTo(b);
+  const pfnOnCpu1 = m.accessRun(b, vma.start, USER_READ, 1);
+  return { m, a, b, vma, pfn, pfnOnCpu1, walksBefore };
+}
+
 describe.each<PlatformName>(['native', 'kvm-tdp'])('two CPUs on %s', (platform) => {
   it('each CPU has its own TLB: the second CPU walks a page the first one faulted in', () => {
-    const m = machine(platform, 2);
-    const t = m.spawn();
-    const vma = m.mmap(t, { pages: 4, prot: VM_READ | VM_WRITE, shared: false, file: null });
-    m.switchTo(t);
-    const pfn = m.accessRun(t, vma.start, USER_WRITE, 1);
-    const walks = m.counter('tlb.walks');
-    m.runOn(1);
-    m.switchTo(t);
-    expect(m.accessRun(t, vma.start, USER_READ, 1)).toBe(pfn);
+    const { m, pfn, pfnOnCpu1, walksBefore } = onBothCpus(platform, false);
+    expect(pfnOnCpu1).toBe(pfn);
     expect(m.counter('faults.total')).toBe(1);
-    expect(m.counter('tlb.walks')).toBe(walks + 1);
+    expect(m.counter('tlb.walks')).toBe(walksBefore + 1);
   });
 
-  it("a munmap on one CPU flushes the other CPU's TLB (no stale translation survives)", () => {
-    const m = machine(platform, 2);
-    const t = m.spawn();
-    const vma = m.mmap(t, { pages: 4, prot: VM_READ | VM_WRITE, shared: false, file: null });
-    m.switchTo(t);
-    m.accessRun(t, vma.start, USER_WRITE, 1);
-    m.runOn(1);
-    m.switchTo(t);
-    m.accessRun(t, vma.start, USER_READ, 1); // now cached in CPU 1's TLB too
-    m.runOn(0);
-    m.munmap(t, vma.start, 4);
-    m.runOn(1);
-    expect(m.accessRun(t, vma.start, USER_READ, 1)).toBe(ACCESS_SEGV);
-  });
+  it.each([false, true])(
+    "a munmap on CPU 0 takes the page from CPU 1's TLB too (CPU 1 runs a thread: %s)",
+    (threaded) => {
+      const { m, a, b, vma } = onBothCpus(platform, threaded);
+      m.runOn(0);
+      m.munmap(a, vma.start, 8);
+      m.runOn(1);
+      expect(m.accessRun(b, vma.start, USER_READ, 1)).toBe(ACCESS_SEGV);
+    },
+  );
 });
 
 describe('threads of one process on two CPUs (native)', () => {
   it('share the address space: a page one thread faulted in is there for the other; the last exit tears it down', () => {
-    const m = machine('native', 2);
-    const a = m.spawn();
-    const vma = m.mmap(a, { pages: 8, prot: VM_READ | VM_WRITE, shared: false, file: null });
-    const b = m.spawnThread(a);
-    m.switchTo(a);
-    m.accessRun(a, vma.start, USER_WRITE, 1);
-    m.runOn(1);
-    m.switchTo(b);
+    const { m, a, b, vma } = onBothCpus('native', true);
     m.accessRun(b, vma.start + 1, USER_WRITE, 1);
-    m.accessRun(b, vma.start, USER_READ, 1); // present already: no fault
-    expect(m.counter('faults.total')).toBe(2);
+    expect(m.counter('faults.total')).toBe(2); // the first page was present already for b
     m.noteRss();
     expect(m.rssPages).toBe(2);
     m.exit(b);
@@ -68,22 +67,6 @@ describe('threads of one process on two CPUs (native)', () => {
     m.runOn(0);
     m.exit(a);
     expect(m.counter('pte.zapped')).toBe(2);
-  });
-
-  it("one thread's munmap takes the page from the other thread's CPU too", () => {
-    const m = machine('native', 2);
-    const a = m.spawn();
-    const vma = m.mmap(a, { pages: 8, prot: VM_READ | VM_WRITE, shared: false, file: null });
-    const b = m.spawnThread(a);
-    m.switchTo(a);
-    m.accessRun(a, vma.start, USER_WRITE, 1);
-    m.runOn(1);
-    m.switchTo(b);
-    m.accessRun(b, vma.start, USER_READ, 1);
-    m.runOn(0);
-    m.munmap(a, vma.start, 8);
-    m.runOn(1);
-    expect(m.accessRun(b, vma.start, USER_READ, 1)).toBe(ACCESS_SEGV);
   });
 
   it('exec while other threads share the mm is refused (de_thread is not modelled)', () => {

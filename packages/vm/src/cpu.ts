@@ -1,7 +1,7 @@
 import type { CycleLedger } from '@pte/core';
 import type { PvMmuOps } from '@pte/pvops';
 import type { Mm } from './mm.js';
-import { CpuTlbState, FlushPlan, switchMmTlb } from './tlb-flush.js';
+import { CpuTlbState, FlushTlbInfo, switchMmTlb, type FlushClock } from './tlb-flush.js';
 import type { MmuGather } from './tlb-gather.js';
 import { VmFault } from './vm-fault.js';
 
@@ -35,27 +35,27 @@ export class Cpu {
   readonly tlb: MmuGather;
   /** cpu_tlbstate: the mm loaded, lazy or not, and the generation of its TLB context. */
   readonly tlbState: CpuTlbState;
-  /** The outcome of the flushes this CPU starts (flush_tlb_info), reused. */
-  readonly flushPlan: FlushPlan;
+  /** The flushes this CPU starts (the per-CPU flush_tlb_info), reused. */
+  readonly flushInfo: FlushTlbInfo;
 
-  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps, tlb: MmuGather, nrCpus: number) {
+  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps, tlb: MmuGather, nrCpus: number, clock: FlushClock) {
     this.id = id;
     this.ledger = ledger;
     this.pv = pv;
     this.tlb = tlb;
     this.tlbState = new CpuTlbState(id);
-    this.flushPlan = new FlushPlan(nrCpus);
+    this.flushInfo = new FlushTlbInfo(nrCpus, clock);
   }
 
   /**
    * switch_mm(): load `mm` into CR3 (switch_mm_irqs_off: join its mm_cpumask; init_mm, the
    * kernel's address space, has no mask and counts as no user mm loaded).
    */
-  switchMm(mm: Mm, isInitMm = false): void {
+  switchMm(mm: Mm): void {
     if (this.mm === mm) return;
     this.pv.writeCr3(mm.root, mm.pcid);
     this.mm = mm;
-    switchMmTlb(this.tlbState, isInitMm ? null : mm.tlb);
+    switchMmTlb(this.tlbState, mm.isInitMm ? null : mm.tlb);
   }
 
   /** Nothing loaded any more (the dying mm's tables must not stay in CR3): no user mm for flushes either. */

@@ -90,10 +90,8 @@ function __handleMmFault(k: Kernel, vmf: VmFault): number {
 function hugePmdFault(k: Kernel, vmf: VmFault): number {
   const mm = vmf.mm!;
   const vpn = vmf.vpn;
-  const pmd = pmdTableFor(k, mm, vpn, false);
-  const pidx = vpnIndex(vpn, 2);
-  vmf.pmd = pmd;
-  vmf.pmdIdx = pidx;
+  const pmd = lookupPmd(k, vmf, false);
+  const pidx = vmf.pmdIdx;
   const plo = k.readLo(pmd, pidx);
   if ((vmf.flags & FAULT_FLAG_WRITE) === 0 || (plo & RW) !== 0) {
     k.stats.faultsSpurious++;
@@ -112,14 +110,17 @@ function hugePmdFault(k: Kernel, vmf: VmFault): number {
   return VM_FAULT_FALLBACK;
 }
 
+/** vmf->pmd: the PMD table of the faulting address (pmd_alloc() when `alloc`) and its index. */
+function lookupPmd(k: Kernel, vmf: VmFault, alloc: boolean): number {
+  vmf.pmd = pmdTableFor(k, vmf.mm!, vmf.vpn, alloc);
+  vmf.pmdIdx = vpnIndex(vmf.vpn, 2);
+  return vmf.pmd;
+}
+
 /** create_huge_pmd() on a none PMD: a new THP for a write, the huge zero page for a read. */
 function createHugePmd(k: Kernel, vmf: VmFault): boolean {
-  const mm = vmf.mm!;
-  const vpn = vmf.vpn;
-  const pmd = pmdTableFor(k, mm, vpn, true);
-  const pidx = vpnIndex(vpn, 2);
-  vmf.pmd = pmd;
-  vmf.pmdIdx = pidx;
+  const pmd = lookupPmd(k, vmf, true);
+  const pidx = vmf.pmdIdx;
   if (k.readLo(pmd, pidx) !== 0 || k.readHi(pmd, pidx) !== 0) return false;
   return (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? doHugePmdAnonymousPage(k, vmf) : doHugeZeroPmd(k, vmf);
 }

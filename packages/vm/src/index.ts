@@ -54,13 +54,13 @@ export {
   CpuTlbState,
   flushTlbMmRange,
   switchMmTlb,
-  FlushPlan,
+  FlushTlbInfo,
   FLUSH_NONE,
   FLUSH_RANGE,
   FLUSH_FULL,
   FLUSH_LEAVE_MASK,
   FLUSH_LAZY_SWITCH,
 } from './tlb-flush.js';
-export type { FlushRequest } from './tlb-flush.js';
+export type { FlushClock } from './tlb-flush.js';
 export { MmLockSeq, VmaLock, VMA_READ_LOCKED, VMA_READ_ABORT, VMA_READ_MISS } from './vma-lock.js';
 export { MmapLock } from './mmap-lock.js';

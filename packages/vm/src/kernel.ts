@@ -133,7 +133,7 @@ export class Kernel {
     this.ledger = o.ledger ?? new CycleLedger();
     this.costs = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
     const pvs = [o.pv, ...(o.otherCpus ?? [])];
-    this.cpus = pvs.map((pv, id) => new Cpu(id, this.ledger, pv, new MmuGather(this, null, false), pvs.length));
+    this.cpus = pvs.map((pv, id) => new Cpu(id, this.ledger, pv, new MmuGather(this, null, false), pvs.length, this));
     this.cpu = this.cpus[0]!;
     this.tlbStates = this.cpus.map((c) => c.tlbState);
     this.catFault = this.ledger.id('guest.fault');
@@ -275,6 +275,7 @@ export class Kernel {
   kernelMm(): Mm {
     if (this.initMm === null) {
       this.initMm = this.newMm();
+      this.initMm.isInitMm = true;
       this.mms.delete(this.initMm);
       this.pv.pgdPin(this.initMm.root);
     }

@@ -19,6 +19,8 @@ export class Mm {
   ptPages = 0;
   /** PTEs holding swap entries (MM_SWAPENTS). */
   swapEnts = 0;
+  /** init_mm, the kernel's address space (vmalloc): no user mm for flushes. */
+  isInitMm = false;
   /** mm_users: the tasks (threads) sharing this address space; the last exit tears it down. */
   users = 1;
   /** PCID of this address space (0 without PCID). */

@@ -76,7 +76,7 @@ export function exitMmap(k: Kernel, mm: Mm): void {
   // the switch away (to init_mm when nothing else runs: leave_mm).
   if (k.cpu.mm === mm) {
     const kmm = k.kernelMmIfAny;
-    if (kmm !== null) k.cpu.switchMm(kmm, true);
+    if (kmm !== null) k.switchMm(kmm);
     else k.cpu.dropMm(); // without a kernel mm nothing reloads CR3 before the next switch_mm
   }
   for (const v of [...mm.vmas.all()]) mm.vmas.remove(v);

@@ -4,7 +4,7 @@ import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY } from './page-flags.js';
 import { PT_HUGE, pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
-import { flushTlbMm } from './tlb-gather.js';
+import { flushTlbPage } from './tlb-gather.js';
 import { swpHi, swpLo } from './swap.js';
 import { VM_EXEC } from './vma.js';
 import type { Reclaim } from './vmscan.js';
@@ -76,7 +76,7 @@ export function tryToUnmap(r: Reclaim, head: number): void {
       mm.dropPtCache();
     }
     k.charge(k.catReclaim, k.costs.zapPte);
-    flushTlbMm(k, mm, vpn, 1, 1, Math.max(1, k.policy.tlbFlushCeiling)); // flush_tlb_page()
+    flushTlbPage(k, mm, vpn);
   });
 }
 

@@ -67,57 +67,70 @@ export const FLUSH_LEAVE_MASK = 3;
 /** Lazy, with page tables freed: it switches to init_mm (switch_mm_irqs_off(NULL, &init_mm)). */
 export const FLUSH_LAZY_SWITCH = 4;
 
-/** A flush's outcome; one per initiating CPU, reused (the flush path allocates nothing). */
-export class FlushPlan {
-  /** Strides in the range, or 0 for a whole-mm flush (TLB_FLUSH_ALL). */
+/** The clock a flush reads for the mask trim: the running CPU's time, and HZ in the same unit. */
+export interface FlushClock {
+  now(): number;
+  readonly trimIntervalCycles: number;
+}
+
+/**
+ * flush_tlb_info: one flush, asked for (set()) and decided (flushTlbMmRange). One per CPU, reused
+ * like the kernel's per-CPU flush_tlb_info, so the flush path allocates nothing.
+ */
+export class FlushTlbInfo {
+  /** Strides in the range; 0 for the whole mm (TLB_FLUSH_ALL), as a range above the ceiling becomes. */
   strides = 0;
+  freedTables = false;
+  /** tlb_single_page_flush_ceiling of the running kernel. */
+  ceiling = TLB_SINGLE_PAGE_FLUSH_CEILING;
   /** Per CPU (index = id): FLUSH_* for the CPUs that run flush_tlb_func, FLUSH_NONE for the others. */
   readonly action: Uint8Array;
   /** CPUs other than the initiator that get the IPI (or the hypercall's mask bit), as a mask and a count. */
   ipiMask = 0;
   remote = 0;
-  constructor(nrCpus: number) {
+  constructor(
+    nrCpus: number,
+    readonly clock: FlushClock,
+  ) {
     this.action = new Uint8Array(nrCpus);
+  }
+
+  /** get_flush_tlb_info(): `strides` strides (0: the whole mm), page tables freed or not, under `ceiling`. */
+  set(strides: number, freedTables: boolean, ceiling: number): this {
+    this.strides = strides;
+    this.freedTables = freedTables;
+    this.ceiling = ceiling;
+    return this;
   }
 }
 
-/** What a flush is asked for: a range of `strides` strides (0: the whole mm), tables freed or not. */
-export interface FlushRequest {
-  readonly strides: number;
-  readonly freedTables: boolean;
-  /** tlb_single_page_flush_ceiling of the running kernel. */
-  readonly ceiling: number;
-  /** The initiator's clock, and the trim interval (HZ) in the same unit. */
-  readonly now: number;
-  readonly trimInterval: number;
-}
-
 /**
- * flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from CPU `self`. `strides` is
- * (end − start) >> stride_shift, or 0 for the whole mm. Updates the mm's generation, the CPUs'
- * contexts and the mask; fills `plan` with what each CPU does.
+ * flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables) from CPU `self`, as `info` asks
+ * (`strides` is (end − start) >> stride_shift, or 0 for the whole mm). Updates the mm's
+ * generation, the CPUs' contexts and the mask; fills `info` with what each CPU does.
  */
 export function flushTlbMmRange(
   mm: MmTlbState,
   cpus: readonly CpuTlbState[],
   self: number,
-  req: FlushRequest,
-  plan: FlushPlan,
-): FlushPlan {
+  info: FlushTlbInfo,
+): FlushTlbInfo {
   const newGen = ++mm.tlbGen;
-  const strides = req.strides;
-  const freedTables = req.freedTables;
-  const full = strides === 0 || strides > req.ceiling;
-  const action = plan.action;
+  const strides = info.strides;
+  const freedTables = info.freedTables;
+  const full = strides === 0 || strides > info.ceiling;
+  const action = info.action;
   action.fill(FLUSH_NONE);
   let remote = 0;
   let ipiMask = 0;
   const others = mm.cpumask & ~(1 << self);
   if (others !== 0) {
-    // should_trim_cpumask(): at most once per trimInterval per mm (time_after: strictly later).
+    // should_trim_cpumask(): at most once per HZ per mm (time_after: strictly later). Only a
+    // flush that may reach another CPU reads the clock.
     let trim = false;
-    if (req.now > mm.nextTrim) {
-      mm.nextTrim = req.now + req.trimInterval;
+    const now = info.clock.now();
+    if (now > mm.nextTrim) {
+      mm.nextTrim = now + info.clock.trimIntervalCycles;
       trim = true;
     }
     for (const cpu of cpus) {
@@ -132,10 +145,10 @@ export function flushTlbMmRange(
   } else if (cpus[self]!.loaded === mm) {
     action[self] = flushTlbFunc(cpus[self]!, mm, newGen, full);
   }
-  plan.strides = full ? 0 : strides;
-  plan.remote = remote;
-  plan.ipiMask = ipiMask;
-  return plan;
+  info.strides = full ? 0 : strides;
+  info.remote = remote;
+  info.ipiMask = ipiMask;
+  return info;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { PvMmuOps } from '@pte/pvops';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { vpnHi, vpnLo } from './pgtable.js';
-import { FLUSH_FULL, FLUSH_RANGE, flushTlbMmRange } from './tlb-flush.js';
+import { FLUSH_FULL, FLUSH_RANGE, flushTlbMmRange, TLB_SINGLE_PAGE_FLUSH_CEILING } from './tlb-flush.js';
 
 /**
  * The mmu_gather of mm/mmu_gather.c with x86's flush_tlb_mm_range() policy (arch/x86/mm/tlb.c):
@@ -77,26 +77,13 @@ export class MmuGather {
  * flush_tlb_mm_range() from the running CPU for `strides` strides of `stride` pages from `start`
  * (0 strides: the whole mm), and the flushes it decided on this CPU: INVLPG per stride or a full
  * flush, counted (tlb.flush_calls, tlb.flush_pages / tlb.flushes_full) and charged
- * guest.flush_call. Nothing when no CPU has the mm loaded. flush_tlb_page() is one stride with a
- * ceiling of at least one (a single INVLPG in every kernel); flush_tlb_mm() is 0 strides.
+ * guest.flush_call. Nothing when no CPU has the mm loaded. flush_tlb_mm() is 0 strides.
  */
 export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, stride: number, ceiling: number): void {
   const cpu = k.cpu;
-  const plan = flushTlbMmRange(
-    mm.tlb,
-    k.tlbStates,
-    cpu.id,
-    {
-      strides,
-      // free_pgtables() is not gathered yet: with one CPU it changes nothing (no other CPU to
-      // reach); with several it sends the flush to every CPU in the mask, lazy or elsewhere.
-      freedTables: false,
-      ceiling,
-      now: k.now(),
-      trimInterval: k.trimIntervalCycles,
-    },
-    cpu.flushPlan,
-  );
+  // free_pgtables() is not gathered yet: with one CPU it changes nothing (no other CPU to reach);
+  // with several it sends the flush to every CPU in the mask, lazy or elsewhere.
+  const plan = flushTlbMmRange(mm.tlb, k.tlbStates, cpu.id, cpu.flushInfo.set(strides, false, ceiling));
   // flush_tlb_func() on each other CPU the flush reached, on its own TLB. What the IPI costs the
   // sender and the target is not priced yet (the platform's delivery comes with several CPUs).
   if (plan.remote > 0) {
@@ -111,6 +98,14 @@ export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, st
   if (local === FLUSH_FULL) k.stats.tlbFlushFull++;
   else k.stats.tlbFlushPages += plan.strides;
   applyFlush(k.pv, local, start, plan.strides, stride);
+}
+
+/**
+ * flush_tlb_page(): one INVLPG of page `vpn` in every kernel, whatever the profile's ceiling for
+ * ranges (2.6.27 flushed every gathered range whole: its ceiling is 0).
+ */
+export function flushTlbPage(k: Kernel, mm: Mm, vpn: number): void {
+  flushTlbMm(k, mm, vpn, 1, 1, TLB_SINGLE_PAGE_FLUSH_CEILING);
 }
 
 /** One CPU's part of a flush, on its own TLB: a full flush, or INVLPG per stride. */

@@ -4,7 +4,7 @@ import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
 import { PTE_SPECIAL, mkPteHi, mkPteLo } from './pgtable.js';
-import { flushTlbMm } from './tlb-gather.js';
+import { flushTlbPage } from './tlb-gather.js';
 import { VM_EXEC, VM_SHARED } from './vma.js';
 import type { VmFault } from './vm-fault.js';
 
@@ -115,7 +115,7 @@ function wpPageCopy(k: Kernel, vmf: VmFault): void {
   k.reclaim?.addAnon(pfn, vpn, 1);
   // ptep_clear_flush(): clear, flush the stale translation, then install the new page.
   k.pv.ptepGetAndClear(pt, idx);
-  flushTlbMm(k, mm, vpn, 1, 1, Math.max(1, k.policy.tlbFlushCeiling)); // flush_tlb_page()
+  flushTlbPage(k, mm, vpn); // ptep_clear_flush
   const m = k.pv.mfn(pfn);
   k.pv.setPte(pt, idx, mkPteLo(m, true, true, true), mkPteHi(m, (vma.flags & VM_EXEC) !== 0));
   mm.addRss(MM_ANONPAGES, 1);

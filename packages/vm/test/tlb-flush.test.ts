@@ -7,7 +7,7 @@ import {
   FLUSH_NONE,
   FLUSH_RANGE,
   flushTlbMmRange as flushWith,
-  FlushPlan,
+  FlushTlbInfo,
   MmTlbState,
   switchMmTlb,
   TLB_SINGLE_PAGE_FLUSH_CEILING,
@@ -15,7 +15,7 @@ import {
 
 const HZ = 1000; // the trim interval in these tests' clock
 
-/** flush_tlb_mm_range with the kernel's ceiling (33), a plan per call so results can be kept. */
+/** flush_tlb_mm_range with the kernel's ceiling (33) at clock `now`, a fresh info per call so results can be kept. */
 function flushTlbMmRange(
   mm: MmTlbState,
   cpus: CpuTlbState[],
@@ -24,9 +24,9 @@ function flushTlbMmRange(
   freedTables: boolean,
   now: number,
   trimInterval: number,
-): FlushPlan {
-  const req = { strides, freedTables, ceiling: TLB_SINGLE_PAGE_FLUSH_CEILING, now, trimInterval };
-  return flushWith(mm, cpus, self, req, new FlushPlan(cpus.length));
+): FlushTlbInfo {
+  const info = new FlushTlbInfo(cpus.length, { now: () => now, trimIntervalCycles: trimInterval });
+  return flushWith(mm, cpus, self, info.set(strides, freedTables, TLB_SINGLE_PAGE_FLUSH_CEILING));
 }
 
 /** `n` CPUs; those in `running` have `mm` loaded (non-lazy, up to date) and are in its mask. */
@@ -95,8 +95,8 @@ describe('flush_tlb_mm_range (arch/x86/mm/tlb.c)', () => {
 
   it('a kernel without the ceiling (ceiling 0) flushes every range whole', () => {
     const { mm, cpus } = setup(1, [0]);
-    const req = { strides: 1, freedTables: false, ceiling: 0, now: 0, trimInterval: HZ };
-    expect(flushWith(mm, cpus, 0, req, new FlushPlan(1)).action[0]).toBe(FLUSH_FULL);
+    const info = new FlushTlbInfo(1, { now: () => 0, trimIntervalCycles: HZ }).set(1, false, 0);
+    expect(flushWith(mm, cpus, 0, info).action[0]).toBe(FLUSH_FULL);
   });
 
   it('CPU ids are bits of a 32-bit mask: at most 31 CPUs', () => {

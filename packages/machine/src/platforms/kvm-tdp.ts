@@ -1,9 +1,10 @@
 import type { Counters } from '@pte/core';
-import { Mmu, PhysMem } from '@pte/arch-x86';
-import { NativePvMmu, type PvMmuOps } from '@pte/pvops';
+import { PhysMem, type Mmu } from '@pte/arch-x86';
+import type { PvMmuOps } from '@pte/pvops';
 import { KvmTdp } from '@pte/kvm-shadow';
 import type { VmPolicy } from '@pte/vm';
 import type { Platform, PlatformCpu, PlatformSetup } from '../platform.js';
+import { nativeCpus } from './native.js';
 
 /**
  * KVM with nested paging (EPT/NPT): the guest writes its tables natively; the CPU's two-dimensional
@@ -18,15 +19,9 @@ export class KvmTdpPlatform implements Platform {
   readonly cpus: readonly PlatformCpu[];
 
   constructor(s: PlatformSetup) {
-    const mem = new PhysMem(s.frames);
-    this.mem = mem;
-    // One EPT for the VM, walked by every vCPU's MMU.
-    const tdp = new KvmTdp(s.frames, s.ledger, s.costs);
-    this.tdp = tdp;
-    this.cpus = Array.from({ length: s.cpus }, () => {
-      const mmu = new Mmu(mem, { ledger: s.ledger, costs: s.costs, nested: tdp });
-      return { mmu, pv: new NativePvMmu(mem, mmu, s.ledger, s.costs, 'kvm-tdp') };
-    });
+    this.mem = new PhysMem(s.frames);
+    this.tdp = new KvmTdp(s.frames, s.ledger, s.costs);
+    this.cpus = nativeCpus(this.mem, s, 'kvm-tdp', this.tdp);
     this.mmu = this.cpus[0]!.mmu;
     this.pv = this.cpus[0]!.pv;
   }

@@ -1,5 +1,5 @@
 import type { Counters } from '@pte/core';
-import { Mmu, PhysMem } from '@pte/arch-x86';
+import { Mmu, PhysMem, type NestedPaging } from '@pte/arch-x86';
 import { NativePvMmu, type PvMmuOps } from '@pte/pvops';
 import type { VmPolicy } from '@pte/vm';
 import type { Platform, PlatformCpu, PlatformSetup } from '../platform.js';
@@ -13,12 +13,8 @@ export class NativePlatform implements Platform {
   readonly cpus: readonly PlatformCpu[];
 
   constructor(s: PlatformSetup) {
-    const mem = new PhysMem(s.frames);
-    this.mem = mem;
-    this.cpus = Array.from({ length: s.cpus }, () => {
-      const mmu = new Mmu(mem, { ledger: s.ledger, costs: s.costs });
-      return { mmu, pv: new NativePvMmu(mem, mmu, s.ledger, s.costs, 'native') };
-    });
+    this.mem = new PhysMem(s.frames);
+    this.cpus = nativeCpus(this.mem, s, 'native', null);
     this.mmu = this.cpus[0]!.mmu;
     this.pv = this.cpus[0]!.pv;
   }
@@ -38,4 +34,20 @@ export class NativePlatform implements Platform {
   addCountersTo(_c: Counters): void {}
 
   verify(): void {}
+}
+
+/**
+ * One MMU and one native pvops backend per CPU over `mem`: bare metal, and KVM with nested paging,
+ * whose vCPUs all walk the VM's one EPT (`nested`).
+ */
+export function nativeCpus(
+  mem: PhysMem,
+  s: PlatformSetup,
+  name: 'native' | 'kvm-tdp',
+  nested: NestedPaging | null,
+): PlatformCpu[] {
+  return Array.from({ length: s.cpus }, () => {
+    const mmu = new Mmu(mem, { ledger: s.ledger, costs: s.costs, ...(nested !== null ? { nested } : {}) });
+    return { mmu, pv: new NativePvMmu(mem, mmu, s.ledger, s.costs, name) };
+  });
 }
