@@ -4,6 +4,8 @@ import {
   formatAnonPrefault,
   getProfile,
   Machine,
+  MAX_CPUS,
+  SMP_PLATFORMS,
   type MachineOptions,
   parseAnonPrefault,
   parseFaultAround,
@@ -37,6 +39,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
   nr_cpus: 'CPUs a kernel TLB flush must interrupt (default 4)',
+  cpus: `CPUs (vCPUs) of the machine, 1 to ${MAX_CPUS}; native and kvm-tdp only (default 1, or what a several-CPU scenario needs)`,
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
   swap: 'off | <size with unit>: a swap device, so reclaim can evict anonymous memory (needs reclaim=on; default off)',
   reclaim_horizon: 'touches within which a refault counts as a premature eviction (default 4096)',
@@ -117,6 +120,15 @@ export function machineSettings(set: Readonly<Record<string, string>>): Partial<
     if (out.reclaim !== true) throw configError('--set swap: needs --set reclaim=on (swap is used only by reclaim)');
     out.swapPages = bytes / 4096;
   }
+  if (set.cpus !== undefined) {
+    const cpus = parseCount(set.cpus, '--set cpus');
+    if (cpus < 1 || cpus > MAX_CPUS)
+      throw configError(
+        `--set cpus: ${cpus} is outside 1..${MAX_CPUS}`,
+        'the model keeps mm_cpumask in one 32-bit word',
+      );
+    out.cpus = cpus;
+  }
   if (set.reclaim_horizon !== undefined) out.reclaimHorizon = parseCount(set.reclaim_horizon, '--set reclaim_horizon');
   if (set.vmap !== undefined || set.nr_cpus !== undefined) {
     const nrCpus = set.nr_cpus !== undefined ? parseCount(set.nr_cpus, '--set nr_cpus') : 4;
@@ -175,6 +187,12 @@ export function resolveRun(o: RunOptions): ResolvedRun {
   if (set.thp === 'madvise' && !profile.hasThp)
     throw configError(`--set thp: ${profile.name} has no transparent huge pages (they came in 2.6.38)`);
   const policy = applyPolicy(profile.policy, set);
+  const settings = machineSettings(set);
+  if ((settings.cpus ?? 1) > 1 && !SMP_PLATFORMS.includes(platform))
+    throw configError(
+      `--set cpus: ${platform} runs one vCPU so far`,
+      `several CPUs run on ${SMP_PLATFORMS.join(', ')}`,
+    );
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
   const costs = resolveRunCosts(costSet);
@@ -186,7 +204,7 @@ export function resolveRun(o: RunOptions): ResolvedRun {
     seed: o.seed,
     costs,
     check: o.check,
-    ...machineSettings(set),
+    ...settings,
   };
   return { options: o, scenario, params, policy, memBytes, set, costSet, machineOptions: options };
 }
@@ -206,6 +224,7 @@ export function runResolved(r: ResolvedRun): RunResult {
   const touches = counters['workload.touches'] ?? 0;
   const allParams: Record<string, string> = {
     ...params.text,
+    ...outcome.params,
     fault_around: String(policy.faultAround),
     prefault_pte: policy.prefaultOld ? 'old' : 'young',
     anon_prefault: formatAnonPrefault(policy.anonPrefault),
@@ -217,6 +236,7 @@ export function runResolved(r: ResolvedRun): RunResult {
     'pt_cache',
     'vmap',
     'nr_cpus',
+    'cpus',
     'batch_fault_around',
     'fault_around_gate',
     'reclaim',

@@ -7,8 +7,8 @@
 // The machine: processes and files (spawn, mmap, fork, exec, exit, createFile, writeFile …),
 // touching memory (touch, accessRun), measuring (startMeasurement, ledger phases, counters).
 export { Machine, ACCESS_SEGV, ACCESS_NONCANONICAL, USER_READ, USER_WRITE, USER_FETCH } from './machine.js';
-export type { MachineOptions, AccessKind, PageRange, ThreadRun } from './machine.js';
-export { PLATFORMS, IMPLEMENTED_PLATFORMS, parsePlatform } from './platform.js';
+export type { MachineOptions, AccessKind, PageRange, ThreadRun, MapUnmapRun, ThreadSpec } from './machine.js';
+export { PLATFORMS, IMPLEMENTED_PLATFORMS, SMP_PLATFORMS, parsePlatform } from './platform.js';
 export type { PlatformName } from './platform.js';
 export { ALL_COSTS, COSTS_BY_LAYER, resolveRunCosts } from './costs.js';
 export type { RunCostKey } from './costs.js';
@@ -18,8 +18,29 @@ export { PGD_PIN_PHASE } from '@pte/pvops';
 
 // The guest's vocabulary: protections, advice, processes and files as the machine hands them out,
 // kernel profiles and policies.
-export { VM_READ, VM_WRITE, VM_EXEC, PROFILES, DEFAULT_PROFILE, getProfile, lazyMaxPages } from '@pte/vm';
-export type { Advice, AnonPrefault, Inode, KernelProfile, MmapRequest, Task, Vma, VmapPolicy, VmPolicy } from '@pte/vm';
+export {
+  VM_READ,
+  VM_WRITE,
+  VM_EXEC,
+  PROFILES,
+  DEFAULT_PROFILE,
+  getProfile,
+  lazyMaxPages,
+  FAULT_LOCKS,
+  MAX_CPUS,
+} from '@pte/vm';
+export type {
+  Advice,
+  AnonPrefault,
+  FaultLockPolicy,
+  Inode,
+  KernelProfile,
+  MmapRequest,
+  Task,
+  Vma,
+  VmapPolicy,
+  VmPolicy,
+} from '@pte/vm';
 
 // Workloads: access patterns, the mmap-touch parameters, policy specs, traces.
 export {

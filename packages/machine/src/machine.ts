@@ -25,6 +25,7 @@ import {
   type Prot,
   type Mm,
   type Task,
+  type FaultLockPolicy,
   type Vma,
   type VmapPolicy,
   type VmPolicy,
@@ -41,7 +42,8 @@ import type { XenAliasPolicy, XenPteWrite } from '@pte/xen';
 import type { ShadowEra } from '@pte/kvm-shadow';
 import { FAULT_FIXED_BY_HOST, type Platform, type PlatformName } from './platform.js';
 import { createPlatform } from './platforms/create.js';
-import { Scheduler, STEP_DONE, STEP_RAN } from './scheduler.js';
+import { Scheduler } from './scheduler.js';
+import { FaultingThread, MapUnmapThread, type ThreadHost } from './thread-run.js';
 import type { RunCostKey } from './costs.js';
 
 export interface MachineOptions {
@@ -99,6 +101,18 @@ export interface ThreadRun {
   readonly pattern: PatternSpec;
   readonly kind: AccessKind;
 }
+
+/**
+ * A thread of runThreads that maps `pages` anonymous pages (MAP_POPULATE) and unmaps them,
+ * `rounds` times or, without a count, until the touching threads are done: a writer of mmap_lock.
+ */
+export interface MapUnmapRun {
+  readonly task: Task;
+  readonly cpu: number;
+  readonly mapUnmap: { readonly pages: number; readonly rounds?: number };
+}
+
+export type ThreadSpec = ThreadRun | MapUnmapRun;
 
 /** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
 export interface PageRange {
@@ -217,6 +231,11 @@ export class Machine {
     this.vmap?.addCountersTo(c);
     this.kernel.reclaim?.addCountersTo(c);
     this.platform.addCountersTo(c);
+    if (this.platform.cpus.length > 1) {
+      let ipis = 0;
+      for (const cpu of this.platform.cpus) ipis += cpu.pv.ipisSent;
+      this.kernel.smp.addCountersTo(c, ipis);
+    }
     c.add(c.id('workload.touches'), this.touches);
     c.add(c.id('workload.accesses'), this.accesses);
     c.add(c.id('workload.segv'), this.segv);
@@ -397,42 +416,45 @@ export class Machine {
   }
 
   /**
-   * Run threads on their CPUs at once, in virtual time (Scheduler): each touches the pages of its
-   * range in its pattern's order, one page per step, and the CPU with the smallest clock goes next.
-   * Returns each CPU's clock at the end; the ledger holds the sum of their cycles. Faults would take
-   * mmap_lock for read, and readers never wait for readers, so with no writer among the threads no
-   * lock is modelled here; the contended rwsem count's cache-line transfers are not priced yet.
+   * Run threads on their CPUs at once, in virtual time (Scheduler): each touching thread touches
+   * the pages of its range in its pattern's order, one page per step, its faults taking what
+   * `faultLock` says (fault-lock.ts: mmap_lock, the VMA's lock, or nothing for a speculative
+   * fault); a map-unmap thread maps and unmaps under mmap_lock for write. The CPU with the
+   * smallest clock goes next. Returns each CPU's clock at the end; the ledger holds the sum of
+   * their cycles, waiting included (`lock.*.wait`), and a flush IPI's handler is charged to the
+   * CPU that took it.
    */
-  runThreads(threads: readonly ThreadRun[]): Float64Array {
-    const sched = new Scheduler(this.platform.cpus.length, this.ledger, (cpu) => this.runOn(cpu));
+  runThreads(threads: readonly ThreadSpec[], faultLock: FaultLockPolicy = 'mmap_lock'): Float64Array {
     const k = this.kernel;
+    const sched = new Scheduler(this.platform.cpus.length, this.ledger, (cpu) => this.runOn(cpu));
+    const host: ThreadHost = {
+      m: this,
+      k,
+      sched,
+      faultLock,
+      catMmapWait: this.ledger.id('lock.mmap_lock.wait'),
+      catVmaWait: this.ledger.id('lock.vma.wait'),
+      wake: [],
+      waitCat: threads.map(() => -1),
+      faultersLeft: threads.filter((t) => !('mapUnmap' in t)).length,
+    };
     threads.forEach((t, id) => {
+      if ('mapUnmap' in t) {
+        sched.add(new MapUnmapThread(host, id, t.cpu, t.task, t.mapUnmap.pages, t.mapUnmap.rounds ?? -1));
+        return;
+      }
       const access = ACCESS_USER | (t.kind === 'write' ? ACCESS_WRITE : t.kind === 'fetch' ? ACCESS_FETCH : 0);
-      const order = new AccessStream(t.pattern, t.range.pages, new Prng(this.opts.seed, `thread.${id}`));
-      const buf = new Uint32Array(1);
-      let loaded = false;
-      sched.add({
-        id,
-        cpu: t.cpu,
-        step: () => {
-          if (!loaded) {
-            this.switchTo(t.task);
-            loaded = true;
-          }
-          if (order.fill(buf) === 0) return STEP_DONE;
-          const vpn = t.range.start + buf[0]!;
-          if (this.accessRun(t.task, vpn, access, 1) === ACCESS_NONCANONICAL) {
-            throw new Error(`non-canonical address for page ${vpn}`);
-          }
-          return STEP_RAN;
-        },
-      });
+      sched.add(
+        new FaultingThread(host, id, t.cpu, t.task, t.range.start, t.range.pages, t.pattern, access, this.opts.seed),
+      );
     });
     k.clockSource = () => sched.now();
+    k.remoteCycles = (cpu, cycles) => sched.chargeRemote(cpu, cycles);
     try {
       sched.run();
     } finally {
       k.clockSource = null;
+      k.remoteCycles = null;
       this.runOn(0);
     }
     this.noteRss();

@@ -49,6 +49,9 @@ export interface PlatformCpu {
   readonly pv: PvMmuOps;
 }
 
+/** Platforms that run several CPUs; the others run one vCPU until their per-vCPU state is built. */
+export const SMP_PLATFORMS: readonly PlatformName[] = ['native', 'kvm-tdp'];
+
 /** A platform that runs one vCPU so far refuses more (its per-vCPU state is still to build). */
 export function oneCpuOnly(name: PlatformName, cpus: number): void {
   if (cpus !== 1) throw configError(`${name} runs one vCPU so far; several come with its per-vCPU state`);

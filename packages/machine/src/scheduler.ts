@@ -97,6 +97,16 @@ export class Scheduler {
     }
   }
 
+  /**
+   * `cycles` the running step charged were another CPU's work (the handler of an interrupt it
+   * sent): they go on that CPU's clock instead of the running one's.
+   */
+  chargeRemote(cpu: number, cycles: number): void {
+    if (this.running < 0 || cpu === this.running) return;
+    this.clock[cpu] += cycles;
+    this.notMine += cycles;
+  }
+
   /** Run until every thread is done. Throws if the ones left are all blocked (a deadlock). */
   run(): void {
     for (;;) {

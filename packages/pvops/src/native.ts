@@ -14,6 +14,9 @@ export class NativePvMmu extends PvMmuOps {
   private readonly catWrite: number;
   private readonly cStore: number;
   private readonly cRmw: number;
+  private readonly cIpiSend: number;
+  /** Ledger `smp.ipi`, registered at the first IPI (a one-CPU run never has the category). */
+  private catIpi = -1;
 
   constructor(
     mem: PhysMem,
@@ -21,12 +24,30 @@ export class NativePvMmu extends PvMmuOps {
     ledger: CycleLedger = new CycleLedger(),
     costs: CostTable<PvopsCostKey> = resolveCosts(PVOPS_COSTS),
     name = 'native',
+    /**
+     * KVM's PV send-IPI (kvm_send_ipi_mask → KVM_HC_SEND_IPI, 4.19+): one hypercall of these
+     * cycles carries the whole mask instead of an x2APIC ICR write (a VM exit) per target; 0 on
+     * bare metal.
+     */
+    private readonly ipiHypercall = 0,
   ) {
     super(name, mem);
     this.ledger = ledger;
     this.catWrite = ledger.id('guest.pte_write');
     this.cStore = costs['native.pte_store'];
     this.cRmw = costs['native.pte_rmw'];
+    this.cIpiSend = costs['native.ipi_send'];
+  }
+
+  /**
+   * native_flush_tlb_multi() → smp_call_function_many_cond() → send_IPI_mask: bare metal writes the
+   * x2APIC ICR once per target; under KVM the guest makes one KVM_HC_SEND_IPI hypercall instead.
+   */
+  sendFlushIpis(targets: number): void {
+    if (this.catIpi < 0) this.catIpi = this.ledger.id('smp.ipi');
+    this.ipisSent += targets;
+    this.ipiCalls++;
+    this.ledger.charge(this.catIpi, this.ipiHypercall > 0 ? this.ipiHypercall : this.cIpiSend * targets);
   }
 
   setPte(table: number, index: number, lo: number, hi: number): void {

@@ -139,6 +139,18 @@ export abstract class PvMmuOps {
   /** write_cr3(): switch address space. */
   abstract writeCr3(root: number, pcid: number): void;
 
+  /** Flush IPIs this CPU sent (counter `smp.ipis`, published by the kernel when it has several CPUs). */
+  ipisSent = 0;
+  /** Flushes sent to other CPUs (calls of sendFlushIpis; under KVM, one hypercall each). */
+  ipiCalls = 0;
+
+  /**
+   * pv_ops.mmu.flush_tlb_multi's delivery: send a flush to `targets` other CPUs, each of which then
+   * takes an interrupt, and charge what sending costs this CPU (ledger `smp.ipi`). What the targets
+   * do and how long the sender waits for them is the kernel's (smp_call_function_many_cond).
+   */
+  abstract sendFlushIpis(targets: number): void;
+
   /** Publish this backend's counters (`pte.writes`, and the platform's own). */
   addCountersTo(c: Counters): void {
     c.add(c.id('pte.writes'), this.pteWrites);

@@ -24,6 +24,7 @@ class HookLog extends PvMmuOps {
   flushTlbOne(): void {}
   flushTlbAll(): void {}
   writeCr3(): void {}
+  sendFlushIpis(): void {}
   protected archEnterLazy(): void {
     this.log.push('enter');
   }

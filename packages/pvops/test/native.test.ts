@@ -15,7 +15,7 @@ import {
 } from '@pte/arch-x86';
 import { NativePvMmu, type PvopsCostKey } from '../src/index.js';
 
-const COSTS: CostTable<PvopsCostKey> = { 'native.pte_store': 7, 'native.pte_rmw': 30 };
+const COSTS: CostTable<PvopsCostKey> = { 'native.pte_store': 7, 'native.pte_rmw': 30, 'native.ipi_send': 200 };
 const DATA = 0x100;
 const TABLE = 0x80;
 

@@ -15,6 +15,11 @@ export type VmCostKey =
   | 'guest.flush_tlb_call'
   | 'guest.ipi'
   | 'guest.reclaim_scan'
+  | 'guest.mmap_call'
+  | 'smp.line_transfer'
+  | 'smp.ipi_latency'
+  | 'smp.ipi_handler'
+  | 'smp.wakeup'
   | 'io.request'
   | 'io.page';
 
@@ -68,6 +73,31 @@ export const VM_COSTS: CostDefaults<VmCostKey> = {
     source:
       'estimate: isolating one folio from the LRU and its rmap walk in shrink_folio_list, before the per-PTE work charged apart',
   },
+  'guest.mmap_call': {
+    cycles: 3000,
+    source:
+      'estimate: the fixed part of mmap(2) or munmap(2) (entry, get_unmapped_area or the VMA split, vm_area_struct allocation, maple-tree update), about 1 us; charged only by the several-CPU writer threads',
+  },
+  'smp.line_transfer': {
+    cycles: 84,
+    source:
+      'derived: J. McCalpin (TACC), Intel forum "Core-to-Core Communication Latency in Skylake/Kaby Lake" (~2016): a modified line moves L2 to L2 in 40.3-42.3 ns on a Xeon E5-2660 v4 (Intel MLC), at its 2.0 GHz nominal clock 81-85 cycles',
+  },
+  'smp.ipi_latency': {
+    cycles: 1200,
+    source:
+      'derived: N. Amit, "[RFC PATCH 0/6] x86/mm: Flush remote and local TLBs concurrently", LKML 2019-05-25: a one-page shootdown costs 661 ns locally and 1436 ns with one remote CPU (Haswell), so the first remote CPU adds 775 ns = 2325 cycles at an assumed 3.0 GHz (the part is not named); less the remote INVLPG (260), the ack line (84) and smp.ipi_handler, the rest is delivery (the split is an estimate)',
+  },
+  'smp.ipi_handler': {
+    cycles: 780,
+    source:
+      'estimate: the target side of a flush IPI (interrupt entry and exit, flush_smp_call_function_queue, the csd unlock) within the 2325 cycles of Amit 2019 (see smp.ipi_latency); taken as a third of it',
+  },
+  'smp.wakeup': {
+    cycles: 13200,
+    source:
+      'derived: A. Vagin, "[PATCH] sched: consider WF_SYNC to find idle siblings", LKML 2022-10 (quoted 2022-10-31): perf bench sched pipe takes 8.8 us per round trip with cross-CPU wake-ups, two wake-ups each, so 4.4 us from try_to_wake_up to the woken task running, 13200 cycles at an assumed 3.0 GHz (the host is not named)',
+  },
   'io.request': {
     cycles: 300000,
     source: 'estimate: 100 us per block request at 3 GHz (no primary major-fault cost: linux-mm.md §9 UNVERIFIED)',
@@ -91,6 +121,11 @@ export class VmCosts {
   readonly flushTlbCall: number;
   readonly ipi: number;
   readonly reclaimScan: number;
+  readonly mmapCall: number;
+  readonly lineTransfer: number;
+  readonly ipiLatency: number;
+  readonly ipiHandler: number;
+  readonly wakeup: number;
   readonly ioRequest: number;
   readonly ioPage: number;
 
@@ -109,6 +144,11 @@ export class VmCosts {
     this.flushTlbCall = t['guest.flush_tlb_call'];
     this.ipi = t['guest.ipi'];
     this.reclaimScan = t['guest.reclaim_scan'];
+    this.mmapCall = t['guest.mmap_call'];
+    this.lineTransfer = t['smp.line_transfer'];
+    this.ipiLatency = t['smp.ipi_latency'];
+    this.ipiHandler = t['smp.ipi_handler'];
+    this.wakeup = t['smp.wakeup'];
     this.ioRequest = t['io.request'];
     this.ioPage = t['io.page'];
   }

@@ -64,3 +64,22 @@ export {
 export type { FlushClock } from './tlb-flush.js';
 export { MmLockSeq, VmaLock, VMA_READ_LOCKED, VMA_READ_ABORT, VMA_READ_MISS } from './vma-lock.js';
 export { MmapLock } from './mmap-lock.js';
+export { SharedLine } from './cache-line.js';
+export { SmpStats } from './smp-stats.js';
+export {
+  FAULT_LOCKS,
+  FaultLock,
+  HELD_MMAP,
+  HELD_SPECULATIVE,
+  HELD_VMA,
+  QUEUED_MMAP,
+  lockFault,
+  mmapReadLock,
+  mmapReadUnlock,
+  mmapWriteLock,
+  mmapWriteUnlock,
+  parseFaultLock,
+  unlockFault,
+  vmaLockOf,
+} from './fault-lock.js';
+export type { FaultLockPolicy } from './fault-lock.js';

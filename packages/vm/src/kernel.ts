@@ -14,6 +14,7 @@ import { Reclaim } from './vmscan.js';
 import { SwapDevice } from './swap.js';
 import { Cpu } from './cpu.js';
 import { MmuGather } from './tlb-gather.js';
+import { SmpStats } from './smp-stats.js';
 
 export interface KernelOptions {
   readonly mem: PhysMem;
@@ -186,6 +187,15 @@ export class Kernel {
    * it for the run); null: one CPU, whose clock is every cycle charged.
    */
   clockSource: (() => number) | null = null;
+
+  /**
+   * Cycles the running CPU charged on another CPU's behalf (the handler of a flush IPI it sent):
+   * the machine's scheduler moves them to that CPU's clock. null outside a scheduled run, where
+   * they are only charged.
+   */
+  remoteCycles: ((cpu: number, cycles: number) => void) | null = null;
+  /** The several-CPU model's counts (published with more than one CPU). */
+  readonly smp = new SmpStats();
 
   /** Simulated time: the running CPU's clock. */
   now(): number {

@@ -1,3 +1,4 @@
+import { MmapLock } from './mmap-lock.js';
 import { MmTlbState } from './tlb-flush.js';
 import { VmaTree } from './vma.js';
 
@@ -35,6 +36,8 @@ export class Mm {
   readonly deposit = new Map<number, number>();
   /** mm->context's flush state: mm_cpumask, tlb_gen (arch/x86/mm/tlb.c); Kernel.newMm sets its first trim. */
   readonly tlb = new MmTlbState(Number.POSITIVE_INFINITY);
+  /** mmap_lock: the rwsem and mm_lock_seq (mmap-lock.ts); taken only by the several-CPU model. */
+  readonly mmapLock = new MmapLock();
   /** Lameter's anticipatory prefault: the next address predicted, and the current order. */
   anonNextVpn = -1;
   anonOrder = 0;

@@ -1,3 +1,4 @@
+import { SharedLine } from './cache-line.js';
 import { MmLockSeq } from './vma-lock.js';
 import { RWSEM_WRITE, RwSem, type Granted } from './rwsem.js';
 
@@ -10,6 +11,8 @@ import { RWSEM_WRITE, RwSem, type Granted } from './rwsem.js';
 export class MmapLock {
   readonly sem = new RwSem('mmap_lock');
   readonly seq = new MmLockSeq();
+  /** The count word's cache line: every acquire and release is an RMW on it. */
+  readonly line = new SharedLine();
 
   /** mmap_read_lock(): true if held now, false if queued. */
   readLock(task: number, now: number): boolean {

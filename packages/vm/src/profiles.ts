@@ -1,3 +1,4 @@
+import type { FaultLockPolicy } from './fault-lock.js';
 import { configError } from '@pte/core';
 
 /** Anonymous prefault policy (linux-mm.md §3): off, fixed N, Lameter's adaptive, or mTHP orders. */
@@ -82,6 +83,13 @@ export interface KernelProfile {
   readonly vmapMode: 'eager' | 'lazy';
   /** Transparent huge pages exist (they came in 2.6.38). */
   readonly hasThp: boolean;
+  /**
+   * What a user fault may hold on several CPUs (fault-lock.ts), the default first: mmap_lock
+   * everywhere; per-VMA locks from 6.4; Lespinasse's speculative faults (2021, never merged) are
+   * offered as a proposal on the newest profile only, the kernel closest to the one it was posted
+   * against (5.12) that the model has.
+   */
+  readonly faultLocks: readonly FaultLockPolicy[];
 }
 
 /**
@@ -93,6 +101,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     shadowEra: '2008',
     vmapMode: 'eager',
     hasThp: false,
+    faultLocks: ['mmap_lock'],
     description:
       "the thread's kernel (2008): no fault-around, order-0 page cache, no lazy set_ptes, one update_va_mapping per fault on Xen",
     xenPteWrite: 'update_va_mapping',
@@ -119,6 +128,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     shadowEra: 'modern',
     vmapMode: 'lazy',
     hasThp: true,
+    faultLocks: ['mmap_lock'],
     description: 'fault-around 64 KiB (16 PTEs), young prefaulted PTEs on x86, order-0 page cache',
     xenPteWrite: 'mmu_update',
     policy: {
@@ -143,6 +153,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     shadowEra: 'modern',
     vmapMode: 'lazy',
     hasThp: true,
+    faultLocks: ['per_vma', 'mmap_lock', 'spf'],
     description:
       'large page-cache folios up to PMD order, PMD mapping of PMD-sized file folios, set_ptes in lazy mode, fault-around 16',
     xenPteWrite: 'mmu_update',

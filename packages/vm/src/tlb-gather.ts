@@ -2,7 +2,13 @@ import type { PvMmuOps } from '@pte/pvops';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { vpnHi, vpnLo } from './pgtable.js';
-import { FLUSH_FULL, FLUSH_RANGE, flushTlbMmRange, TLB_SINGLE_PAGE_FLUSH_CEILING } from './tlb-flush.js';
+import {
+  FLUSH_FULL,
+  FLUSH_RANGE,
+  flushTlbMmRange,
+  TLB_SINGLE_PAGE_FLUSH_CEILING,
+  type FlushTlbInfo,
+} from './tlb-flush.js';
 
 /**
  * The mmu_gather of mm/mmu_gather.c with x86's flush_tlb_mm_range() policy (arch/x86/mm/tlb.c):
@@ -84,20 +90,45 @@ export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, st
   // free_pgtables() is not gathered yet: with one CPU it changes nothing (no other CPU to reach);
   // with several it sends the flush to every CPU in the mask, lazy or elsewhere.
   const plan = flushTlbMmRange(mm.tlb, k.tlbStates, cpu.id, cpu.flushInfo.set(strides, false, ceiling));
-  // flush_tlb_func() on each other CPU the flush reached, on its own TLB. What the IPI costs the
-  // sender and the target is not priced yet (the platform's delivery comes with several CPUs).
-  if (plan.remote > 0) {
-    for (const other of k.cpus) {
-      if (other.id !== cpu.id) applyFlush(other.pv, plan.action[other.id]!, start, plan.strides, stride);
-    }
-  }
+  const slowest = plan.remote > 0 ? flushOthers(k, plan, start, stride) : 0;
+  const before = slowest > 0 ? k.ledger.total() : 0;
   const local = plan.action[cpu.id];
-  if (local !== FLUSH_FULL && local !== FLUSH_RANGE) return;
-  k.stats.tlbFlushCalls++;
-  k.charge(k.catFlush, k.costs.flushTlbCall);
-  if (local === FLUSH_FULL) k.stats.tlbFlushFull++;
-  else k.stats.tlbFlushPages += plan.strides;
-  applyFlush(k.pv, local, start, plan.strides, stride);
+  if (local === FLUSH_FULL || local === FLUSH_RANGE) {
+    k.stats.tlbFlushCalls++;
+    k.charge(k.catFlush, k.costs.flushTlbCall);
+    if (local === FLUSH_FULL) k.stats.tlbFlushFull++;
+    else k.stats.tlbFlushPages += plan.strides;
+    applyFlush(k.pv, local, start, plan.strides, stride);
+  }
+  if (slowest > 0) {
+    // csd_lock_wait(): the sender flushed its own TLB meanwhile, then waits for the last ack: the
+    // delivery, the slowest target's handler, and the ack's cache line coming back.
+    const wait = k.costs.ipiLatency + slowest + k.costs.lineTransfer - (k.ledger.total() - before);
+    if (wait > 0) k.charge(k.ledger.id('smp.ipi'), wait);
+  }
+}
+
+/**
+ * native_flush_tlb_multi() → on_each_cpu_cond_mask(): the flush IPIs go out at once (the
+ * platform prices sending, pv.sendFlushIpis); each target takes the interrupt and runs
+ * flush_tlb_func() on its own TLB, on its own clock (Kernel.remoteCycles). Returns the slowest
+ * target's cycles, which the sender waits for.
+ */
+function flushOthers(k: Kernel, plan: FlushTlbInfo, start: number, stride: number): number {
+  const self = k.cpu.id;
+  k.pv.sendFlushIpis(plan.remote);
+  const catHandler = k.ledger.id('smp.ipi_handler');
+  let slowest = 0;
+  for (const other of k.cpus) {
+    if (other.id === self || (plan.ipiMask & (1 << other.id)) === 0) continue;
+    const t0 = k.ledger.total();
+    k.charge(catHandler, k.costs.ipiHandler);
+    applyFlush(other.pv, plan.action[other.id]!, start, plan.strides, stride);
+    const work = k.ledger.total() - t0;
+    k.remoteCycles?.(other.id, work);
+    if (work > slowest) slowest = work;
+  }
+  return slowest;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { SharedLine } from './cache-line.js';
+
 /**
  * Per-VMA locks (6.4+, mm/mmap_lock.c, include/linux/mmap_lock.h; docs/smp-notes.md §2): a fault
  * takes its VMA's lock for read instead of mmap_lock, so a writer of mmap_lock changing one VMA
@@ -46,6 +48,8 @@ export class VmaLock {
   /** The mm sequence it was write-locked at, or -1. */
   lockSeq = -1;
   readers = 0;
+  /** vm_refcnt's cache line: shared by every thread faulting in the VMA. */
+  readonly line = new SharedLine();
   /** A writer waits for the readers to drain (the task), or -1. */
   drainingWriter = -1;
   detached = false;

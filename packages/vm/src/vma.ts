@@ -1,3 +1,4 @@
+import type { VmaLock } from './vma-lock.js';
 import type { Inode } from './page-cache.js';
 
 /** vm_flags bits, as in include/linux/mm.h. */
@@ -42,6 +43,9 @@ export class Vma {
     public pgoff: number,
     public anonVma = false,
   ) {}
+
+  /** Its per-VMA lock (vm_refcnt, vm_lock_seq), made by the first fault that takes it (fault-lock.ts). */
+  lock: VmaLock | null = null;
 
   get pages(): number {
     return this.end - this.start;

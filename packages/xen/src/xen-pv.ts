@@ -314,6 +314,15 @@ export class XenPvMmu extends PvMmuOps {
     this.batch(() => this.queueMmuext(MMUEXT_TLB_FLUSH_LOCAL, 0));
   }
 
+  /**
+   * A Xen PV guest sends no flush IPIs: xen_flush_tlb_multi() asks Xen with one
+   * MMUEXT_TLB_FLUSH_MULTI / MMUEXT_INVLPG_MULTI and a vCPU mask. The platform runs one vCPU until
+   * that path is modelled, so nothing can reach another vCPU.
+   */
+  sendFlushIpis(targets: number): void {
+    throw new Error(`xen-pv: a flush reached ${targets} other vCPUs, but this platform runs one`);
+  }
+
   /** xen_write_cr3: MMUEXT_NEW_BASEPTR (the user base pointer of x86-64 PV is not modelled). */
   writeCr3(root: number, _pcid: number): void {
     this.batch(() => this.queueMmuext(MMUEXT_NEW_BASEPTR, this.mfn(root)));

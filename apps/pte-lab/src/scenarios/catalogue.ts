@@ -10,6 +10,7 @@ import { vmapLazyFlush } from './vmap-lazy-flush.js';
 import { forkyBuild } from './forky-build.js';
 import { execShell } from './exec-shell.js';
 import { madviseGated } from './madvise-gated.js';
+import { smpPageFaultTest } from './smp-page-fault-test.js';
 import type { Scenario } from './scenario.js';
 
 /** Every scenario this build runs, by name (SCENARIOS.md; more arrive with their issues). */
@@ -25,6 +26,7 @@ export const SCENARIOS: readonly Scenario<any>[] = [
   forkyBuild,
   execShell,
   madviseGated,
+  smpPageFaultTest,
 ];
 
 export function getScenario(name: string): Scenario<any> {

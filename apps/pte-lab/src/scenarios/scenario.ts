@@ -5,6 +5,8 @@ export interface ScenarioOutcome {
   readonly machine: Machine;
   /** Derived figures (e.g. cycles per touched page), also in RunResult.derived. */
   readonly derived: Readonly<Record<string, number>>;
+  /** Parameters only the run could settle (a default that depends on the profile), added to RunResult.params. */
+  readonly params?: Readonly<Record<string, string>>;
 }
 
 /** Machines for a run: with the run's options, or with some of them changed (comparison scenarios). */

@@ -39,7 +39,10 @@ export class KvmTdpPlatform implements Platform {
   }
 
   addCountersTo(c: Counters): void {
-    c.add(c.id('kvm.exits'), this.tdp.violations);
+    // A PV send-IPI hypercall exits too (one per flush that reached another vCPU).
+    let hypercalls = 0;
+    for (const cpu of this.cpus) hypercalls += cpu.pv.ipiCalls;
+    c.add(c.id('kvm.exits'), this.tdp.violations + hypercalls);
     c.add(c.id('kvm.ept_violations'), this.tdp.violations);
   }
 

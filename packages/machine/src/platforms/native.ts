@@ -48,6 +48,8 @@ export function nativeCpus(
 ): PlatformCpu[] {
   return Array.from({ length: s.cpus }, () => {
     const mmu = new Mmu(mem, { ledger: s.ledger, costs: s.costs, ...(nested !== null ? { nested } : {}) });
-    return { mmu, pv: new NativePvMmu(mem, mmu, s.ledger, s.costs, name) };
+    // KVM guests send flush IPIs with one KVM_HC_SEND_IPI hypercall (kvm_setup_pv_ipi, 4.19+).
+    const ipiHypercall = name === 'kvm-tdp' ? s.costs['kvm.exit'] : 0;
+    return { mmu, pv: new NativePvMmu(mem, mmu, s.ledger, s.costs, name, ipiHypercall) };
   });
 }

@@ -1,0 +1,343 @@
+import { ACCESS_USER, ACCESS_WRITE, TRANSLATE_GP } from '@pte/arch-x86';
+import {
+  FAULT_RETRY,
+  FaultLock,
+  handleMmFault,
+  HELD_MMAP,
+  HELD_SPECULATIVE,
+  lockFault,
+  mmapReadLock,
+  mmapReadUnlock,
+  mmapWriteLock,
+  mmapWriteUnlock,
+  QUEUED_MMAP,
+  unlockFault,
+  vmaLockOf,
+  VM_READ,
+  VM_WRITE,
+  vpnHi,
+  vpnLo,
+  type FaultLockPolicy,
+  type Kernel,
+  type Mm,
+  type Task,
+  type Vma,
+} from '@pte/vm';
+import { AccessStream, type PatternSpec } from '@pte/workloads';
+import { Prng } from '@pte/core';
+import { FAULT_FIXED_BY_HOST } from './platform.js';
+import { Scheduler, STEP_BLOCKED, STEP_DONE, STEP_RAN, type SimThread } from './scheduler.js';
+import type { Machine } from './machine.js';
+
+/** What the threads of one runThreads share: the machine, its scheduler and the run's fault lock. */
+export interface ThreadHost {
+  readonly m: Machine;
+  readonly k: Kernel;
+  readonly sched: Scheduler;
+  readonly faultLock: FaultLockPolicy;
+  /** Ledger ids of the waiting categories. */
+  readonly catMmapWait: number;
+  readonly catVmaWait: number;
+  /** Tasks a release woke (reused). */
+  readonly wake: number[];
+  /** The ledger category each blocked thread's wait goes to, by thread id. */
+  readonly waitCat: number[];
+  /** Touching threads not finished: a writer without a round count stops when none is left. */
+  faultersLeft: number;
+}
+
+/** Wake the threads a release granted, at the releaser's time; each one's wait goes to its category. */
+export function wakeGranted(h: ThreadHost): void {
+  const at = h.sched.now();
+  for (const t of h.wake) h.sched.wake(t, at, h.waitCat[t]!);
+  h.wake.length = 0;
+}
+
+// FaultingThread states.
+const ACCESS = 0;
+const LOCK = 1;
+const FAULT = 2;
+const UNLOCK = 3;
+
+/**
+ * A thread that touches pages of its range, one page per step, with the fault path split at its
+ * locks (docs/smp-notes.md §1.2), so that a lock is taken and released at the start of a step:
+ * 1. translate; a #PF ends the step (the walk's cycles are its own);
+ * 2. take what the fault needs (fault-lock.ts); if mmap_lock is queued the thread blocks and the
+ *    release that grants it resumes it; then handle_mm_fault;
+ * 3. release, wake whom the release granted, and retry the translation.
+ * A speculative fault whose sequence moved is redone under mmap_lock: the work is charged again
+ * (the page tables already hold its PTE; the redo's own result would be the same).
+ */
+export class FaultingThread implements SimThread {
+  private state = ACCESS;
+  private vpn = -1;
+  private code = 0;
+  private tries = 0;
+  private loaded = false;
+  private woken = false;
+  private segv = false;
+  /** The last speculative fault's cycles, charged again when it is redone under mmap_lock. */
+  private specCycles = 0;
+  private redo = false;
+  private readonly fl = new FaultLock();
+  private readonly buf = new Uint32Array(1);
+  private readonly order: AccessStream;
+  private readonly mm: Mm;
+
+  constructor(
+    private readonly h: ThreadHost,
+    readonly id: number,
+    readonly cpu: number,
+    private readonly task: Task,
+    private readonly start: number,
+    pages: number,
+    pattern: PatternSpec,
+    private readonly access: number,
+    seed: number,
+  ) {
+    this.order = new AccessStream(pattern, pages, new Prng(seed, `thread.${id}`));
+    this.mm = task.mm;
+  }
+
+  step(): number {
+    switch (this.state) {
+      case ACCESS:
+        return this.next();
+      case LOCK:
+        return this.lock(this.redo ? 'mmap_lock' : this.h.faultLock);
+      case FAULT:
+        return this.fault();
+      default:
+        return this.unlock();
+    }
+  }
+
+  /** The next page (or the same one again), translated. */
+  private next(): number {
+    const m = this.h.m;
+    if (!this.loaded) {
+      m.switchTo(this.task);
+      this.loaded = true;
+    }
+    if (this.vpn < 0) {
+      if (this.order.fill(this.buf) === 0) {
+        this.h.faultersLeft--;
+        return STEP_DONE;
+      }
+      this.vpn = this.start + this.buf[0]!;
+      this.tries = 0;
+    }
+    return this.translate();
+  }
+
+  private translate(): number {
+    const m = this.h.m;
+    const hi = vpnHi(this.vpn);
+    const lo = vpnLo(this.vpn);
+    let pfn = m.mmu.translate(hi, lo, this.access);
+    while (pfn < 0) {
+      if (pfn === TRANSLATE_GP) throw new Error(`non-canonical address for page ${this.vpn}`);
+      const code = m.platform.pageFaultExit(hi, lo, this.access, m.mmu.faultCode);
+      if (++this.tries > 12) {
+        const why = m.platform.unfixableFault(this.vpn);
+        throw why ?? new Error(`page ${this.vpn} still faults after ${this.tries} retries`);
+      }
+      if (code === FAULT_FIXED_BY_HOST) {
+        pfn = m.mmu.translate(hi, lo, this.access);
+        continue;
+      }
+      this.code = code;
+      this.state = LOCK;
+      return STEP_RAN;
+    }
+    this.pageDone();
+    return STEP_RAN;
+  }
+
+  private pageDone(): void {
+    const m = this.h.m;
+    m.touches++;
+    m.accesses++;
+    this.h.k.touchClock++;
+    this.vpn = -1;
+    this.state = ACCESS;
+  }
+
+  private lock(policy: FaultLockPolicy): number {
+    const h = this.h;
+    h.sched.sharedPoint();
+    const write = (this.code & ACCESS_WRITE) !== 0;
+    if (lockFault(h.k, this.mm, this.vpn, write, policy, this.id, this.fl) === QUEUED_MMAP) {
+      h.waitCat[this.id] = h.catMmapWait;
+      this.state = FAULT;
+      this.woken = true;
+      return STEP_BLOCKED;
+    }
+    return this.fault();
+  }
+
+  private fault(): number {
+    const h = this.h;
+    const k = h.k;
+    if (this.woken) {
+      // The woken task is scheduled in (try_to_wake_up, the IPI, schedule()) holding the lock.
+      this.woken = false;
+      this.fl.held = HELD_MMAP;
+      k.charge(h.catMmapWait, k.costs.wakeup);
+    }
+    this.state = UNLOCK;
+    if (this.redo) {
+      this.redo = false;
+      k.charge(k.catFault, this.specCycles);
+      return STEP_RAN;
+    }
+    const t0 = k.ledger.total();
+    h.m.pv.onPageFault();
+    this.segv = handleMmFault(k, this.mm, this.vpn, this.code | ACCESS_USER) !== FAULT_RETRY;
+    if (this.fl.held === HELD_SPECULATIVE) this.specCycles = k.ledger.total() - t0;
+    return STEP_RAN;
+  }
+
+  private unlock(): number {
+    const h = this.h;
+    h.sched.sharedPoint();
+    const committed = unlockFault(h.k, this.mm, this.fl, h.wake);
+    wakeGranted(h);
+    if (!committed) {
+      this.redo = true;
+      this.state = LOCK;
+      return STEP_RAN;
+    }
+    if (this.segv) {
+      h.m.segv++;
+      this.pageDone();
+      return STEP_RAN;
+    }
+    this.state = ACCESS;
+    return this.translate();
+  }
+}
+
+// MapUnmapThread states.
+const W_LOCK = 0;
+const W_WORK = 1;
+const W_UNLOCK = 2;
+const P_LOCK = 3;
+const P_WORK = 4;
+const P_UNLOCK = 5;
+
+/**
+ * A thread that maps `pages` anonymous pages with MAP_POPULATE and unmaps them again, `rounds`
+ * times (-1: until the touching threads are done): the writer of mmap_lock in Lespinasse's pft runs and in ebizzy. mmap and munmap each take
+ * mmap_lock for write (queueing if needed), do the call, release and wake; MAP_POPULATE then
+ * faults the pages in under mmap_lock for read (__mm_populate), so the munmap that follows has
+ * PTEs to zap and a TLB flush to send to the CPUs running the mm. munmap write-locks the VMA it
+ * removes (vma_start_write, waiting for its fault readers to drain) and marks its lock detached.
+ * The kernel downgrades munmap to the read lock before the zap (vms_complete_munmap_vmas); here
+ * the zap stays under the write lock (docs/smp-notes.md §1.3). The system call's own fixed cost
+ * (`guest.mmap_call`) is charged here only: one-CPU runs predate it and leave it out.
+ */
+export class MapUnmapThread implements SimThread {
+  private state = W_LOCK;
+  private round = 0;
+  private vma: Vma | null = null;
+  private woken = false;
+  private loaded = false;
+
+  constructor(
+    private readonly h: ThreadHost,
+    readonly id: number,
+    readonly cpu: number,
+    private readonly task: Task,
+    private readonly pages: number,
+    private readonly rounds: number,
+  ) {}
+
+  step(): number {
+    const h = this.h;
+    const k = h.k;
+    const mm = this.task.mm;
+    switch (this.state) {
+      case W_LOCK:
+        if (this.round === this.rounds || (this.rounds < 0 && this.h.faultersLeft === 0)) return STEP_DONE;
+        if (!this.loaded) {
+          // switch_mm first, a step of its own: the CR3 write is charged before the lock is taken.
+          h.m.switchTo(this.task);
+          this.loaded = true;
+          return STEP_RAN;
+        }
+        h.sched.sharedPoint();
+        this.state = W_WORK;
+        if (!mmapWriteLock(k, mm, this.id)) return this.block(h.catMmapWait);
+        return this.work();
+      case W_WORK:
+        return this.work();
+      case W_UNLOCK:
+        h.sched.sharedPoint();
+        mmapWriteUnlock(k, mm, this.id, h.wake);
+        wakeGranted(h);
+        this.state = this.vma !== null ? P_LOCK : W_LOCK;
+        return STEP_RAN;
+      case P_LOCK:
+        h.sched.sharedPoint();
+        this.state = P_WORK;
+        if (!mmapReadLock(k, mm, this.id)) return this.block(h.catMmapWait);
+        return this.populate();
+      case P_WORK:
+        return this.populate();
+      default:
+        h.sched.sharedPoint();
+        mmapReadUnlock(k, mm, h.wake);
+        wakeGranted(h);
+        this.state = W_LOCK;
+        return STEP_RAN;
+    }
+  }
+
+  private block(cat: number): number {
+    this.h.waitCat[this.id] = cat;
+    this.woken = true;
+    return STEP_BLOCKED;
+  }
+
+  /** A woken task is scheduled in (try_to_wake_up, the IPI, schedule()) before it goes on. */
+  private wokenUp(): void {
+    if (!this.woken) return;
+    this.woken = false;
+    this.h.k.charge(this.h.waitCat[this.id]!, this.h.k.costs.wakeup);
+  }
+
+  private work(): number {
+    const h = this.h;
+    const k = h.k;
+    this.wokenUp();
+    const mm = this.task.mm;
+    if (this.vma === null) {
+      k.charge(k.catFault, k.costs.mmapCall);
+      this.vma = h.m.mmap(this.task, { pages: this.pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    } else {
+      const vma = this.vma;
+      const lock = vmaLockOf(vma);
+      // vma_start_write(): wait for the VMA's readers to drain; the last one out wakes us.
+      if (!lock.startWrite(mm.mmapLock.seq, this.id)) return this.block(h.catVmaWait);
+      k.charge(k.catZap, k.costs.mmapCall);
+      h.m.munmap(this.task, vma.start, this.pages);
+      lock.detached = true;
+      this.vma = null;
+      this.round++;
+    }
+    this.state = W_UNLOCK;
+    return STEP_RAN;
+  }
+
+  /** populate_vma_page_range(): fault every page in for write, under mmap_lock for read. */
+  private populate(): number {
+    this.wokenUp();
+    const m = this.h.m;
+    const vma = this.vma!;
+    for (let vpn = vma.start; vpn < vma.end; vpn++) m.accessPage(this.task.mm, vpn, ACCESS_USER | ACCESS_WRITE);
+    this.state = P_UNLOCK;
+    return STEP_RAN;
+  }
+}
