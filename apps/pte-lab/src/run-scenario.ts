@@ -38,7 +38,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   thp: 'never | madvise: anonymous THP (one PMD per 2 MiB) for MADV_HUGEPAGE memory on native and kvm-tdp (default: madvise on linux-6.18, never before)',
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
-  nr_cpus: 'CPUs a kernel TLB flush must interrupt (default 4)',
+  nr_cpus: "CPUs a kernel vmap flush interrupts, the vmap model's own count, apart from cpus (default 4)",
   cpus: `CPUs (vCPUs) of the machine, 1 to ${MAX_CPUS}; native and kvm-tdp only (default 1, or what a several-CPU scenario needs)`,
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
   swap: 'off | <size with unit>: a swap device, so reclaim can evict anonymous memory (needs reclaim=on; default off)',

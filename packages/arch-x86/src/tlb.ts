@@ -279,6 +279,22 @@ export class Tlb {
     return true;
   }
 
+  /**
+   * Every valid entry, L1 arrays then the STLB (a checker's cold path): the first virtual page
+   * it maps, its page level, its first 4K frame and its metadata (TLB_RW, TLB_GLOBAL, ...).
+   */
+  forEachEntry(fn: (vpn: number, level: number, pfn: number, meta: number) => void): void {
+    for (const arr of [...this.l1, this.stlb]) {
+      for (let i = 0; i < arr.meta.length; i++) {
+        const m = arr.meta[i]!;
+        if ((m & M_VALID) === 0) continue;
+        const level = tlbEntryLevel(m);
+        const pages = ((arr.tagHi[i]! & 0x0fffffff) * 4294967296 + (arr.tagLo[i]! >>> 0)) * 512 ** (level - 1);
+        fn(pages, level, arr.pfn[i]!, m);
+      }
+    }
+  }
+
   /** Drop the entry of the last hit everywhere (its rights were stale or insufficient). */
   dropLastHit(hi: number, lo: number): void {
     if (this.hitArray === null) return;

@@ -43,6 +43,7 @@ import type { ShadowEra } from '@pte/kvm-shadow';
 import { FAULT_FIXED_BY_HOST, type Platform, type PlatformName } from './platform.js';
 import { createPlatform } from './platforms/create.js';
 import { Scheduler } from './scheduler.js';
+import { checkTlbsAgainstTables } from './tlb-check.js';
 import { FaultingThread, MapUnmapThread, type ThreadHost } from './thread-run.js';
 import type { RunCostKey } from './costs.js';
 
@@ -159,6 +160,8 @@ export class Machine {
   accesses = 0;
   segv = 0;
   private peakRss = 0;
+  /** runThreads ran: the several-CPU counters are published even with one CPU (its locks were taken). */
+  private ranThreads = false;
   private sampledRss = 0;
 
   constructor(readonly opts: MachineOptions) {
@@ -231,7 +234,7 @@ export class Machine {
     this.vmap?.addCountersTo(c);
     this.kernel.reclaim?.addCountersTo(c);
     this.platform.addCountersTo(c);
-    if (this.platform.cpus.length > 1) {
+    if (this.platform.cpus.length > 1 || this.ranThreads) {
       let ipis = 0;
       for (const cpu of this.platform.cpus) ipis += cpu.pv.ipisSent;
       this.kernel.smp.addCountersTo(c, ipis);
@@ -426,6 +429,7 @@ export class Machine {
    */
   runThreads(threads: readonly ThreadSpec[], faultLock: FaultLockPolicy = 'mmap_lock'): Float64Array {
     const k = this.kernel;
+    this.ranThreads = true;
     const sched = new Scheduler(this.platform.cpus.length, this.ledger, (cpu) => this.runOn(cpu));
     const host: ThreadHost = {
       m: this,
@@ -656,6 +660,10 @@ export class Machine {
     if (!this.check) return;
     assertInvariants(this.kernel, where);
     this.platform.verify(where);
+    if (this.platform.cpus.length > 1) {
+      const problem = checkTlbsAgainstTables(this.kernel, this.platform);
+      if (problem !== null) throw new Error(`cross-CPU check ${where}: ${problem}`);
+    }
   }
 }
 

@@ -323,6 +323,8 @@ export class MapUnmapThread implements SimThread {
       if (!lock.startWrite(mm.mmapLock.seq, this.id)) return this.block(h.catVmaWait);
       k.charge(k.catZap, k.costs.mmapCall);
       h.m.munmap(this.task, vma.start, this.pages);
+      // The flush is complete: no CPU may still translate the unmapped pages (--check).
+      h.m.verify('after a writer thread munmap');
       lock.detached = true;
       this.vma = null;
       this.round++;

@@ -99,7 +99,7 @@ export const smpPageFaultTest: Scenario<Params> = {
   keys: {
     threads: `touching threads, one per CPU, 1 to ${MAX_CPUS} (default 4; with writer=on one fewer)`,
     size: 'bytes each thread writes, with unit (default 16MiB)',
-    fault_lock: `${FAULT_LOCKS.join(' | ')}: what a fault holds (default: the profile's, per_vma on linux-6.18)`,
+    fault_lock: `${FAULT_LOCKS.join(' | ')}: what a fault holds (mmap_lock was mmap_sem before 5.8; default: the profile's, per_vma on linux-6.18)`,
     writer: 'on | off: a thread maps and unmaps 64 KiB with MAP_POPULATE until the others finish (default off)',
     vmas: 'one | per_thread: the slices in one VMA, or each in its own (default one)',
   },
@@ -137,11 +137,10 @@ export const smpPageFaultTest: Scenario<Params> = {
   },
   defaultMemBytes: (p) => Math.max(256 * 2 ** 20, p.threads * p.size * 2 + 64 * 2 ** 20),
   tableRows: [
-    ['threads', 'params.threads'],
     ['VMAs', 'params.vmas'],
     ['fault lock', 'params.fault_lock'],
     ['faults (all threads)', 'counters.faults.total'],
-    ['1 thread: cycles per fault', 'derived.one_thread.cycles_per_fault'],
+    ['1 thread (and the writer if on): cycles per fault', 'derived.one_thread.cycles_per_fault'],
     ['N threads: wall cycles per fault per thread (op)', 'derived.cycles_per_op'],
     ['scaling: throughput vs 1 thread', 'derived.scaling'],
     ['share of cycles waiting for locks', 'derived.lock_wait_share'],
@@ -158,7 +157,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     if (!profile.faultLocks.includes(faultLock)) {
       throw configError(
         `--set fault_lock: ${profile.name} has no ${faultLock}`,
-        `it has ${profile.faultLocks.join(', ')} (per-VMA locks came in 6.4; speculative faults are modelled on linux-6.18)`,
+        `it has ${profile.faultLocks.join(', ')}: per-VMA locks came in 6.4, and speculative faults are modelled on linux-6.18 only`,
       );
     }
     const needed = p.threads + (p.writer ? 1 : 0);
@@ -175,7 +174,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     const perFaultN = many.makespan / pages;
     return {
       machine: many.machine,
-      params: { fault_lock: faultLock },
+      params: { fault_lock: faultLock, cpus: String(many.machine.opts.cpus ?? 1) },
       derived: {
         'one_thread.cycles_per_fault': perFault1,
         cycles_per_op: perFaultN,

@@ -1,0 +1,207 @@
+import fc from 'fast-check';
+import { getProfile, pteTableFor, vpnIndex, VM_READ, VM_WRITE } from '@pte/vm';
+import {
+  Machine,
+  resolveRunCosts,
+  USER_READ,
+  USER_WRITE,
+  type FaultLockPolicy,
+  type PlatformName,
+  type ThreadSpec,
+} from '../src/index.js';
+import { checkTlbsAgainstTables } from '../src/tlb-check.js';
+
+interface Pft {
+  readonly m: Machine;
+  readonly clocks: number[];
+  readonly total: number;
+  readonly counters: Record<string, number>;
+  readonly cycles: Record<string, number>;
+}
+
+/**
+ * `n` threads of one process write `pages` pages each of one anonymous mapping (or a VMA each),
+ * on CPUs 0..n-1; with `rounds`, one more thread on CPU n maps and unmaps 16 pages that often.
+ */
+function pft(
+  lock: FaultLockPolicy,
+  n: number,
+  pages: number,
+  opts: { rounds?: number; perThreadVmas?: boolean; platform?: PlatformName; cpus?: number } = {},
+): Pft {
+  const profile = getProfile('linux-6.18');
+  const writer = opts.rounds !== undefined;
+  const m = new Machine({
+    platform: opts.platform ?? 'native',
+    profile,
+    policy: profile.policy,
+    memBytes: 64 * 2 ** 20,
+    seed: 1,
+    costs: resolveRunCosts({}),
+    check: true,
+    cpus: opts.cpus ?? n + (writer ? 1 : 0),
+  });
+  const a = m.spawn();
+  const stride = opts.perThreadVmas ? pages + 1 : pages;
+  const vma = m.mmap(a, { pages: stride * n, prot: VM_READ | VM_WRITE, shared: false, file: null });
+  if (opts.perThreadVmas) for (let i = 0; i < n; i++) m.munmap(a, vma.start + i * stride + pages, 1);
+  const tasks = [a];
+  for (let i = 1; i < n + (writer ? 1 : 0); i++) tasks.push(m.spawnThread(a));
+  const specs: ThreadSpec[] = tasks.slice(0, n).map((task, i) => ({
+    task,
+    cpu: i,
+    range: { start: vma.start + i * stride, pages },
+    pattern: { kind: 'seq' },
+    kind: 'write',
+  }));
+  if (writer) specs.push({ task: tasks[n]!, cpu: n, mapUnmap: { pages: 16, rounds: opts.rounds! } });
+  m.startMeasurement();
+  const clocks = [...m.runThreads(specs, lock)];
+  const cycles = { ...m.measuredCycles() };
+  const total = Object.values(cycles).reduce((x, y) => x + y, 0);
+  return { m, clocks, total, counters: { ...m.measuredCounters() }, cycles };
+}
+
+describe('faults on several CPUs: what each fault lock takes', () => {
+  it('mmap_lock: one read acquire per fault, none queued without a writer', () => {
+    const r = pft('mmap_lock', 4, 64);
+    expect(r.counters['faults.total']).toBe(256);
+    expect(r.counters['lock.mmap_lock.acquires']).toBe(256);
+    expect(r.counters['lock.mmap_lock.contended']).toBe(0);
+    expect(r.counters['lock.vma.acquires']).toBe(0);
+    expect(r.cycles['lock.mmap_lock.line']).toBeGreaterThan(0); // four CPUs share the count's line
+  });
+
+  it("per_vma: every fault under its VMA's lock; mmap_lock once, for the first anonymous write's anon_vma", () => {
+    const r = pft('per_vma', 4, 64);
+    expect(r.counters['lock.vma.acquires']).toBe(256);
+    expect(r.counters['lock.mmap_lock.acquires']).toBe(1);
+    expect(r.counters['lock.vma.contended']).toBe(0);
+  });
+
+  it('spf: every fault speculates and commits; no lock is taken', () => {
+    const r = pft('spf', 4, 64);
+    expect(r.counters['spf.attempts']).toBe(256);
+    expect(r.counters['spf.aborts']).toBe(0);
+    expect(r.counters['lock.mmap_lock.acquires']).toBe(0);
+    expect(r.cycles['lock.mmap_lock.line'] ?? 0).toBe(0);
+  });
+
+  it('spf is off for a single-threaded mm (Lespinasse): it takes mmap_lock', () => {
+    const r = pft('spf', 1, 64, { cpus: 2 }); // a second CPU, so that the several-CPU counters are published
+    expect(r.counters['spf.attempts']).toBe(0);
+    expect(r.counters['lock.mmap_lock.acquires']).toBe(64);
+  });
+
+  it("a VMA per thread: each VMA's line stays on its CPU (no transfer), while mmap_lock's moves", () => {
+    expect(pft('per_vma', 4, 64, { perThreadVmas: true }).cycles['lock.vma.line'] ?? 0).toBe(0);
+    expect(pft('per_vma', 4, 64).cycles['lock.vma.line']).toBeGreaterThan(0);
+    expect(pft('mmap_lock', 4, 64, { perThreadVmas: true }).cycles['lock.mmap_lock.line']).toBeGreaterThan(0);
+  });
+
+  it('one thread pays nothing for locks: no line or wait categories', () => {
+    const r = pft('mmap_lock', 1, 64);
+    expect(r.cycles['lock.mmap_lock.line'] ?? 0).toBe(0);
+    expect(r.cycles['lock.mmap_lock.wait'] ?? 0).toBe(0);
+  });
+});
+
+describe('a writer of mmap_lock among the faulting threads', () => {
+  it('its munmaps flush the other CPUs: one IPI per CPU running the mm per round, each handler charged once', () => {
+    const rounds = 5;
+    const r = pft('per_vma', 3, 64, { rounds });
+    expect(r.counters['smp.ipis']).toBe(rounds * 3);
+    expect(r.cycles['smp.ipi_handler']).toBe(rounds * 3 * 780);
+    expect(r.cycles['smp.ipi']).toBeGreaterThan(0);
+    expect(r.counters['faults.total']).toBe(3 * 64 + rounds * 16); // MAP_POPULATE faults the writer's pages
+  });
+
+  it('under KVM the sender makes one PV send-IPI hypercall per flush', () => {
+    const rounds = 4;
+    const native = pft('mmap_lock', 2, 32, { rounds });
+    const kvm = pft('mmap_lock', 2, 32, { rounds, platform: 'kvm-tdp' });
+    expect(kvm.counters['smp.ipis']).toBe(native.counters['smp.ipis']);
+    expect(kvm.counters['kvm.exits']! - kvm.counters['kvm.ept_violations']!).toBe(rounds);
+  });
+
+  it('faults queue behind it under mmap_lock, not under per-VMA locks; speculative faults abort', () => {
+    const mmap = pft('mmap_lock', 3, 256, { rounds: 40 });
+    const vma = pft('per_vma', 3, 256, { rounds: 40 });
+    const spf = pft('spf', 3, 256, { rounds: 40 });
+    expect(mmap.counters['lock.mmap_lock.contended']).toBeGreaterThan(0);
+    expect(mmap.cycles['lock.mmap_lock.wait']).toBeGreaterThan(10 * (vma.cycles['lock.mmap_lock.wait'] ?? 0));
+    expect(spf.counters['spf.aborts']).toBeGreaterThan(0);
+    expect(spf.counters['faults.total']).toBe(mmap.counters['faults.total']); // a redo is not a new fault
+  });
+
+  it("the CPUs' clocks add up to the run's cycles (waits and IPI handlers included), and the run repeats exactly", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<FaultLockPolicy>('mmap_lock', 'per_vma', 'spf'),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
+        fc.boolean(),
+        (lock, n, pages, rounds, apart) => {
+          const r = pft(lock, n, pages, { rounds, perThreadVmas: apart });
+          const sum = r.clocks.reduce((x, y) => x + y, 0);
+          expect(Math.abs(sum - r.total)).toBeLessThan(1e-6 * Math.max(1, r.total));
+          expect(r.counters['faults.total']).toBe(n * pages + (rounds ?? 0) * 16);
+          const again = pft(lock, n, pages, { rounds, perThreadVmas: apart });
+          expect(again.clocks).toEqual(r.clocks);
+          expect(again.counters).toEqual(r.counters);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe('the cross-CPU checker (--check with several CPUs)', () => {
+  /** Two threads of one process: CPU 0 writes a page, CPU 1 reads it; both TLBs hold it. */
+  function shared() {
+    const profile = getProfile('linux-6.18');
+    const m = new Machine({
+      platform: 'native',
+      profile,
+      policy: profile.policy,
+      memBytes: 64 * 2 ** 20,
+      seed: 1,
+      costs: resolveRunCosts({}),
+      check: true,
+      cpus: 2,
+    });
+    const a = m.spawn();
+    const vma = m.mmap(a, { pages: 8, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    const b = m.spawnThread(a);
+    m.switchTo(a);
+    m.accessRun(a, vma.start, USER_WRITE, 1);
+    m.runOn(1);
+    m.switchTo(b);
+    m.accessRun(b, vma.start, USER_READ, 1);
+    m.runOn(0);
+    return { m, a, vma };
+  }
+
+  it('passes after a munmap that flushed both CPUs', () => {
+    const { m, a, vma } = shared();
+    expect(() => m.munmap(a, vma.start, 8)).not.toThrow();
+  });
+
+  it('catches a PTE cleared without a flush', () => {
+    const { m, a, vma } = shared();
+    const k = m.kernel;
+    const pt = pteTableFor(k, a.mm, vma.start, false);
+    m.pv.ptepGetAndClear(pt, vpnIndex(vma.start, 1)); // no TLB flush anywhere
+    // (The one-CPU invariants would complain first, about RSS: ask the cross-CPU checker itself.)
+    expect(checkTlbsAgainstTables(k, m.platform)).toMatch(
+      /^CPU 0: the TLB maps page \d+ to frame \d+, but its PTE is not present$/,
+    );
+  });
+
+  it('catches a CPU holding translations outside mm_cpumask', () => {
+    const { m, a } = shared();
+    a.mm.tlb.cpumask &= ~(1 << 1);
+    expect(() => m.verify('test')).toThrow(/CPU 1 holds translations of mm \d+ but is not in its mm_cpumask/);
+  });
+});
