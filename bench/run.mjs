@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { translateBenches } from './translate.mjs';
 import { faultBenches } from './faults.mjs';
 import { sweepBenches } from './sweep.mjs';
+import { smpBenches } from './smp.mjs';
 import { fmtRate } from './harness.mjs';
 
 const only = process.argv[2];
@@ -14,6 +15,7 @@ const results = [
   ...(only === undefined || only === 'translate' ? translateBenches() : []),
   ...(only === undefined || only === 'faults' ? faultBenches() : []),
   ...(only === undefined || only === 'sweep' ? sweepBenches() : []),
+  ...(only === undefined || only === 'smp' ? smpBenches() : []),
 ];
 
 const rows = results.map((r) => [

@@ -5,7 +5,6 @@ import {
   getProfile,
   Machine,
   MAX_CPUS,
-  SMP_PLATFORMS,
   type MachineOptions,
   parseAnonPrefault,
   parseFaultAround,
@@ -39,7 +38,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
   nr_cpus: "CPUs a kernel vmap flush interrupts, the vmap model's own count, apart from cpus (default 4)",
-  cpus: `CPUs (vCPUs) of the machine, 1 to ${MAX_CPUS}; native and kvm-tdp only (default 1, or what a several-CPU scenario needs)`,
+  cpus: `CPUs (vCPUs) of the machine, 1 to ${MAX_CPUS} (default 1, or what a several-CPU scenario needs)`,
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
   swap: 'off | <size with unit>: a swap device, so reclaim can evict anonymous memory (needs reclaim=on; default off)',
   reclaim_horizon: 'touches within which a refault counts as a premature eviction (default 4096)',
@@ -188,11 +187,6 @@ export function resolveRun(o: RunOptions): ResolvedRun {
     throw configError(`--set thp: ${profile.name} has no transparent huge pages (they came in 2.6.38)`);
   const policy = applyPolicy(profile.policy, set);
   const settings = machineSettings(set);
-  if ((settings.cpus ?? 1) > 1 && !SMP_PLATFORMS.includes(platform))
-    throw configError(
-      `--set cpus: ${platform} runs one vCPU so far`,
-      `several CPUs run on ${SMP_PLATFORMS.join(', ')}`,
-    );
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
   const costs = resolveRunCosts(costSet);

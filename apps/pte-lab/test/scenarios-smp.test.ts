@@ -81,7 +81,6 @@ describe('smp/page-fault-test', () => {
     [['--set', 'fault_lock=spf', '--profile', 'linux-3.15'], /^pte-lab: --set fault_lock: linux-3.15 has no spf/],
     [['--set', 'fault_lock=rcu'], /^pte-lab: --set fault_lock: 'rcu' is not one of mmap_lock, per_vma, spf/],
     [['--set', 'writer=maybe'], /^pte-lab: --set writer: 'maybe' is not one of on, off/],
-    [['--platform', 'xen-pv'], /^pte-lab: smp\/page-fault-test does not run on xen-pv/],
   ])('refuses %j in one line, exit 2', async (args, message) => {
     const r = await runCli('run', 'smp/page-fault-test', '--set', 'size=64KiB', ...args);
     expect(r.code).toBe(2);
@@ -89,10 +88,57 @@ describe('smp/page-fault-test', () => {
     expect(r.err.trim().split('\n')).toHaveLength(1);
     expect(r.err).toMatch(message);
   });
+});
 
-  it('--set cpus on a platform that runs one vCPU so far is refused for any scenario', async () => {
-    const r = await runCli('run', 'micro/mmap-touch', '--platform', 'xen-pv', '--set', 'cpus=4');
-    expect(r.code).toBe(2);
-    expect(r.err.trim()).toMatch(/^pte-lab: --set cpus: xen-pv runs one vCPU so far/);
+describe('smp/shootdown', () => {
+  const run = (...args: string[]) => json('smp/shootdown', '--set', 'rounds=16', ...args);
+
+  it('every one-page munmap and MADV_DONTNEED interrupts each other CPU running the process once', async () => {
+    const r = await run('--set', 'threads=4');
+    for (const op of ['munmap', 'dontneed']) {
+      expect(r.derived[`${op}.ops`]).toBe(16);
+      expect(r.derived[`${op}.flushes`]).toBe(16);
+      expect(r.derived[`${op}.ipis_per_op`]).toBe(3);
+    }
+    const alone = await run('--set', 'threads=1');
+    expect(alone.derived['munmap.ipis_per_op']).toBe(0);
+    expect(alone.derived['munmap.cycles_per_op']).toBeLessThan(r.derived['munmap.cycles_per_op']);
+  });
+
+  it('reclaim flushes each unmapped PTE on 3.15 and batches them on 6.18 (TTU_BATCH_FLUSH)', async () => {
+    const old = await run('--set', 'threads=4', '--profile', 'linux-3.15');
+    const now = await run('--set', 'threads=4');
+    expect(old.derived['reclaim.ipis_per_op']).toBe(3);
+    expect(now.derived['reclaim.ops']).toBeGreaterThan(1000);
+    // One flush of the batch's CPUs per shrink batch of up to SWAP_CLUSTER_MAX (32) folios.
+    expect(now.derived['reclaim.ipis_per_op']).toBeLessThanOrEqual(3 / 32 + 1e-9 + 3 / now.derived['reclaim.ops']);
+    expect(now.derived['reclaim.ipis_per_op']).toBeGreaterThan(0);
+  });
+
+  it('Xen PV flushes other vCPUs with one MMUEXT hypercall per flush; one CPU needs none', async () => {
+    const xen = await run('--set', 'threads=4', '--platform', 'xen-pv');
+    expect(xen.derived['munmap.flush_hypercalls']).toBe(16);
+    expect(xen.counters['smp.ipis']).toBe(0); // the guest sends none: Xen does
+    expect(xen.derived['munmap.ipis_per_op']).toBe(3);
+    const one = await run('--set', 'threads=1', '--platform', 'xen-pv');
+    expect(one.derived['munmap.flush_hypercalls']).toBe(0);
+  });
+
+  it('runs with --check on every platform', async () => {
+    for (const platform of ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp']) {
+      const r = await runCli(
+        'run',
+        'smp/shootdown',
+        '--platform',
+        platform,
+        '--set',
+        'rounds=8',
+        '--check',
+        '--format',
+        'json',
+      );
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+    }
   });
 });

@@ -7,3 +7,4 @@ export { Tally, Counters, CycleLedger, diffSnapshots } from './tally.js';
 export type { TallySnapshot } from './tally.js';
 export { resolveCosts, overrideCosts, mergeCostDefaults } from './cost-table.js';
 export type { CostEntry, CostDefaults, CostTable } from './cost-table.js';
+export { RemoteClock } from './remote-clock.js';

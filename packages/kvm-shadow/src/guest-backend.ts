@@ -15,8 +15,12 @@ export class KvmShadowPvMmu extends NativePvMmu {
     private readonly kvm: ShadowMmu,
     ledger: CycleLedger = new CycleLedger(),
     costs: CostTable<PvopsCostKey> = resolveCosts(PVOPS_COSTS),
+    /** The vCPU this backend is (its INVLPG and CR3 writes exit as that vCPU's). */
+    vcpu = 0,
+    /** The PV send-IPI hypercall's cycles (NativePvMmu's ipiHypercall). */
+    ipiHypercall = 0,
   ) {
-    super(mem, kvm, ledger, costs, 'kvm-shadow');
+    super(mem, kvm.vcpus.length > 1 ? kvm.guestCpu(vcpu) : kvm, ledger, costs, 'kvm-shadow', ipiHypercall);
   }
 
   override allocPt(level: number, pfn: number, root: number): void {

@@ -62,6 +62,13 @@ export function zapSp(s: ShadowMmu, sf: number): void {
   if (!shadowedElsewhere) untrack(s, gfn);
   if (sf === s.shadowRoot) s.shadowRoot = -1;
   if (s.lastSpte >= 0 && Math.floor(s.lastSpte / 512) === s.smem.slotOf[sf]) s.lastSpte = -1;
+  // The other vCPUs' roots and flood detectors (KVM_REQ_MMU_RELOAD makes them load a fresh root).
+  for (let id = 0; id < s.vcpus.length; id++) {
+    if (id === s.current) continue;
+    const v = s.vcpus[id]!;
+    if (v.shadowRoot === sf) v.shadowRoot = -1;
+    if (v.lastSpte >= 0 && Math.floor(v.lastSpte / 512) === s.smem.slotOf[sf]) v.lastSpte = -1;
+  }
   s.spGfn[sf] = -1;
   s.smem.releaseTable(sf);
   s.frames.freeFrame(sf);
@@ -69,11 +76,18 @@ export function zapSp(s: ShadowMmu, sf: number): void {
   s.needFlush = true;
 }
 
+/** A vCPU has `sf` loaded as its shadow root. */
+function isLoadedRoot(s: ShadowMmu, sf: number): boolean {
+  if (sf === s.shadowRoot) return true;
+  for (let id = 0; id < s.vcpus.length; id++) if (id !== s.current && s.vcpus[id]!.shadowRoot === sf) return true;
+  return false;
+}
+
 /** The guest is about to (re)use guest frame `gfn` as a page table: zap any stale shadow of it (kvm_mmu_unprotect_page). */
 export function zapStaleShadow(s: ShadowMmu, gfn: number): void {
   for (let l = 1; l <= 4; l++) {
     const sf = s.byGfn.get(gfn * 8 + l);
-    if (sf !== undefined && sf !== s.shadowRoot) zapSp(s, sf);
+    if (sf !== undefined && !isLoadedRoot(s, sf)) zapSp(s, sf);
   }
   flushIfNeeded(s);
 }
@@ -142,8 +156,36 @@ export function flushIfNeeded(s: ShadowMmu): void {
   // invalid and the vCPU loads a fresh root for the same CR3 before it re-enters the guest
   // (KVM_REQ_MMU_RELOAD / kvm_mmu_load), so the CPU never walks the freed shadow page.
   if (s.shadowRoot < 0 && s.root >= 0) s.shadowRoot = getSp(s, s.root, 4);
-  // kvm_flush_remote_tlbs: one vCPU here, a CR3 reload of the shadow root.
+  // kvm_flush_remote_tlbs: this vCPU by a CR3 reload of its shadow root, the others below.
   if (s.cpu !== null && s.shadowRoot >= 0) s.cpu.writeCr3(s.shadowRoot, s.pcid);
+  if (s.vcpus.length > 1) flushRemoteVcpus(s);
+}
+
+/**
+ * kvm_flush_remote_tlbs → kvm_make_all_cpus_request(KVM_REQ_TLB_FLUSH): every other vCPU that has
+ * run is kicked by an IPI, exits, flushes (loading a fresh root if its own was zapped) and
+ * re-enters, on its own clock; the requester waits for the acks.
+ */
+function flushRemoteVcpus(s: ShadowMmu): void {
+  const smp = s.smp!;
+  let targets = 0;
+  let slowest = 0;
+  for (let id = 0; id < s.vcpus.length; id++) {
+    const v = s.vcpus[id]!;
+    if (id === s.current || v.root < 0) continue;
+    targets++;
+    const t0 = s.ledger.total();
+    exit(s); // the target's exit on the kick
+    if (v.shadowRoot < 0) v.shadowRoot = getSp(s, v.root, 4);
+    v.cpu.writeCr3(v.shadowRoot, v.pcid);
+    const work = s.ledger.total() - t0;
+    smp.clocks.charge(id, work);
+    if (work > slowest) slowest = work;
+  }
+  if (targets === 0) return;
+  s.remoteFlushes++;
+  s.remoteFlushIpis += targets;
+  s.ledger.charge(s.ledger.id('smp.ipi'), smp.ipiSend * targets + smp.ipiLatency + slowest + smp.lineTransfer);
 }
 
 // --- the guest's CR3 writes and INVLPG --------------------------------------------------------

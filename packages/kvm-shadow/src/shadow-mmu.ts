@@ -1,4 +1,4 @@
-import { CycleLedger, resolveCosts, type CostTable, type Counters } from '@pte/core';
+import { CycleLedger, resolveCosts, type CostTable, type Counters, type RemoteClock } from '@pte/core';
 import {
   A,
   D,
@@ -69,6 +69,51 @@ export interface ShadowOptions {
  *
  * It is also the guest's CPU (GuestCpu): the guest's INVLPG and CR3 writes exit to it.
  */
+/**
+ * What kvm_flush_remote_tlbs() costs (kvm_make_all_cpus_request: an IPI to each vCPU in guest mode,
+ * which exits and flushes before it re-enters; the requester waits for the acks) and the clocks it
+ * charges: the run's native IPI costs plus a VM exit on each target.
+ */
+export interface ShadowSmp {
+  readonly ipiSend: number;
+  readonly ipiLatency: number;
+  readonly lineTransfer: number;
+  readonly clocks: RemoteClock;
+}
+
+/** One vCPU's part of the shadow MMU's state, saved while another vCPU runs. */
+export class ShadowVcpu {
+  root = -1;
+  pcid = 0;
+  shadowRoot = -1;
+  lastWriteGfn = -1;
+  lastWriteCount = 0;
+  lastSpte = -1;
+  injectCode = 0;
+  constructor(readonly cpu: Mmu) {}
+
+  save(s: ShadowMmu): void {
+    this.root = s.root;
+    this.pcid = s.pcid;
+    this.shadowRoot = s.shadowRoot;
+    this.lastWriteGfn = s.lastWriteGfn;
+    this.lastWriteCount = s.lastWriteCount;
+    this.lastSpte = s.lastSpte;
+    this.injectCode = s.injectCode;
+  }
+
+  load(s: ShadowMmu): void {
+    s.cpu = this.cpu;
+    s.root = this.root;
+    s.pcid = this.pcid;
+    s.shadowRoot = this.shadowRoot;
+    s.lastWriteGfn = this.lastWriteGfn;
+    s.lastWriteCount = this.lastWriteCount;
+    s.lastSpte = this.lastSpte;
+    s.injectCode = this.injectCode;
+  }
+}
+
 export class ShadowMmu implements PageTrackListener, GuestCpu {
   readonly gmem: PhysMem;
   readonly smem: PhysMem;
@@ -76,7 +121,17 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   readonly deferredAD: boolean;
   /** @internal */ readonly frames: SimpleFrameSource;
   /** @internal */ readonly walker: Walker;
-  /** @internal */ cpu: Mmu | null = null;
+  /** @internal The running vCPU's CPU. */
+  cpu: Mmu | null = null;
+  /** @internal Every vCPU's saved state, by id (the running one's is in the fields below). */
+  vcpus: ShadowVcpu[] = [];
+  /** @internal The running vCPU. */
+  current = 0;
+  /** @internal What flushing the other vCPUs costs (attachCpus). */
+  smp: ShadowSmp | null = null;
+  /** kvm_flush_remote_tlbs() calls that reached other vCPUs, and the IPIs they sent. */
+  remoteFlushes = 0;
+  remoteFlushIpis = 0;
   // Shadow pages, by shadow frame (struct kvm_mmu_page).
   /** @internal */ readonly spGfn: Int32Array;
   /** @internal */ readonly spLevel: Uint8Array;
@@ -160,9 +215,59 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     };
   }
 
-  /** The real CPU, walking `smem`. */
+  /** The real CPU, walking `smem` (a one-vCPU VM). */
   attachCpu(mmu: Mmu): void {
-    this.cpu = mmu;
+    this.attachCpus([mmu], null);
+  }
+
+  /**
+   * The VM's vCPUs, by id: each has its own CR3, shadow root, write-flood detector and injected
+   * error code (struct kvm_vcpu's arch.mmu and last_pt_write_*); the shadow pages are the VM's.
+   * `smp` prices kvm_flush_remote_tlbs() to the other vCPUs (needed with several).
+   */
+  attachCpus(mmus: readonly Mmu[], smp: ShadowSmp | null): void {
+    if (mmus.length > 1 && smp === null) throw new Error('several vCPUs need the cost of flushing each other');
+    this.vcpus = mmus.map((cpu) => new ShadowVcpu(cpu));
+    this.smp = smp;
+    this.current = 0;
+    this.cpu = mmus[0] ?? null;
+  }
+
+  /** vCPU `id` runs from now on: its state becomes the MMU's current one. */
+  runOn(id: number): void {
+    if (id === this.current) return;
+    const next = this.vcpus[id];
+    if (next === undefined) throw new Error(`no vCPU ${id}`);
+    this.vcpus[this.current]!.save(this);
+    next.load(this);
+    this.current = id;
+  }
+
+  /** Run `fn` as vCPU `id` (a flush IPI's handler on its target), then return to the current one. */
+  asVcpu(id: number, fn: () => void): void {
+    const back = this.current;
+    this.runOn(id);
+    try {
+      fn();
+    } finally {
+      this.runOn(back);
+    }
+  }
+
+  /** The GuestCpu of vCPU `id`: its INVLPG and CR3 writes exit as that vCPU's. */
+  guestCpu(id: number): GuestCpu {
+    const s = this;
+    return {
+      get root() {
+        return s.current === id ? s.root : s.vcpus[id]!.root;
+      },
+      get pcid() {
+        return s.current === id ? s.pcid : s.vcpus[id]!.pcid;
+      },
+      invlpg: (hi, lo) => (s.current === id ? s.invlpg(hi, lo) : s.asVcpu(id, () => s.invlpg(hi, lo))),
+      writeCr3: (root, pcid) =>
+        s.current === id ? s.writeCr3(root, pcid) : s.asVcpu(id, () => s.writeCr3(root, pcid)),
+    };
   }
 
   // --- the #PF exit ---------------------------------------------------------------------------
@@ -246,6 +351,10 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   addCountersTo(c: Counters): void {
     const add = (name: string, v: number) => c.add(c.id(name), v);
     add('kvm.exits', this.exits);
+    if (this.vcpus.length > 1) {
+      add('kvm.remote_flushes', this.remoteFlushes);
+      add('kvm.remote_flush_ipis', this.remoteFlushIpis);
+    }
     // KVM's software walk is the first use of a prefaulted gpte it faults on (it takes the mark,
     // so the CPU's later walk of the spte does not see one): that use counts with the CPU's.
     add('pte.prefaulted_used', this.walker.markedUses);

@@ -8,7 +8,7 @@
 // touching memory (touch, accessRun), measuring (startMeasurement, ledger phases, counters).
 export { Machine, ACCESS_SEGV, ACCESS_NONCANONICAL, USER_READ, USER_WRITE, USER_FETCH } from './machine.js';
 export type { MachineOptions, AccessKind, PageRange, ThreadRun, MapUnmapRun, ThreadSpec } from './machine.js';
-export { PLATFORMS, IMPLEMENTED_PLATFORMS, SMP_PLATFORMS, parsePlatform } from './platform.js';
+export { PLATFORMS, IMPLEMENTED_PLATFORMS, parsePlatform } from './platform.js';
 export type { PlatformName } from './platform.js';
 export { ALL_COSTS, COSTS_BY_LAYER, resolveRunCosts } from './costs.js';
 export type { RunCostKey } from './costs.js';

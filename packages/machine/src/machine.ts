@@ -1,4 +1,13 @@
-import { configError, Counters, CycleLedger, diffSnapshots, Prng, type CostTable, type TallySnapshot } from '@pte/core';
+import {
+  configError,
+  Counters,
+  CycleLedger,
+  diffSnapshots,
+  Prng,
+  RemoteClock,
+  type CostTable,
+  type TallySnapshot,
+} from '@pte/core';
 import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, TRANSLATE_GP, type Mmu, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import {
@@ -136,6 +145,13 @@ const PROT: Readonly<Record<ProtSpec, number>> = {
 export class Machine {
   /** The run's clock: cycles by category, and the phases a scenario measures (CycleLedger.definePhase). */
   readonly ledger = new CycleLedger();
+  /** The CPUs' clocks as the kernel and the platform see them (runThreads connects its scheduler). */
+  private readonly clocks = new RemoteClock();
+  /** Cycles charged on other CPUs' behalf outside runThreads (flush IPI handlers) since startMeasurement. */
+  private remoteCycles = 0;
+  private readonly addRemote = (_cpu: number, cycles: number): void => {
+    this.remoteCycles += cycles;
+  };
   /** @internal The layers below: package tests reach in; scenarios use the methods below. */
   readonly mem: PhysMem;
   /** @internal The running CPU's MMU (runOn switches it). */
@@ -179,6 +195,7 @@ export class Machine {
       shadowEra: opts.shadowEra,
       deferredAD: opts.deferredAD,
       cpus: checkCpus(opts.cpus ?? 1),
+      clocks: this.clocks,
     });
     this.platform = platform;
     this.mem = platform.mem;
@@ -197,15 +214,18 @@ export class Machine {
       reclaim: opts.reclaim ?? false,
       ...(opts.reclaimHorizon !== undefined ? { reclaimHorizon: opts.reclaimHorizon } : {}),
       ...(opts.swapPages !== undefined ? { swapSlots: opts.swapPages } : {}),
+      remote: this.clocks,
     });
     if (policy.mapOnIoComplete) this.kernel.hooks.readCompleted = mapCompletedRead;
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
     this.check = opts.check ?? false;
+    this.clocks.sink = this.addRemote;
   }
 
   /** Start counting: cycles and counters before this point (setup) are left out of the result. */
   startMeasurement(): void {
+    this.remoteCycles = 0;
     this.baseCycles = this.ledger.snapshot();
     this.baseCounters = this.counterSnapshot();
     this.touches = 0;
@@ -218,6 +238,15 @@ export class Machine {
     const out: Record<string, number> = {};
     for (const [k, v] of Object.entries(d)) out[k] = v;
     return out;
+  }
+
+  /**
+   * Of measuredCycles(), those the CPU that ran charged on other CPUs' behalf (the handlers of the
+   * flush IPIs it sent, Xen's or KVM's flushes of other vCPUs), when no scheduler ran the CPUs
+   * (runThreads puts them on those CPUs' clocks instead).
+   */
+  measuredOtherCpuCycles(): number {
+    return this.remoteCycles;
   }
 
   /** Counters since startMeasurement(). */
@@ -414,6 +443,7 @@ export class Machine {
     const cpu = this.platform.cpus[id];
     if (cpu === undefined) throw new Error(`no CPU ${id}`);
     this.kernel.runOn(id);
+    this.platform.runOn?.(id);
     this.mmu = cpu.mmu;
     this.pv = cpu.pv;
   }
@@ -452,13 +482,14 @@ export class Machine {
         new FaultingThread(host, id, t.cpu, t.task, t.range.start, t.range.pages, t.pattern, access, this.opts.seed),
       );
     });
-    k.clockSource = () => sched.now();
-    k.remoteCycles = (cpu, cycles) => sched.chargeRemote(cpu, cycles);
+    const clocks = this.clocks;
+    clocks.now = () => sched.now();
+    clocks.sink = (cpu, cycles) => sched.chargeRemote(cpu, cycles);
     try {
       sched.run();
     } finally {
-      k.clockSource = null;
-      k.remoteCycles = null;
+      clocks.now = null;
+      clocks.sink = this.addRemote;
       this.runOn(0);
     }
     this.noteRss();

@@ -1,4 +1,4 @@
-import { configError, type CostTable, type Counters, type CycleLedger } from '@pte/core';
+import { configError, type CostTable, type Counters, type CycleLedger, type RemoteClock } from '@pte/core';
 import type { Mmu, PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import type { KernelProfile, VmPolicy } from '@pte/vm';
@@ -41,20 +41,14 @@ export interface PlatformSetup {
   readonly deferredAD?: boolean | undefined;
   /** CPUs (vCPUs) of the machine: 1 unless the several-CPU model asks for more. */
   readonly cpus: number;
+  /** The CPUs' clocks, shared with the kernel (a hypervisor that flushes other vCPUs charges them). */
+  readonly clocks: RemoteClock;
 }
 
 /** One CPU as the platform builds it: its MMU (TLBs, CR3) and its pvops backend. */
 export interface PlatformCpu {
   readonly mmu: Mmu;
   readonly pv: PvMmuOps;
-}
-
-/** Platforms that run several CPUs; the others run one vCPU until their per-vCPU state is built. */
-export const SMP_PLATFORMS: readonly PlatformName[] = ['native', 'kvm-tdp'];
-
-/** A platform that runs one vCPU so far refuses more (its per-vCPU state is still to build). */
-export function oneCpuOnly(name: PlatformName, cpus: number): void {
-  if (cpus !== 1) throw configError(`${name} runs one vCPU so far; several come with its per-vCPU state`);
 }
 
 /** pageFaultExit's answer when the host fixed the fault itself: the access retries, the guest sees nothing. */
@@ -73,6 +67,8 @@ export interface Platform {
   readonly pv: PvMmuOps;
   /** Every CPU's MMU and backend, by id; they share `mem` (and the host's tables). */
   readonly cpus: readonly PlatformCpu[];
+  /** The running CPU changes (Machine.runOn): a hypervisor that tracks the calling vCPU follows. */
+  runOn?(id: number): void;
   /** The platform's restrictions on the guest's policy (a policy choice, not a hardware limit). */
   limitPolicy(policy: VmPolicy): VmPolicy;
   /**

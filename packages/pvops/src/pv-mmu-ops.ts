@@ -151,6 +151,16 @@ export abstract class PvMmuOps {
    */
   abstract sendFlushIpis(targets: number): void;
 
+  /**
+   * pv_ops.mmu.flush_tlb_multi when the hypervisor flushes the other CPUs itself: Xen PV's
+   * xen_flush_tlb_multi() makes one MMUEXT_INVLPG_MULTI (exactly one page) or
+   * MMUEXT_TLB_FLUSH_MULTI hypercall for the vCPUs in `mask`, this one included. Returns false
+   * where the kernel must interrupt each target itself (native_flush_tlb_multi, KVM).
+   */
+  flushTlbMulti(_mask: number, _hi: number, _lo: number, _onePage: boolean): boolean {
+    return false;
+  }
+
   /** Publish this backend's counters (`pte.writes`, and the platform's own). */
   addCountersTo(c: Counters): void {
     c.add(c.id('pte.writes'), this.pteWrites);

@@ -1,5 +1,5 @@
 import type { CpuTlbState } from './tlb-flush.js';
-import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
+import { CycleLedger, RemoteClock, resolveCosts, type CostTable } from '@pte/core';
 import { entryPfn, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { BlockDevice } from './block-device.js';
@@ -41,6 +41,8 @@ export interface KernelOptions {
   readonly reclaim?: boolean;
   /** Touches within which a refault of an evicted page counts as premature (default 4096). */
   readonly reclaimHorizon?: number;
+  /** Shared with the platform (Xen flushes other vCPUs itself); default: the kernel's own. */
+  readonly remote?: RemoteClock;
   /** A swap device of this many slots, so reclaim can evict anonymous memory (with reclaim on). */
   readonly swapSlots?: number;
 }
@@ -132,6 +134,7 @@ export class Kernel {
     this.raPages = o.raPages ?? 32;
     this.ioPages = o.ioPages ?? 1024;
     this.ledger = o.ledger ?? new CycleLedger();
+    this.remote = o.remote ?? new RemoteClock();
     this.costs = new VmCosts(o.costs ?? resolveCosts(VM_COSTS));
     const pvs = [o.pv, ...(o.otherCpus ?? [])];
     this.cpus = pvs.map((pv, id) => new Cpu(id, this.ledger, pv, new MmuGather(this, null, false), pvs.length, this));
@@ -182,24 +185,14 @@ export class Kernel {
     return this.pv.pfnOf(entryPfn(level, lo, hi));
   }
 
-  /**
-   * The running CPU's clock, when several CPUs run in virtual time (the machine's scheduler sets
-   * it for the run); null: one CPU, whose clock is every cycle charged.
-   */
-  clockSource: (() => number) | null = null;
-
-  /**
-   * Cycles the running CPU charged on another CPU's behalf (the handler of a flush IPI it sent):
-   * the machine's scheduler moves them to that CPU's clock. null outside a scheduled run, where
-   * they are only charged.
-   */
-  remoteCycles: ((cpu: number, cycles: number) => void) | null = null;
+  /** Cycles charged on another CPU's behalf (a flush IPI's handler): the scheduler moves them to its clock. */
+  readonly remote: RemoteClock;
   /** The several-CPU model's counts (published with more than one CPU). */
   readonly smp = new SmpStats();
 
   /** Simulated time: the running CPU's clock. */
   now(): number {
-    const c = this.clockSource;
+    const c = this.remote.now;
     return c === null ? this.cpu.ledger.total() : c();
   }
 

@@ -21,6 +21,12 @@ export interface VmPolicy {
   readonly pmdMapFileFolios: boolean;
   /** tlb_single_page_flush_ceiling: ranges above it flush the whole address space (0: always). */
   readonly tlbFlushCeiling: number;
+  /**
+   * Reclaim batches the TLB flushes of the PTEs it unmaps when other CPUs run the mm
+   * (TTU_BATCH_FLUSH, should_defer_flush: Mel Gorman, v4.3, linux-mm.md §9): one full flush of
+   * every CPU in the batch's mask at the end of the batch instead of one flush_tlb_page per PTE.
+   */
+  readonly batchedUnmapFlush: boolean;
   /** set_ptes() wraps its loop in lazy MMU mode (bcc6cc832573, 2023). */
   readonly lazySetPtes: boolean;
   /**
@@ -113,6 +119,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       pmdMapFileFolios: false,
       // x86 flush_tlb_range() flushed the whole mm in 2.6.27 (UNVERIFIED: from memory of arch/x86/mm/tlb.c).
       tlbFlushCeiling: 0,
+      batchedUnmapFlush: false,
       lazySetPtes: false,
       ptCache: 0,
       faultAroundLazy: false,
@@ -138,6 +145,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       maxFolioOrder: 0,
       pmdMapFileFolios: false,
       tlbFlushCeiling: 33, // tlb_single_page_flush_ceiling (a5102476a24b, linux-mm.md §9)
+      batchedUnmapFlush: false, // 4.3
       lazySetPtes: false,
       ptCache: 0,
       faultAroundLazy: false,
@@ -164,6 +172,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       maxFolioOrder: 9, // MAX_PAGECACHE_ORDER = HPAGE_PMD_ORDER with THP (§2.1)
       pmdMapFileFolios: true,
       tlbFlushCeiling: 33,
+      batchedUnmapFlush: true,
       lazySetPtes: true,
       ptCache: 0,
       faultAroundLazy: false,

@@ -4,7 +4,7 @@ import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY } from './page-flags.js';
 import { PT_HUGE, pmdTableFor, pteTableFor, vpnIndex } from './pgtable.js';
-import { flushTlbPage } from './tlb-gather.js';
+import { archTlbbatchFlush, flushTlbPage } from './tlb-gather.js';
 import { swpHi, swpLo } from './swap.js';
 import { VM_EXEC } from './vma.js';
 import type { Reclaim } from './vmscan.js';
@@ -76,8 +76,34 @@ export function tryToUnmap(r: Reclaim, head: number): void {
       mm.dropPtCache();
     }
     k.charge(k.catReclaim, k.costs.zapPte);
-    flushTlbPage(k, mm, vpn);
+    k.smp.reclaimUnmapped += level === 1 ? 1 : 512;
+    // set_tlb_ubc_flush_pending() when other CPUs run the mm (should_defer_flush), else
+    // ptep_clear_flush()'s flush_tlb_page() now.
+    if (k.policy.batchedUnmapFlush && (mm.tlb.cpumask & ~(1 << k.cpu.id)) !== 0) r.ubc.add(mm.tlb.cpumask);
+    else flushTlbPage(k, mm, vpn);
   });
+}
+
+/**
+ * struct tlbflush_unmap_batch (current->tlb_ubc): the CPUs whose TLBs may still hold PTEs reclaim
+ * unmapped without flushing (arch_tlbbatch_add_mm ORs each mm's mm_cpumask in).
+ */
+export class TlbUnmapBatch {
+  cpumask = 0;
+  flushRequired = false;
+
+  add(mask: number): void {
+    this.cpumask |= mask;
+    this.flushRequired = true;
+  }
+}
+
+/** try_to_unmap_flush(): flush what the batch holds (arch_tlbbatch_flush), once. */
+export function tryToUnmapFlush(k: Kernel, ubc: TlbUnmapBatch): void {
+  if (!ubc.flushRequired) return;
+  archTlbbatchFlush(k, ubc.cpumask);
+  ubc.cpumask = 0;
+  ubc.flushRequired = false;
 }
 
 /** Visit every PTE (level 1) or PMD leaf (level 2) mapping the folio at `head`, in every address space. */

@@ -17,6 +17,8 @@ export class SmpStats {
   // Speculative faults (Lespinasse 2021): tried, and fallen back to mmap_lock.
   spfAttempts = 0;
   spfAborts = 0;
+  /** PTEs reclaim unmapped (try_to_unmap): what its flushes, batched or not, cover. */
+  reclaimUnmapped = 0;
 
   addCountersTo(c: Counters, ipis: number): void {
     const add = (name: string, v: number) => c.add(c.id(name), v);
@@ -30,5 +32,6 @@ export class SmpStats {
     add('spf.attempts', this.spfAttempts);
     add('spf.aborts', this.spfAborts);
     add('smp.ipis', ipis);
+    add('reclaim.unmapped_ptes', this.reclaimUnmapped);
   }
 }

@@ -4,6 +4,7 @@ import type { Mm } from './mm.js';
 import { vpnHi, vpnLo } from './pgtable.js';
 import {
   FLUSH_FULL,
+  FLUSH_NONE,
   FLUSH_RANGE,
   flushTlbMmRange,
   TLB_SINGLE_PAGE_FLUSH_CEILING,
@@ -87,9 +88,20 @@ export class MmuGather {
  */
 export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, stride: number, ceiling: number): void {
   const cpu = k.cpu;
+  if ((mm.tlb.cpumask & ~(1 << cpu.id)) !== 0 && flushByHypervisor(k, mm, start, strides, stride, ceiling)) return;
   // free_pgtables() is not gathered yet: with one CPU it changes nothing (no other CPU to reach);
   // with several it sends the flush to every CPU in the mask, lazy or elsewhere.
   const plan = flushTlbMmRange(mm.tlb, k.tlbStates, cpu.id, cpu.flushInfo.set(strides, false, ceiling));
+  deliverFlush(k, plan, start, stride);
+}
+
+/**
+ * The flush a plan decided, delivered: the other CPUs' parts by IPI (flushOthers), then this
+ * CPU's own, counted (tlb.flush_calls, tlb.flush_pages / tlb.flushes_full) and charged
+ * guest.flush_call; then the wait for the slowest target.
+ */
+function deliverFlush(k: Kernel, plan: FlushTlbInfo, start: number, stride: number): void {
+  const cpu = k.cpu;
   const slowest = plan.remote > 0 ? flushOthers(k, plan, start, stride) : 0;
   const before = slowest > 0 ? k.ledger.total() : 0;
   const local = plan.action[cpu.id];
@@ -109,6 +121,66 @@ export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, st
 }
 
 /**
+ * arch_tlbbatch_flush() (reclaim's try_to_unmap_flush): a full flush of every CPU in `mask` that
+ * is not lazy (flush_tlb_info with no mm: should_flush_tlb() is true for them), by IPI, or one
+ * MMUEXT_TLB_FLUSH_MULTI under Xen PV.
+ */
+export function archTlbbatchFlush(k: Kernel, mask: number): void {
+  const cpu = k.cpu;
+  if ((mask & ~(1 << cpu.id)) !== 0 && k.pv.flushTlbMulti(mask, 0, 0, false)) {
+    for (const s of k.tlbStates) if ((mask & (1 << s.id)) !== 0 && s.loaded !== null) s.localGen = s.loaded.tlbGen;
+    k.stats.tlbFlushCalls++;
+    k.charge(k.catFlush, k.costs.flushTlbCall);
+    k.stats.tlbFlushFull++;
+    return;
+  }
+  const plan = cpu.flushInfo.set(0, false, 0);
+  plan.action.fill(FLUSH_NONE);
+  let remote = 0;
+  let ipiMask = 0;
+  for (const s of k.tlbStates) {
+    if ((mask & (1 << s.id)) === 0 || s.lazy || s.loaded === null) continue;
+    plan.action[s.id] = FLUSH_FULL;
+    s.localGen = s.loaded.tlbGen;
+    if (s.id !== cpu.id) {
+      remote++;
+      ipiMask |= 1 << s.id;
+    }
+  }
+  plan.strides = 0;
+  plan.remote = remote;
+  plan.ipiMask = ipiMask;
+  deliverFlush(k, plan, 0, 1);
+}
+
+/**
+ * flush_tlb_mm_range() with other CPUs in the mask on a platform whose flush_tlb_multi is a
+ * hypercall (Xen PV): the whole mm_cpumask, lazy CPUs and CPUs running other mms included, is
+ * handed over; exactly one page is an INVLPG, anything more a full flush (xen_flush_tlb_multi).
+ * No flush_tlb_func() runs on the targets, so the mask is never trimmed. False: not such a platform.
+ */
+function flushByHypervisor(
+  k: Kernel,
+  mm: Mm,
+  start: number,
+  strides: number,
+  stride: number,
+  ceiling: number,
+): boolean {
+  const onePage = strides === 1 && stride === 1 && ceiling > 0;
+  const tlb = mm.tlb;
+  if (!k.pv.flushTlbMulti(tlb.cpumask, vpnHi(start), vpnLo(start), onePage)) return false;
+  // inc_mm_tlb_gen(): every CPU of the mask is flushed, so each is up to date.
+  const gen = ++tlb.tlbGen;
+  for (const s of k.tlbStates) if (s.loaded === tlb) s.localGen = gen;
+  k.stats.tlbFlushCalls++;
+  k.charge(k.catFlush, k.costs.flushTlbCall);
+  if (onePage) k.stats.tlbFlushPages++;
+  else k.stats.tlbFlushFull++;
+  return true;
+}
+
+/**
  * native_flush_tlb_multi() → on_each_cpu_cond_mask(): the flush IPIs go out at once (the
  * platform prices sending, pv.sendFlushIpis); each target takes the interrupt and runs
  * flush_tlb_func() on its own TLB, on its own clock (Kernel.remoteCycles). Returns the slowest
@@ -125,7 +197,7 @@ function flushOthers(k: Kernel, plan: FlushTlbInfo, start: number, stride: numbe
     k.charge(catHandler, k.costs.ipiHandler);
     applyFlush(other.pv, plan.action[other.id]!, start, plan.strides, stride);
     const work = k.ledger.total() - t0;
-    k.remoteCycles?.(other.id, work);
+    k.remote.charge(other.id, work);
     if (work > slowest) slowest = work;
   }
   return slowest;

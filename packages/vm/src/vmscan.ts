@@ -4,7 +4,7 @@ import type { Kernel } from './kernel.js';
 import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, Lru } from './lru.js';
 import type { Inode } from './page-cache.js';
 import { PG_ACTIVE, PG_DIRTY, PG_LOCKED, PG_REFERENCED } from './page-flags.js';
-import { folioReferenced, tryToUnmap } from './rmap.js';
+import { folioReferenced, TlbUnmapBatch, tryToUnmap, tryToUnmapFlush } from './rmap.js';
 import { swapRefault, workingsetActivation, workingsetEviction, workingsetRefault } from './workingset.js';
 
 /** SWAP_CLUSTER_MAX: folios reclaimed per round. */
@@ -53,6 +53,8 @@ export class Reclaim {
   readonly readUnused: Uint8Array;
   /** Swap slots of the folio being swapped out, per page (-1: page not mapped). */
   readonly slots = new Int32Array(512);
+  /** The unmapped PTEs whose TLB flush is deferred to the end of the batch (tlb_ubc). */
+  readonly ubc = new TlbUnmapBatch();
   // Statistics (reclaim.*).
   scanned = 0;
   reclaimed = 0;
@@ -175,6 +177,8 @@ export class Reclaim {
       }
       freed += this.scanFolio(head, inactive, active);
     }
+    // shrink_folio_list(): the batch's flush before its folios are freed for reuse.
+    tryToUnmapFlush(this.k, this.ubc);
     return freed;
   }
 
@@ -286,6 +290,9 @@ export class Reclaim {
     let dirty = false;
     for (let j = 0; j < n; j++) if ((f.flags[head + j]! & PG_DIRTY) !== 0) dirty = true;
     if (dirty && !inode.shmem) {
+      // try_to_unmap_flush_dirty(): no CPU may still write the folio through a stale TLB entry
+      // while it is written back.
+      tryToUnmapFlush(k, this.ubc);
       // pageout(): the data goes to the file before the frame is reused.
       k.charge(k.catIo, k.costs.ioRequest + k.costs.ioPage * n);
       this.writebacks++;

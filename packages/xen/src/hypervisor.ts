@@ -1,4 +1,4 @@
-import { CycleLedger, Prng, resolveCosts, type CostTable } from '@pte/core';
+import { CycleLedger, Prng, resolveCosts, type CostTable, type RemoteClock } from '@pte/core';
 import { entryPfn, P, PhysMem, RW, type Mmu } from '@pte/arch-x86';
 import { HYPERVISOR } from './abi.js';
 import { XEN_COSTS, type XenCostKey } from './costs.js';
@@ -13,6 +13,19 @@ export { XEN_OK, XEN_EINVAL } from './mm.js';
 const HC_MMU_UPDATE = HYPERVISOR.mmu_update;
 const HC_UPDATE_VA_MAPPING = HYPERVISOR.update_va_mapping;
 const HC_MMUEXT_OP = HYPERVISOR.mmuext_op;
+
+/**
+ * What a flush of other vCPUs costs inside Xen (flush_area_mask: a physical IPI per target pCPU,
+ * spinning until each acks) and the clocks it charges: the same hardware as a native shootdown, so
+ * the run's native costs (docs/cost-model.md).
+ */
+export interface XenSmp {
+  readonly ipiSend: number;
+  readonly ipiLatency: number;
+  readonly ipiHandler: number;
+  readonly lineTransfer: number;
+  readonly clocks: RemoteClock;
+}
 
 export interface XenOptions {
   /** Frames of the guest (its pseudo-physical memory). */
@@ -60,7 +73,16 @@ export class XenHypervisor {
   readonly writable: Uint32Array;
   /** The guest's direct map of each guest frame is writable (1) or read-only (0). */
   readonly directMapRW: Uint8Array;
-  /** @internal */ cpu: Mmu | null = null;
+  /** @internal The MMU of the vCPU making the current hypercall (runOn), or null before attachCpus. */
+  cpu: Mmu | null = null;
+  /** @internal Every vCPU's MMU, by id. */
+  vcpus: Mmu[] = [];
+  /** @internal The vCPU making the current hypercall. */
+  current = 0;
+  /** @internal What a cross-vCPU flush costs and whose clock it charges (attachCpus). */
+  smp: XenSmp | null = null;
+  /** flush_lock (xen/arch/x86/smp.c): when the cross-CPU flush holding it finishes. */
+  flushLockFreeAt = 0;
   strict = false;
   /** @internal */ readonly ledger: CycleLedger;
   /** @internal */ readonly catHypercall: number;
@@ -80,6 +102,9 @@ export class XenHypervisor {
   validatedEntries = 0;
   ptwrEmulations = 0;
   pfBounces = 0;
+  /** MMUEXT_TLB_FLUSH_MULTI / MMUEXT_INVLPG_MULTI operations, and the physical IPIs they sent. */
+  flushMulti = 0;
+  flushIpis = 0;
 
   constructor(o: XenOptions) {
     const xenFrames = o.xenFrames ?? Math.max(256, Math.floor(o.guestFrames / 16));
@@ -111,8 +136,24 @@ export class XenHypervisor {
     this.c = o.costs ?? resolveCosts(XEN_COSTS);
   }
 
-  /** The CPU whose TLB the flush operations act on. */
+  /** The CPU whose TLB the flush operations act on (a one-vCPU domain). */
   attachCpu(mmu: Mmu): void {
+    this.attachCpus([mmu], null);
+  }
+
+  /** The domain's vCPUs, by id; `smp` prices the flushes that reach other vCPUs (needed with several). */
+  attachCpus(mmus: readonly Mmu[], smp: XenSmp | null): void {
+    if (mmus.length > 1 && smp === null) throw new Error('several vCPUs need the cost of flushing each other');
+    this.vcpus = [...mmus];
+    this.smp = smp;
+    this.runOn(0);
+  }
+
+  /** vCPU `id` makes the hypercalls from now on. */
+  runOn(id: number): void {
+    const mmu = this.vcpus[id];
+    if (mmu === undefined) throw new Error(`no vCPU ${id}`);
+    this.current = id;
     this.cpu = mmu;
   }
 

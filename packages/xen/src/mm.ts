@@ -1,13 +1,15 @@
 import { PteError } from '@pte/core';
-import { A, D, entryPfn, isLeaf, P, RW } from '@pte/arch-x86';
+import { A, D, entryPfn, isLeaf, P, RW, type Mmu } from '@pte/arch-x86';
 import {
   MMU_NORMAL_PT_UPDATE,
   MMU_PT_UPDATE_PRESERVE_AD,
   MMUEXT_INVLPG_LOCAL,
+  MMUEXT_INVLPG_MULTI,
   MMUEXT_NEW_BASEPTR,
   MMUEXT_PIN_L1_TABLE,
   MMUEXT_PIN_L4_TABLE,
   MMUEXT_TLB_FLUSH_LOCAL,
+  MMUEXT_TLB_FLUSH_MULTI,
   MMUEXT_UNPIN_TABLE,
   UVMF_FLUSHTYPE_MASK,
   UVMF_INVLPG,
@@ -97,9 +99,57 @@ export function doMmuextOp(x: XenHypervisor, cmd: number, arg: number, vaHi: num
     case MMUEXT_INVLPG_LOCAL:
       cpu?.invlpg(vaHi, vaLo);
       return XEN_OK;
+    case MMUEXT_TLB_FLUSH_MULTI:
+    case MMUEXT_INVLPG_MULTI:
+      return flushMulti(x, cmd === MMUEXT_INVLPG_MULTI, arg, vaHi, vaLo);
     default:
       return refuse(x, `mmuext command ${cmd} is not modelled`);
   }
+}
+
+/**
+ * MMUEXT_TLB_FLUSH_MULTI / MMUEXT_INVLPG_MULTI with a vCPU mask (do_mmuext_op →
+ * vcpumask_to_pcpumask → flush_tlb_mask / flush_tlb_one_mask → flush_area_mask, smp.c): the
+ * calling vCPU flushes here; every other vCPU in the mask is a pCPU that gets a physical IPI and
+ * flushes in Xen's interrupt handler, on its own clock (the guest there is only interrupted).
+ * Xen sends them under its one global flush_lock and spins until the last target acks, so
+ * concurrent flushes from several vCPUs go one after another. Every vCPU runs on its own pCPU
+ * here (none is descheduled, so none is skipped).
+ */
+function flushMulti(x: XenHypervisor, invlpg: boolean, vcpumask: number, vaHi: number, vaLo: number): number {
+  x.flushMulti++;
+  const self = x.current;
+  if ((vcpumask & (1 << self)) !== 0) flushVcpu(x.vcpus[self]!, invlpg, vaHi, vaLo);
+  const smp = x.smp;
+  if (smp === null) return XEN_OK;
+  const catHandler = x.ledger.id('smp.ipi_handler');
+  let targets = 0;
+  let slowest = 0;
+  for (let id = 0; id < x.vcpus.length; id++) {
+    if (id === self || (vcpumask & (1 << id)) === 0) continue;
+    targets++;
+    const t0 = x.ledger.total();
+    x.ledger.charge(catHandler, smp.ipiHandler);
+    flushVcpu(x.vcpus[id]!, invlpg, vaHi, vaLo);
+    const work = x.ledger.total() - t0;
+    smp.clocks.charge(id, work);
+    if (work > slowest) slowest = work;
+  }
+  if (targets === 0) return XEN_OK;
+  x.flushIpis += targets;
+  // flush_lock: the flush waits for the one before it in the host, then holds the lock for its round trip.
+  const now = smp.clocks.now?.() ?? x.ledger.total();
+  const start = now > x.flushLockFreeAt ? now : x.flushLockFreeAt;
+  const round = smp.ipiSend * targets + smp.ipiLatency + slowest + smp.lineTransfer;
+  x.flushLockFreeAt = start + round;
+  x.ledger.charge(x.ledger.id('smp.ipi'), start - now + round);
+  return XEN_OK;
+}
+
+/** One vCPU's part of a MULTI flush: INVLPG of the address, or a full flush of its current context. */
+function flushVcpu(mmu: Mmu, invlpg: boolean, vaHi: number, vaLo: number): void {
+  if (invlpg) mmu.invlpg(vaHi, vaLo);
+  else if (mmu.root >= 0) mmu.writeCr3(mmu.root, mmu.tlb.pcid);
 }
 
 /** The guest's direct-map alias of guest frame `pfn` becomes writable or read-only (__set_pfn_prot). */

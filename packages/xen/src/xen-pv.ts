@@ -7,10 +7,12 @@ import {
   MMU_NORMAL_PT_UPDATE,
   MMU_PT_UPDATE_PRESERVE_AD,
   MMUEXT_INVLPG_LOCAL,
+  MMUEXT_INVLPG_MULTI,
   MMUEXT_NEW_BASEPTR,
   MMUEXT_PIN_L1_TABLE,
   MMUEXT_PIN_L4_TABLE,
   MMUEXT_TLB_FLUSH_LOCAL,
+  MMUEXT_TLB_FLUSH_MULTI,
   MMUEXT_UNPIN_TABLE,
   UVMF_NONE,
 } from './abi.js';
@@ -73,9 +75,14 @@ export class XenPvMmu extends PvMmuOps {
     ledger: CycleLedger = new CycleLedger(),
     costs: CostTable<PvopsCostKey> = resolveCosts(PVOPS_COSTS),
     readonly aliasPolicy: XenAliasPolicy = 'always',
+    /**
+     * vCPU 0's backend, for another vCPU's: PagePinned is a flag of the guest's pages, not of a
+     * CPU, so it is shared; and the hypervisor's counters are published once, by vCPU 0.
+     */
+    private readonly first: XenPvMmu | null = null,
   ) {
     super('xen-pv', xen.mem);
-    this.pagePinned = new Uint8Array(xen.guestFrames);
+    this.pagePinned = first !== null ? first.pagePinned : new Uint8Array(xen.guestFrames);
     this.catWrite = ledger.id('guest.pte_write');
     this.cStore = costs['native.pte_store'];
     this.ledger = ledger;
@@ -98,6 +105,12 @@ export class XenPvMmu extends PvMmuOps {
     super.addCountersTo(c);
     const x = this.xen;
     const add = (name: string, v: number) => c.add(c.id(name), v);
+    add('xen.pin_batches', this.pinBatches);
+    if (this.first !== null) return;
+    if (x.vcpus.length > 1) {
+      add('smp.flush_hypercalls', x.flushMulti);
+      add('xen.flush_ipis', x.flushIpis);
+    }
     add('xen.hypercalls', x.hypercalls);
     for (let op = 0; op < x.byOp.length; op++) if (x.byOp[op] !== 0) add(`xen.op.${hypercallName(op)}`, x.byOp[op]!);
     add('xen.update_entries', x.updateEntries);
@@ -107,7 +120,6 @@ export class XenPvMmu extends PvMmuOps {
     add('xen.pf_bounces', x.pfBounces);
     add('xen.pins', x.pins);
     add('xen.unpins', x.unpins);
-    add('xen.pin_batches', this.pinBatches);
     add('xen.refused', x.refused);
   }
 
@@ -315,12 +327,18 @@ export class XenPvMmu extends PvMmuOps {
   }
 
   /**
-   * A Xen PV guest sends no flush IPIs: xen_flush_tlb_multi() asks Xen with one
-   * MMUEXT_TLB_FLUSH_MULTI / MMUEXT_INVLPG_MULTI and a vCPU mask. The platform runs one vCPU until
-   * that path is modelled, so nothing can reach another vCPU.
+   * xen_flush_tlb_multi(): one MMUEXT_INVLPG_MULTI (exactly one page) or MMUEXT_TLB_FLUSH_MULTI
+   * for the vCPUs in `mask`, through the multicall buffer (batched in lazy MMU mode, issued at
+   * once otherwise); Xen flushes them, this vCPU included.
    */
+  override flushTlbMulti(mask: number, hi: number, lo: number, onePage: boolean): boolean {
+    this.batch(() => this.queueMmuext(onePage ? MMUEXT_INVLPG_MULTI : MMUEXT_TLB_FLUSH_MULTI, mask, hi, lo));
+    return true;
+  }
+
+  /** A Xen PV guest sends no flush IPIs: flushTlbMulti() asks Xen instead. */
   sendFlushIpis(targets: number): void {
-    throw new Error(`xen-pv: a flush reached ${targets} other vCPUs, but this platform runs one`);
+    throw new Error(`xen-pv: ${targets} flush IPIs asked for, but Xen PV flushes other vCPUs by hypercall`);
   }
 
   /** xen_write_cr3: MMUEXT_NEW_BASEPTR (the user base pointer of x86-64 PV is not modelled). */

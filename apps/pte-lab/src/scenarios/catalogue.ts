@@ -11,6 +11,7 @@ import { forkyBuild } from './forky-build.js';
 import { execShell } from './exec-shell.js';
 import { madviseGated } from './madvise-gated.js';
 import { smpPageFaultTest } from './smp-page-fault-test.js';
+import { smpShootdown } from './smp-shootdown.js';
 import type { Scenario } from './scenario.js';
 
 /** Every scenario this build runs, by name (SCENARIOS.md; more arrive with their issues). */
@@ -27,6 +28,7 @@ export const SCENARIOS: readonly Scenario<any>[] = [
   execShell,
   madviseGated,
   smpPageFaultTest,
+  smpShootdown,
 ];
 
 export function getScenario(name: string): Scenario<any> {

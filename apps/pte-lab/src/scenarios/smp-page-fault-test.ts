@@ -4,6 +4,7 @@ import {
   MAX_CPUS,
   type FaultLockPolicy,
   type Machine,
+  type Task,
   type ThreadSpec,
   VM_READ,
   VM_WRITE,
@@ -20,6 +21,8 @@ interface Params {
   readonly writer: boolean;
   /** Each thread's slice its own VMA (guard pages between) rather than one shared VMA. */
   readonly perThreadVmas: boolean;
+  /** Each faulting thread, and the writer, its own process (its own mm and mmap_lock). */
+  readonly perThreadMm: boolean;
 }
 
 /** What one run of the test measured. */
@@ -41,26 +44,31 @@ function pft(ctx: ScenarioContext, p: Params, threads: number, faultLock: FaultL
   const cpus = threads + (p.writer ? 1 : 0);
   const m = ctx.machine({ cpus: Math.max(cpus, ctx.options.cpus ?? 1) });
   const pages = p.size / 4096;
-  const a = m.spawn();
-  // One VMA, or one per thread: the same region with a page unmapped after each slice (a guard
-  // page, which also keeps a real kernel from merging the slices back into one VMA).
-  const stride = p.perThreadVmas ? pages + 1 : pages;
-  const vma = m.mmap(a, { pages: stride * threads, prot: VM_READ | VM_WRITE, shared: false, file: null });
-  const base = vma.start;
-  if (p.perThreadVmas) for (let i = 0; i < threads; i++) m.munmap(a, base + i * stride + pages, 1);
-  const tasks = [a];
-  for (let i = 1; i < cpus; i++) tasks.push(m.spawnThread(a));
   const specs: ThreadSpec[] = [];
-  for (let i = 0; i < threads; i++) {
-    specs.push({
-      task: tasks[i]!,
-      cpu: i,
-      range: { start: base + i * stride, pages },
-      pattern: { kind: 'seq' },
-      kind: 'write',
-    });
+  const slice = (task: Task, cpu: number, start: number) =>
+    specs.push({ task, cpu, range: { start, pages }, pattern: { kind: 'seq' }, kind: 'write' });
+  let writerTask: Task;
+  if (p.perThreadMm) {
+    // A process per faulting thread, and one for the writer: no mm, no mmap_lock is shared.
+    for (let i = 0; i < threads; i++) {
+      const t = m.spawn();
+      slice(t, i, m.mmap(t, { pages, prot: VM_READ | VM_WRITE, shared: false, file: null }).start);
+    }
+    writerTask = m.spawn();
+  } else {
+    // One VMA, or one per thread: the same region with a page unmapped after each slice (a guard
+    // page, which also keeps a real kernel from merging the slices back into one VMA).
+    const a = m.spawn();
+    const stride = p.perThreadVmas ? pages + 1 : pages;
+    const vma = m.mmap(a, { pages: stride * threads, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    if (p.perThreadVmas) for (let i = 0; i < threads; i++) m.munmap(a, vma.start + i * stride + pages, 1);
+    for (let i = 0; i < threads; i++) slice(i === 0 ? a : m.spawnThread(a), i, vma.start + i * stride);
+    writerTask = a;
   }
-  if (p.writer) specs.push({ task: tasks[threads]!, cpu: threads, mapUnmap: { pages: WRITER_PAGES } });
+  if (p.writer) {
+    const w = p.perThreadMm ? writerTask : m.spawnThread(writerTask);
+    specs.push({ task: w, cpu: threads, mapUnmap: { pages: WRITER_PAGES } });
+  }
   m.verify('after setup');
   m.startMeasurement();
   const clocks = m.runThreads(specs, faultLock);
@@ -95,13 +103,14 @@ export const smpPageFaultTest: Scenario<Params> = {
   description: 'pft: N threads write disjoint slices of one anonymous VMA; mmap_lock vs per-VMA locks vs SPF',
   claim:
     'Lespinasse 2021 (seed 004): pft with 48 threads runs 24x one thread with speculative faults and 3.7x the mmap_lock kernel; per-VMA locks give about 75% of that gain (Baghdasaryan 2023).',
-  platforms: ['native', 'kvm-tdp'],
+  platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: {
     threads: `touching threads, one per CPU, 1 to ${MAX_CPUS} (default 4; with writer=on one fewer)`,
     size: 'bytes each thread writes, with unit (default 16MiB)',
     fault_lock: `${FAULT_LOCKS.join(' | ')}: what a fault holds (mmap_lock was mmap_sem before 5.8; default: the profile's, per_vma on linux-6.18)`,
     writer: 'on | off: a thread maps and unmaps 64 KiB with MAP_POPULATE until the others finish (default off)',
     vmas: 'one | per_thread: the slices in one VMA, or each in its own (default one)',
+    mm: 'shared | per_thread: the threads of one process, or a process per thread and one for the writer (default shared)',
   },
   resolve(set) {
     const threads = set.threads !== undefined ? parseCount(set.threads, '--set threads') : 4;
@@ -126,14 +135,27 @@ export const smpPageFaultTest: Scenario<Params> = {
     const vmas = set.vmas ?? 'one';
     if (vmas !== 'one' && vmas !== 'per_thread')
       throw configError(`--set vmas: '${vmas}' is not one of one, per_thread`);
+    const mm = set.mm ?? 'shared';
+    if (mm !== 'shared' && mm !== 'per_thread') throw configError(`--set mm: '${mm}' is not one of shared, per_thread`);
     const text: Record<string, string> = {
+      mm,
       vmas,
       threads: String(threads),
       size: formatSize(size),
       writer: writer ? 'on' : 'off',
     };
     if (faultLock !== null) text.fault_lock = faultLock;
-    return { text, parsed: { threads, size, faultLock, writer, perThreadVmas: vmas === 'per_thread' } };
+    return {
+      text,
+      parsed: {
+        threads,
+        size,
+        faultLock,
+        writer,
+        perThreadVmas: vmas === 'per_thread',
+        perThreadMm: mm === 'per_thread',
+      },
+    };
   },
   defaultMemBytes: (p) => Math.max(256 * 2 ** 20, p.threads * p.size * 2 + 64 * 2 ** 20),
   tableRows: [

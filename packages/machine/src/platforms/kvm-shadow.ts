@@ -3,7 +3,7 @@ import { Mmu, PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { KvmShadowPvMmu, ShadowMmu } from '@pte/kvm-shadow';
 import type { VmPolicy } from '@pte/vm';
-import { FAULT_FIXED_BY_HOST, oneCpuOnly, type Platform, type PlatformCpu, type PlatformSetup } from '../platform.js';
+import { FAULT_FIXED_BY_HOST, type Platform, type PlatformCpu, type PlatformSetup } from '../platform.js';
 
 /**
  * KVM shadow paging: the guest's tables live in guest memory; the CPU walks KVM's shadow tables,
@@ -18,7 +18,6 @@ export class KvmShadowPlatform implements Platform {
   readonly cpus: readonly PlatformCpu[];
 
   constructor(s: PlatformSetup) {
-    oneCpuOnly('kvm-shadow', s.cpus);
     this.mem = new PhysMem(s.frames);
     const shadow = new ShadowMmu({
       gmem: this.mem,
@@ -28,10 +27,25 @@ export class KvmShadowPlatform implements Platform {
       deferredAD: s.deferredAD ?? false,
     });
     this.shadow = shadow;
-    this.mmu = new Mmu(shadow.smem, { ledger: s.ledger, costs: s.costs });
-    shadow.attachCpu(this.mmu);
-    this.pv = new KvmShadowPvMmu(this.mem, shadow, s.ledger, s.costs);
-    this.cpus = [{ mmu: this.mmu, pv: this.pv }];
+    // One real CPU per vCPU, all walking the VM's one set of shadow pages.
+    const mmus = Array.from({ length: s.cpus }, () => new Mmu(shadow.smem, { ledger: s.ledger, costs: s.costs }));
+    shadow.attachCpus(mmus, {
+      ipiSend: s.costs['native.ipi_send'],
+      ipiLatency: s.costs['smp.ipi_latency'],
+      lineTransfer: s.costs['smp.line_transfer'],
+      clocks: s.clocks,
+    });
+    // A KVM guest sends flush IPIs with one KVM_HC_SEND_IPI hypercall (kvm_setup_pv_ipi, 4.19+).
+    this.cpus = mmus.map((mmu, id) => ({
+      mmu,
+      pv: new KvmShadowPvMmu(this.mem, shadow, s.ledger, s.costs, id, s.cpus > 1 ? s.costs['kvm.exit'] : 0),
+    }));
+    this.mmu = this.cpus[0]!.mmu;
+    this.pv = this.cpus[0]!.pv;
+  }
+
+  runOn(id: number): void {
+    this.shadow.runOn(id);
   }
 
   /** The host backs guest memory with 4 KiB pages: guest 2 MiB mappings are not modelled here. */

@@ -3,7 +3,7 @@ import { Mmu, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { XenHypervisor, XenPvMmu } from '@pte/xen';
 import type { VmPolicy } from '@pte/vm';
-import { oneCpuOnly, type Platform, type PlatformCpu, type PlatformSetup } from '../platform.js';
+import type { Platform, PlatformCpu, PlatformSetup } from '../platform.js';
 
 /**
  * Xen PV: the CPU walks machine memory; the guest's frames map onto it through the P2M, and its
@@ -18,22 +18,45 @@ export class XenPvPlatform implements Platform {
   readonly cpus: readonly PlatformCpu[];
 
   constructor(s: PlatformSetup) {
-    oneCpuOnly('xen-pv', s.cpus);
     const xen = new XenHypervisor({ guestFrames: s.frames, seed: s.seed, ledger: s.ledger, costs: s.costs });
     xen.strict = s.check;
     this.xen = xen;
     this.mem = xen.mem;
-    this.mmu = new Mmu(this.mem, { ledger: s.ledger, costs: s.costs });
-    xen.attachCpu(this.mmu);
-    this.pv = new XenPvMmu(
-      xen,
-      this.mmu,
-      s.xenPteWrite ?? s.profile.xenPteWrite,
-      s.ledger,
-      s.costs,
-      s.xenAlias ?? 'always',
+    // One MMU and one backend (its multicall buffer and lazy-MMU state) per vCPU, as Linux keeps
+    // xen_mc_buffer and xen_lazy_mode per CPU; the guest's page flags are shared.
+    const cpus: PlatformCpu[] = [];
+    let first: XenPvMmu | null = null;
+    for (let id = 0; id < s.cpus; id++) {
+      const mmu = new Mmu(this.mem, { ledger: s.ledger, costs: s.costs });
+      const pv: XenPvMmu = new XenPvMmu(
+        xen,
+        mmu,
+        s.xenPteWrite ?? s.profile.xenPteWrite,
+        s.ledger,
+        s.costs,
+        s.xenAlias ?? 'always',
+        first,
+      );
+      first ??= pv;
+      cpus.push({ mmu, pv });
+    }
+    this.cpus = cpus;
+    this.mmu = cpus[0]!.mmu;
+    this.pv = cpus[0]!.pv;
+    xen.attachCpus(
+      cpus.map((c) => c.mmu),
+      {
+        ipiSend: s.costs['native.ipi_send'],
+        ipiLatency: s.costs['smp.ipi_latency'],
+        ipiHandler: s.costs['smp.ipi_handler'],
+        lineTransfer: s.costs['smp.line_transfer'],
+        clocks: s.clocks,
+      },
     );
-    this.cpus = [{ mmu: this.mmu, pv: this.pv }];
+  }
+
+  runOn(id: number): void {
+    this.xen.runOn(id);
   }
 
   /** PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants. */
