@@ -1,7 +1,7 @@
 import { configError, formatSize, parseCount } from '@pte/core';
 import { MAX_CPUS, type Machine, type Task, USER_READ, VM_READ, VM_WRITE } from '@pte/machine';
 import { cachedFileMapping, measuredTotal } from './common.js';
-import { counterOf, fmt, ratio } from './report-helpers.js';
+import { fmt, ratio } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
 const OPS = ['munmap', 'dontneed', 'reclaim'] as const;
@@ -222,7 +222,7 @@ export const smpShootdown: Scenario<Params> = {
           `Reclaiming a multi-threaded process's mapped pages on 8 CPUs sends ${fmt(old)} IPIs per unmapped PTE on linux-3.15 (a flush_tlb_page each) and ${fmt(now)} on linux-6.18 (one flush per batch): ` +
           `${ratio(old, now)} fewer, against Gorman's 15× (900K → 60K interrupts/s on a 4-socket machine, whose batches and CPU count differ). ` +
           `A one-page munmap costs its CPU ${fmt(one)} cycles alone and ${fmt(sixteen)} with 16 CPUs running the process (${ratio(sixteen, one)}); ` +
-          `Xen PV makes ${fmt(rs[6]!.derived['munmap.flush_hypercalls'] ?? 0)} flush hypercalls for ${fmt(rs[6]!.derived['munmap.ops'] ?? 0)} munmaps, and under KVM each flush is one PV send-IPI exit (${fmt(counterOf(rs[8]!, 'kvm.exits'))} exits in the run).`,
+          `Xen PV makes ${fmt(rs[6]!.derived['munmap.flush_hypercalls'] ?? 0)} flush hypercalls for ${fmt(rs[6]!.derived['munmap.ops'] ?? 0)} munmaps (Xen sends the IPIs), and a kvm-tdp guest sends each of its ${fmt(rs[8]!.derived['munmap.flushes'] ?? 0)} munmap flushes with one PV send-IPI hypercall for ${fmt(rs[8]!.derived['munmap.ipis_per_op'] ?? 0)} targets, ${fmt(rs[8]!.derived['munmap.flush_cycles_per_op'] ?? 0)} cycles of flushing per munmap against ${fmt(rs[3]!.derived['munmap.flush_cycles_per_op'] ?? 0)} natively.`,
       };
     },
   },
