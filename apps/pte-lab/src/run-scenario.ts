@@ -185,8 +185,10 @@ export function resolveRun(o: RunOptions): ResolvedRun {
   }
   if (set.thp === 'madvise' && !profile.hasThp)
     throw configError(`--set thp: ${profile.name} has no transparent huge pages (they came in 2.6.38)`);
-  const policy = applyPolicy(profile.policy, set);
-  const settings = machineSettings(set);
+  // A key the scenario defines is the scenario's, even if a common key has the same name.
+  const common = Object.fromEntries(Object.entries(set).filter(([k]) => !(k in scenario.keys)));
+  const policy = applyPolicy(profile.policy, common);
+  const settings = machineSettings(common);
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
   const costs = resolveRunCosts(costSet);

@@ -142,3 +142,36 @@ describe('smp/shootdown', () => {
     }
   });
 });
+
+describe('smp/vmap-scaling', () => {
+  it('2008: every vunmap interrupts the 7 other CPUs under vmlist_lock, so the cost grows with threads; the lazy eras stay flat', async () => {
+    const r = await json('smp/vmap-scaling', '--set', 'rounds=64');
+    const d = (era: string, t: number) => r.derived[`${era}.threads_${t}.cycles_per_op`];
+    expect(r.derived['2008.threads_8.ipis']).toBe(8 * 64 * 7);
+    expect(r.derived['2008.threads_1.ipis']).toBe(64 * 7);
+    expect(r.derived['lazy.threads_8.ipis']).toBe(0); // 8 × 64 × 4 pages stay under lazy_max_pages
+    for (const [a, b] of [
+      [1, 2],
+      [2, 4],
+      [4, 8],
+    ]) {
+      expect(d('2008', b!)).toBeGreaterThan(1.5 * d('2008', a!));
+      expect(Math.abs(d('lazy', b!) / d('lazy', a!) - 1)).toBeLessThan(0.02);
+    }
+    expect(r.counters['lock.vmlist_lock.acquires']).toBe(0); // the result's machine is the 6.18 run: per-CPU blocks
+    const old = await json('smp/vmap-scaling', '--set', 'rounds=64', '--set', 'vmap=2008');
+    expect(old.counters['lock.vmlist_lock.acquires']).toBe(8 * 64 * 2);
+    expect(old.counters['lock.vmlist_lock.contended']).toBeGreaterThan(0);
+  });
+
+  it.each([
+    [['--set', 'vmap=eager'], /^pte-lab: --set vmap: 'eager' is not one of 2008, lazy, 6\.18/],
+    [['--set', 'cpus=4'], /^pte-lab: --set cpus: 4 is outside 8\.\.31/],
+    [['--set', 'rounds=0'], /^pte-lab: --set rounds: 0 is outside/],
+  ])('refuses %j in one line, exit 2', async (args, message) => {
+    const r = await runCli('run', 'smp/vmap-scaling', ...args);
+    expect(r.code).toBe(2);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.err).toMatch(message);
+  });
+});

@@ -53,7 +53,7 @@ import { FAULT_FIXED_BY_HOST, type Platform, type PlatformName } from './platfor
 import { createPlatform } from './platforms/create.js';
 import { Scheduler } from './scheduler.js';
 import { checkTlbsAgainstTables } from './tlb-check.js';
-import { FaultingThread, MapUnmapThread, type ThreadHost } from './thread-run.js';
+import { FaultingThread, MapUnmapThread, VmapThread, type ThreadHost, type VmapEra } from './thread-run.js';
 import type { RunCostKey } from './costs.js';
 
 export interface MachineOptions {
@@ -122,7 +122,13 @@ export interface MapUnmapRun {
   readonly mapUnmap: { readonly pages: number; readonly rounds?: number };
 }
 
-export type ThreadSpec = ThreadRun | MapUnmapRun;
+/** A thread of runThreads that maps `pages` frames into the kernel, touches and unmaps them, `rounds` times. */
+export interface VmapRun {
+  readonly cpu: number;
+  readonly vmap: { readonly era: VmapEra; readonly pages: number; readonly rounds: number };
+}
+
+export type ThreadSpec = ThreadRun | MapUnmapRun | VmapRun;
 
 /** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
 export interface PageRange {
@@ -470,11 +476,17 @@ export class Machine {
       catVmaWait: this.ledger.id('lock.vma.wait'),
       wake: [],
       waitCat: threads.map(() => -1),
-      faultersLeft: threads.filter((t) => !('mapUnmap' in t)).length,
+      faultersLeft: threads.filter((t) => 'range' in t).length,
+      catWalk: this.ledger.id('tlb.walk'),
+      walkRef: this.opts.costs['tlb.walk_ref'],
     };
     threads.forEach((t, id) => {
       if ('mapUnmap' in t) {
         sched.add(new MapUnmapThread(host, id, t.cpu, t.task, t.mapUnmap.pages, t.mapUnmap.rounds ?? -1));
+        return;
+      }
+      if ('vmap' in t) {
+        sched.add(new VmapThread(host, id, t.cpu, t.vmap.era, t.vmap.pages, t.vmap.rounds));
         return;
       }
       const access = ACCESS_USER | (t.kind === 'write' ? ACCESS_WRITE : t.kind === 'fetch' ? ACCESS_FETCH : 0);

@@ -11,6 +11,8 @@ import {
   mmapWriteLock,
   mmapWriteUnlock,
   QUEUED_MMAP,
+  spinLock,
+  spinUnlock,
   unlockFault,
   vmaLockOf,
   VM_READ,
@@ -44,6 +46,9 @@ export interface ThreadHost {
   readonly waitCat: number[];
   /** Touching threads not finished: a writer without a round count stops when none is left. */
   faultersLeft: number;
+  /** tlb.walk's ledger id and tlb.walk_ref's cycles (a vmap thread's touches). */
+  readonly catWalk: number;
+  readonly walkRef: number;
 }
 
 /** Wake the threads a release granted, at the releaser's time; each one's wait goes to its category. */
@@ -341,5 +346,132 @@ export class MapUnmapThread implements SimThread {
     for (let vpn = vma.start; vpn < vma.end; vpn++) m.accessPage(this.task.mm, vpn, ACCESS_USER | ACCESS_WRITE);
     this.state = P_UNLOCK;
     return STEP_RAN;
+  }
+}
+
+// VmapThread states.
+const V_MAP_LOCK = 0;
+const V_MAP = 1;
+const V_MAP_UNLOCK = 2;
+const V_UNMAP_LOCK = 3;
+const V_UNMAP = 4;
+const V_UNMAP_UNLOCK = 5;
+
+/** The vmap allocators of smp/vmap-scaling. */
+export type VmapEra = '2008' | 'lazy' | '6.18';
+
+/**
+ * A thread mapping `pages` frames into the kernel, touching them and unmapping them, `rounds`
+ * times: Nick Piggin's 2008 benchmark of the vmap layer. Per era:
+ * - `2008` (≤ 2.6.27): get_vm_area() and remove_vm_area() take the global vmlist_lock for write,
+ *   and vunmap's flush_tlb_kernel_range() — an IPI to every other CPU, waited for — runs under it;
+ * - `lazy` (the rewrite, 2.6.28) and `6.18`: small maps come from the CPU's own vmap block
+ *   (vm_map_ram → vb_alloc, "a per-CPU allocator for small vmaps"; vm_unmap_ram → vb_free under the
+ *   block's lock), so no line is shared; the PTEs are cleared at once and the flush waits for a
+ *   purge of lazy_max_pages (one flush for all). The two differ in the purge (6.18's per-node lazy
+ *   trees and helpers), which this benchmark reaches rarely. A block's retirement to the lazy list
+ *   (vmap_lazy_nr, vmap_area_lock) is not modelled.
+ * The kernel's touch of each freshly mapped page is a TLB miss: a 4-level walk.
+ */
+export class VmapThread implements SimThread {
+  private state = V_MAP_LOCK;
+  private round = 0;
+  private area = -1;
+  private readonly frames: number[] = [];
+
+  constructor(
+    private readonly h: ThreadHost,
+    readonly id: number,
+    readonly cpu: number,
+    private readonly era: VmapEra,
+    private readonly pages: number,
+    private readonly rounds: number,
+  ) {
+    const f = h.k.frames;
+    for (let i = 0; i < pages; i++) {
+      const pfn = f.allocOrFail(0);
+      f.refcount[pfn] = 1;
+      this.frames.push(pfn);
+    }
+  }
+
+  step(): number {
+    const h = this.h;
+    const k = h.k;
+    const v = h.m.vmalloc();
+    switch (this.state) {
+      case V_MAP_LOCK:
+        if (this.round === this.rounds) return this.done();
+        this.state = V_MAP;
+        if (this.era === '2008') {
+          h.sched.sharedPoint();
+          if (!spinLock(k, v.vmlistLock, v.vmlistLine, this.id)) return this.spin(v.vmlistLock.name);
+        }
+        return this.map();
+      case V_MAP:
+        return this.map();
+      case V_MAP_UNLOCK:
+        if (this.era === '2008') {
+          h.sched.sharedPoint();
+          spinUnlock(k, v.vmlistLock, v.vmlistLine, this.id, h.wake);
+          wakeGranted(h);
+        }
+        // The kernel's first touch of each freshly mapped page misses the TLB: a 4-level walk.
+        k.charge(h.catWalk, this.pages * 4 * h.walkRef);
+        this.state = V_UNMAP_LOCK;
+        return STEP_RAN;
+      case V_UNMAP_LOCK:
+        this.state = V_UNMAP;
+        if (this.era === '2008') {
+          h.sched.sharedPoint();
+          if (!spinLock(k, v.vmlistLock, v.vmlistLine, this.id)) return this.spin(v.vmlistLock.name);
+        }
+        return this.unmap();
+      case V_UNMAP:
+        return this.unmap();
+      default:
+        h.sched.sharedPoint();
+        spinUnlock(k, v.vmlistLock, v.vmlistLine, this.id, h.wake);
+        wakeGranted(h);
+        this.state = V_MAP_LOCK;
+        return STEP_RAN;
+    }
+  }
+
+  /** Spin for `name` until the holder's release resumes this thread (no wake-up: it never slept). */
+  private spin(name: string): number {
+    this.h.waitCat[this.id] = this.h.k.ledger.id(`lock.${name}.wait`);
+    return STEP_BLOCKED;
+  }
+
+  private map(): number {
+    const k = this.h.k;
+    k.charge(k.catFault, k.costs.vmapArea);
+    this.area = this.h.m.vmalloc().vmap(this.frames);
+    this.state = V_MAP_UNLOCK;
+    return STEP_RAN;
+  }
+
+  private unmap(): number {
+    const k = this.h.k;
+    k.charge(k.catZap, k.costs.vmapArea);
+    this.h.m.vmalloc().vunmap(this.area);
+    this.round++;
+    if (this.era === '2008') {
+      this.state = V_UNMAP_UNLOCK;
+    } else {
+      this.state = V_MAP_LOCK;
+    }
+    return STEP_RAN;
+  }
+
+  private done(): number {
+    const f = this.h.k.frames;
+    for (const pfn of this.frames) {
+      f.refcount[pfn] = 0;
+      f.free(pfn, 0);
+    }
+    this.frames.length = 0;
+    return STEP_DONE;
   }
 }

@@ -16,6 +16,7 @@ export type VmCostKey =
   | 'guest.ipi'
   | 'guest.reclaim_scan'
   | 'guest.mmap_call'
+  | 'guest.vmap_area'
   | 'smp.line_transfer'
   | 'smp.ipi_latency'
   | 'smp.ipi_handler'
@@ -78,6 +79,11 @@ export const VM_COSTS: CostDefaults<VmCostKey> = {
     source:
       'estimate: the fixed part of mmap(2) or munmap(2) (entry, get_unmapped_area or the VMA split, vm_area_struct allocation, maple-tree update), about 1 us; charged only by the several-CPU writer threads',
   },
+  'guest.vmap_area': {
+    cycles: 900,
+    source:
+      'estimate: finding and inserting, or removing, one vmap area (the 2008 vmlist walk, the rewrite\'s rbtree or per-CPU block bitmap), about 0.3 us; no primary figure; charged only by the several-CPU vmap threads',
+  },
   'smp.line_transfer': {
     cycles: 84,
     source:
@@ -122,6 +128,7 @@ export class VmCosts {
   readonly ipi: number;
   readonly reclaimScan: number;
   readonly mmapCall: number;
+  readonly vmapArea: number;
   readonly lineTransfer: number;
   readonly ipiLatency: number;
   readonly ipiHandler: number;
@@ -145,6 +152,7 @@ export class VmCosts {
     this.ipi = t['guest.ipi'];
     this.reclaimScan = t['guest.reclaim_scan'];
     this.mmapCall = t['guest.mmap_call'];
+    this.vmapArea = t['guest.vmap_area'];
     this.lineTransfer = t['smp.line_transfer'];
     this.ipiLatency = t['smp.ipi_latency'];
     this.ipiHandler = t['smp.ipi_handler'];

@@ -83,3 +83,5 @@ export {
   vmaLockOf,
 } from './fault-lock.js';
 export type { FaultLockPolicy } from './fault-lock.js';
+export { spinLock, spinUnlock } from './spinlock.js';
+export { flushTlbKernelAll } from './tlb-gather.js';

@@ -121,6 +121,29 @@ function deliverFlush(k: Kernel, plan: FlushTlbInfo, start: number, stride: numb
 }
 
 /**
+ * flush_tlb_kernel_range() beyond the single-page ceiling with several CPUs: on_each_cpu(
+ * do_flush_tlb_all) — kernel mappings are every CPU's, so every other online CPU takes an IPI and
+ * flushes everything (no mm_cpumask, no lazy CPU skipped), and the sender waits for them; under
+ * Xen PV one hypercall for all vCPUs.
+ */
+export function flushTlbKernelAll(k: Kernel): void {
+  const cpu = k.cpu;
+  const all = (2 ** k.cpus.length - 1) | 0;
+  if (k.cpus.length > 1 && k.pv.flushTlbMulti(all, 0, 0, false)) {
+    k.stats.tlbFlushCalls++;
+    k.charge(k.catFlush, k.costs.flushTlbCall);
+    k.stats.tlbFlushFull++;
+    return;
+  }
+  const plan = cpu.flushInfo.set(0, false, 0);
+  plan.action.fill(FLUSH_FULL);
+  plan.strides = 0;
+  plan.remote = k.cpus.length - 1;
+  plan.ipiMask = all & ~(1 << cpu.id);
+  deliverFlush(k, plan, 0, 1);
+}
+
+/**
  * arch_tlbbatch_flush() (reclaim's try_to_unmap_flush): a full flush of every CPU in `mask` that
  * is not lazy (flush_tlb_info with no mm: should_flush_tlb() is true for them), by IPI, or one
  * MMUEXT_TLB_FLUSH_MULTI under Xen PV.

@@ -4,6 +4,9 @@ import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_VMALLOC } from './page-flags.js';
 import { pteTableFor } from './pgtable.js';
+import { flushTlbKernelAll } from './tlb-gather.js';
+import { RwSem } from './rwsem.js';
+import { SharedLine } from './cache-line.js';
 
 /** VMALLOC_START of x86-64 with 4-level paging (0xffffc90000000000) as a page number. */
 export const VMALLOC_START_VPN = 0xffffc90000000;
@@ -67,6 +70,12 @@ export class Vmalloc {
   unmapAliasCalls = 0;
   /** Page-table frames handed out while still aliased (notePtFrame; not a published counter). */
   aliasedPtFrames = 0;
+  /**
+   * 2008's global vmlist_lock on several CPUs (spinlock.ts): an rwlock that get_vm_area and
+   * remove_vm_area take for write; the vunmap flush runs under it.
+   */
+  readonly vmlistLock = new RwSem('vmlist_lock');
+  readonly vmlistLine = new SharedLine();
 
   /** Publish the counters (vmap.*). */
   addCountersTo(c: Counters): void {
@@ -77,6 +86,10 @@ export class Vmalloc {
     add('vmap.flushes', this.flushes);
     add('vmap.ipis', this.ipis);
     add('vmap.unmap_aliases', this.unmapAliasCalls);
+    if (this.k.cpus.length > 1) {
+      add('lock.vmlist_lock.acquires', this.vmlistLock.acquires);
+      add('lock.vmlist_lock.contended', this.vmlistLock.contended);
+    }
   }
 
   constructor(
@@ -219,10 +232,19 @@ export class Vmalloc {
     area.mapped = false;
   }
 
-  /** flush_tlb_kernel_range(): a global flush here and an IPI to every other CPU. */
+  /**
+   * flush_tlb_kernel_range(): a global flush here and an IPI to every other CPU. With several
+   * CPUs in the machine they are interrupted for real (flushTlbKernelAll, each on its own clock);
+   * with one, `nrCpus` stands for the machine's CPUs and each other CPU's IPI costs guest.ipi.
+   */
   private flushKernelRange(): void {
     const k = this.k;
     this.flushes++;
+    if (k.cpus.length > 1) {
+      this.ipis += k.cpus.length - 1;
+      flushTlbKernelAll(k);
+      return;
+    }
     this.ipis += this.policy.nrCpus - 1;
     k.stats.tlbFlushCalls++;
     k.stats.tlbFlushFull++;

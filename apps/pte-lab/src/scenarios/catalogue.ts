@@ -12,6 +12,7 @@ import { execShell } from './exec-shell.js';
 import { madviseGated } from './madvise-gated.js';
 import { smpPageFaultTest } from './smp-page-fault-test.js';
 import { smpShootdown } from './smp-shootdown.js';
+import { smpVmapScaling } from './smp-vmap-scaling.js';
 import type { Scenario } from './scenario.js';
 
 /** Every scenario this build runs, by name (SCENARIOS.md; more arrive with their issues). */
@@ -29,6 +30,7 @@ export const SCENARIOS: readonly Scenario<any>[] = [
   madviseGated,
   smpPageFaultTest,
   smpShootdown,
+  smpVmapScaling,
 ];
 
 export function getScenario(name: string): Scenario<any> {
