@@ -82,7 +82,7 @@ export const VM_COSTS: CostDefaults<VmCostKey> = {
   'guest.vmap_area': {
     cycles: 900,
     source:
-      'estimate: finding and inserting, or removing, one vmap area (the 2008 vmlist walk, the rewrite\'s rbtree or per-CPU block bitmap), about 0.3 us; no primary figure; charged only by the several-CPU vmap threads',
+      "estimate: finding and inserting, or removing, one vmap area (the 2008 vmlist walk, the rewrite's rbtree or per-CPU block bitmap), about 0.3 us; no primary figure; charged only by the several-CPU vmap threads",
   },
   'smp.line_transfer': {
     cycles: 84,

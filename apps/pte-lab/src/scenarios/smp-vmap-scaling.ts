@@ -50,7 +50,8 @@ function vmapRun(ctx: ScenarioContext, p: Params, era: VmapEra, threads: number)
  */
 export const smpVmapScaling: Scenario<Params> = {
   name: 'smp/vmap-scaling',
-  description: "Piggin's vmap benchmark: map+touch+unmap of 4 pages by 1, 2, 4, 8 threads; 2008 vs the lazy rewrite vs 6.18",
+  description:
+    "Piggin's vmap benchmark: map+touch+unmap of 4 pages by 1, 2, 4, 8 threads; 2008 vs the lazy rewrite vs 6.18",
   claim:
     'Piggin 2008 (linux-mm.md §7.1): ns per map+touch+unmap of 4 pages, threads 1/2/4/8: 14700/33600/49500/70631 before the rewrite, 2900/3000/2800/2900 after ("already 25x faster"); the cost was vmlist_lock and broadcast flush IPIs.',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
@@ -64,7 +65,10 @@ export const smpVmapScaling: Scenario<Params> = {
     if (!ERAS.includes(era)) throw configError(`--set vmap: '${set.vmap}' is not one of ${ERAS.join(', ')}`);
     const cpus = set.cpus !== undefined ? parseCount(set.cpus, '--set cpus') : 8;
     if (cpus < 8 || cpus > MAX_CPUS)
-      throw configError(`--set cpus: ${cpus} is outside 8..${MAX_CPUS}`, 'the benchmark runs up to 8 threads, one per CPU');
+      throw configError(
+        `--set cpus: ${cpus} is outside 8..${MAX_CPUS}`,
+        'the benchmark runs up to 8 threads, one per CPU',
+      );
     const rounds = set.rounds !== undefined ? parseCount(set.rounds, '--set rounds') : 1024;
     if (rounds < 1 || rounds > 1 << 20) throw configError(`--set rounds: ${rounds} is outside 1..${1 << 20}`);
     return { text: { vmap: era, cpus: String(cpus), rounds: String(rounds) }, parsed: { cpus, rounds, era } };
@@ -72,12 +76,10 @@ export const smpVmapScaling: Scenario<Params> = {
   defaultMemBytes: () => 128 * 2 ** 20,
   tableRows: [
     ...ERAS.flatMap((era) =>
-      THREADS.map(
-        (t): readonly [string, string] => [
-          `${era}, ${t} thread${t > 1 ? 's' : ''}: cycles per map+touch+unmap`,
-          `derived.${era}.threads_${t}.cycles_per_op`,
-        ],
-      ),
+      THREADS.map((t): readonly [string, string] => [
+        `${era}, ${t} thread${t > 1 ? 's' : ''}: cycles per map+touch+unmap`,
+        `derived.${era}.threads_${t}.cycles_per_op`,
+      ]),
     ),
     ['2008, 8 threads: flush IPIs', 'derived.2008.threads_8.ipis'],
     ['6.18, 8 threads: flush IPIs', 'derived.6.18.threads_8.ipis'],
