@@ -175,3 +175,32 @@ describe('smp/vmap-scaling', () => {
     expect(r.err).toMatch(message);
   });
 });
+
+describe('smp/ebizzy', () => {
+  it('every chunk page faults once; per-VMA locks beat mmap_lock, whose writers and faults queue', async () => {
+    const r = await json('smp/ebizzy', '--set', 'threads=4', '--set', 'rounds=4', '--set', 'chunk=64KiB');
+    expect(r.params.fault_lock).toBe('per_vma');
+    expect(r.counters['faults.total']).toBe(4 * 4 * 16);
+    expect(r.counters['lock.mmap_lock.acquires']).toBeGreaterThanOrEqual(4 * 4 * 2); // every mmap and munmap
+    expect(r.derived['mmap_lock.speedup']).toBe(1);
+    expect(r.derived['per_vma.speedup']).toBeGreaterThan(1);
+    const old = await json('smp/ebizzy', '--set', 'threads=4', '--set', 'rounds=4', '--profile', 'linux-3.15');
+    expect(old.derived['per_vma.speedup']).toBeUndefined(); // 3.15 has mmap_lock only
+  });
+
+  it('refuses one thread and a fault lock the profile lacks', async () => {
+    for (const [args, message] of [
+      [['--set', 'threads=1'], /^pte-lab: --set threads: 1 is outside 2\.\.31/],
+      [
+        ['--set', 'fault_lock=per_vma', '--profile', 'linux-2.6.27'],
+        /^pte-lab: --set fault_lock: linux-2\.6\.27 has no per_vma/,
+      ],
+      [['--set', 'chunk=1000'], /^pte-lab: --set chunk: '1000' is not a multiple of 4KiB/],
+    ] as const) {
+      const r = await runCli('run', 'smp/ebizzy', ...args);
+      expect(r.code).toBe(2);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(message);
+    }
+  });
+});

@@ -7,7 +7,16 @@
 // The machine: processes and files (spawn, mmap, fork, exec, exit, createFile, writeFile …),
 // touching memory (touch, accessRun), measuring (startMeasurement, ledger phases, counters).
 export { Machine, ACCESS_SEGV, ACCESS_NONCANONICAL, USER_READ, USER_WRITE, USER_FETCH } from './machine.js';
-export type { MachineOptions, AccessKind, PageRange, ThreadRun, MapUnmapRun, VmapRun, ThreadSpec } from './machine.js';
+export type {
+  MachineOptions,
+  AccessKind,
+  PageRange,
+  ThreadRun,
+  MapUnmapRun,
+  VmapRun,
+  ChunkRun,
+  ThreadSpec,
+} from './machine.js';
 export type { VmapEra } from './thread-run.js';
 export { PLATFORMS, IMPLEMENTED_PLATFORMS, parsePlatform } from './platform.js';
 export type { PlatformName } from './platform.js';

@@ -53,7 +53,14 @@ import { FAULT_FIXED_BY_HOST, type Platform, type PlatformName } from './platfor
 import { createPlatform } from './platforms/create.js';
 import { Scheduler } from './scheduler.js';
 import { checkTlbsAgainstTables } from './tlb-check.js';
-import { FaultingThread, MapUnmapThread, VmapThread, type ThreadHost, type VmapEra } from './thread-run.js';
+import {
+  ChunkThread,
+  FaultingThread,
+  MapUnmapThread,
+  VmapThread,
+  type ThreadHost,
+  type VmapEra,
+} from './thread-run.js';
 import type { RunCostKey } from './costs.js';
 
 export interface MachineOptions {
@@ -128,7 +135,14 @@ export interface VmapRun {
   readonly vmap: { readonly era: VmapEra; readonly pages: number; readonly rounds: number };
 }
 
-export type ThreadSpec = ThreadRun | MapUnmapRun | VmapRun;
+/** A thread of runThreads that maps a chunk of `pages` anonymous pages, writes it and unmaps it, `rounds` times (ebizzy -m). */
+export interface ChunkRun {
+  readonly task: Task;
+  readonly cpu: number;
+  readonly chunks: { readonly pages: number; readonly rounds: number };
+}
+
+export type ThreadSpec = ThreadRun | MapUnmapRun | VmapRun | ChunkRun;
 
 /** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
 export interface PageRange {
@@ -483,6 +497,10 @@ export class Machine {
     threads.forEach((t, id) => {
       if ('mapUnmap' in t) {
         sched.add(new MapUnmapThread(host, id, t.cpu, t.task, t.mapUnmap.pages, t.mapUnmap.rounds ?? -1));
+        return;
+      }
+      if ('chunks' in t) {
+        sched.add(new ChunkThread(host, id, t.cpu, t.task, t.chunks.pages, t.chunks.rounds, this.opts.seed));
         return;
       }
       if ('vmap' in t) {

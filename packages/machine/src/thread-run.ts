@@ -100,6 +100,8 @@ export class FaultingThread implements SimThread {
     pattern: PatternSpec,
     private readonly access: number,
     seed: number,
+    /** It is a touching thread of its own (a writer waits for it), not one chunk of another thread's work. */
+    private readonly counted = true,
   ) {
     this.order = new AccessStream(pattern, pages, new Prng(seed, `thread.${id}`));
     this.mm = task.mm;
@@ -127,7 +129,7 @@ export class FaultingThread implements SimThread {
     }
     if (this.vpn < 0) {
       if (this.order.fill(this.buf) === 0) {
-        this.h.faultersLeft--;
+        if (this.counted) this.h.faultersLeft--;
         return STEP_DONE;
       }
       this.vpn = this.start + this.buf[0]!;
@@ -473,5 +475,135 @@ export class VmapThread implements SimThread {
     }
     this.frames.length = 0;
     return STEP_DONE;
+  }
+}
+
+// ChunkThread states.
+const C_MAP_LOCK = 0;
+const C_MAP = 1;
+const C_MAP_UNLOCK = 2;
+const C_TOUCH = 3;
+const C_UNMAP_LOCK = 4;
+const C_UNMAP = 5;
+const C_UNMAP_UNLOCK = 6;
+
+/**
+ * An ebizzy thread (ebizzy -m: every chunk mmap'd): `rounds` times, map a chunk of `pages`
+ * anonymous pages under mmap_lock for write, write every page (each fault under the run's fault
+ * lock, as a touching thread does), and unmap it under mmap_lock for write (write-locking its VMA,
+ * draining the VMA's fault readers; the flush reaches every CPU running the mm). ebizzy's search
+ * through the chunk is TLB hits the model does not count. munmap keeps the write lock through the
+ * zap (the kernel downgrades first; docs/smp-notes.md §1.3).
+ */
+export class ChunkThread implements SimThread {
+  private state = C_MAP_LOCK;
+  private round = 0;
+  private vma: Vma | null = null;
+  private inner: FaultingThread | null = null;
+  private woken = false;
+  private loaded = false;
+
+  constructor(
+    private readonly h: ThreadHost,
+    readonly id: number,
+    readonly cpu: number,
+    private readonly task: Task,
+    private readonly pages: number,
+    private readonly rounds: number,
+    private readonly seed: number,
+  ) {}
+
+  step(): number {
+    const h = this.h;
+    const k = h.k;
+    const mm = this.task.mm;
+    switch (this.state) {
+      case C_MAP_LOCK:
+      case C_UNMAP_LOCK:
+        if (this.state === C_MAP_LOCK && this.round === this.rounds) return STEP_DONE;
+        if (!this.loaded) {
+          h.m.switchTo(this.task);
+          this.loaded = true;
+          return STEP_RAN;
+        }
+        h.sched.sharedPoint();
+        this.state = this.state === C_MAP_LOCK ? C_MAP : C_UNMAP;
+        if (!mmapWriteLock(k, mm, this.id)) return this.block(h.catMmapWait);
+        return this.state === C_MAP ? this.map() : this.unmap();
+      case C_MAP:
+        return this.map();
+      case C_UNMAP:
+        return this.unmap();
+      case C_MAP_UNLOCK:
+      case C_UNMAP_UNLOCK: {
+        h.sched.sharedPoint();
+        mmapWriteUnlock(k, mm, this.id, h.wake);
+        wakeGranted(h);
+        if (this.state === C_UNMAP_UNLOCK) {
+          this.state = C_MAP_LOCK;
+          return STEP_RAN;
+        }
+        const vma = this.vma!;
+        this.inner = new FaultingThread(
+          h,
+          this.id,
+          this.cpu,
+          this.task,
+          vma.start,
+          this.pages,
+          { kind: 'seq' },
+          ACCESS_USER | ACCESS_WRITE,
+          this.seed,
+          false,
+        );
+        this.state = C_TOUCH;
+        return STEP_RAN;
+      }
+      default: {
+        const r = this.inner!.step();
+        if (r !== STEP_DONE) return r;
+        this.inner = null;
+        this.state = C_UNMAP_LOCK;
+        return STEP_RAN;
+      }
+    }
+  }
+
+  private block(cat: number): number {
+    this.h.waitCat[this.id] = cat;
+    this.woken = true;
+    return STEP_BLOCKED;
+  }
+
+  private wokenUp(): void {
+    if (!this.woken) return;
+    this.woken = false;
+    this.h.k.charge(this.h.waitCat[this.id]!, this.h.k.costs.wakeup);
+  }
+
+  private map(): number {
+    const k = this.h.k;
+    this.wokenUp();
+    k.charge(k.catFault, k.costs.mmapCall);
+    this.vma = this.h.m.mmap(this.task, { pages: this.pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    this.state = C_MAP_UNLOCK;
+    return STEP_RAN;
+  }
+
+  private unmap(): number {
+    const h = this.h;
+    const k = h.k;
+    this.wokenUp();
+    const vma = this.vma!;
+    const lock = vmaLockOf(vma);
+    if (!lock.startWrite(this.task.mm.mmapLock.seq, this.id)) return this.block(h.catVmaWait);
+    k.charge(k.catZap, k.costs.mmapCall);
+    h.m.munmap(this.task, vma.start, this.pages);
+    h.m.verify('after a chunk thread munmap');
+    lock.detached = true;
+    this.vma = null;
+    this.round++;
+    this.state = C_UNMAP_UNLOCK;
+    return STEP_RAN;
   }
 }

@@ -13,6 +13,7 @@ import { madviseGated } from './madvise-gated.js';
 import { smpPageFaultTest } from './smp-page-fault-test.js';
 import { smpShootdown } from './smp-shootdown.js';
 import { smpVmapScaling } from './smp-vmap-scaling.js';
+import { smpEbizzy } from './smp-ebizzy.js';
 import type { Scenario } from './scenario.js';
 
 /** Every scenario this build runs, by name (SCENARIOS.md; more arrive with their issues). */
@@ -31,6 +32,7 @@ export const SCENARIOS: readonly Scenario<any>[] = [
   smpPageFaultTest,
   smpShootdown,
   smpVmapScaling,
+  smpEbizzy,
 ];
 
 export function getScenario(name: string): Scenario<any> {

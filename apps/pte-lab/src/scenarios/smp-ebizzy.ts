@@ -1,0 +1,141 @@
+import { configError, formatSize, parseCount, parseSize } from '@pte/core';
+import { FAULT_LOCKS, MAX_CPUS, type FaultLockPolicy, type Machine, type ThreadSpec } from '@pte/machine';
+import { fmt } from './report-helpers.js';
+import type { Scenario, ScenarioContext } from './scenario.js';
+
+interface Params {
+  readonly threads: number;
+  readonly chunk: number;
+  readonly rounds: number;
+  /** null: the profile's default. */
+  readonly faultLock: FaultLockPolicy | null;
+}
+
+/** One run: `threads` chunk threads of one process under `lock`; wall cycles per chunk. */
+function ebizzy(ctx: ScenarioContext, p: Params, lock: FaultLockPolicy): { m: Machine; perChunk: number } {
+  const m = ctx.machine({ cpus: Math.max(p.threads, ctx.options.cpus ?? 1) });
+  const a = m.spawn();
+  const specs: ThreadSpec[] = [];
+  for (let i = 0; i < p.threads; i++) {
+    specs.push({ task: i === 0 ? a : m.spawnThread(a), cpu: i, chunks: { pages: p.chunk / 4096, rounds: p.rounds } });
+  }
+  m.verify('after setup');
+  m.startMeasurement();
+  const clocks = m.runThreads(specs, lock);
+  let makespan = 0;
+  for (let i = 0; i < p.threads; i++) makespan = Math.max(makespan, clocks[i]!);
+  return { m, perChunk: makespan / p.rounds };
+}
+
+/**
+ * smp/ebizzy (SCENARIOS.md): ebizzy -m, the benchmark of the speculative-fault series (Dufour SPF
+ * v11: +100% records/s on a 16-CPU x86 VM; per-VMA locks ≈75% of SPF's gain): every thread maps a
+ * chunk, writes it (one fault per page) and unmaps it, again and again, so faults meet mmap_lock
+ * writers all the time. Each fault lock the profile has runs; `cycles_per_op` is wall cycles per
+ * chunk of one thread, and `<lock>.speedup` the throughput against mmap_lock. The model's `spf` is
+ * Lespinasse's (2021): one sequence count for the whole mm, so any mmap or munmap anywhere aborts
+ * every speculative fault in flight; Dufour's series (the +100%) checked a per-VMA sequence count
+ * instead, which behaves like the per-VMA locks here.
+ */
+export const smpEbizzy: Scenario<Params> = {
+  name: 'smp/ebizzy',
+  description: 'ebizzy -m: threads map, write and unmap chunks; mmap_lock vs per-VMA locks vs speculative faults',
+  claim:
+    'Dufour SPF v11 (linux-mm.md §8): ebizzy -mTt on a 16-CPU x86 VM 742.57 → 1490.24 records/s (+100.69%) with speculative faults; per-VMA locks give about 75% of the SPF gain (Baghdasaryan 2023).',
+  platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
+  keys: {
+    threads: `threads, one per CPU, 2 to ${MAX_CPUS} (default 16, Dufour's VM)`,
+    chunk: 'bytes per chunk, with unit (default 256KiB)',
+    rounds: 'chunks per thread (default 32)',
+    fault_lock: `${FAULT_LOCKS.join(' | ')}: the lock of the result's run (every lock the profile has runs; default: the profile's)`,
+  },
+  resolve(set) {
+    const threads = set.threads !== undefined ? parseCount(set.threads, '--set threads') : 16;
+    if (threads < 2 || threads > MAX_CPUS) throw configError(`--set threads: ${threads} is outside 2..${MAX_CPUS}`);
+    const chunk = set.chunk !== undefined ? parseSize(set.chunk, '--set chunk') : 256 * 1024;
+    if (chunk < 4096 || chunk % 4096 !== 0 || chunk > 2 ** 30)
+      throw configError(`--set chunk: '${set.chunk}' is not a multiple of 4KiB from 4KiB to 1GiB`);
+    const rounds = set.rounds !== undefined ? parseCount(set.rounds, '--set rounds') : 32;
+    if (rounds < 1 || rounds > 65536) throw configError(`--set rounds: ${rounds} is outside 1..65536`);
+    let faultLock: FaultLockPolicy | null = null;
+    if (set.fault_lock !== undefined) {
+      if (!(FAULT_LOCKS as readonly string[]).includes(set.fault_lock))
+        throw configError(`--set fault_lock: '${set.fault_lock}' is not one of ${FAULT_LOCKS.join(', ')}`);
+      faultLock = set.fault_lock as FaultLockPolicy;
+    }
+    const text: Record<string, string> = { threads: String(threads), chunk: formatSize(chunk), rounds: String(rounds) };
+    return { text, parsed: { threads, chunk, rounds, faultLock } };
+  },
+  defaultMemBytes: (p) => Math.max(128 * 2 ** 20, p.threads * p.chunk * 2 + 64 * 2 ** 20),
+  tableRows: [
+    ['fault lock', 'params.fault_lock'],
+    ['wall cycles per chunk per thread (op)', 'derived.cycles_per_op'],
+    ...FAULT_LOCKS.flatMap((lock) => [
+      [`${lock}: wall cycles per chunk`, `derived.${lock}.cycles_per_op`] as const,
+      [`${lock}: throughput against mmap_lock`, `derived.${lock}.speedup`] as const,
+    ]),
+    ['mmap_lock acquires', 'counters.lock.mmap_lock.acquires'],
+    ['mmap_lock contended', 'counters.lock.mmap_lock.contended'],
+    ['speculative faults aborted', 'counters.spf.aborts'],
+    ['flush IPIs', 'counters.smp.ipis'],
+  ],
+  run(ctx, p) {
+    const profile = ctx.options.profile;
+    const own = p.faultLock ?? profile.faultLocks[0]!;
+    if (!profile.faultLocks.includes(own)) {
+      throw configError(
+        `--set fault_lock: ${profile.name} has no ${own}`,
+        `it has ${profile.faultLocks.join(', ')}: per-VMA locks came in 6.4, and speculative faults are modelled on linux-6.18 only`,
+      );
+    }
+    if (ctx.options.cpus !== undefined && ctx.options.cpus < p.threads) {
+      throw configError(
+        `--set threads: ${p.threads} threads need ${p.threads} CPUs, --set cpus is ${ctx.options.cpus}`,
+        'one thread per CPU: the model does not time-slice',
+      );
+    }
+    const derived: Record<string, number> = {};
+    let result: Machine | null = null;
+    const base = ebizzy(ctx, p, 'mmap_lock');
+    for (const lock of profile.faultLocks) {
+      const r = lock === 'mmap_lock' ? base : ebizzy(ctx, p, lock);
+      derived[`${lock}.cycles_per_op`] = r.perChunk;
+      derived[`${lock}.speedup`] = base.perChunk / r.perChunk;
+      const c = r.m.measuredCounters();
+      if (lock === 'spf') {
+        derived['spf.attempts'] = c['spf.attempts'] ?? 0;
+        derived['spf.aborts'] = c['spf.aborts'] ?? 0;
+      }
+      if (lock === own) {
+        result = r.m;
+        derived.cycles_per_op = r.perChunk;
+      }
+    }
+    return { machine: result!, derived, params: { fault_lock: own } };
+  },
+  report: {
+    runs: [{ set: [] }],
+    charts: ([r]) => [
+      {
+        title: 'ebizzy -m, 16 threads: throughput against mmap_lock (linux-6.18, native)',
+        kind: 'bar',
+        xLabel: 'fault lock',
+        yLabel: 'speed-up',
+        series: [{ name: 'speed-up', points: FAULT_LOCKS.map((l) => [l, r!.derived[`${l}.speedup`] ?? 0] as const) }],
+      },
+    ],
+    finding: ([r]) => {
+      const vma = r!.derived['per_vma.speedup'] ?? 0;
+      const spf = r!.derived['spf.speedup'] ?? 0;
+      const within2 = (model: number, paper: number) => model >= paper / 2 && model <= paper * 2;
+      // Published: SPF +100% (2.0x); per-VMA locks about 75% of that gain (1.75x).
+      return {
+        agrees: within2(vma, 1.75) ? 'partly' : 'no',
+        text:
+          `ebizzy -m with 16 threads: per-VMA locks run ${fmt(vma)}× the mmap_lock kernel (published ≈1.75×: 75% of Dufour's +100%), and Lespinasse's speculative faults ${fmt(spf)}×: ` +
+          `with a mapping or unmapping somewhere in the mm nearly all the time, the mm-wide sequence count aborts speculative faults (${fmt(r!.derived['spf.aborts'] ?? 0)} of ${fmt(r!.derived['spf.attempts'] ?? 0)} attempts), and each abort waits for mmap_lock behind the writers, while Dufour's series, which gave the +100%, checked each VMA's own count, as per-VMA locks do. ` +
+          `The model keeps munmap's write lock through the zap (the kernel downgrades first), which overstates mmap_lock's cost, and models none of the allocator's shared lines.`,
+      };
+    },
+  },
+};
