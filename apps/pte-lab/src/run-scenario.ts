@@ -179,7 +179,7 @@ export function resolveRun(o: RunOptions): ResolvedRun {
     else if (!(key in COMMON_KEYS)) {
       throw configError(
         `unknown --set key '${key}' for ${scenario.name}`,
-        `keys: ${[...Object.keys(scenario.keys), ...Object.keys(COMMON_KEYS)].join(', ')}`,
+        `keys: ${[...new Set([...Object.keys(scenario.keys), ...Object.keys(COMMON_KEYS)])].join(', ')}`,
       );
     }
   }

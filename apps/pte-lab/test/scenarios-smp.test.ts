@@ -124,6 +124,19 @@ describe('smp/shootdown', () => {
     expect(one.derived['munmap.flush_hypercalls']).toBe(0);
   });
 
+  it("KVM shadow paging: KVM's own remote flushes are counted apart, and no figure is negative", async () => {
+    const r = await run('--set', 'threads=4', '--platform', 'kvm-shadow');
+    expect(r.derived['munmap.ipis_per_op']).toBe(3);
+    expect(r.derived['munmap.kvm_remote_flushes']).toBeGreaterThan(0);
+    for (const [k, v] of Object.entries(r.derived)) expect([k, (v as number) >= 0]).toEqual([k, true]);
+  });
+
+  it('refuses more threads than --set cpus', async () => {
+    const r = await runCli('run', 'smp/shootdown', '--set', 'threads=8', '--set', 'cpus=4');
+    expect(r.code).toBe(2);
+    expect(r.err.trim()).toMatch(/^pte-lab: --set threads: 8 threads need 8 CPUs, --set cpus is 4/);
+  });
+
   it('runs with --check on every platform', async () => {
     for (const platform of ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp']) {
       const r = await runCli(
@@ -202,5 +215,30 @@ describe('smp/ebizzy', () => {
       expect(r.err.trim().split('\n')).toHaveLength(1);
       expect(r.err).toMatch(message);
     }
+  });
+});
+
+describe('threads in the thread/* scenarios', () => {
+  it('thread/anon-prefault with 4 threads: the same faults as one, and a wall time', async () => {
+    const one = await json('thread/anon-prefault', '--set', 'size=1MiB');
+    const four = await json('thread/anon-prefault', '--set', 'size=1MiB', '--set', 'threads=4');
+    expect(one.params.threads).toBeUndefined();
+    expect(one.derived['seq.off.wall_cycles']).toBeUndefined();
+    expect(four.params.threads).toBe('4');
+    expect(four.derived['seq.off.faults']).toBe(one.derived['seq.off.faults']);
+    expect(four.derived['seq.fixed.faults']).toBe(one.derived['seq.fixed.faults']);
+    expect(four.derived['seq.off.wall_cycles']).toBeLessThan(four.derived['seq.off.cycles']);
+  });
+
+  it('thread/minor-fault-around with 4 threads: the same faults, a shorter wall time than its cycles', async () => {
+    const one = await json('thread/minor-fault-around', '--set', 'size=4MiB');
+    const four = await json('thread/minor-fault-around', '--set', 'size=4MiB', '--set', 'threads=4');
+    expect(four.counters['faults.total']).toBe(one.counters['faults.total']);
+    expect(four.derived['window1.faults']).toBe(one.derived['window1.faults']);
+    expect(four.derived.wall_cycles).toBeLessThan(four.cycles.total);
+    expect(four.derived.wall_speedup).toBeGreaterThan(1);
+    const bad = await runCli('run', 'thread/minor-fault-around', '--set', 'threads=32');
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim()).toMatch(/^pte-lab: --set threads: 32 is outside 1\.\.31/);
   });
 });

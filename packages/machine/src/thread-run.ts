@@ -448,7 +448,7 @@ export class VmapThread implements SimThread {
 
   private map(): number {
     const k = this.h.k;
-    k.charge(k.catFault, k.costs.vmapArea);
+    k.charge(k.ledger.id('guest.vmap'), k.costs.vmapArea);
     this.area = this.h.m.vmalloc().vmap(this.frames);
     this.state = V_MAP_UNLOCK;
     return STEP_RAN;
@@ -456,7 +456,7 @@ export class VmapThread implements SimThread {
 
   private unmap(): number {
     const k = this.h.k;
-    k.charge(k.catZap, k.costs.vmapArea);
+    k.charge(k.ledger.id('guest.vmap'), k.costs.vmapArea);
     this.h.m.vmalloc().vunmap(this.area);
     this.round++;
     if (this.era === '2008') {

@@ -25,7 +25,9 @@ export function registerList(program: Command, io: CliIo): void {
       if (f.keys) {
         for (const s of SCENARIOS) {
           io.out(`\n${s.name} keys:\n`);
-          io.out(formatTable(['key', 'meaning'], Object.entries({ ...s.keys, ...COMMON_KEYS })));
+          // A scenario's own key shadows a common key of the same name (its meaning is the scenario's).
+          const common = Object.entries(COMMON_KEYS).filter(([k]) => !(k in s.keys));
+          io.out(formatTable(['key', 'meaning'], [...Object.entries(s.keys), ...common]));
         }
       }
     });

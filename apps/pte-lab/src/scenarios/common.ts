@@ -1,8 +1,10 @@
-import { configError, formatSize, parseSize } from '@pte/core';
+import { configError, formatSize, parseCount, parseSize } from '@pte/core';
 import {
   formatPattern,
+  type AccessKind,
   type Inode,
   type Machine,
+  MAX_CPUS,
   parsePattern,
   type PatternSpec,
   type Task,
@@ -48,4 +50,49 @@ export function cachedFileMapping(m: Machine, size: number): { task: Task; file:
 /** Cycles since the machine started measuring. */
 export function measuredTotal(m: Machine): number {
   return Object.values(m.measuredCycles()).reduce((a, b) => a + b, 0);
+}
+
+/** `--set threads` of the thread/* scenarios: 1 (the default, and then absent from the params) to MAX_CPUS. */
+export function resolveThreads(set: Readonly<Record<string, string>>): {
+  threads: number;
+  text: Record<string, string>;
+} {
+  if (set.threads === undefined) return { threads: 1, text: {} };
+  const threads = parseCount(set.threads, '--set threads');
+  if (threads < 1 || threads > MAX_CPUS)
+    throw configError(`--set threads: ${threads} is outside 1..${MAX_CPUS}`, 'one thread per CPU');
+  return { threads, text: { threads: String(threads) } };
+}
+
+/** The description of the thread/* scenarios' `threads` key. */
+export const THREADS_KEY = `threads of the process, one per CPU, each touching its own slice of the region, 1 to ${MAX_CPUS} (default 1)`;
+
+/**
+ * `threads` threads of `task`'s process touch `range`, each its own contiguous slice in `pattern`,
+ * on CPUs 0.. in virtual time (the run's machine must have that many CPUs). Returns the other
+ * threads' tasks (to exit) and the makespan: the last thread's clock.
+ */
+export function touchThreaded(
+  m: Machine,
+  task: Task,
+  range: { readonly start: number; readonly pages: number },
+  pattern: PatternSpec,
+  kind: AccessKind,
+  threads: number,
+): { tasks: Task[]; makespan: number } {
+  const tasks = [task];
+  for (let i = 1; i < threads; i++) tasks.push(m.spawnThread(task));
+  const per = Math.floor(range.pages / threads);
+  const clocks = m.runThreads(
+    tasks.map((t, i) => ({
+      task: t,
+      cpu: i,
+      range: { start: range.start + i * per, pages: i === threads - 1 ? range.pages - i * per : per },
+      pattern,
+      kind,
+    })),
+  );
+  let makespan = 0;
+  for (let i = 0; i < threads; i++) makespan = Math.max(makespan, clocks[i]!);
+  return { tasks: tasks.slice(1), makespan };
 }

@@ -214,7 +214,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     ]),
     charts: (rs) => [
       {
-        title: 'pft in one VMA: throughput against one thread (linux-6.18, native)',
+        title: 'pft in one VMA: throughput against one thread',
         kind: 'line',
         xLabel: 'threads',
         yLabel: 'speed-up',
@@ -246,7 +246,12 @@ export const smpPageFaultTest: Scenario<Params> = {
       const vmaApart = s(1, 3);
       const share = (x: number) => Math.round((100 * (x - mmap)) / Math.max(1e-9, spf - mmap));
       const within2 = (model: number, paper: number) => model >= paper / 2 && model <= paper * 2;
-      const agrees = within2(spf / Math.max(1e-9, mmap), 3.7) && within2(share(vmaApart), 75) ? 'yes' : 'partly';
+      // Per-VMA locks in one VMA (pft's layout) get none of SPF's gain here: the model reproduces
+      // the published 75% only with a VMA per thread, so it agrees in part.
+      const agrees =
+        within2(spf / Math.max(1e-9, mmap), 3.7) && within2(share(vmaApart), 75) && within2(share(vma), 75)
+          ? 'yes'
+          : 'partly';
       return {
         agrees,
         text:
