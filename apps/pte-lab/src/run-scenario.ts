@@ -39,6 +39,10 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
   nr_cpus: "CPUs a kernel vmap flush interrupts, the vmap model's own count, apart from cpus (default 4)",
   cpus: `CPUs (vCPUs) of the machine, 1 to ${MAX_CPUS} (default 1, or what a several-CPU scenario needs)`,
+  vcpu_preempted:
+    'KVM: the share of flush targets the host has preempted, 0 to 1 (vCPU overcommit; kvm-tdp and kvm-shadow; default 0)',
+  pv_tlb_flush:
+    'on | off: a KVM guest skips the IPI to a preempted vCPU and KVM flushes it at its next entry (kvm_flush_tlb_multi, 4.16+; default on)',
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
   swap: 'off | <size with unit>: a swap device, so reclaim can evict anonymous memory (needs reclaim=on; default off)',
   reclaim_horizon: 'touches within which a refault counts as a premature eviction (default 4096)',
@@ -128,6 +132,14 @@ export function machineSettings(set: Readonly<Record<string, string>>): Partial<
       );
     out.cpus = cpus;
   }
+  if (set.vcpu_preempted !== undefined) {
+    const f = Number(set.vcpu_preempted.trim());
+    if (!/^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(set.vcpu_preempted.trim()) || !(f >= 0 && f <= 1))
+      throw configError(`--set vcpu_preempted: '${set.vcpu_preempted}' is not a fraction from 0 to 1`);
+    out.vcpuPreempted = f;
+  }
+  if (set.pv_tlb_flush !== undefined)
+    out.pvTlbFlush = oneOf('pv_tlb_flush', set.pv_tlb_flush, ['on', 'off'] as const) === 'on';
   if (set.reclaim_horizon !== undefined) out.reclaimHorizon = parseCount(set.reclaim_horizon, '--set reclaim_horizon');
   if (set.vmap !== undefined || set.nr_cpus !== undefined) {
     const nrCpus = set.nr_cpus !== undefined ? parseCount(set.nr_cpus, '--set nr_cpus') : 4;
@@ -189,6 +201,11 @@ export function resolveRun(o: RunOptions): ResolvedRun {
   const common = Object.fromEntries(Object.entries(set).filter(([k]) => !(k in scenario.keys)));
   const policy = applyPolicy(profile.policy, common);
   const settings = machineSettings(common);
+  if ((settings.vcpuPreempted ?? 0) > 0 && platform !== 'kvm-tdp' && platform !== 'kvm-shadow')
+    throw configError(
+      `--set vcpu_preempted: ${platform} has no preempted vCPUs to skip`,
+      'it applies to kvm-tdp and kvm-shadow',
+    );
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
   const costs = resolveRunCosts(costSet);
@@ -233,6 +250,8 @@ export function runResolved(r: ResolvedRun): RunResult {
     'vmap',
     'nr_cpus',
     'cpus',
+    'vcpu_preempted',
+    'pv_tlb_flush',
     'batch_fault_around',
     'fault_around_gate',
     'reclaim',

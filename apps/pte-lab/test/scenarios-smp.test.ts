@@ -242,3 +242,41 @@ describe('threads in the thread/* scenarios', () => {
     expect(bad.err.trim()).toMatch(/^pte-lab: --set threads: 32 is outside 1\.\.31/);
   });
 });
+
+describe('vcpu_preempted and the KVM PV TLB flush', () => {
+  const run = (...args: string[]) =>
+    json('smp/shootdown', '--platform', 'kvm-tdp', '--set', 'threads=8', '--set', 'rounds=32', ...args);
+
+  it('skips preempted vCPUs with the PV flush; without it a flush waits for them to run again', async () => {
+    const none = await run();
+    const pv = await run('--set', 'vcpu_preempted=0.25');
+    const off = await run('--set', 'vcpu_preempted=0.25', '--set', 'pv_tlb_flush=off');
+    expect(none.derived['munmap.ipis_per_op']).toBe(7);
+    expect(pv.derived['munmap.ipis_per_op']).toBeLessThan(7);
+    expect(off.derived['munmap.ipis_per_op']).toBe(7);
+    expect(off.derived['munmap.ipi_cycles_per_op']).toBeGreaterThan(100 * pv.derived['munmap.ipi_cycles_per_op']);
+    expect(pv.params.vcpu_preempted).toBe('0.25');
+  });
+
+  it('is refused off KVM and outside 0..1', async () => {
+    for (const [args, message] of [
+      [
+        ['--platform', 'native', '--set', 'vcpu_preempted=0.5'],
+        /^pte-lab: --set vcpu_preempted: native has no preempted vCPUs/,
+      ],
+      [
+        ['--platform', 'kvm-tdp', '--set', 'vcpu_preempted=2'],
+        /^pte-lab: --set vcpu_preempted: '2' is not a fraction from 0 to 1/,
+      ],
+      [
+        ['--platform', 'kvm-tdp', '--set', 'pv_tlb_flush=maybe'],
+        /^pte-lab: --set pv_tlb_flush: 'maybe' is not one of on, off/,
+      ],
+    ] as const) {
+      const r = await runCli('run', 'smp/shootdown', ...args);
+      expect(r.code).toBe(2);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(message);
+    }
+  });
+});

@@ -10,7 +10,8 @@ export type KvmCostKey =
   | 'kvm.unsync'
   | 'kvm.sync_page'
   | 'kvm.invlpg'
-  | 'kvm.ept_violation';
+  | 'kvm.ept_violation'
+  | 'kvm.vcpu_resched';
 
 /** KVM costs in cycles (hypervisors.md §6; engineering estimates there); sources in docs/cost-model.md. */
 export const KVM_COSTS: CostDefaults<KvmCostKey> = {
@@ -56,5 +57,10 @@ export const KVM_COSTS: CostDefaults<KvmCostKey> = {
     cycles: 1500,
     source:
       'hypervisors.md §6: EPT violation on the first touch of a guest-physical page, on top of the exit (estimate)',
+  },
+  'kvm.vcpu_resched': {
+    cycles: 2100000,
+    source:
+      'derived: an IPI to a preempted vCPU waits until the host runs it again, taken as one slice of the task running in its place: sysctl_sched_base_slice = 700000 ns (kernel/sched/fair.c since 2ae891b826958 "sched: Reduce the default slice", 6.15; 750000 before), unscaled, at an assumed 3.0 GHz (how long a preempted vCPU really waits: UNVERIFIED)',
   },
 };

@@ -97,6 +97,10 @@ export interface MachineOptions {
    * so far); nothing runs them in parallel yet: runOn() picks the CPU that runs.
    */
   readonly cpus?: number;
+  /** KVM: the share of flush targets the host has preempted (vCPU overcommit; default 0). */
+  readonly vcpuPreempted?: number;
+  /** KVM: the guest uses the PV TLB flush (kvm_flush_tlb_multi; default true). */
+  readonly pvTlbFlush?: boolean;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -216,6 +220,8 @@ export class Machine {
       deferredAD: opts.deferredAD,
       cpus: checkCpus(opts.cpus ?? 1),
       clocks: this.clocks,
+      vcpuPreempted: opts.vcpuPreempted ?? 0,
+      pvTlbFlush: opts.pvTlbFlush ?? true,
     });
     this.platform = platform;
     this.mem = platform.mem;

@@ -43,6 +43,9 @@ export interface PlatformSetup {
   readonly cpus: number;
   /** The CPUs' clocks, shared with the kernel (a hypervisor that flushes other vCPUs charges them). */
   readonly clocks: RemoteClock;
+  /** KVM: the share of flush targets found preempted, and whether the guest has the PV TLB flush. */
+  readonly vcpuPreempted: number;
+  readonly pvTlbFlush: boolean;
 }
 
 /** One CPU as the platform builds it: its MMU (TLBs, CR3) and its pvops backend. */

@@ -1,4 +1,4 @@
-import { CycleLedger, resolveCosts, type CostTable } from '@pte/core';
+import { CycleLedger, resolveCosts, type CostTable, type Prng } from '@pte/core';
 import { A, RW, type PhysMem } from '@pte/arch-x86';
 import { PVOPS_COSTS, type PvopsCostKey } from './costs.js';
 import { PvMmuOps, type GuestCpu } from './pv-mmu-ops.js';
@@ -37,6 +37,24 @@ export class NativePvMmu extends PvMmuOps {
     this.cStore = costs['native.pte_store'];
     this.cRmw = costs['native.pte_rmw'];
     this.cIpiSend = costs['native.ipi_send'];
+  }
+
+  /**
+   * vCPU overcommit under KVM: each other vCPU is found preempted at a flush with this
+   * probability (seeded), and whether the guest has the PV TLB flush. Set by the platform.
+   */
+  overcommit(fraction: number, prng: Prng, pvTlbFlush: boolean, reschedCycles: number): void {
+    this.preemptedFraction = fraction;
+    this.preemptPrng = prng;
+    this.pvTlbFlush = pvTlbFlush;
+    this.vcpuReschedCycles = reschedCycles;
+  }
+
+  private preemptedFraction = 0;
+  private preemptPrng: Prng | null = null;
+
+  override vcpuPreempted(_cpu: number): boolean {
+    return this.preemptPrng !== null && this.preemptPrng.nextFloat() < this.preemptedFraction;
   }
 
   /**

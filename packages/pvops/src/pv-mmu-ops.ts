@@ -152,6 +152,23 @@ export abstract class PvMmuOps {
   abstract sendFlushIpis(targets: number): void;
 
   /**
+   * A KVM guest's view of another vCPU at a flush (steal_time.preempted): whether the host has
+   * it preempted now (never, natively or without vCPU overcommit).
+   */
+  vcpuPreempted(_cpu: number): boolean {
+    return false;
+  }
+
+  /**
+   * kvm_flush_tlb_multi (KVM_FEATURE_PV_TLB_FLUSH): a preempted vCPU gets no IPI; KVM flushes its
+   * TLB when it next enters the guest. False: the IPI waits for the vCPU to run again.
+   */
+  pvTlbFlush = false;
+
+  /** Cycles a flush waits for a preempted vCPU to be scheduled again and take its IPI. */
+  vcpuReschedCycles = 0;
+
+  /**
    * pv_ops.mmu.flush_tlb_multi when the hypervisor flushes the other CPUs itself: Xen PV's
    * xen_flush_tlb_multi() makes one MMUEXT_INVLPG_MULTI (exactly one page) or
    * MMUEXT_TLB_FLUSH_MULTI hypercall for the vCPUs in `mask`, this one included. Returns false

@@ -19,6 +19,8 @@ export class SmpStats {
   spfAborts = 0;
   /** PTEs reclaim unmapped (try_to_unmap): what its flushes, batched or not, cover. */
   reclaimUnmapped = 0;
+  /** Flush targets a KVM guest skipped because the host had them preempted (kvm_flush_tlb_multi). */
+  pvFlushSkipped = 0;
 
   addCountersTo(c: Counters, ipis: number): void {
     const add = (name: string, v: number) => c.add(c.id(name), v);
@@ -33,5 +35,6 @@ export class SmpStats {
     add('spf.aborts', this.spfAborts);
     add('smp.ipis', ipis);
     add('reclaim.unmapped_ptes', this.reclaimUnmapped);
+    add('smp.pv_flush_skipped', this.pvFlushSkipped);
   }
 }

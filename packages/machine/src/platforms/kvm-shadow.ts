@@ -4,6 +4,7 @@ import type { PvMmuOps } from '@pte/pvops';
 import { KvmShadowPvMmu, ShadowMmu } from '@pte/kvm-shadow';
 import type { VmPolicy } from '@pte/vm';
 import { FAULT_FIXED_BY_HOST, type Platform, type PlatformCpu, type PlatformSetup } from '../platform.js';
+import { kvmOvercommit } from './native.js';
 
 /**
  * KVM shadow paging: the guest's tables live in guest memory; the CPU walks KVM's shadow tables,
@@ -36,10 +37,11 @@ export class KvmShadowPlatform implements Platform {
       clocks: s.clocks,
     });
     // A KVM guest sends flush IPIs with one KVM_HC_SEND_IPI hypercall (kvm_setup_pv_ipi, 4.19+).
-    this.cpus = mmus.map((mmu, id) => ({
-      mmu,
-      pv: new KvmShadowPvMmu(this.mem, shadow, s.ledger, s.costs, id, s.cpus > 1 ? s.costs['kvm.exit'] : 0),
-    }));
+    this.cpus = mmus.map((mmu, id) => {
+      const pv = new KvmShadowPvMmu(this.mem, shadow, s.ledger, s.costs, id, s.cpus > 1 ? s.costs['kvm.exit'] : 0);
+      kvmOvercommit(pv, s, id);
+      return { mmu, pv };
+    });
     this.mmu = this.cpus[0]!.mmu;
     this.pv = this.cpus[0]!.pv;
   }

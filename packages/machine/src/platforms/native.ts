@@ -1,4 +1,4 @@
-import type { Counters } from '@pte/core';
+import { Prng, type Counters } from '@pte/core';
 import { Mmu, PhysMem, type NestedPaging } from '@pte/arch-x86';
 import { NativePvMmu, type PvMmuOps } from '@pte/pvops';
 import type { VmPolicy } from '@pte/vm';
@@ -46,10 +46,21 @@ export function nativeCpus(
   name: 'native' | 'kvm-tdp',
   nested: NestedPaging | null,
 ): PlatformCpu[] {
-  return Array.from({ length: s.cpus }, () => {
+  return Array.from({ length: s.cpus }, (_, id) => {
     const mmu = new Mmu(mem, { ledger: s.ledger, costs: s.costs, ...(nested !== null ? { nested } : {}) });
     // KVM guests send flush IPIs with one KVM_HC_SEND_IPI hypercall (kvm_setup_pv_ipi, 4.19+).
     const ipiHypercall = name === 'kvm-tdp' ? s.costs['kvm.exit'] : 0;
-    return { mmu, pv: new NativePvMmu(mem, mmu, s.ledger, s.costs, name, ipiHypercall) };
+    const pv = new NativePvMmu(mem, mmu, s.ledger, s.costs, name, ipiHypercall);
+    if (name === 'kvm-tdp') kvmOvercommit(pv, s, id);
+    return { mmu, pv };
   });
+}
+
+/**
+ * A KVM guest's vCPU overcommit (`vcpu_preempted`, `pv_tlb_flush`): which flush targets the host
+ * has preempted, drawn from a seeded stream per vCPU, and what a flush does about them.
+ */
+export function kvmOvercommit(pv: NativePvMmu, s: PlatformSetup, id: number): void {
+  if (s.vcpuPreempted <= 0) return;
+  pv.overcommit(s.vcpuPreempted, new Prng(s.seed, `vcpu.preempted.${id}`), s.pvTlbFlush, s.costs['kvm.vcpu_resched']);
 }
