@@ -214,7 +214,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     ]),
     charts: (rs) => [
       {
-        title: 'pft in one VMA: throughput against one thread',
+        title: 'pft in one VMA: throughput against one thread (per_vma lies on mmap_lock)',
         kind: 'line',
         xLabel: 'threads',
         yLabel: 'speed-up',

@@ -111,7 +111,7 @@ export const smpVmapScaling: Scenario<Params> = {
     runs: [{ set: [] }],
     charts: ([r]) => [
       {
-        title: 'Cycles per map+touch+unmap of 4 pages (8 CPUs)',
+        title: 'Cycles per map+touch+unmap of 4 pages, 8 CPUs (6.18 lies on lazy)',
         kind: 'line',
         xLabel: 'threads',
         yLabel: 'cycles per operation',
