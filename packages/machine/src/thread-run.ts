@@ -226,6 +226,64 @@ export class FaultingThread implements SimThread {
   }
 }
 
+/**
+ * What the mmap_lock writers (MapUnmapThread, ChunkThread) share: blocking on a lock with the
+ * wait's ledger category, the wake-up a sleeper pays when granted, and mmap / munmap of an
+ * anonymous region under the write lock.
+ */
+abstract class WriterThread {
+  protected woken = false;
+
+  constructor(
+    protected readonly h: ThreadHost,
+    readonly id: number,
+    readonly cpu: number,
+    protected readonly task: Task,
+    protected readonly pages: number,
+  ) {}
+
+  /** Wait for a lock; its release resumes the thread (the wait goes to `cat`). */
+  protected block(cat: number): number {
+    this.h.waitCat[this.id] = cat;
+    this.woken = true;
+    return STEP_BLOCKED;
+  }
+
+  /** A woken task is scheduled in (try_to_wake_up, the IPI, schedule()) before it goes on. */
+  protected wokenUp(): void {
+    if (!this.woken) return;
+    this.woken = false;
+    this.h.k.charge(this.h.waitCat[this.id]!, this.h.k.costs.wakeup);
+  }
+
+  /** mmap(2) of `pages` anonymous pages, its fixed cost included (mmap_lock held for write). */
+  protected mapAnon(): Vma {
+    const k = this.h.k;
+    k.charge(k.catFault, k.costs.mmapCall);
+    return this.h.m.mmap(this.task, { pages: this.pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
+  }
+
+  /**
+   * munmap(2) of `vma` (mmap_lock held for write): vma_start_write() first, which waits for the
+   * VMA's fault readers to drain (false: blocked, the last reader out resumes us); then the zap
+   * and its flush, checked (--check: no CPU may still translate the pages), and the VMA detached.
+   */
+  protected unmapAnon(vma: Vma): boolean {
+    const h = this.h;
+    const k = h.k;
+    const lock = vmaLockOf(vma);
+    if (!lock.startWrite(this.task.mm.mmapLock.seq, this.id)) {
+      this.block(h.catVmaWait);
+      return false;
+    }
+    k.charge(k.catZap, k.costs.mmapCall);
+    h.m.munmap(this.task, vma.start, this.pages);
+    h.m.verify('after a writer thread munmap');
+    lock.detached = true;
+    return true;
+  }
+}
+
 // MapUnmapThread states.
 const W_LOCK = 0;
 const W_WORK = 1;
@@ -245,21 +303,22 @@ const P_UNLOCK = 5;
  * the zap stays under the write lock (docs/smp-notes.md §1.3). The system call's own fixed cost
  * (`guest.mmap_call`) is charged here only: one-CPU runs predate it and leave it out.
  */
-export class MapUnmapThread implements SimThread {
+export class MapUnmapThread extends WriterThread implements SimThread {
   private state = W_LOCK;
   private round = 0;
   private vma: Vma | null = null;
-  private woken = false;
   private loaded = false;
 
   constructor(
-    private readonly h: ThreadHost,
-    readonly id: number,
-    readonly cpu: number,
-    private readonly task: Task,
-    private readonly pages: number,
+    h: ThreadHost,
+    id: number,
+    cpu: number,
+    task: Task,
+    pages: number,
     private readonly rounds: number,
-  ) {}
+  ) {
+    super(h, id, cpu, task, pages);
+  }
 
   step(): number {
     const h = this.h;
@@ -302,37 +361,12 @@ export class MapUnmapThread implements SimThread {
     }
   }
 
-  private block(cat: number): number {
-    this.h.waitCat[this.id] = cat;
-    this.woken = true;
-    return STEP_BLOCKED;
-  }
-
-  /** A woken task is scheduled in (try_to_wake_up, the IPI, schedule()) before it goes on. */
-  private wokenUp(): void {
-    if (!this.woken) return;
-    this.woken = false;
-    this.h.k.charge(this.h.waitCat[this.id]!, this.h.k.costs.wakeup);
-  }
-
   private work(): number {
-    const h = this.h;
-    const k = h.k;
     this.wokenUp();
-    const mm = this.task.mm;
     if (this.vma === null) {
-      k.charge(k.catFault, k.costs.mmapCall);
-      this.vma = h.m.mmap(this.task, { pages: this.pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
+      this.vma = this.mapAnon();
     } else {
-      const vma = this.vma;
-      const lock = vmaLockOf(vma);
-      // vma_start_write(): wait for the VMA's readers to drain; the last one out wakes us.
-      if (!lock.startWrite(mm.mmapLock.seq, this.id)) return this.block(h.catVmaWait);
-      k.charge(k.catZap, k.costs.mmapCall);
-      h.m.munmap(this.task, vma.start, this.pages);
-      // The flush is complete: no CPU may still translate the unmapped pages (--check).
-      h.m.verify('after a writer thread munmap');
-      lock.detached = true;
+      if (!this.unmapAnon(this.vma)) return STEP_BLOCKED;
       this.vma = null;
       this.round++;
     }
@@ -495,23 +529,24 @@ const C_UNMAP_UNLOCK = 6;
  * through the chunk is TLB hits the model does not count. munmap keeps the write lock through the
  * zap (the kernel downgrades first; docs/smp-notes.md §1.3).
  */
-export class ChunkThread implements SimThread {
+export class ChunkThread extends WriterThread implements SimThread {
   private state = C_MAP_LOCK;
   private round = 0;
   private vma: Vma | null = null;
   private inner: FaultingThread | null = null;
-  private woken = false;
   private loaded = false;
 
   constructor(
-    private readonly h: ThreadHost,
-    readonly id: number,
-    readonly cpu: number,
-    private readonly task: Task,
-    private readonly pages: number,
+    h: ThreadHost,
+    id: number,
+    cpu: number,
+    task: Task,
+    pages: number,
     private readonly rounds: number,
     private readonly seed: number,
-  ) {}
+  ) {
+    super(h, id, cpu, task, pages);
+  }
 
   step(): number {
     const h = this.h;
@@ -569,38 +604,16 @@ export class ChunkThread implements SimThread {
     }
   }
 
-  private block(cat: number): number {
-    this.h.waitCat[this.id] = cat;
-    this.woken = true;
-    return STEP_BLOCKED;
-  }
-
-  private wokenUp(): void {
-    if (!this.woken) return;
-    this.woken = false;
-    this.h.k.charge(this.h.waitCat[this.id]!, this.h.k.costs.wakeup);
-  }
-
   private map(): number {
-    const k = this.h.k;
     this.wokenUp();
-    k.charge(k.catFault, k.costs.mmapCall);
-    this.vma = this.h.m.mmap(this.task, { pages: this.pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    this.vma = this.mapAnon();
     this.state = C_MAP_UNLOCK;
     return STEP_RAN;
   }
 
   private unmap(): number {
-    const h = this.h;
-    const k = h.k;
     this.wokenUp();
-    const vma = this.vma!;
-    const lock = vmaLockOf(vma);
-    if (!lock.startWrite(this.task.mm.mmapLock.seq, this.id)) return this.block(h.catVmaWait);
-    k.charge(k.catZap, k.costs.mmapCall);
-    h.m.munmap(this.task, vma.start, this.pages);
-    h.m.verify('after a chunk thread munmap');
-    lock.detached = true;
+    if (!this.unmapAnon(this.vma!)) return STEP_BLOCKED;
     this.vma = null;
     this.round++;
     this.state = C_UNMAP_UNLOCK;

@@ -11,6 +11,21 @@ import {
 } from '../src/index.js';
 import { checkTlbsAgainstTables } from '../src/tlb-check.js';
 
+/** A linux-6.18 machine with `cpus` CPUs and the checkers on. */
+function smpMachine(platform: PlatformName, cpus: number): Machine {
+  const profile = getProfile('linux-6.18');
+  return new Machine({
+    platform,
+    profile,
+    policy: profile.policy,
+    memBytes: 64 * 2 ** 20,
+    seed: 1,
+    costs: resolveRunCosts({}),
+    check: true,
+    cpus,
+  });
+}
+
 interface Pft {
   readonly m: Machine;
   readonly clocks: number[];
@@ -29,18 +44,8 @@ function pft(
   pages: number,
   opts: { rounds?: number; perThreadVmas?: boolean; platform?: PlatformName; cpus?: number } = {},
 ): Pft {
-  const profile = getProfile('linux-6.18');
   const writer = opts.rounds !== undefined;
-  const m = new Machine({
-    platform: opts.platform ?? 'native',
-    profile,
-    policy: profile.policy,
-    memBytes: 64 * 2 ** 20,
-    seed: 1,
-    costs: resolveRunCosts({}),
-    check: true,
-    cpus: opts.cpus ?? n + (writer ? 1 : 0),
-  });
+  const m = smpMachine(opts.platform ?? 'native', opts.cpus ?? n + (writer ? 1 : 0));
   const a = m.spawn();
   const stride = opts.perThreadVmas ? pages + 1 : pages;
   const vma = m.mmap(a, { pages: stride * n, prot: VM_READ | VM_WRITE, shared: false, file: null });
@@ -161,17 +166,7 @@ describe('a writer of mmap_lock among the faulting threads', () => {
 describe('the cross-CPU checker (--check with several CPUs)', () => {
   /** Two threads of one process: CPU 0 writes a page, CPU 1 reads it; both TLBs hold it. */
   function shared() {
-    const profile = getProfile('linux-6.18');
-    const m = new Machine({
-      platform: 'native',
-      profile,
-      policy: profile.policy,
-      memBytes: 64 * 2 ** 20,
-      seed: 1,
-      costs: resolveRunCosts({}),
-      check: true,
-      cpus: 2,
-    });
+    const m = smpMachine('native', 2);
     const a = m.spawn();
     const vma = m.mmap(a, { pages: 8, prot: VM_READ | VM_WRITE, shared: false, file: null });
     const b = m.spawnThread(a);

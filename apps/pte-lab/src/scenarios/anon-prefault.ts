@@ -1,6 +1,6 @@
 import { configError, formatSize, parseCount, parseSize } from '@pte/core';
 import { type AnonPrefault, type Machine, type PatternSpec, VM_READ, VM_WRITE } from '@pte/machine';
-import { measuredTotal, memForFile, resolveThreads, THREADS_KEY, touchThreaded } from './common.js';
+import { measuredTotal, memForFile, resolveThreads, THREADS_KEY, touchAndExit } from './common.js';
 import type { Finding, Scenario, ScenarioContext } from './scenario.js';
 
 interface Params {
@@ -73,17 +73,7 @@ function writeAnon(m: Machine, size: number, pattern: PatternSpec, hugepage = fa
   }
   m.verify('after setup');
   m.startMeasurement();
-  let wall = 0;
-  if (threads === 1) {
-    m.touch(task, vma, pattern, 'write', 1);
-  } else {
-    const run = touchThreaded(m, task, vma, pattern, 'write', threads);
-    for (const t of run.tasks) m.exit(t);
-    wall = run.makespan;
-  }
-  const beforeExit = measuredTotal(m);
-  m.exit(task);
-  if (threads > 1) wall += measuredTotal(m) - beforeExit;
+  const wall = touchAndExit(m, task, vma, pattern, 'write', threads);
   m.verify('after exit');
   const c = m.measuredCounters();
   const allocated = c['pages.allocated'] ?? 0;

@@ -2,8 +2,10 @@ import { configError, formatSize, parseCount, parseSize } from '@pte/core';
 import {
   formatPattern,
   type AccessKind,
+  type FaultLockPolicy,
   type Inode,
   type Machine,
+  type MachineOptions,
   MAX_CPUS,
   parsePattern,
   type PatternSpec,
@@ -95,4 +97,62 @@ export function touchThreaded(
   let makespan = 0;
   for (let i = 0; i < threads; i++) makespan = Math.max(makespan, clocks[i]!);
   return { tasks: tasks.slice(1), makespan };
+}
+
+/**
+ * The measured part of the thread/* scenarios: `task` (and, with several threads, its threads,
+ * each on its slice) touches `range` in `pattern`, then every task exits. Returns the wall time
+ * with several threads (the last thread's clock plus the exit, which runs on one CPU), else 0.
+ */
+export function touchAndExit(
+  m: Machine,
+  task: Task,
+  range: { readonly start: number; readonly pages: number },
+  pattern: PatternSpec,
+  kind: AccessKind,
+  threads: number,
+): number {
+  let wall = 0;
+  if (threads === 1) {
+    m.touch(task, range, pattern, kind, 1);
+  } else {
+    const run = touchThreaded(m, task, range, pattern, kind, threads);
+    for (const t of run.tasks) m.exit(t);
+    wall = run.makespan;
+  }
+  const beforeExit = measuredTotal(m);
+  m.exit(task);
+  return threads > 1 ? wall + measuredTotal(m) - beforeExit : 0;
+}
+
+/** The run's fault lock (`--set fault_lock`, else the profile's first), refused if the profile lacks it. */
+export function profileFaultLock(
+  ctx: { readonly options: MachineOptions },
+  asked: FaultLockPolicy | null,
+): FaultLockPolicy {
+  const profile = ctx.options.profile;
+  const lock = asked ?? profile.faultLocks[0]!;
+  if (!profile.faultLocks.includes(lock)) {
+    throw configError(
+      `--set fault_lock: ${profile.name} has no ${lock}`,
+      `it has ${profile.faultLocks.join(', ')}: per-VMA locks came in 6.4, and speculative faults are modelled on linux-6.18 only`,
+    );
+  }
+  return lock;
+}
+
+/** One thread per CPU: `--set cpus`, when given, must hold the scenario's `threads` (and `extra`, e.g. the writer). */
+export function checkThreadsFit(
+  ctx: { readonly options: MachineOptions },
+  threads: number,
+  extra: { readonly count: number; readonly what: string } = { count: 0, what: '' },
+): void {
+  const needed = threads + extra.count;
+  const cpus = ctx.options.cpus;
+  if (cpus !== undefined && cpus < needed) {
+    throw configError(
+      `--set threads: ${threads} threads${extra.count > 0 ? ` and ${extra.what}` : ''} need ${needed} CPUs, --set cpus is ${cpus}`,
+      'one thread per CPU: the model does not time-slice',
+    );
+  }
 }

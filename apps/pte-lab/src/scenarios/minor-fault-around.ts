@@ -6,7 +6,7 @@ import {
   resolveSizePattern,
   resolveThreads,
   THREADS_KEY,
-  touchThreaded,
+  touchAndExit,
 } from './common.js';
 import type { ChartSpec, Finding, Scenario, ScenarioContext } from './scenario.js';
 
@@ -43,17 +43,7 @@ export function touchCachedFile(m: Machine, size: number, pattern: PatternSpec, 
   const { task, vma } = cachedFileMapping(m, size);
   m.verify('after setup');
   m.startMeasurement();
-  let wall = 0;
-  if (threads === 1) {
-    m.touch(task, vma, pattern, 'read', 1);
-  } else {
-    const run = touchThreaded(m, task, vma, pattern, 'read', threads);
-    for (const t of run.tasks) m.exit(t);
-    wall = run.makespan;
-  }
-  const beforeExit = measuredTotal(m);
-  m.exit(task);
-  if (threads > 1) wall += measuredTotal(m) - beforeExit;
+  const wall = touchAndExit(m, task, vma, pattern, 'read', threads);
   m.verify('after exit');
   const c = m.measuredCounters();
   const cycles = measuredTotal(m);

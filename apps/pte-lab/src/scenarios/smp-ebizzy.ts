@@ -1,5 +1,6 @@
 import { configError, formatSize, parseCount, parseSize } from '@pte/core';
 import { FAULT_LOCKS, MAX_CPUS, type FaultLockPolicy, type Machine, type ThreadSpec } from '@pte/machine';
+import { checkThreadsFit, profileFaultLock } from './common.js';
 import { fmt } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
@@ -81,19 +82,8 @@ export const smpEbizzy: Scenario<Params> = {
   ],
   run(ctx, p) {
     const profile = ctx.options.profile;
-    const own = p.faultLock ?? profile.faultLocks[0]!;
-    if (!profile.faultLocks.includes(own)) {
-      throw configError(
-        `--set fault_lock: ${profile.name} has no ${own}`,
-        `it has ${profile.faultLocks.join(', ')}: per-VMA locks came in 6.4, and speculative faults are modelled on linux-6.18 only`,
-      );
-    }
-    if (ctx.options.cpus !== undefined && ctx.options.cpus < p.threads) {
-      throw configError(
-        `--set threads: ${p.threads} threads need ${p.threads} CPUs, --set cpus is ${ctx.options.cpus}`,
-        'one thread per CPU: the model does not time-slice',
-      );
-    }
+    const own = profileFaultLock(ctx, p.faultLock);
+    checkThreadsFit(ctx, p.threads);
     const derived: Record<string, number> = {};
     let result: Machine | null = null;
     const base = ebizzy(ctx, p, 'mmap_lock');

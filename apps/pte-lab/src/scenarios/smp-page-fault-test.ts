@@ -9,6 +9,7 @@ import {
   VM_READ,
   VM_WRITE,
 } from '@pte/machine';
+import { checkThreadsFit, profileFaultLock } from './common.js';
 import { counterOf, fmt, ratio } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
@@ -174,21 +175,8 @@ export const smpPageFaultTest: Scenario<Params> = {
     ['flush IPIs', 'counters.smp.ipis'],
   ],
   run(ctx, p) {
-    const profile = ctx.options.profile;
-    const faultLock = p.faultLock ?? profile.faultLocks[0]!;
-    if (!profile.faultLocks.includes(faultLock)) {
-      throw configError(
-        `--set fault_lock: ${profile.name} has no ${faultLock}`,
-        `it has ${profile.faultLocks.join(', ')}: per-VMA locks came in 6.4, and speculative faults are modelled on linux-6.18 only`,
-      );
-    }
-    const needed = p.threads + (p.writer ? 1 : 0);
-    if (ctx.options.cpus !== undefined && ctx.options.cpus < needed) {
-      throw configError(
-        `--set threads: ${p.threads} threads${p.writer ? ' and the writer' : ''} need ${needed} CPUs, --set cpus is ${ctx.options.cpus}`,
-        'one thread per CPU: the model does not time-slice',
-      );
-    }
+    const faultLock = profileFaultLock(ctx, p.faultLock);
+    checkThreadsFit(ctx, p.threads, { count: p.writer ? 1 : 0, what: 'the writer' });
     const pages = p.size / 4096;
     const one = pft(ctx, p, 1, faultLock);
     const many = pft(ctx, p, p.threads, faultLock);

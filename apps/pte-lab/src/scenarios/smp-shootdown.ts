@@ -1,6 +1,6 @@
 import { configError, formatSize, parseCount } from '@pte/core';
 import { MAX_CPUS, type Machine, type Task, USER_READ, VM_READ, VM_WRITE } from '@pte/machine';
-import { cachedFileMapping, measuredTotal } from './common.js';
+import { cachedFileMapping, checkThreadsFit, measuredTotal } from './common.js';
 import { fmt, ratio } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
@@ -165,12 +165,7 @@ export const smpShootdown: Scenario<Params> = {
     ] as const;
   }),
   run(ctx, p) {
-    if (ctx.options.cpus !== undefined && ctx.options.cpus < p.threads) {
-      throw configError(
-        `--set threads: ${p.threads} threads need ${p.threads} CPUs, --set cpus is ${ctx.options.cpus}`,
-        'one thread per CPU: the model does not time-slice',
-      );
-    }
+    checkThreadsFit(ctx, p.threads);
     const derived: Record<string, number> = {};
     let last: Machine | null = null;
     for (const op of OPS) {
