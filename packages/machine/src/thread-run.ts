@@ -8,6 +8,7 @@ import {
   lockFault,
   mmapReadLock,
   mmapReadUnlock,
+  mmapWriteDowngrade,
   mmapWriteLock,
   mmapWriteUnlock,
   QUEUED_MMAP,
@@ -226,6 +227,9 @@ export class FaultingThread implements SimThread {
   }
 }
 
+/** unmapStep's answer when the munmap is over (not a scheduler step result). */
+const UNMAP_FINISHED = -1;
+
 /**
  * What the mmap_lock writers (MapUnmapThread, ChunkThread) share: blocking on a lock with the
  * wait's ledger category, the wake-up a sleeper pays when granted, and mmap / munmap of an
@@ -242,18 +246,28 @@ abstract class WriterThread {
     protected readonly pages: number,
   ) {}
 
+  /** When the thread blocked (its clock), to tell a short wait from a long one. */
+  private blockedAt = 0;
+
   /** Wait for a lock; its release resumes the thread (the wait goes to `cat`). */
   protected block(cat: number): number {
     this.h.waitCat[this.id] = cat;
     this.woken = true;
+    this.blockedAt = this.h.sched.now();
     return STEP_BLOCKED;
   }
 
-  /** A woken task is scheduled in (try_to_wake_up, the IPI, schedule()) before it goes on. */
+  /**
+   * A woken task is scheduled in (try_to_wake_up, the IPI, schedule()) before it goes on — unless
+   * it never slept: a writer spins for the lock first (rwsem_optimistic_spin) and only sleeps
+   * after rwsem_rspin_threshold (smp.rwsem_spin), so a shorter wait costs no wake-up.
+   */
   protected wokenUp(): void {
     if (!this.woken) return;
     this.woken = false;
-    this.h.k.charge(this.h.waitCat[this.id]!, this.h.k.costs.wakeup);
+    const k = this.h.k;
+    if (this.h.sched.now() - this.blockedAt <= k.costs.rwsemSpin) return;
+    k.charge(this.h.waitCat[this.id]!, k.costs.wakeup);
   }
 
   /** mmap(2) of `pages` anonymous pages, its fixed cost included (mmap_lock held for write). */
@@ -263,24 +277,55 @@ abstract class WriterThread {
     return this.h.m.mmap(this.task, { pages: this.pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
   }
 
+  /** Where unmapStep is: taking the write lock, write-locking the VMA, downgraded and zapping, unlocking. */
+  private unmapPhase = 0;
+
   /**
-   * munmap(2) of `vma` (mmap_lock held for write): vma_start_write() first, which waits for the
-   * VMA's fault readers to drain (false: blocked, the last reader out resumes us); then the zap
-   * and its flush, checked (--check: no CPU may still translate the pages), and the VMA detached.
+   * munmap(2) of `vma` as the kernel does it (__vm_munmap → do_vmi_munmap → vms_complete_munmap_vmas):
+   * under mmap_lock for write the VMA is write-locked (vma_start_write, waiting for its fault
+   * readers to drain) and detached; then mmap_write_downgrade() lets readers back in while the
+   * zap, free_pgtables and the TLB flush run under the read lock; then mmap_read_unlock(). One
+   * step per lock operation. Returns UNMAP_FINISHED when done, else the step's result.
    */
-  protected unmapAnon(vma: Vma): boolean {
+  protected unmapStep(vma: Vma): number {
     const h = this.h;
     const k = h.k;
-    const lock = vmaLockOf(vma);
-    if (!lock.startWrite(this.task.mm.mmapLock.seq, this.id)) {
-      this.block(h.catVmaWait);
-      return false;
+    const mm = this.task.mm;
+    switch (this.unmapPhase) {
+      case 0:
+        h.sched.sharedPoint();
+        this.unmapPhase = 1;
+        if (!mmapWriteLock(k, mm, this.id)) return this.block(h.catMmapWait);
+        return this.detach(vma);
+      case 1:
+        return this.detach(vma);
+      case 2:
+        h.sched.sharedPoint();
+        mmapWriteDowngrade(k, mm, this.id, h.wake);
+        wakeGranted(h);
+        k.charge(k.catZap, k.costs.mmapCall);
+        h.m.munmap(this.task, vma.start, this.pages);
+        // The flush is complete: no CPU may still translate the unmapped pages (--check).
+        h.m.verify('after a writer thread munmap');
+        this.unmapPhase = 3;
+        return STEP_RAN;
+      default:
+        h.sched.sharedPoint();
+        mmapReadUnlock(k, mm, h.wake);
+        wakeGranted(h);
+        this.unmapPhase = 0;
+        return UNMAP_FINISHED;
     }
-    k.charge(k.catZap, k.costs.mmapCall);
-    h.m.munmap(this.task, vma.start, this.pages);
-    h.m.verify('after a writer thread munmap');
+  }
+
+  /** vma_start_write() and the VMA's detach, under the write lock; blocked while its fault readers drain. */
+  private detach(vma: Vma): number {
+    this.wokenUp();
+    const lock = vmaLockOf(vma);
+    if (!lock.startWrite(this.task.mm.mmapLock.seq, this.id)) return this.block(this.h.catVmaWait);
     lock.detached = true;
-    return true;
+    this.unmapPhase = 2;
+    return STEP_RAN;
   }
 }
 
@@ -291,6 +336,7 @@ const W_UNLOCK = 2;
 const P_LOCK = 3;
 const P_WORK = 4;
 const P_UNLOCK = 5;
+const W_UNMAP = 6;
 
 /**
  * A thread that maps `pages` anonymous pages with MAP_POPULATE and unmaps them again, `rounds`
@@ -299,8 +345,7 @@ const P_UNLOCK = 5;
  * faults the pages in under mmap_lock for read (__mm_populate), so the munmap that follows has
  * PTEs to zap and a TLB flush to send to the CPUs running the mm. munmap write-locks the VMA it
  * removes (vma_start_write, waiting for its fault readers to drain) and marks its lock detached.
- * The kernel downgrades munmap to the read lock before the zap (vms_complete_munmap_vmas); here
- * the zap stays under the write lock (docs/smp-notes.md §1.3). The system call's own fixed cost
+ * munmap downgrades to the read lock for the zap and its flush (unmapStep). The system call's own fixed cost
  * (`guest.mmap_call`) is charged here only: one-CPU runs predate it and leave it out.
  */
 export class MapUnmapThread extends WriterThread implements SimThread {
@@ -343,7 +388,7 @@ export class MapUnmapThread extends WriterThread implements SimThread {
         h.sched.sharedPoint();
         mmapWriteUnlock(k, mm, this.id, h.wake);
         wakeGranted(h);
-        this.state = this.vma !== null ? P_LOCK : W_LOCK;
+        this.state = P_LOCK;
         return STEP_RAN;
       case P_LOCK:
         h.sched.sharedPoint();
@@ -352,24 +397,26 @@ export class MapUnmapThread extends WriterThread implements SimThread {
         return this.populate();
       case P_WORK:
         return this.populate();
-      default:
+      case P_UNLOCK:
         h.sched.sharedPoint();
         mmapReadUnlock(k, mm, h.wake);
         wakeGranted(h);
+        this.state = W_UNMAP;
+        return STEP_RAN;
+      default: {
+        const r = this.unmapStep(this.vma!);
+        if (r !== UNMAP_FINISHED) return r;
+        this.vma = null;
+        this.round++;
         this.state = W_LOCK;
         return STEP_RAN;
+      }
     }
   }
 
   private work(): number {
     this.wokenUp();
-    if (this.vma === null) {
-      this.vma = this.mapAnon();
-    } else {
-      if (!this.unmapAnon(this.vma)) return STEP_BLOCKED;
-      this.vma = null;
-      this.round++;
-    }
+    this.vma = this.mapAnon();
     this.state = W_UNLOCK;
     return STEP_RAN;
   }
@@ -517,17 +564,15 @@ const C_MAP_LOCK = 0;
 const C_MAP = 1;
 const C_MAP_UNLOCK = 2;
 const C_TOUCH = 3;
-const C_UNMAP_LOCK = 4;
-const C_UNMAP = 5;
-const C_UNMAP_UNLOCK = 6;
+const C_UNMAP = 4;
 
 /**
  * An ebizzy thread (ebizzy -m: every chunk mmap'd): `rounds` times, map a chunk of `pages`
  * anonymous pages under mmap_lock for write, write every page (each fault under the run's fault
  * lock, as a touching thread does), and unmap it under mmap_lock for write (write-locking its VMA,
  * draining the VMA's fault readers; the flush reaches every CPU running the mm). ebizzy's search
- * through the chunk is TLB hits the model does not count. munmap keeps the write lock through the
- * zap (the kernel downgrades first; docs/smp-notes.md §1.3).
+ * through the chunk is TLB hits the model does not count. munmap downgrades to the read lock for
+ * the zap (unmapStep).
  */
 export class ChunkThread extends WriterThread implements SimThread {
   private state = C_MAP_LOCK;
@@ -554,30 +599,22 @@ export class ChunkThread extends WriterThread implements SimThread {
     const mm = this.task.mm;
     switch (this.state) {
       case C_MAP_LOCK:
-      case C_UNMAP_LOCK:
-        if (this.state === C_MAP_LOCK && this.round === this.rounds) return STEP_DONE;
+        if (this.round === this.rounds) return STEP_DONE;
         if (!this.loaded) {
           h.m.switchTo(this.task);
           this.loaded = true;
           return STEP_RAN;
         }
         h.sched.sharedPoint();
-        this.state = this.state === C_MAP_LOCK ? C_MAP : C_UNMAP;
+        this.state = C_MAP;
         if (!mmapWriteLock(k, mm, this.id)) return this.block(h.catMmapWait);
-        return this.state === C_MAP ? this.map() : this.unmap();
+        return this.map();
       case C_MAP:
         return this.map();
-      case C_UNMAP:
-        return this.unmap();
-      case C_MAP_UNLOCK:
-      case C_UNMAP_UNLOCK: {
+      case C_MAP_UNLOCK: {
         h.sched.sharedPoint();
         mmapWriteUnlock(k, mm, this.id, h.wake);
         wakeGranted(h);
-        if (this.state === C_UNMAP_UNLOCK) {
-          this.state = C_MAP_LOCK;
-          return STEP_RAN;
-        }
         const vma = this.vma!;
         this.inner = new FaultingThread(
           h,
@@ -594,11 +631,19 @@ export class ChunkThread extends WriterThread implements SimThread {
         this.state = C_TOUCH;
         return STEP_RAN;
       }
-      default: {
+      case C_TOUCH: {
         const r = this.inner!.step();
         if (r !== STEP_DONE) return r;
         this.inner = null;
-        this.state = C_UNMAP_LOCK;
+        this.state = C_UNMAP;
+        return STEP_RAN;
+      }
+      default: {
+        const r = this.unmapStep(this.vma!);
+        if (r !== UNMAP_FINISHED) return r;
+        this.vma = null;
+        this.round++;
+        this.state = C_MAP_LOCK;
         return STEP_RAN;
       }
     }
@@ -608,15 +653,6 @@ export class ChunkThread extends WriterThread implements SimThread {
     this.wokenUp();
     this.vma = this.mapAnon();
     this.state = C_MAP_UNLOCK;
-    return STEP_RAN;
-  }
-
-  private unmap(): number {
-    this.wokenUp();
-    if (!this.unmapAnon(this.vma!)) return STEP_BLOCKED;
-    this.vma = null;
-    this.round++;
-    this.state = C_UNMAP_UNLOCK;
     return STEP_RAN;
   }
 }

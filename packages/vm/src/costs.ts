@@ -21,6 +21,7 @@ export type VmCostKey =
   | 'smp.ipi_latency'
   | 'smp.ipi_handler'
   | 'smp.wakeup'
+  | 'smp.rwsem_spin'
   | 'io.request'
   | 'io.page';
 
@@ -104,6 +105,11 @@ export const VM_COSTS: CostDefaults<VmCostKey> = {
     source:
       'derived: A. Vagin, "[PATCH] sched: consider WF_SYNC to find idle siblings", LKML 2022-10 (quoted 2022-10-31): perf bench sched pipe takes 8.8 us per round trip with cross-CPU wake-ups, two wake-ups each, so 4.4 us from try_to_wake_up to the woken task running, 13200 cycles at an assumed 3.0 GHz (the host is not named)',
   },
+  'smp.rwsem_spin': {
+    cycles: 75000,
+    source:
+      'derived: a writer spins for an rwsem before it sleeps; on reader owners for rwsem_rspin_threshold = (20 + min(readers, 30)) * 1000 / 2 ns, at most 25 us (kernel/locking/rwsem.c; docs/smp-notes.md 1.1), at an assumed 3.0 GHz; on a running writer owner it spins as long as the owner runs, taken as the same bound',
+  },
   'io.request': {
     cycles: 300000,
     source: 'estimate: 100 us per block request at 3 GHz (no primary major-fault cost: linux-mm.md §9 UNVERIFIED)',
@@ -133,6 +139,7 @@ export class VmCosts {
   readonly ipiLatency: number;
   readonly ipiHandler: number;
   readonly wakeup: number;
+  readonly rwsemSpin: number;
   readonly ioRequest: number;
   readonly ioPage: number;
 
@@ -157,6 +164,7 @@ export class VmCosts {
     this.ipiLatency = t['smp.ipi_latency'];
     this.ipiHandler = t['smp.ipi_handler'];
     this.wakeup = t['smp.wakeup'];
+    this.rwsemSpin = t['smp.rwsem_spin'];
     this.ioRequest = t['io.request'];
     this.ioPage = t['io.page'];
   }

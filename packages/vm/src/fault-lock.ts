@@ -136,6 +136,13 @@ export function mmapWriteUnlock(k: Kernel, mm: Mm, task: number, wake: number[])
   for (const w of lock.writeUnlock(task)) wake.push(w.task);
 }
 
+/** mmap_write_downgrade() by `task`: VMA write locks drop, it keeps the lock for read; readers at the head join (`wake`). */
+export function mmapWriteDowngrade(k: Kernel, mm: Mm, task: number, wake: number[]): void {
+  const lock = mm.mmapLock;
+  lineRmw(k, lock.line.rmw(k.cpu.id, k.now(), k.costs.lineTransfer), 'lock.mmap_lock.line');
+  for (const w of lock.downgrade(task)) wake.push(w.task);
+}
+
 /**
  * lock_vma_under_rcu() and vma_start_read(): true if the fault now holds its VMA's lock. False
  * (fall back to mmap_lock) when there is no VMA, it is write-locked (VMA_LOCK_ABORT) or detached

@@ -76,6 +76,7 @@ export {
   lockFault,
   mmapReadLock,
   mmapReadUnlock,
+  mmapWriteDowngrade,
   mmapWriteLock,
   mmapWriteUnlock,
   parseFaultLock,

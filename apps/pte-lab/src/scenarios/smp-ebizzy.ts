@@ -124,7 +124,7 @@ export const smpEbizzy: Scenario<Params> = {
         text:
           `ebizzy -m with 16 threads: per-VMA locks run ${fmt(vma)}× the mmap_lock kernel (published ≈1.75×: 75% of Dufour's +100%), and Lespinasse's speculative faults ${fmt(spf)}×: ` +
           `with a mapping or unmapping somewhere in the mm nearly all the time, the mm-wide sequence count aborts speculative faults (${fmt(r!.derived['spf.aborts'] ?? 0)} of ${fmt(r!.derived['spf.attempts'] ?? 0)} attempts), and each abort waits for mmap_lock behind the writers, while Dufour's series, which gave the +100%, checked each VMA's own count, as per-VMA locks do. ` +
-          `The model keeps munmap's write lock through the zap (the kernel downgrades first), which overstates mmap_lock's cost, and models none of the allocator's shared lines.`,
+          `Why the model's gain is smaller: it counts none of ebizzy's search work (the records it reports), so the threads spend their time in mmap and munmap, which queue on mmap_lock for write whatever the fault lock; and each chunk's first fault needs an anon_vma (vmf_anon_prepare), whose mmap_lock trylock fails while writers queue, where a real kernel often reuses a neighbour's (vma_merge, find_mergeable_anon_vma; the model does not merge VMAs). munmap downgrades to the read lock for its zap, as the kernel does.`,
       };
     },
   },
