@@ -11,6 +11,7 @@ import {
   mmapWriteDowngrade,
   mmapWriteLock,
   mmapWriteUnlock,
+  ptlLockUnlock,
   QUEUED_MMAP,
   spinLock,
   spinUnlock,
@@ -203,6 +204,7 @@ export class FaultingThread implements SimThread {
     const t0 = k.ledger.total();
     h.m.pv.onPageFault();
     this.segv = handleMmFault(k, this.mm, this.vpn, this.code | ACCESS_USER) !== FAULT_RETRY;
+    ptlLockUnlock(k, k.cpu.vmf.pte);
     if (this.fl.held === HELD_SPECULATIVE) this.specCycles = k.ledger.total() - t0;
     return STEP_RAN;
   }

@@ -1,4 +1,5 @@
 import { configError } from '@pte/core';
+import { SharedLine } from './cache-line.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { VMA_READ_LOCKED, VMA_READ_MISS, VmaLock } from './vma-lock.js';
@@ -134,6 +135,24 @@ export function mmapWriteUnlock(k: Kernel, mm: Mm, task: number, wake: number[])
   const lock = mm.mmapLock;
   lineRmw(k, lock.line.rmw(k.cpu.id, k.now(), k.costs.lineTransfer), 'lock.mmap_lock.line');
   for (const w of lock.writeUnlock(task)) wake.push(w.task);
+}
+
+/**
+ * The split page-table lock of the PTE page a fault just worked on (pte_offset_map_lock →
+ * ptlock_ptr: one spinlock per page-table page with USE_SPLIT_PTE_PTLOCKS, i.e. NR_CPUS >= 4):
+ * taken and released once, two RMWs on its line, which moves when another CPU used that table
+ * last. Held only inside the fault's own step here, so no CPU ever finds it taken.
+ */
+export function ptlLockUnlock(k: Kernel, ptFrame: number): void {
+  if (ptFrame < 0) return;
+  let line = k.ptlLines.get(ptFrame);
+  if (line === undefined) {
+    line = new SharedLine();
+    k.ptlLines.set(ptFrame, line);
+  }
+  const cpu = k.cpu.id;
+  const moved = line.rmw(cpu, k.now(), k.costs.lineTransfer) + line.rmw(cpu, k.now(), k.costs.lineTransfer);
+  if (moved > 0) k.charge(k.ledger.id('lock.ptl.line'), moved);
 }
 
 /** mmap_write_downgrade() by `task`: VMA write locks drop, it keeps the lock for read; readers at the head join (`wake`). */

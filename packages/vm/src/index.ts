@@ -80,6 +80,7 @@ export {
   mmapWriteLock,
   mmapWriteUnlock,
   parseFaultLock,
+  ptlLockUnlock,
   unlockFault,
   vmaLockOf,
 } from './fault-lock.js';

@@ -15,6 +15,7 @@ import { SwapDevice } from './swap.js';
 import { Cpu } from './cpu.js';
 import { MmuGather } from './tlb-gather.js';
 import { SmpStats } from './smp-stats.js';
+import type { SharedLine } from './cache-line.js';
 
 export interface KernelOptions {
   readonly mem: PhysMem;
@@ -189,6 +190,8 @@ export class Kernel {
   readonly remote: RemoteClock;
   /** The several-CPU model's counts (published with more than one CPU). */
   readonly smp = new SmpStats();
+  /** Each page-table page's split PTL cache line, by frame (made by the several-CPU fault path). */
+  readonly ptlLines = new Map<number, SharedLine>();
 
   /** Simulated time: the running CPU's clock. */
   now(): number {
