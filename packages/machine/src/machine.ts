@@ -12,9 +12,11 @@ import { ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, TRANSLATE_GP, type Mmu, type P
 import type { PvMmuOps } from '@pte/pvops';
 import {
   assertInvariants,
+  enterLazyTlb,
   FAULT_RETRY,
   handleMmFault,
   Kernel,
+  leaveLazyTlb,
   MAX_CPUS,
   mapCompletedRead,
   populateByRead,
@@ -486,7 +488,12 @@ export class Machine {
   runThreads(threads: readonly ThreadSpec[], faultLock: FaultLockPolicy = 'mmap_lock'): Float64Array {
     const k = this.kernel;
     this.ranThreads = true;
-    const sched = new Scheduler(this.platform.cpus.length, this.ledger, (cpu) => this.runOn(cpu));
+    const sched = new Scheduler(
+      this.platform.cpus.length,
+      this.ledger,
+      (cpu) => this.runOn(cpu),
+      (cpu) => enterLazyTlb(k.cpus[cpu]!.tlbState),
+    );
     const host: ThreadHost = {
       m: this,
       k,
@@ -526,6 +533,15 @@ export class Machine {
     } finally {
       clocks.now = null;
       clocks.sink = this.addRemote;
+      // The CPUs come back to the mm they idled on (switch_mm's was_lazy): a flush that skipped
+      // one while it idled leaves it a full flush to do now.
+      for (const cpu of k.cpus) {
+        if (!leaveLazyTlb(cpu.tlbState)) continue;
+        this.runOn(cpu.id);
+        const t0 = this.ledger.total();
+        this.pv.flushTlbAll();
+        sched.clock[cpu.id] += this.ledger.total() - t0;
+      }
       this.runOn(0);
     }
     this.noteRss();

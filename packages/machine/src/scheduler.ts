@@ -51,6 +51,8 @@ export class Scheduler {
     nrCpus: number,
     private readonly ledger: CycleLedger,
     private readonly onCpu: (cpu: number) => void,
+    /** A thread finished: its CPU goes idle (enter_lazy_tlb), at the end of that step. */
+    private readonly onIdle: (cpu: number) => void = () => {},
   ) {
     this.clock = new Float64Array(nrCpus);
   }
@@ -125,7 +127,10 @@ export class Scheduler {
       this.clock[t.cpu] += this.ledger.total() - this.stepStart - this.notMine;
       this.running = -1;
       if (r === STEP_BLOCKED) this.state[i] = BLOCKED;
-      else if (r === STEP_DONE) this.state[i] = DONE;
+      else if (r === STEP_DONE) {
+        this.state[i] = DONE;
+        this.onIdle(t.cpu);
+      }
     }
   }
 

@@ -10,13 +10,16 @@ import type { Platform } from './platform.js';
  * holding a user mm's translations must be in that mm's mm_cpumask, or no flush would reach it.
  * A TLB entry less permissive than its PTE is allowed (x86 refaults on it: a spurious fault), as
  * is one whose PTE has lost its Accessed bit (ptep_clear_flush_young does not flush on x86).
- * Global (kernel) entries and CPUs with no user mm loaded are not checked. Returns the first
+ * Global (kernel) entries, CPUs with no user mm loaded and lazy CPUs are not checked. Returns the first
  * problem found, or null.
  */
 export function checkTlbsAgainstTables(k: Kernel, platform: Platform): string | null {
   for (let id = 0; id < platform.cpus.length; id++) {
     const mm = k.cpus[id]!.mm;
     if (mm === null || mm.isInitMm) continue;
+    // A lazy CPU runs no user code: flushes skip it and its stale entries are flushed when it
+    // comes back to the mm (leaveLazyTlb).
+    if (k.cpus[id]!.tlbState.lazy) continue;
     let problem: string | null = null;
     let holds = false;
     platform.cpus[id]!.mmu.tlb.forEachEntry((vpn, level, pfn, meta) => {

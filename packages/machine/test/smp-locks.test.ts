@@ -112,11 +112,15 @@ describe('faults on several CPUs: what each fault lock takes', () => {
 });
 
 describe('a writer of mmap_lock among the faulting threads', () => {
-  it('its munmaps flush the other CPUs: one IPI per CPU running the mm per round, each handler charged once', () => {
+  it('its munmaps flush the other CPUs running the mm (not those whose thread is done, now lazy), each handler charged once', () => {
     const rounds = 5;
     const r = pft('per_vma', 3, 64, { rounds });
-    expect(r.counters['smp.ipis']).toBe(rounds * 3);
-    expect(r.cycles['smp.ipi_handler']).toBe(rounds * 3 * 780);
+    expect(r.counters['smp.ipis']).toBeGreaterThan(0);
+    expect(r.counters['smp.ipis']).toBeLessThanOrEqual(rounds * 3);
+    expect(r.cycles['smp.ipi_handler']).toBe(r.counters['smp.ipis']! * 780);
+    // Long faulting threads are still running at every round: every round reaches all three.
+    const busy = pft('per_vma', 3, 4096, { rounds });
+    expect(busy.counters['smp.ipis']).toBe(rounds * 3);
     expect(r.cycles['smp.ipi']).toBeGreaterThan(0);
     expect(r.counters['faults.total']).toBe(3 * 64 + rounds * 16); // MAP_POPULATE faults the writer's pages
   });
@@ -126,7 +130,10 @@ describe('a writer of mmap_lock among the faulting threads', () => {
     const native = pft('mmap_lock', 2, 32, { rounds });
     const kvm = pft('mmap_lock', 2, 32, { rounds, platform: 'kvm-tdp' });
     expect(kvm.counters['smp.ipis']).toBe(native.counters['smp.ipis']);
-    expect(kvm.counters['kvm.exits']! - kvm.counters['kvm.ept_violations']!).toBe(rounds);
+    const hypercalls = kvm.counters['kvm.exits']! - kvm.counters['kvm.ept_violations']!;
+    expect(hypercalls).toBeGreaterThan(0);
+    expect(hypercalls).toBeLessThanOrEqual(rounds);
+    expect(kvm.counters['smp.ipis']).toBeGreaterThanOrEqual(hypercalls); // one hypercall per flush, for all its targets
   });
 
   it('faults queue behind it under mmap_lock, not under per-VMA locks; speculative faults abort', () => {

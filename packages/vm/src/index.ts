@@ -54,6 +54,8 @@ export {
   CpuTlbState,
   flushTlbMmRange,
   switchMmTlb,
+  enterLazyTlb,
+  leaveLazyTlb,
   FlushTlbInfo,
   FLUSH_NONE,
   FLUSH_RANGE,

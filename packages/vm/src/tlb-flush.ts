@@ -163,6 +163,28 @@ export function switchMmTlb(cpu: CpuTlbState, next: MmTlbState | null): void {
   cpu.localGen = next.tlbGen;
 }
 
+/**
+ * enter_lazy_tlb(): the CPU goes idle (or runs a kernel thread) on the mm it has loaded; flushes
+ * skip it (should_flush_tlb) until it loads an mm again, unless page tables are freed.
+ */
+export function enterLazyTlb(cpu: CpuTlbState): void {
+  if (cpu.loaded !== null) cpu.lazy = true;
+}
+
+/**
+ * switch_mm_irqs_off() back to the mm a lazy CPU kept (was_lazy): it runs the mm again, and its
+ * TLB needs a full flush if a flush skipped it meanwhile (its context's generation is behind).
+ * Returns whether it must flush.
+ */
+export function leaveLazyTlb(cpu: CpuTlbState): boolean {
+  if (!cpu.lazy) return false;
+  cpu.lazy = false;
+  const mm = cpu.loaded;
+  if (mm === null || cpu.localGen === mm.tlbGen) return false;
+  cpu.localGen = mm.tlbGen;
+  return true;
+}
+
 /** should_flush_tlb(): skip lazy CPUs; flush the mm's own CPUs; reach the others only to trim. */
 function shouldFlushTlb(cpu: CpuTlbState, mm: MmTlbState, trim: boolean): boolean {
   if (cpu.lazy) return false;
