@@ -42,7 +42,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   vcpu_preempted:
     'KVM: the share of flush targets the host has preempted, 0 to 1 (vCPU overcommit; kvm-tdp and kvm-shadow; default 0)',
   pv_tlb_flush:
-    'on | off: a KVM guest skips the IPI to a preempted vCPU and KVM flushes it at its next entry (kvm_flush_tlb_multi, 4.16+; default on)',
+    'on | off: a KVM guest skips the IPI to a preempted vCPU and KVM flushes it at its next entry (kvm_flush_tlb_multi, 4.16+; kvm-tdp and kvm-shadow; default: on where the profile has it, linux-6.18)',
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
   swap: 'off | <size with unit>: a swap device, so reclaim can evict anonymous memory (needs reclaim=on; default off)',
   reclaim_horizon: 'touches within which a refault counts as a premature eviction (default 4096)',
@@ -201,11 +201,16 @@ export function resolveRun(o: RunOptions): ResolvedRun {
   const common = Object.fromEntries(Object.entries(set).filter(([k]) => !(k in scenario.keys)));
   const policy = applyPolicy(profile.policy, common);
   const settings = machineSettings(common);
-  if ((settings.vcpuPreempted ?? 0) > 0 && platform !== 'kvm-tdp' && platform !== 'kvm-shadow')
+  const kvm = platform === 'kvm-tdp' || platform === 'kvm-shadow';
+  if ((settings.vcpuPreempted ?? 0) > 0 && !kvm)
     throw configError(
       `--set vcpu_preempted: ${platform} has no preempted vCPUs to skip`,
       'it applies to kvm-tdp and kvm-shadow',
     );
+  if (settings.pvTlbFlush !== undefined && !kvm)
+    throw configError(`--set pv_tlb_flush: ${platform} is not a KVM guest`, 'it applies to kvm-tdp and kvm-shadow');
+  if (settings.pvTlbFlush === true && !profile.hasPvTlbFlush)
+    throw configError(`--set pv_tlb_flush: ${profile.name} has no PV TLB flush (kvm_flush_tlb_multi came in 4.16)`);
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
   const costs = resolveRunCosts(costSet);

@@ -273,6 +273,20 @@ describe('vcpu_preempted and the KVM PV TLB flush', () => {
     expect(off.derived['munmap.ipis_per_op']).toBe(7);
     expect(off.derived['munmap.ipi_cycles_per_op']).toBeGreaterThan(100 * pv.derived['munmap.ipi_cycles_per_op']);
     expect(pv.params.vcpu_preempted).toBe('0.25');
+    // linux-3.15 predates kvm_flush_tlb_multi: every flush waits for its preempted targets.
+    const old = await run('--set', 'vcpu_preempted=0.25', '--profile', 'linux-3.15');
+    expect(old.derived['munmap.ipis_per_op']).toBe(7);
+    expect(old.derived['munmap.ipi_cycles_per_op']).toBeGreaterThan(100 * pv.derived['munmap.ipi_cycles_per_op']);
+  });
+
+  it('a kernel-range flush (vunmap) waits for preempted vCPUs even with the PV flush', async () => {
+    const args = ['smp/vmap-scaling', '--platform', 'kvm-tdp', '--set', 'rounds=16', '--set', 'vmap=2008'];
+    const calm = await json(...args);
+    const busy = await json(...args, '--set', 'vcpu_preempted=0.25');
+    expect(busy.derived['2008.threads_1.ipis']).toBe(calm.derived['2008.threads_1.ipis']);
+    expect(busy.derived['2008.threads_1.cycles_per_op']).toBeGreaterThan(
+      100 * calm.derived['2008.threads_1.cycles_per_op'],
+    );
   });
 
   it('is refused off KVM and outside 0..1', async () => {
@@ -288,6 +302,14 @@ describe('vcpu_preempted and the KVM PV TLB flush', () => {
       [
         ['--platform', 'kvm-tdp', '--set', 'pv_tlb_flush=maybe'],
         /^pte-lab: --set pv_tlb_flush: 'maybe' is not one of on, off/,
+      ],
+      [
+        ['--platform', 'native', '--set', 'pv_tlb_flush=off'],
+        /^pte-lab: --set pv_tlb_flush: native is not a KVM guest/,
+      ],
+      [
+        ['--platform', 'kvm-tdp', '--profile', 'linux-3.15', '--set', 'pv_tlb_flush=on'],
+        /^pte-lab: --set pv_tlb_flush: linux-3\.15 has no PV TLB flush/,
       ],
     ] as const) {
       const r = await runCli('run', 'smp/shootdown', ...args);

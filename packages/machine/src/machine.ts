@@ -101,7 +101,7 @@ export interface MachineOptions {
   readonly cpus?: number;
   /** KVM: the share of flush targets the host has preempted (vCPU overcommit; default 0). */
   readonly vcpuPreempted?: number;
-  /** KVM: the guest uses the PV TLB flush (kvm_flush_tlb_multi; default true). */
+  /** KVM: the guest uses the PV TLB flush (kvm_flush_tlb_multi; default: the profile's). */
   readonly pvTlbFlush?: boolean;
 }
 
@@ -223,7 +223,7 @@ export class Machine {
       cpus: checkCpus(opts.cpus ?? 1),
       clocks: this.clocks,
       vcpuPreempted: opts.vcpuPreempted ?? 0,
-      pvTlbFlush: opts.pvTlbFlush ?? true,
+      pvTlbFlush: opts.pvTlbFlush ?? opts.profile.hasPvTlbFlush,
     });
     this.platform = platform;
     this.mem = platform.mem;

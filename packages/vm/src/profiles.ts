@@ -89,6 +89,8 @@ export interface KernelProfile {
   readonly vmapMode: 'eager' | 'lazy';
   /** Transparent huge pages exist (they came in 2.6.38). */
   readonly hasThp: boolean;
+  /** A KVM guest's PV TLB flush, kvm_flush_tlb_multi (4.16), skipping preempted vCPUs. */
+  readonly hasPvTlbFlush: boolean;
   /**
    * What a user fault may hold on several CPUs (fault-lock.ts), the default first: mmap_lock
    * everywhere; per-VMA locks from 6.4; Lespinasse's speculative faults (2021, never merged) are
@@ -107,6 +109,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     shadowEra: '2008',
     vmapMode: 'eager',
     hasThp: false,
+    hasPvTlbFlush: false,
     faultLocks: ['mmap_lock'],
     description:
       "the thread's kernel (2008): no fault-around, order-0 page cache, no lazy set_ptes, one update_va_mapping per fault on Xen",
@@ -135,6 +138,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     shadowEra: 'modern',
     vmapMode: 'lazy',
     hasThp: true,
+    hasPvTlbFlush: false,
     faultLocks: ['mmap_lock'],
     description: 'fault-around 64 KiB (16 PTEs), young prefaulted PTEs on x86, order-0 page cache',
     xenPteWrite: 'mmu_update',
@@ -161,6 +165,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     shadowEra: 'modern',
     vmapMode: 'lazy',
     hasThp: true,
+    hasPvTlbFlush: true,
     faultLocks: ['per_vma', 'mmap_lock', 'spf'],
     description:
       'large page-cache folios up to PMD order, PMD mapping of PMD-sized file folios, set_ptes in lazy mode, fault-around 16',

@@ -100,9 +100,9 @@ export function flushTlbMm(k: Kernel, mm: Mm, start: number, strides: number, st
  * CPU's own, counted (tlb.flush_calls, tlb.flush_pages / tlb.flushes_full) and charged
  * guest.flush_call; then the wait for the slowest target.
  */
-function deliverFlush(k: Kernel, plan: FlushTlbInfo, start: number, stride: number): void {
+function deliverFlush(k: Kernel, plan: FlushTlbInfo, start: number, stride: number, viaFlushTlbMulti = true): void {
   const cpu = k.cpu;
-  const slowest = plan.remote > 0 ? flushOthers(k, plan, start, stride) : 0;
+  const slowest = plan.remote > 0 ? flushOthers(k, plan, start, stride, viaFlushTlbMulti) : 0;
   const before = slowest > 0 ? k.ledger.total() : 0;
   const local = plan.action[cpu.id];
   if (local === FLUSH_FULL || local === FLUSH_RANGE) {
@@ -140,7 +140,7 @@ export function flushTlbKernelAll(k: Kernel): void {
   plan.strides = 0;
   plan.remote = k.cpus.length - 1;
   plan.ipiMask = all & ~(1 << cpu.id);
-  deliverFlush(k, plan, 0, 1);
+  deliverFlush(k, plan, 0, 1, false);
 }
 
 /**
@@ -209,18 +209,20 @@ function flushByHypervisor(
  * flush_tlb_func() on its own TLB, on its own clock (Kernel.remoteCycles). Returns the slowest
  * target's cycles, which the sender waits for.
  */
-function flushOthers(k: Kernel, plan: FlushTlbInfo, start: number, stride: number): number {
+function flushOthers(k: Kernel, plan: FlushTlbInfo, start: number, stride: number, viaFlushTlbMulti: boolean): number {
   const self = k.cpu.id;
   const pv = k.pv;
   // kvm_flush_tlb_multi(): a preempted vCPU is taken out of the mask (KVM_VCPU_FLUSH_TLB: KVM
-  // flushes it at its next entry); without the PV flush its IPI waits until it runs again.
+  // flushes it at its next entry); without the PV flush its IPI waits until it runs again. A
+  // kernel-range flush (on_each_cpu) does not go through flush_tlb_multi: it always waits.
+  const skip = pv.pvTlbFlush && viaFlushTlbMulti;
   let preempted = 0;
   let ipis = plan.remote;
   for (const other of k.cpus) {
     if (other.id === self || (plan.ipiMask & (1 << other.id)) === 0) continue;
     if (!pv.vcpuPreempted(other.id)) continue;
     preempted |= 1 << other.id;
-    if (pv.pvTlbFlush) ipis--;
+    if (skip) ipis--;
   }
   if (ipis > 0) pv.sendFlushIpis(ipis);
   const catHandler = k.ledger.id('smp.ipi_handler');
@@ -228,7 +230,7 @@ function flushOthers(k: Kernel, plan: FlushTlbInfo, start: number, stride: numbe
   for (const other of k.cpus) {
     if (other.id === self || (plan.ipiMask & (1 << other.id)) === 0) continue;
     const late = (preempted & (1 << other.id)) !== 0;
-    if (late && pv.pvTlbFlush) {
+    if (late && skip) {
       k.smp.pvFlushSkipped++;
       const t0 = k.ledger.total();
       applyFlush(other.pv, FLUSH_FULL, start, 0, stride); // kvm_vcpu_flush_tlb_guest() at its entry

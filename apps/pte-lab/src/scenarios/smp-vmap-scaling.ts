@@ -137,7 +137,7 @@ export const smpVmapScaling: Scenario<Params> = {
         agrees,
         text:
           `Before the rewrite a map+touch+unmap grows ${ratio(d('2008', 8), d('2008', 1))} from 1 to 8 threads in the model (published ${pubGrow.toFixed(1)}×: 14.7 → 70.6 µs): every vunmap holds vmlist_lock across a flush that interrupts the 7 other CPUs, so the threads queue behind each other's broadcasts. ` +
-          `The lazy rewrite stays flat (${growLazy.toFixed(2)}×; published 1.0×): its maps come from per-CPU vmap blocks and its flushes wait until more than ${fmt(r!.derived.lazy_max_pages ?? 0)} pages are lazily freed (8 threads freed ${fmt(8 * Number(r!.params.rounds ?? 0) * PAGES)} here: ${fmt(r!.derived['lazy.threads_8.flushes'] ?? 0)} purge flushes). ` +
+          `The lazy rewrite stays flat (${growLazy.toFixed(2)}×; published 1.0×): the model takes its 4-page maps from per-CPU vmap blocks (the vm_map_ram path of the rewrite), and its flushes wait until more than ${fmt(r!.derived.lazy_max_pages ?? 0)} pages are lazily freed (8 threads freed ${fmt(8 * Number(r!.params.rounds ?? 0) * PAGES)} here: ${fmt(r!.derived['lazy.threads_8.flushes'] ?? 0)} purge flushes; each purge would add one broadcast flush, shared by all its pages). ` +
           `Rewrite against 2008: ${ratio(d('2008', 1), d('lazy', 1))} faster with 1 thread (published ${pub1.toFixed(1)}×) and ${ratio(d('2008', 8), d('lazy', 8))} with 8 (published ${pub8.toFixed(0)}×, "already 25x faster"). ` +
           `The model's single-thread 2008 cost lacks what an IPI to an idle CPU costs on real hardware (its wake-up from a C-state), and the rewrite's cost here is the model's estimates (guest.vmap_area, no primary figure), so magnitudes at one thread are the weakest part.`,
       };
