@@ -279,6 +279,66 @@ abstract class WriterThread {
     return this.h.m.mmap(this.task, { pages: this.pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
   }
 
+  /** Where mapStep is: loading the mm, taking the write lock, mapping, unlocking. */
+  private mapPhase = 0;
+  private loaded = false;
+
+  /**
+   * mmap(2) of `pages` anonymous pages under mmap_lock for write, one step per lock operation (the
+   * first call also loads the mm: switch_mm is a step of its own, so the CR3 write is charged
+   * before the lock is taken). Returns the VMA when done, else null with the step's result in
+   * `stepResult`.
+   */
+  protected mapStep(): Vma | null {
+    const h = this.h;
+    const k = h.k;
+    const mm = this.task.mm;
+    switch (this.mapPhase) {
+      case 0:
+        if (!this.loaded) {
+          h.m.switchTo(this.task);
+          this.loaded = true;
+          this.stepResult = STEP_RAN;
+          return null;
+        }
+        h.sched.sharedPoint();
+        this.mapPhase = 1;
+        if (!mmapWriteLock(k, mm, this.id)) {
+          this.stepResult = this.block(h.catMmapWait);
+          return null;
+        }
+        return this.mapLocked();
+      case 1:
+        return this.mapLocked();
+      default: {
+        h.sched.sharedPoint();
+        mmapWriteUnlock(k, mm, this.id, h.wake);
+        wakeGranted(h);
+        this.mapPhase = 0;
+        const vma = this.mapped!;
+        this.mapped = null;
+        return vma;
+      }
+    }
+  }
+
+  /** No mmap is under way (mapStep holds no lock): a writer may stop here. */
+  protected get mapIdle(): boolean {
+    return this.mapPhase === 0;
+  }
+
+  /** The last step's result when mapStep returned null. */
+  protected stepResult = STEP_RAN;
+  private mapped: Vma | null = null;
+
+  private mapLocked(): null {
+    this.wokenUp();
+    this.mapped = this.mapAnon();
+    this.mapPhase = 2;
+    this.stepResult = STEP_RAN;
+    return null;
+  }
+
   /** Where unmapStep is: taking the write lock, write-locking the VMA, downgraded and zapping, unlocking. */
   private unmapPhase = 0;
 
@@ -332,13 +392,11 @@ abstract class WriterThread {
 }
 
 // MapUnmapThread states.
-const W_LOCK = 0;
-const W_WORK = 1;
-const W_UNLOCK = 2;
-const P_LOCK = 3;
-const P_WORK = 4;
-const P_UNLOCK = 5;
-const W_UNMAP = 6;
+const W_MAP = 0;
+const P_LOCK = 1;
+const P_WORK = 2;
+const P_UNLOCK = 3;
+const W_UNMAP = 4;
 
 /**
  * A thread that maps `pages` anonymous pages with MAP_POPULATE and unmaps them again, `rounds`
@@ -351,10 +409,9 @@ const W_UNMAP = 6;
  * (`guest.mmap_call`) is charged here only: one-CPU runs predate it and leave it out.
  */
 export class MapUnmapThread extends WriterThread implements SimThread {
-  private state = W_LOCK;
+  private state = W_MAP;
   private round = 0;
   private vma: Vma | null = null;
-  private loaded = false;
 
   constructor(
     h: ThreadHost,
@@ -372,26 +429,15 @@ export class MapUnmapThread extends WriterThread implements SimThread {
     const k = h.k;
     const mm = this.task.mm;
     switch (this.state) {
-      case W_LOCK:
-        if (this.round === this.rounds || (this.rounds < 0 && this.h.faultersLeft === 0)) return STEP_DONE;
-        if (!this.loaded) {
-          // switch_mm first, a step of its own: the CR3 write is charged before the lock is taken.
-          h.m.switchTo(this.task);
-          this.loaded = true;
-          return STEP_RAN;
-        }
-        h.sched.sharedPoint();
-        this.state = W_WORK;
-        if (!mmapWriteLock(k, mm, this.id)) return this.block(h.catMmapWait);
-        return this.work();
-      case W_WORK:
-        return this.work();
-      case W_UNLOCK:
-        h.sched.sharedPoint();
-        mmapWriteUnlock(k, mm, this.id, h.wake);
-        wakeGranted(h);
+      case W_MAP: {
+        if (this.mapIdle && (this.round === this.rounds || (this.rounds < 0 && this.h.faultersLeft === 0)))
+          return STEP_DONE;
+        const vma = this.mapStep();
+        if (vma === null) return this.stepResult;
+        this.vma = vma;
         this.state = P_LOCK;
         return STEP_RAN;
+      }
       case P_LOCK:
         h.sched.sharedPoint();
         this.state = P_WORK;
@@ -410,17 +456,10 @@ export class MapUnmapThread extends WriterThread implements SimThread {
         if (r !== UNMAP_FINISHED) return r;
         this.vma = null;
         this.round++;
-        this.state = W_LOCK;
+        this.state = W_MAP;
         return STEP_RAN;
       }
     }
-  }
-
-  private work(): number {
-    this.wokenUp();
-    this.vma = this.mapAnon();
-    this.state = W_UNLOCK;
-    return STEP_RAN;
   }
 
   /** populate_vma_page_range(): fault every page in for write, under mmap_lock for read. */
@@ -562,11 +601,9 @@ export class VmapThread implements SimThread {
 }
 
 // ChunkThread states.
-const C_MAP_LOCK = 0;
-const C_MAP = 1;
-const C_MAP_UNLOCK = 2;
-const C_TOUCH = 3;
-const C_UNMAP = 4;
+const C_MAP = 0;
+const C_TOUCH = 1;
+const C_UNMAP = 2;
 
 /**
  * An ebizzy thread (ebizzy -m: every chunk mmap'd): `rounds` times, map a chunk of `pages`
@@ -577,11 +614,10 @@ const C_UNMAP = 4;
  * the zap (unmapStep).
  */
 export class ChunkThread extends WriterThread implements SimThread {
-  private state = C_MAP_LOCK;
+  private state = C_MAP;
   private round = 0;
   private vma: Vma | null = null;
   private inner: FaultingThread | null = null;
-  private loaded = false;
 
   constructor(
     h: ThreadHost,
@@ -596,30 +632,14 @@ export class ChunkThread extends WriterThread implements SimThread {
   }
 
   step(): number {
-    const h = this.h;
-    const k = h.k;
-    const mm = this.task.mm;
     switch (this.state) {
-      case C_MAP_LOCK:
-        if (this.round === this.rounds) return STEP_DONE;
-        if (!this.loaded) {
-          h.m.switchTo(this.task);
-          this.loaded = true;
-          return STEP_RAN;
-        }
-        h.sched.sharedPoint();
-        this.state = C_MAP;
-        if (!mmapWriteLock(k, mm, this.id)) return this.block(h.catMmapWait);
-        return this.map();
-      case C_MAP:
-        return this.map();
-      case C_MAP_UNLOCK: {
-        h.sched.sharedPoint();
-        mmapWriteUnlock(k, mm, this.id, h.wake);
-        wakeGranted(h);
-        const vma = this.vma!;
+      case C_MAP: {
+        if (this.mapIdle && this.round === this.rounds) return STEP_DONE;
+        const vma = this.mapStep();
+        if (vma === null) return this.stepResult;
+        this.vma = vma;
         this.inner = new FaultingThread(
-          h,
+          this.h,
           this.id,
           this.cpu,
           this.task,
@@ -645,16 +665,9 @@ export class ChunkThread extends WriterThread implements SimThread {
         if (r !== UNMAP_FINISHED) return r;
         this.vma = null;
         this.round++;
-        this.state = C_MAP_LOCK;
+        this.state = C_MAP;
         return STEP_RAN;
       }
     }
-  }
-
-  private map(): number {
-    this.wokenUp();
-    this.vma = this.mapAnon();
-    this.state = C_MAP_UNLOCK;
-    return STEP_RAN;
   }
 }
