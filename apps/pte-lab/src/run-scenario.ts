@@ -40,7 +40,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   nr_cpus: "CPUs a kernel vmap flush interrupts, the vmap model's own count, apart from cpus (default 4)",
   cpus: `CPUs (vCPUs) of the machine, 1 to ${MAX_CPUS} (default 1, or what a several-CPU scenario needs)`,
   vcpu_preempted:
-    'KVM: the share of flush targets the host has preempted, 0 to 1 (vCPU overcommit; kvm-tdp and kvm-shadow; default 0)',
+    'the share of flush targets the hypervisor has descheduled, 0 to 1 (vCPU overcommit; xen-pv, kvm-tdp, kvm-shadow; default 0)',
   pv_tlb_flush:
     'on | off: a KVM guest skips the IPI to a preempted vCPU and KVM flushes it at its next entry (kvm_flush_tlb_multi, 4.16+; kvm-tdp and kvm-shadow; default: on where the profile has it, linux-6.18)',
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
@@ -202,10 +202,10 @@ export function resolveRun(o: RunOptions): ResolvedRun {
   const policy = applyPolicy(profile.policy, common);
   const settings = machineSettings(common);
   const kvm = platform === 'kvm-tdp' || platform === 'kvm-shadow';
-  if ((settings.vcpuPreempted ?? 0) > 0 && !kvm)
+  if ((settings.vcpuPreempted ?? 0) > 0 && platform === 'native')
     throw configError(
-      `--set vcpu_preempted: ${platform} has no preempted vCPUs to skip`,
-      'it applies to kvm-tdp and kvm-shadow',
+      '--set vcpu_preempted: native has no vCPUs to preempt',
+      'it applies to xen-pv, kvm-tdp and kvm-shadow',
     );
   if (settings.pvTlbFlush !== undefined && !kvm)
     throw configError(`--set pv_tlb_flush: ${platform} is not a KVM guest`, 'it applies to kvm-tdp and kvm-shadow');

@@ -279,6 +279,25 @@ describe('vcpu_preempted and the KVM PV TLB flush', () => {
     expect(old.derived['munmap.ipi_cycles_per_op']).toBeGreaterThan(100 * pv.derived['munmap.ipi_cycles_per_op']);
   });
 
+  it("Xen PV: a descheduled vCPU gets no IPI from Xen's flush (vcpumask_to_pcpumask)", async () => {
+    const calm = await json('smp/shootdown', '--platform', 'xen-pv', '--set', 'threads=8', '--set', 'rounds=32');
+    const busy = await json(
+      'smp/shootdown',
+      '--platform',
+      'xen-pv',
+      '--set',
+      'threads=8',
+      '--set',
+      'rounds=32',
+      '--set',
+      'vcpu_preempted=0.25',
+    );
+    expect(calm.derived['munmap.ipis_per_op']).toBe(7);
+    expect(busy.derived['munmap.ipis_per_op']).toBeLessThan(7);
+    expect(busy.derived['munmap.flush_hypercalls']).toBe(32);
+    expect(busy.counters['xen.flush_descheduled']).toBeGreaterThan(0);
+  });
+
   it('a kernel-range flush (vunmap) waits for preempted vCPUs even with the PV flush', async () => {
     const args = ['smp/vmap-scaling', '--platform', 'kvm-tdp', '--set', 'rounds=16', '--set', 'vmap=2008'];
     const calm = await json(...args);
@@ -293,7 +312,7 @@ describe('vcpu_preempted and the KVM PV TLB flush', () => {
     for (const [args, message] of [
       [
         ['--platform', 'native', '--set', 'vcpu_preempted=0.5'],
-        /^pte-lab: --set vcpu_preempted: native has no preempted vCPUs/,
+        /^pte-lab: --set vcpu_preempted: native has no vCPUs to preempt/,
       ],
       [
         ['--platform', 'kvm-tdp', '--set', 'vcpu_preempted=2'],

@@ -25,6 +25,8 @@ export interface XenSmp {
   readonly ipiHandler: number;
   readonly lineTransfer: number;
   readonly clocks: RemoteClock;
+  /** vCPU overcommit: whether the next flush target is descheduled (a seeded draw), or null: never. */
+  readonly descheduled: (() => boolean) | null;
 }
 
 export interface XenOptions {
@@ -105,6 +107,8 @@ export class XenHypervisor {
   /** MMUEXT_TLB_FLUSH_MULTI / MMUEXT_INVLPG_MULTI operations, and the physical IPIs they sent. */
   flushMulti = 0;
   flushIpis = 0;
+  /** Targets of those that were descheduled: no IPI, flushed when next scheduled. */
+  flushSkipped = 0;
 
   constructor(o: XenOptions) {
     const xenFrames = o.xenFrames ?? Math.max(256, Math.floor(o.guestFrames / 16));

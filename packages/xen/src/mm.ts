@@ -127,6 +127,15 @@ function flushMulti(x: XenHypervisor, invlpg: boolean, vcpumask: number, vaHi: n
   let slowest = 0;
   for (let id = 0; id < x.vcpus.length; id++) {
     if (id === self || (vcpumask & (1 << id)) === 0) continue;
+    if (smp.descheduled !== null && smp.descheduled()) {
+      // vcpumask_to_pcpumask(): a descheduled vCPU has no dirty pCPU and gets no IPI; its TLB
+      // state is flushed when Xen next schedules it (the context switch's flush).
+      x.flushSkipped++;
+      const t0 = x.ledger.total();
+      flushVcpu(x.vcpus[id]!, false, vaHi, vaLo);
+      smp.clocks.charge(id, x.ledger.total() - t0);
+      continue;
+    }
     targets++;
     const t0 = x.ledger.total();
     x.ledger.charge(catHandler, smp.ipiHandler);

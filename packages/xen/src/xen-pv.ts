@@ -110,6 +110,7 @@ export class XenPvMmu extends PvMmuOps {
     if (x.vcpus.length > 1) {
       add('smp.flush_hypercalls', x.flushMulti);
       add('xen.flush_ipis', x.flushIpis);
+      add('xen.flush_descheduled', x.flushSkipped);
     }
     add('xen.hypercalls', x.hypercalls);
     for (let op = 0; op < x.byOp.length; op++) if (x.byOp[op] !== 0) add(`xen.op.${hypercallName(op)}`, x.byOp[op]!);

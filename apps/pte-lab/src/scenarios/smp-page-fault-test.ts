@@ -172,7 +172,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     ['mmap_lock contended', 'counters.lock.mmap_lock.contended'],
     ['per-VMA lock acquires', 'counters.lock.vma.acquires'],
     ['speculative faults aborted', 'counters.spf.aborts'],
-    ['flush IPIs', 'counters.smp.ipis'],
+    ['flush IPIs the guest sent (under Xen PV Xen sends them: xen.flush_ipis)', 'counters.smp.ipis'],
   ],
   run(ctx, p) {
     const faultLock = profileFaultLock(ctx, p.faultLock);

@@ -1,4 +1,4 @@
-import { PteError, type Counters } from '@pte/core';
+import { Prng, PteError, type Counters } from '@pte/core';
 import { Mmu, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
 import { XenHypervisor, XenPvMmu } from '@pte/xen';
@@ -51,6 +51,7 @@ export class XenPvPlatform implements Platform {
         ipiHandler: s.costs['smp.ipi_handler'],
         lineTransfer: s.costs['smp.line_transfer'],
         clocks: s.clocks,
+        descheduled: descheduled(s),
       },
     );
   }
@@ -90,4 +91,11 @@ export class XenPvPlatform implements Platform {
 export function hypervisorOf(m: { readonly platform: Platform }): XenHypervisor {
   if (!(m.platform instanceof XenPvPlatform)) throw new Error(`not a xen-pv machine: ${m.platform.name}`);
   return m.platform.xen;
+}
+
+/** A Xen vCPU found descheduled at a flush, with probability `vcpu_preempted` (a seeded stream), or never. */
+function descheduled(s: PlatformSetup): (() => boolean) | null {
+  if (s.vcpuPreempted <= 0) return null;
+  const prng = new Prng(s.seed, 'xen.descheduled');
+  return () => prng.nextFloat() < s.vcpuPreempted;
 }
