@@ -400,13 +400,13 @@ const W_UNMAP = 4;
 
 /**
  * A thread that maps `pages` anonymous pages with MAP_POPULATE and unmaps them again, `rounds`
- * times (-1: until the touching threads are done): the writer of mmap_lock in Lespinasse's pft runs and in ebizzy. mmap and munmap each take
- * mmap_lock for write (queueing if needed), do the call, release and wake; MAP_POPULATE then
+ * times (-1: until the touching threads are done): the mmap_lock writer of pft runs. mmap and
+ * munmap each take mmap_lock for write (queueing if needed), do the call, release and wake; MAP_POPULATE then
  * faults the pages in under mmap_lock for read (__mm_populate), so the munmap that follows has
  * PTEs to zap and a TLB flush to send to the CPUs running the mm. munmap write-locks the VMA it
  * removes (vma_start_write, waiting for its fault readers to drain) and marks its lock detached.
- * munmap downgrades to the read lock for the zap and its flush (unmapStep). The system call's own fixed cost
- * (`guest.mmap_call`) is charged here only: one-CPU runs predate it and leave it out.
+ * munmap downgrades to the read lock for the zap and its flush (unmapStep). The system call's own
+ * fixed cost (`guest.mmap_call`) is charged here only: one-CPU runs predate it and leave it out.
  */
 export class MapUnmapThread extends WriterThread implements SimThread {
   private state = W_MAP;

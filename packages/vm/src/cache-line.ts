@@ -10,6 +10,10 @@
  * pays for it.
  */
 export class SharedLine {
+  /** The ledger category its transfers are charged to (`lock.<name>.line`), and its id once registered. */
+  catId = -1;
+  constructor(readonly category = 'lock.line') {}
+
   /** The CPU holding the line, or -1 before the first RMW. */
   owner = -1;
   /** When the last transfer completes (the line is busy until then). */

@@ -39,6 +39,7 @@ export const QUEUED_MMAP = 3;
 /** One task's fault between lockFault and unlockFault (a task faults once at a time: one per task). */
 export class FaultLock {
   held = HELD_MMAP;
+  /** The VMA whose lock a HELD_VMA fault holds. */
   vma: Vma | null = null;
   /** The mm's sequence sampled by a speculative fault. */
   seq = 0;
@@ -86,7 +87,7 @@ export function unlockFault(k: Kernel, mm: Mm, fl: FaultLock, wake: number[]): b
       return true;
     case HELD_VMA: {
       const lock = fl.vma!.lock!;
-      lineRmw(k, lock.line.rmw(k.cpu.id, k.now(), k.costs.lineTransfer), 'lock.vma.line');
+      lineRmw(k, lock.line);
       const writer = lock.endRead();
       if (writer >= 0) wake.push(writer);
       return true;
@@ -105,7 +106,7 @@ export function unlockFault(k: Kernel, mm: Mm, fl: FaultLock, wake: number[]): b
 export function mmapReadLock(k: Kernel, mm: Mm, task: number): boolean {
   const lock = mm.mmapLock;
   const now = k.now();
-  lineRmw(k, lock.line.rmw(k.cpu.id, now, k.costs.lineTransfer), 'lock.mmap_lock.line');
+  lineRmw(k, lock.line);
   k.smp.mmapLockAcquires++;
   if (lock.readLock(task, now)) return true;
   k.smp.mmapLockContended++;
@@ -116,7 +117,7 @@ export function mmapReadLock(k: Kernel, mm: Mm, task: number): boolean {
 export function mmapWriteLock(k: Kernel, mm: Mm, task: number): boolean {
   const lock = mm.mmapLock;
   const now = k.now();
-  lineRmw(k, lock.line.rmw(k.cpu.id, now, k.costs.lineTransfer), 'lock.mmap_lock.line');
+  lineRmw(k, lock.line);
   k.smp.mmapLockAcquires++;
   if (lock.writeLock(task, now)) return true;
   k.smp.mmapLockContended++;
@@ -126,14 +127,14 @@ export function mmapWriteLock(k: Kernel, mm: Mm, task: number): boolean {
 /** mmap_read_unlock(): the tasks granted go on `wake`. */
 export function mmapReadUnlock(k: Kernel, mm: Mm, wake: number[]): void {
   const lock = mm.mmapLock;
-  lineRmw(k, lock.line.rmw(k.cpu.id, k.now(), k.costs.lineTransfer), 'lock.mmap_lock.line');
+  lineRmw(k, lock.line);
   for (const w of lock.readUnlock()) wake.push(w.task);
 }
 
 /** mmap_write_unlock() by `task`: every VMA write lock drops; the tasks granted go on `wake`. */
 export function mmapWriteUnlock(k: Kernel, mm: Mm, task: number, wake: number[]): void {
   const lock = mm.mmapLock;
-  lineRmw(k, lock.line.rmw(k.cpu.id, k.now(), k.costs.lineTransfer), 'lock.mmap_lock.line');
+  lineRmw(k, lock.line);
   for (const w of lock.writeUnlock(task)) wake.push(w.task);
 }
 
@@ -147,18 +148,17 @@ export function ptlLockUnlock(k: Kernel, ptFrame: number): void {
   if (ptFrame < 0) return;
   let line = k.ptlLines.get(ptFrame);
   if (line === undefined) {
-    line = new SharedLine();
+    line = new SharedLine('lock.ptl.line');
     k.ptlLines.set(ptFrame, line);
   }
-  const cpu = k.cpu.id;
-  const moved = line.rmw(cpu, k.now(), k.costs.lineTransfer) + line.rmw(cpu, k.now(), k.costs.lineTransfer);
-  if (moved > 0) k.charge(k.ledger.id('lock.ptl.line'), moved);
+  lineRmw(k, line); // spin_lock
+  lineRmw(k, line); // spin_unlock
 }
 
 /** mmap_write_downgrade() by `task`: VMA write locks drop, it keeps the lock for read; readers at the head join (`wake`). */
 export function mmapWriteDowngrade(k: Kernel, mm: Mm, task: number, wake: number[]): void {
   const lock = mm.mmapLock;
-  lineRmw(k, lock.line.rmw(k.cpu.id, k.now(), k.costs.lineTransfer), 'lock.mmap_lock.line');
+  lineRmw(k, lock.line);
   for (const w of lock.downgrade(task)) wake.push(w.task);
 }
 
@@ -178,19 +178,18 @@ function lockVmaUnderRcu(k: Kernel, mm: Mm, vpn: number, write: boolean, fl: Fau
     else k.smp.vmaLockAbort++;
     return false;
   }
-  const cpu = k.cpu.id;
-  lineRmw(k, lock.line.rmw(cpu, k.now(), k.costs.lineTransfer), 'lock.vma.line');
+  lineRmw(k, lock.line);
   if (write && vma.anonVma === false && vma.isAnon()) {
     // vmf_anon_prepare(): anon_vma_prepare() needs mmap_lock; only a trylock under the VMA lock.
     const mmap = mm.mmapLock;
     if (mmap.readTrylock()) {
       k.smp.mmapLockAcquires++;
-      lineRmw(k, mmap.line.rmw(cpu, k.now(), k.costs.lineTransfer), 'lock.mmap_lock.line');
+      lineRmw(k, mmap.line);
       // Released at once (anon_vma_prepare is quick): nobody can be queued behind a reader that
       // got in by trylock, since trylock fails whenever anyone waits.
       mmap.readUnlock();
     } else {
-      lineRmw(k, lock.line.rmw(cpu, k.now(), k.costs.lineTransfer), 'lock.vma.line');
+      lineRmw(k, lock.line);
       if (lock.endRead() >= 0) throw new Error('vma_end_read: a writer drained by a fault that never ran');
       k.smp.vmaLockRetry++;
       return false;
@@ -213,11 +212,13 @@ function speculate(k: Kernel, mm: Mm, vpn: number, fl: FaultLock): boolean {
     return false;
   }
   fl.seq = seq;
-  fl.vma = vma;
   return true;
 }
 
-/** Charge the cycles an RMW waited for a lock's cache line, to `category`. */
-function lineRmw(k: Kernel, cycles: number, category: string): void {
-  if (cycles > 0) k.charge(k.ledger.id(category), cycles);
+/** An RMW by the running CPU on a lock's `line` now: the cycles it waited for the line, charged to the line's category. */
+export function lineRmw(k: Kernel, line: SharedLine): void {
+  const moved = line.rmw(k.cpu.id, k.now(), k.costs.lineTransfer);
+  if (moved === 0) return;
+  if (line.catId < 0) line.catId = k.ledger.id(line.category);
+  k.charge(line.catId, moved);
 }

@@ -12,7 +12,7 @@ export class MmapLock {
   readonly sem = new RwSem('mmap_lock');
   readonly seq = new MmLockSeq();
   /** The count word's cache line: every acquire and release is an RMW on it. */
-  readonly line = new SharedLine();
+  readonly line = new SharedLine('lock.mmap_lock.line');
 
   /** mmap_read_lock(): true if held now, false if queued. */
   readLock(task: number, now: number): boolean {

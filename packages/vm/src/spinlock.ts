@@ -1,6 +1,7 @@
 import type { SharedLine } from './cache-line.js';
 import type { Kernel } from './kernel.js';
 import type { RwSem } from './rwsem.js';
+import { lineRmw } from './fault-lock.js';
 
 /**
  * A kernel spinlock, or an rwlock taken for write (the 2008 vmlist_lock), in virtual time: the
@@ -11,14 +12,12 @@ import type { RwSem } from './rwsem.js';
  */
 export function spinLock(k: Kernel, sem: RwSem, line: SharedLine, task: number): boolean {
   const now = k.now();
-  const moved = line.rmw(k.cpu.id, now, k.costs.lineTransfer);
-  if (moved > 0) k.charge(k.ledger.id(`lock.${sem.name}.line`), moved);
+  lineRmw(k, line);
   return sem.downWrite(task, now);
 }
 
 /** spin_unlock() / write_unlock(): the next spinner in line gets the lock; its task goes on `wake`. */
 export function spinUnlock(k: Kernel, sem: RwSem, line: SharedLine, task: number, wake: number[]): void {
-  const moved = line.rmw(k.cpu.id, k.now(), k.costs.lineTransfer);
-  if (moved > 0) k.charge(k.ledger.id(`lock.${sem.name}.line`), moved);
+  lineRmw(k, line);
   for (const w of sem.upWrite(task)) wake.push(w.task);
 }

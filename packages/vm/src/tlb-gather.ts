@@ -106,10 +106,7 @@ function deliverFlush(k: Kernel, plan: FlushTlbInfo, start: number, stride: numb
   const before = slowest > 0 ? k.ledger.total() : 0;
   const local = plan.action[cpu.id];
   if (local === FLUSH_FULL || local === FLUSH_RANGE) {
-    k.stats.tlbFlushCalls++;
-    k.charge(k.catFlush, k.costs.flushTlbCall);
-    if (local === FLUSH_FULL) k.stats.tlbFlushFull++;
-    else k.stats.tlbFlushPages += plan.strides;
+    noteFlushCall(k, local === FLUSH_FULL ? 0 : plan.strides);
     applyFlush(k.pv, local, start, plan.strides, stride);
   }
   if (slowest > 0) {
@@ -130,9 +127,7 @@ export function flushTlbKernelAll(k: Kernel): void {
   const cpu = k.cpu;
   const all = (2 ** k.cpus.length - 1) | 0;
   if (k.cpus.length > 1 && k.pv.flushTlbMulti(all, 0, 0, false)) {
-    k.stats.tlbFlushCalls++;
-    k.charge(k.catFlush, k.costs.flushTlbCall);
-    k.stats.tlbFlushFull++;
+    noteFlushCall(k, 0);
     return;
   }
   const plan = cpu.flushInfo.set(0, false, 0);
@@ -152,9 +147,7 @@ export function archTlbbatchFlush(k: Kernel, mask: number): void {
   const cpu = k.cpu;
   if ((mask & ~(1 << cpu.id)) !== 0 && k.pv.flushTlbMulti(mask, 0, 0, false)) {
     for (const s of k.tlbStates) if ((mask & (1 << s.id)) !== 0 && s.loaded !== null) s.localGen = s.loaded.tlbGen;
-    k.stats.tlbFlushCalls++;
-    k.charge(k.catFlush, k.costs.flushTlbCall);
-    k.stats.tlbFlushFull++;
+    noteFlushCall(k, 0);
     return;
   }
   const plan = cpu.flushInfo.set(0, false, 0);
@@ -196,10 +189,7 @@ function flushByHypervisor(
   // inc_mm_tlb_gen(): every CPU of the mask is flushed, so each is up to date.
   const gen = ++tlb.tlbGen;
   for (const s of k.tlbStates) if (s.loaded === tlb) s.localGen = gen;
-  k.stats.tlbFlushCalls++;
-  k.charge(k.catFlush, k.costs.flushTlbCall);
-  if (onePage) k.stats.tlbFlushPages++;
-  else k.stats.tlbFlushFull++;
+  noteFlushCall(k, onePage ? 1 : 0);
   return true;
 }
 
@@ -254,6 +244,18 @@ function flushOthers(k: Kernel, plan: FlushTlbInfo, start: number, stride: numbe
  */
 export function flushTlbPage(k: Kernel, mm: Mm, vpn: number): void {
   flushTlbMm(k, mm, vpn, 1, 1, TLB_SINGLE_PAGE_FLUSH_CEILING);
+}
+
+/**
+ * A flush_tlb_mm_range() (or kernel/batch flush) call this CPU made: counted (tlb.flushes, and
+ * tlb.flush_pages for `pages` INVLPGs, or tlb.flushes_full when `pages` is 0) and charged
+ * guest.flush_tlb_call.
+ */
+function noteFlushCall(k: Kernel, pages: number): void {
+  k.stats.tlbFlushCalls++;
+  k.charge(k.catFlush, k.costs.flushTlbCall);
+  if (pages === 0) k.stats.tlbFlushFull++;
+  else k.stats.tlbFlushPages += pages;
 }
 
 /** One CPU's part of a flush, on its own TLB: a full flush, or INVLPG per stride. */

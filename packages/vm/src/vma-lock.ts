@@ -49,7 +49,7 @@ export class VmaLock {
   lockSeq = -1;
   readers = 0;
   /** vm_refcnt's cache line: shared by every thread faulting in the VMA. */
-  readonly line = new SharedLine();
+  readonly line = new SharedLine('lock.vma.line');
   /** A writer waits for the readers to drain (the task), or -1. */
   drainingWriter = -1;
   detached = false;

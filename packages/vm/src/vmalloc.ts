@@ -75,7 +75,7 @@ export class Vmalloc {
    * remove_vm_area take for write; the vunmap flush runs under it.
    */
   readonly vmlistLock = new RwSem('vmlist_lock');
-  readonly vmlistLine = new SharedLine();
+  readonly vmlistLine = new SharedLine('lock.vmlist_lock.line');
 
   /** Publish the counters (vmap.*). */
   addCountersTo(c: Counters): void {
