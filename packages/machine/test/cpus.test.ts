@@ -1,20 +1,8 @@
-import { getProfile, VM_READ, VM_WRITE } from '@pte/vm';
-import { ACCESS_SEGV, Machine, resolveRunCosts, USER_READ, USER_WRITE, type PlatformName } from '../src/index.js';
+import { VM_READ, VM_WRITE } from '@pte/vm';
+import { ACCESS_SEGV, USER_READ, USER_WRITE, type PlatformName } from '../src/index.js';
+import { smpMachine } from './smp-machine.js';
 
-/** Several CPUs, each with its own MMU (TLBs) and pvops backend; runOn picks the one running. */
-function machine(platform: PlatformName, cpus: number): Machine {
-  const profile = getProfile('linux-6.18');
-  return new Machine({
-    platform,
-    profile,
-    policy: profile.policy,
-    memBytes: 64 * 2 ** 20,
-    seed: 1,
-    costs: resolveRunCosts({}),
-    check: true,
-    cpus,
-  });
-}
+const machine = smpMachine;
 
 /**
  * A process `a` with 8 anonymous pages, and the task `b` that runs on CPU 1: a thread of `a`, or

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
-import { getProfile, pteTableFor, vpnIndex, VM_READ, VM_WRITE } from '@pte/vm';
+import { pteTableFor, vpnIndex, VM_READ, VM_WRITE } from '@pte/vm';
 import {
-  Machine,
-  resolveRunCosts,
+  type Machine,
   USER_READ,
   USER_WRITE,
   type FaultLockPolicy,
@@ -10,21 +9,7 @@ import {
   type ThreadSpec,
 } from '../src/index.js';
 import { checkTlbsAgainstTables } from '../src/tlb-check.js';
-
-/** A linux-6.18 machine with `cpus` CPUs and the checkers on. */
-function smpMachine(platform: PlatformName, cpus: number): Machine {
-  const profile = getProfile('linux-6.18');
-  return new Machine({
-    platform,
-    profile,
-    policy: profile.policy,
-    memBytes: 64 * 2 ** 20,
-    seed: 1,
-    costs: resolveRunCosts({}),
-    check: true,
-    cpus,
-  });
-}
+import { smpMachine } from './smp-machine.js';
 
 interface Pft {
   readonly m: Machine;

@@ -69,34 +69,11 @@ export function resolveThreads(set: Readonly<Record<string, string>>): {
 /** The description of the thread/* scenarios' `threads` key. */
 export const THREADS_KEY = `threads of the process, one per CPU, each touching its own slice of the region, 1 to ${MAX_CPUS} (default 1)`;
 
-/**
- * `threads` threads of `task`'s process touch `range`, each its own contiguous slice in `pattern`,
- * on CPUs 0.. in virtual time (the run's machine must have that many CPUs). Returns the other
- * threads' tasks (to exit) and the makespan: the last thread's clock.
- */
-export function touchThreaded(
-  m: Machine,
-  task: Task,
-  range: { readonly start: number; readonly pages: number },
-  pattern: PatternSpec,
-  kind: AccessKind,
-  threads: number,
-): { tasks: Task[]; makespan: number } {
-  const tasks = [task];
-  for (let i = 1; i < threads; i++) tasks.push(m.spawnThread(task));
-  const per = Math.floor(range.pages / threads);
-  const clocks = m.runThreads(
-    tasks.map((t, i) => ({
-      task: t,
-      cpu: i,
-      range: { start: range.start + i * per, pages: i === threads - 1 ? range.pages - i * per : per },
-      pattern,
-      kind,
-    })),
-  );
+/** The wall time of a runThreads: the last of the first `threads` CPUs' clocks (the rest run writers or nothing). */
+export function makespanOf(clocks: Float64Array, threads: number): number {
   let makespan = 0;
   for (let i = 0; i < threads; i++) makespan = Math.max(makespan, clocks[i]!);
-  return { tasks: tasks.slice(1), makespan };
+  return makespan;
 }
 
 /**
@@ -113,13 +90,27 @@ export function touchAndExit(
   threads: number,
 ): number {
   let wall = 0;
+  const threadTasks: Task[] = [];
   if (threads === 1) {
     m.touch(task, range, pattern, kind, 1);
   } else {
-    const run = touchThreaded(m, task, range, pattern, kind, threads);
-    for (const t of run.tasks) m.exit(t);
-    wall = run.makespan;
+    // Each thread its contiguous slice, on CPUs 0.. (the run's machine has that many).
+    const tasks = [task];
+    for (let i = 1; i < threads; i++) tasks.push(m.spawnThread(task));
+    const per = Math.floor(range.pages / threads);
+    const clocks = m.runThreads(
+      tasks.map((t, i) => ({
+        task: t,
+        cpu: i,
+        range: { start: range.start + i * per, pages: i === threads - 1 ? range.pages - i * per : per },
+        pattern,
+        kind,
+      })),
+    );
+    wall = makespanOf(clocks, threads);
+    threadTasks.push(...tasks.slice(1));
   }
+  for (const t of threadTasks) m.exit(t);
   const beforeExit = measuredTotal(m);
   m.exit(task);
   return threads > 1 ? wall + measuredTotal(m) - beforeExit : 0;

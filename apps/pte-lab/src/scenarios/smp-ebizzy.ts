@@ -1,6 +1,6 @@
 import { configError, formatSize, parseCount, parseSize } from '@pte/core';
 import { FAULT_LOCKS, MAX_CPUS, type FaultLockPolicy, type Machine, type ThreadSpec } from '@pte/machine';
-import { checkThreadsFit, profileFaultLock } from './common.js';
+import { checkThreadsFit, makespanOf, profileFaultLock } from './common.js';
 import { fmt } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
@@ -23,8 +23,7 @@ function ebizzy(ctx: ScenarioContext, p: Params, lock: FaultLockPolicy): { m: Ma
   m.verify('after setup');
   m.startMeasurement();
   const clocks = m.runThreads(specs, lock);
-  let makespan = 0;
-  for (let i = 0; i < p.threads; i++) makespan = Math.max(makespan, clocks[i]!);
+  const makespan = makespanOf(clocks, p.threads);
   return { m, perChunk: makespan / p.rounds };
 }
 

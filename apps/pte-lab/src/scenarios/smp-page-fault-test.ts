@@ -9,7 +9,7 @@ import {
   VM_READ,
   VM_WRITE,
 } from '@pte/machine';
-import { checkThreadsFit, profileFaultLock } from './common.js';
+import { checkThreadsFit, makespanOf, profileFaultLock } from './common.js';
 import { counterOf, fmt, ratio } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
@@ -73,8 +73,7 @@ function pft(ctx: ScenarioContext, p: Params, threads: number, faultLock: FaultL
   m.verify('after setup');
   m.startMeasurement();
   const clocks = m.runThreads(specs, faultLock);
-  let makespan = 0;
-  for (let i = 0; i < threads; i++) makespan = Math.max(makespan, clocks[i]!);
+  const makespan = makespanOf(clocks, threads);
   return { machine: m, makespan };
 }
 

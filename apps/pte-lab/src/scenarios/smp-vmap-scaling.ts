@@ -1,5 +1,6 @@
 import { configError, parseCount } from '@pte/core';
 import { lazyMaxPages, MAX_CPUS, type Machine, type VmapEra } from '@pte/machine';
+import { makespanOf } from './common.js';
 import { fmt, ratio } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
@@ -33,8 +34,7 @@ function vmapRun(ctx: ScenarioContext, p: Params, era: VmapEra, threads: number)
   const clocks = m.runThreads(
     Array.from({ length: threads }, (_, cpu) => ({ cpu, vmap: { era, pages: PAGES, rounds: p.rounds } })),
   );
-  let makespan = 0;
-  for (let i = 0; i < threads; i++) makespan = Math.max(makespan, clocks[i]!);
+  const makespan = makespanOf(clocks, threads);
   return { m, perOp: makespan / p.rounds };
 }
 

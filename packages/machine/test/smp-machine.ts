@@ -1,0 +1,17 @@
+import { getProfile } from '@pte/vm';
+import { Machine, resolveRunCosts, type PlatformName } from '../src/index.js';
+
+/** A linux-6.18 machine of 64 MiB with `cpus` CPUs (each its own MMU and pvops backend) and the checkers on. */
+export function smpMachine(platform: PlatformName, cpus: number): Machine {
+  const profile = getProfile('linux-6.18');
+  return new Machine({
+    platform,
+    profile,
+    policy: profile.policy,
+    memBytes: 64 * 2 ** 20,
+    seed: 1,
+    costs: resolveRunCosts({}),
+    check: true,
+    cpus,
+  });
+}
