@@ -51,7 +51,7 @@ export class Scheduler {
     nrCpus: number,
     private readonly ledger: CycleLedger,
     private readonly onCpu: (cpu: number) => void,
-    /** A thread finished: its CPU goes idle (enter_lazy_tlb), at the end of that step. */
+    /** A CPU's last thread finished: the CPU goes idle (enter_lazy_tlb), at the end of that step. */
     private readonly onIdle: (cpu: number) => void = () => {},
   ) {
     this.clock = new Float64Array(nrCpus);
@@ -129,7 +129,7 @@ export class Scheduler {
       if (r === STEP_BLOCKED) this.state[i] = BLOCKED;
       else if (r === STEP_DONE) {
         this.state[i] = DONE;
-        this.onIdle(t.cpu);
+        if (!this.threads.some((o, j) => o.cpu === t.cpu && this.state[j] !== DONE)) this.onIdle(t.cpu);
       }
     }
   }

@@ -1,9 +1,9 @@
 import { getProfile } from '@pte/vm';
 import { Machine, resolveRunCosts, type PlatformName } from '../src/index.js';
 
-/** A linux-6.18 machine of 64 MiB with `cpus` CPUs (each its own MMU and pvops backend) and the checkers on. */
-export function smpMachine(platform: PlatformName, cpus: number): Machine {
-  const profile = getProfile('linux-6.18');
+/** A machine of 64 MiB (linux-6.18 unless said) with `cpus` CPUs (each its own MMU and pvops backend) and the checkers on. */
+export function smpMachine(platform: PlatformName, cpus: number, profileName = 'linux-6.18'): Machine {
+  const profile = getProfile(profileName);
   return new Machine({
     platform,
     profile,

@@ -1,7 +1,7 @@
 import type { CycleLedger } from '@pte/core';
 import type { PvMmuOps } from '@pte/pvops';
 import type { Mm } from './mm.js';
-import { CpuTlbState, FlushTlbInfo, switchMmTlb, type FlushClock } from './tlb-flush.js';
+import { CpuTlbState, FlushTlbInfo, switchMmTlb, type FlushEnv } from './tlb-flush.js';
 import type { MmuGather } from './tlb-gather.js';
 import { VmFault } from './vm-fault.js';
 
@@ -38,13 +38,13 @@ export class Cpu {
   /** The flushes this CPU starts (the per-CPU flush_tlb_info), reused. */
   readonly flushInfo: FlushTlbInfo;
 
-  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps, tlb: MmuGather, nrCpus: number, clock: FlushClock) {
+  constructor(id: number, ledger: CycleLedger, pv: PvMmuOps, tlb: MmuGather, nrCpus: number, env: FlushEnv) {
     this.id = id;
     this.ledger = ledger;
     this.pv = pv;
     this.tlb = tlb;
     this.tlbState = new CpuTlbState(id);
-    this.flushInfo = new FlushTlbInfo(nrCpus, clock);
+    this.flushInfo = new FlushTlbInfo(nrCpus, env);
   }
 
   /**
@@ -55,12 +55,22 @@ export class Cpu {
     if (this.mm === mm) return;
     this.pv.writeCr3(mm.root, mm.pcid);
     this.mm = mm;
-    switchMmTlb(this.tlbState, mm.isInitMm ? null : mm.tlb);
+    switchMmTlb(this.tlbState, mm.isInitMm ? null : mm.tlb, this.flushInfo.env.lazyMmCpumask);
+  }
+
+  /**
+   * leave_mm() in a flush IPI to a lazy CPU (flush_tlb_func): CR3 goes to swapper_pg_dir, which
+   * drops the user translations (a full flush: the model's PCID is 0), and no user mm is loaded
+   * until the next switch_mm loads one. The flush state has already left the mm (flushTlbMmRange).
+   */
+  leaveMm(): void {
+    this.pv.flushTlbAll();
+    this.mm = null;
   }
 
   /** Nothing loaded any more (the dying mm's tables must not stay in CR3): no user mm for flushes either. */
   dropMm(): void {
     this.mm = null;
-    switchMmTlb(this.tlbState, null);
+    switchMmTlb(this.tlbState, null, this.flushInfo.env.lazyMmCpumask);
   }
 }

@@ -63,7 +63,7 @@ export {
   FLUSH_LEAVE_MASK,
   FLUSH_LAZY_SWITCH,
 } from './tlb-flush.js';
-export type { FlushClock } from './tlb-flush.js';
+export type { FlushEnv } from './tlb-flush.js';
 export { MmLockSeq, VmaLock, VMA_READ_LOCKED, VMA_READ_ABORT, VMA_READ_MISS } from './vma-lock.js';
 export { MmapLock } from './mmap-lock.js';
 export { SharedLine } from './cache-line.js';

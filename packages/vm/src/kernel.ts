@@ -110,6 +110,10 @@ export class Kernel {
    * the machine's clock.
    */
   trimIntervalCycles = Number.POSITIVE_INFINITY;
+  /** VmPolicy.lazyMmCpumask, read by every flush (FlushEnv). */
+  get lazyMmCpumask(): boolean {
+    return this.policy.lazyMmCpumask;
+  }
   cpu: Cpu;
   /** bdi->ra_pages. */
   raPages: number;

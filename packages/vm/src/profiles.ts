@@ -72,6 +72,16 @@ export interface VmPolicy {
    * page (the huge zero page is not modelled).
    */
   readonly anonThp: boolean;
+  /**
+   * x86 mm_cpumask and lazy TLB as since 6.14 (docs/smp-notes.md §5): switch_mm_irqs_off() only
+   * sets the next mm's bit (209954cbc7d0, with the once-a-second trim in flush_tlb_func), and flush
+   * IPIs skip lazy CPUs (should_flush_tlb, 4.19) unless page tables were freed. false: as up to
+   * 4.18 — switch_mm() clears the previous mm's bit ("stop flush ipis for the previous mm"), the
+   * flush goes to every CPU in the mask, and a lazy CPU that takes one leaves the mm (flush_tlb_func
+   * → leave_mm: off the mask, CR3 to swapper_pg_dir). Kernels 4.19–6.13 (lazy CPUs skipped, the bit
+   * still cleared at each switch) have no profile here.
+   */
+  readonly lazyMmCpumask: boolean;
 }
 
 export interface KernelProfile {
@@ -131,6 +141,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mapOnIoComplete: false,
       mapPagesEofStrict: false,
       anonThp: false,
+      lazyMmCpumask: false,
     },
   },
   'linux-3.15': {
@@ -158,6 +169,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mapOnIoComplete: false,
       mapPagesEofStrict: false,
       anonThp: false,
+      lazyMmCpumask: false,
     },
   },
   'linux-6.18': {
@@ -186,6 +198,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mapOnIoComplete: false,
       mapPagesEofStrict: true,
       anonThp: true,
+      lazyMmCpumask: true,
     },
   },
 };

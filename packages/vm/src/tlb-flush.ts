@@ -6,19 +6,21 @@
  * (MMUEXT_INVLPG_MULTI for one page) and no per-CPU decision; that path comes with the platform
  * delivery. The platform prices what is decided here.
  *
- * Modelled, as in flush_tlb_mm_range → native_flush_tlb_multi → flush_tlb_func (6.14+: mm_cpumask
- * updated lazily, 209954cbc7d0, with the once-a-second trim; older kernels cleared a CPU's bit at
- * every switch away and sent IPIs to lazy CPUs, which is a profile difference still to model):
+ * Modelled, as in flush_tlb_mm_range → native_flush_tlb_multi → flush_tlb_func, in the two
+ * generations the profiles need (VmPolicy.lazyMmCpumask):
  * - a range of more than tlb_single_page_flush_ceiling (33) strides is flushed whole;
  * - every flush bumps the mm's TLB generation; a CPU brings its context up to the mm's generation
  *   with INVLPGs only when it is exactly one flush behind and the flush is a range, else with a
  *   full flush (with flushes applied at once, as here, a CPU is never further behind);
- * - the targets are the CPUs in mm_cpumask: with page tables freed, all of them (lazy ones too,
- *   which switch to init_mm, and those running another mm, which leave the mask); otherwise a
- *   lazy CPU is skipped ("flushed at the next context switch"), and a CPU that runs another mm is
- *   skipped unless the once-a-second trim is due;
- * - a CPU reached while it runs another mm leaves the mask (it does not leave it when it switches
- *   away).
+ * - 6.14+ (mm_cpumask updated lazily, 209954cbc7d0): the targets are the CPUs in mm_cpumask: with
+ *   page tables freed, all of them (lazy ones too, which switch to init_mm, and those running
+ *   another mm, which leave the mask); otherwise a lazy CPU is skipped ("flushed at the next
+ *   context switch"), and a CPU that runs another mm is skipped unless the once-a-second trim is
+ *   due; a CPU reached while it runs another mm leaves the mask (it does not leave it when it
+ *   switches away);
+ * - up to 4.18 (2.6.27, 3.15): switch_mm() clears the previous mm's bit, so the mask holds the
+ *   CPUs running the mm, lazy ones included; every one of them takes the IPI, and a lazy one
+ *   leaves the mm (leave_mm: off the mask, CR3 to swapper_pg_dir), so it takes at most one.
  * CPU ids are bits of a 32-bit mask: at most 31 CPUs.
  */
 
@@ -67,10 +69,14 @@ export const FLUSH_LEAVE_MASK = 3;
 /** Lazy, with page tables freed: it switches to init_mm (switch_mm_irqs_off(NULL, &init_mm)). */
 export const FLUSH_LAZY_SWITCH = 4;
 
-/** The clock a flush reads for the mask trim: the running CPU's time, and HZ in the same unit. */
-export interface FlushClock {
+/**
+ * What a flush reads from its kernel: the running CPU's time and HZ in the same unit (the mask
+ * trim), and which generation of mm_cpumask handling it has (VmPolicy.lazyMmCpumask).
+ */
+export interface FlushEnv {
   now(): number;
   readonly trimIntervalCycles: number;
+  readonly lazyMmCpumask: boolean;
 }
 
 /**
@@ -90,7 +96,7 @@ export class FlushTlbInfo {
   remote = 0;
   constructor(
     nrCpus: number,
-    readonly clock: FlushClock,
+    readonly env: FlushEnv,
   ) {
     this.action = new Uint8Array(nrCpus);
   }
@@ -125,25 +131,29 @@ export function flushTlbMmRange(
   let ipiMask = 0;
   const others = mm.cpumask & ~(1 << self);
   if (others !== 0) {
+    const lazyMask = info.env.lazyMmCpumask;
     // should_trim_cpumask(): at most once per HZ per mm (time_after: strictly later). Only a
     // flush that may reach another CPU reads the clock.
     let trim = false;
-    const now = info.clock.now();
-    if (now > mm.nextTrim) {
-      mm.nextTrim = now + info.clock.trimIntervalCycles;
-      trim = true;
+    if (lazyMask) {
+      const now = info.env.now();
+      if (now > mm.nextTrim) {
+        mm.nextTrim = now + info.env.trimIntervalCycles;
+        trim = true;
+      }
     }
     for (const cpu of cpus) {
       if ((mm.cpumask & (1 << cpu.id)) === 0) continue;
-      if (!freedTables && !shouldFlushTlb(cpu, mm, trim)) continue;
-      action[cpu.id] = flushTlbFunc(cpu, mm, newGen, full);
+      // Up to 4.18 native_flush_tlb_others() IPIs the whole mask (should_flush_tlb came in 4.19).
+      if (lazyMask && !freedTables && !shouldFlushTlb(cpu, mm, trim)) continue;
+      action[cpu.id] = flushTlbFunc(cpu, mm, newGen, full, lazyMask);
       if (cpu.id !== self) {
         remote++;
         ipiMask |= 1 << cpu.id; // it takes the interrupt even if its flush_tlb_func finds nothing to do
       }
     }
   } else if (cpus[self]!.loaded === mm) {
-    action[self] = flushTlbFunc(cpus[self]!, mm, newGen, full);
+    action[self] = flushTlbFunc(cpus[self]!, mm, newGen, full, true);
   }
   info.strides = full ? 0 : strides;
   info.remote = remote;
@@ -153,9 +163,12 @@ export function flushTlbMmRange(
 
 /**
  * switch_mm_irqs_off() for the flush state: `cpu` loads `next` (null: init_mm), joins its mask,
- * and has its context brought up to the mm's generation (a flush on load if it was stale).
+ * and has its context brought up to the mm's generation (a flush on load if it was stale). Without
+ * `lazyMask` (kernels up to 4.18) it also leaves the previous mm's mask.
  */
-export function switchMmTlb(cpu: CpuTlbState, next: MmTlbState | null): void {
+export function switchMmTlb(cpu: CpuTlbState, next: MmTlbState | null, lazyMask: boolean): void {
+  const prev = cpu.loaded;
+  if (!lazyMask && prev !== null && prev !== next) prev.cpumask &= ~(1 << cpu.id);
   cpu.lazy = false;
   cpu.loaded = next;
   if (next === null) return;
@@ -192,13 +205,19 @@ function shouldFlushTlb(cpu: CpuTlbState, mm: MmTlbState, trim: boolean): boolea
   return trim;
 }
 
-/** flush_tlb_func() on `cpu`: leave the mask, switch off a lazy mm, or bring the context up to date. */
-function flushTlbFunc(cpu: CpuTlbState, mm: MmTlbState, newGen: number, full: boolean): number {
+/**
+ * flush_tlb_func() on `cpu`: leave the mask, switch off a lazy mm, or bring the context up to
+ * date. Up to 4.18 (no `lazyMask`) a CPU running another mm just returns ("f->flush_mm !=
+ * active_mm"), and a lazy one leaves the mm with leave_mm(), which takes it off the mask.
+ */
+function flushTlbFunc(cpu: CpuTlbState, mm: MmTlbState, newGen: number, full: boolean, lazyMask: boolean): number {
   if (cpu.loaded !== mm) {
+    if (!lazyMask) return FLUSH_NONE;
     mm.cpumask &= ~(1 << cpu.id);
     return FLUSH_LEAVE_MASK;
   }
   if (cpu.lazy) {
+    if (!lazyMask) mm.cpumask &= ~(1 << cpu.id);
     cpu.loaded = null;
     cpu.lazy = false;
     return FLUSH_LAZY_SWITCH;

@@ -4,6 +4,7 @@ import type { Mm } from './mm.js';
 import { vpnHi, vpnLo } from './pgtable.js';
 import {
   FLUSH_FULL,
+  FLUSH_LAZY_SWITCH,
   FLUSH_NONE,
   FLUSH_RANGE,
   flushTlbMmRange,
@@ -229,7 +230,9 @@ function flushOthers(k: Kernel, plan: FlushTlbInfo, start: number, stride: numbe
     }
     const t0 = k.ledger.total();
     k.charge(catHandler, k.costs.ipiHandler);
-    applyFlush(other.pv, plan.action[other.id]!, start, plan.strides, stride);
+    const action = plan.action[other.id]!;
+    if (action === FLUSH_LAZY_SWITCH) other.leaveMm();
+    else applyFlush(other.pv, action, start, plan.strides, stride);
     const work = k.ledger.total() - t0;
     k.remote.charge(other.id, work);
     const wait = late ? pv.vcpuReschedCycles + work : work;

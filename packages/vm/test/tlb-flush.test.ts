@@ -24,8 +24,9 @@ function flushTlbMmRange(
   freedTables: boolean,
   now: number,
   trimInterval: number,
+  lazyMmCpumask = true,
 ): FlushTlbInfo {
-  const info = new FlushTlbInfo(cpus.length, { now: () => now, trimIntervalCycles: trimInterval });
+  const info = new FlushTlbInfo(cpus.length, { now: () => now, trimIntervalCycles: trimInterval, lazyMmCpumask });
   return flushWith(mm, cpus, self, info.set(strides, freedTables, TLB_SINGLE_PAGE_FLUSH_CEILING));
 }
 
@@ -93,9 +94,30 @@ describe('flush_tlb_mm_range (arch/x86/mm/tlb.c)', () => {
     expect(after.remote).toBe(0);
   });
 
+  it('up to 4.18: a switch away leaves the mask, and a lazy CPU takes the IPI once and leaves the mm', () => {
+    const { mm, cpus } = setup(3, [0, 1, 2]);
+    const other = new MmTlbState(Infinity);
+    switchMmTlb(cpus[2]!, other, false); // switch_mm(): "stop flush ipis for the previous mm"
+    expect(mm.cpumask).toBe(0b011);
+    expect(other.cpumask).toBe(0b100);
+    cpus[1]!.lazy = true;
+    const p = flushTlbMmRange(mm, cpus, 0, 1, false, 0, HZ, false);
+    expect([...p.action]).toEqual([FLUSH_RANGE, FLUSH_LAZY_SWITCH, FLUSH_NONE]);
+    expect([p.remote, p.ipiMask]).toEqual([1, 0b010]);
+    expect([mm.cpumask, cpus[1]!.loaded]).toEqual([0b001, null]); // leave_mm()
+    const q = flushTlbMmRange(mm, cpus, 0, 1, false, 0, HZ, false);
+    expect(q.remote).toBe(0); // alone now: a local flush
+    // 6.14+: the same switch keeps the bit (trimmed later), and the lazy CPU is skipped.
+    const lazy = setup(3, [0, 1, 2]);
+    switchMmTlb(lazy.cpus[2]!, other, true);
+    lazy.cpus[1]!.lazy = true;
+    const r = flushTlbMmRange(lazy.mm, lazy.cpus, 0, 1, false, 0, HZ, true);
+    expect([r.remote, lazy.mm.cpumask]).toEqual([0, 0b111]);
+  });
+
   it('a kernel without the ceiling (ceiling 0) flushes every range whole', () => {
     const { mm, cpus } = setup(1, [0]);
-    const info = new FlushTlbInfo(1, { now: () => 0, trimIntervalCycles: HZ }).set(1, false, 0);
+    const info = new FlushTlbInfo(1, { now: () => 0, trimIntervalCycles: HZ, lazyMmCpumask: true }).set(1, false, 0);
     expect(flushWith(mm, cpus, 0, info).action[0]).toBe(FLUSH_FULL);
   });
 
@@ -111,57 +133,69 @@ describe('flush_tlb_mm_range (arch/x86/mm/tlb.c)', () => {
     expect(cpus[1]!.localGen).toBe(mm.tlbGen);
   });
 
-  it('under any sequence of flushes, switches and lazy periods, no CPU running the mm is left behind', () => {
-    const N = 4;
-    const op = fc.oneof(
-      fc.record({
-        k: fc.constant('flush' as const),
-        self: fc.nat(N - 1),
-        strides: fc.nat(40),
-        freed: fc.boolean(),
-        dt: fc.nat(600),
-      }),
-      fc.record({ k: fc.constant('switch' as const), cpu: fc.nat(N - 1), to: fc.constantFrom('mm', 'other', 'lazy') }),
-    );
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-        const { mm, cpus } = setup(N, [0]);
-        const other = new MmTlbState(Infinity);
-        let now = 0;
-        for (const o of ops) {
-          if (o.k === 'switch') {
-            const c = cpus[o.cpu]!;
-            if (o.to === 'lazy') {
-              if (c.loaded !== null) c.lazy = true; // enter_lazy_tlb keeps the mm loaded
-            } else {
-              switchMmTlb(c, o.to === 'mm' ? mm : other); // joins the mask; a stale context is flushed on load
+  it.each([true, false])(
+    'under any sequence of flushes, switches and lazy periods, no CPU running the mm is left behind (lazy mask %s)',
+    (lazyMask) => {
+      const N = 4;
+      const op = fc.oneof(
+        fc.record({
+          k: fc.constant('flush' as const),
+          self: fc.nat(N - 1),
+          strides: fc.nat(40),
+          freed: fc.boolean(),
+          dt: fc.nat(600),
+        }),
+        fc.record({
+          k: fc.constant('switch' as const),
+          cpu: fc.nat(N - 1),
+          to: fc.constantFrom('mm', 'other', 'lazy'),
+        }),
+      );
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+          const { mm, cpus } = setup(N, [0]);
+          const other = new MmTlbState(Infinity);
+          let now = 0;
+          for (const o of ops) {
+            if (o.k === 'switch') {
+              const c = cpus[o.cpu]!;
+              if (o.to === 'lazy') {
+                if (c.loaded !== null) c.lazy = true; // enter_lazy_tlb keeps the mm loaded
+              } else {
+                switchMmTlb(c, o.to === 'mm' ? mm : other, lazyMask); // joins the mask; a stale context is flushed on load
+              }
+              continue;
             }
-            continue;
-          }
-          now += o.dt;
-          // The initiator runs the mm (it is changing its own address space).
-          const me = cpus[o.self]!;
-          if (me.loaded !== mm || me.lazy) switchMmTlb(me, mm);
-          const p = flushTlbMmRange(mm, cpus, o.self, o.strides, o.freed, now, 1000);
-          // Every CPU that acted got the IPI (a CPU may get one and find nothing to do).
-          [...p.action].forEach((a, i) => {
-            if (a !== FLUSH_NONE && i !== o.self) expect(p.ipiMask & (1 << i)).not.toBe(0);
-          });
-          expect(p.remote).toBe(cpus.filter((c) => (p.ipiMask & (1 << c.id)) !== 0).length);
-          expect(p.ipiMask & (1 << o.self)).toBe(0);
-          for (const c of cpus) {
-            // The invariant the cross-CPU checker will assert: a CPU that runs the mm, not lazily,
-            // is in its mask and has every flush.
-            if (c.loaded === mm && !c.lazy) {
-              expect(mm.cpumask & (1 << c.id)).not.toBe(0);
-              expect(c.localGen).toBe(mm.tlbGen);
+            now += o.dt;
+            // The initiator runs the mm (it is changing its own address space).
+            const me = cpus[o.self]!;
+            if (me.loaded !== mm || me.lazy) switchMmTlb(me, mm, lazyMask);
+            const p = flushTlbMmRange(mm, cpus, o.self, o.strides, o.freed, now, 1000, lazyMask);
+            // Every CPU that acted got the IPI (a CPU may get one and find nothing to do).
+            [...p.action].forEach((a, i) => {
+              if (a !== FLUSH_NONE && i !== o.self) expect(p.ipiMask & (1 << i)).not.toBe(0);
+            });
+            expect(p.remote).toBe(cpus.filter((c) => (p.ipiMask & (1 << c.id)) !== 0).length);
+            expect(p.ipiMask & (1 << o.self)).toBe(0);
+            for (const c of cpus) {
+              // The invariant the cross-CPU checker will assert: a CPU that runs the mm, not lazily,
+              // is in its mask and has every flush.
+              if (c.loaded === mm && !c.lazy) {
+                expect(mm.cpumask & (1 << c.id)).not.toBe(0);
+                expect(c.localGen).toBe(mm.tlbGen);
+              }
+              // With page tables freed, no CPU keeps the mm lazily.
+              if (o.freed && (mm.cpumask & (1 << c.id)) !== 0) expect(c.loaded === mm && c.lazy).toBe(false);
+              // Up to 4.18 the mask is exactly the CPUs running the mm, and after a flush none of them lazily.
+              if (!lazyMask) {
+                expect((mm.cpumask & (1 << c.id)) !== 0).toBe(c.loaded === mm);
+                expect(c.loaded === mm && c.lazy).toBe(false);
+              }
             }
-            // With page tables freed, no CPU keeps the mm lazily.
-            if (o.freed && (mm.cpumask & (1 << c.id)) !== 0) expect(c.loaded === mm && c.lazy).toBe(false);
           }
-        }
-      }),
-      { seed: 1, numRuns: 300 },
-    );
-  });
+        }),
+        { seed: 1, numRuns: 300 },
+      );
+    },
+  );
 });
