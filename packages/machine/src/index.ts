@@ -13,6 +13,7 @@ export type {
   PageRange,
   ThreadRun,
   MapUnmapRun,
+  ProtectRun,
   VmapRun,
   ChunkRun,
   ThreadSpec,

@@ -59,6 +59,7 @@ import {
   ChunkThread,
   FaultingThread,
   MapUnmapThread,
+  ProtectThread,
   VmapThread,
   type ThreadHost,
   type VmapEra,
@@ -141,14 +142,24 @@ export interface VmapRun {
   readonly vmap: { readonly era: VmapEra; readonly pages: number; readonly rounds: number };
 }
 
-/** A thread of runThreads that maps a chunk of `pages` anonymous pages, writes it and unmaps it, `rounds` times (ebizzy -m). */
+/** A thread of runThreads that maps a chunk of `pages` anonymous pages, writes it and unmaps it, `rounds` times (ebizzy -mT). */
 export interface ChunkRun {
   readonly task: Task;
   readonly cpu: number;
   readonly chunks: { readonly pages: number; readonly rounds: number };
 }
 
-export type ThreadSpec = ThreadRun | MapUnmapRun | VmapRun | ChunkRun;
+/**
+ * A thread of runThreads that maps `pages` anonymous pages once, then writes them and mprotects
+ * them read-only and back, until the touching threads are done: the mprotect writer of mmap_lock.
+ */
+export interface ProtectRun {
+  readonly task: Task;
+  readonly cpu: number;
+  readonly protect: { readonly pages: number };
+}
+
+export type ThreadSpec = ThreadRun | MapUnmapRun | VmapRun | ChunkRun | ProtectRun;
 
 /** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
 export interface PageRange {
@@ -510,6 +521,10 @@ export class Machine {
     threads.forEach((t, id) => {
       if ('mapUnmap' in t) {
         sched.add(new MapUnmapThread(host, id, t.cpu, t.task, t.mapUnmap.pages, t.mapUnmap.rounds ?? -1));
+        return;
+      }
+      if ('protect' in t) {
+        sched.add(new ProtectThread(host, id, t.cpu, t.task, t.protect.pages));
         return;
       }
       if ('chunks' in t) {

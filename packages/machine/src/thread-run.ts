@@ -380,6 +380,98 @@ abstract class WriterThread {
     }
   }
 
+  /** Where populateStep is: taking the read lock, faulting the pages in, unlocking. */
+  private populatePhase = 0;
+
+  /**
+   * populate_vma_page_range() (MAP_POPULATE's __mm_populate): fault every page of `vma` in for
+   * write under mmap_lock for read. One step per lock operation; true when done (the step's result
+   * is in `stepResult` otherwise).
+   */
+  protected populateStep(vma: Vma): boolean {
+    const h = this.h;
+    const k = h.k;
+    const mm = this.task.mm;
+    switch (this.populatePhase) {
+      case 0:
+        h.sched.sharedPoint();
+        this.populatePhase = 1;
+        if (!mmapReadLock(k, mm, this.id)) {
+          this.stepResult = this.block(h.catMmapWait);
+          return false;
+        }
+        return this.populateLocked(vma);
+      case 1:
+        return this.populateLocked(vma);
+      default:
+        h.sched.sharedPoint();
+        mmapReadUnlock(k, mm, h.wake);
+        wakeGranted(h);
+        this.populatePhase = 0;
+        return true;
+    }
+  }
+
+  private populateLocked(vma: Vma): false {
+    this.wokenUp();
+    const m = this.h.m;
+    const mm = this.task.mm;
+    for (let vpn = vma.start; vpn < vma.end; vpn++) m.accessPage(mm, vpn, ACCESS_USER | ACCESS_WRITE);
+    this.populatePhase = 2;
+    this.stepResult = STEP_RAN;
+    return false;
+  }
+
+  /** Where protectStep is: taking the write lock, write-locking the VMA and changing it, unlocking. */
+  private protectPhase = 0;
+
+  /**
+   * mprotect(2) of the whole of `vma` to `prot` (do_mprotect_pkey): mmap_lock for write, then
+   * mprotect_fixup() write-locks the VMA (vma_start_write, waiting for its fault readers to drain)
+   * and change_protection() rewrites its PTEs and flushes them, all before mmap_write_unlock().
+   * One step per lock operation; true when done.
+   */
+  protected protectStep(vma: Vma, prot: number): boolean {
+    const h = this.h;
+    const k = h.k;
+    const mm = this.task.mm;
+    switch (this.protectPhase) {
+      case 0:
+        h.sched.sharedPoint();
+        this.protectPhase = 1;
+        if (!mmapWriteLock(k, mm, this.id)) {
+          this.stepResult = this.block(h.catMmapWait);
+          return false;
+        }
+        return this.protectLocked(vma, prot);
+      case 1:
+        return this.protectLocked(vma, prot);
+      default:
+        h.sched.sharedPoint();
+        mmapWriteUnlock(k, mm, this.id, h.wake);
+        wakeGranted(h);
+        this.protectPhase = 0;
+        return true;
+    }
+  }
+
+  /** mprotect_fixup()'s vma_start_write(), then change_protection(), under the write lock. */
+  private protectLocked(vma: Vma, prot: number): false {
+    this.wokenUp();
+    const h = this.h;
+    const k = h.k;
+    this.stepResult = STEP_RAN;
+    if (!vmaLockOf(vma).startWrite(this.task.mm.mmapLock.seq, this.id)) {
+      this.stepResult = this.block(h.catVmaWait);
+      return false;
+    }
+    k.charge(k.catFault, k.costs.mmapCall);
+    h.m.mprotect(this.task, vma.start, vma.end - vma.start, prot);
+    h.m.verify('after a writer thread mprotect');
+    this.protectPhase = 2;
+    return false;
+  }
+
   /** vma_start_write() and the VMA's detach, under the write lock; blocked while its fault readers drain. */
   private detach(vma: Vma): number {
     this.wokenUp();
@@ -393,10 +485,8 @@ abstract class WriterThread {
 
 // MapUnmapThread states.
 const W_MAP = 0;
-const P_LOCK = 1;
-const P_WORK = 2;
-const P_UNLOCK = 3;
-const W_UNMAP = 4;
+const P_WORK = 1;
+const W_UNMAP = 2;
 
 /**
  * A thread that maps `pages` anonymous pages with MAP_POPULATE and unmaps them again, `rounds`
@@ -425,9 +515,6 @@ export class MapUnmapThread extends WriterThread implements SimThread {
   }
 
   step(): number {
-    const h = this.h;
-    const k = h.k;
-    const mm = this.task.mm;
     switch (this.state) {
       case W_MAP: {
         if (this.mapIdle && (this.round === this.rounds || (this.rounds < 0 && this.h.faultersLeft === 0)))
@@ -435,20 +522,11 @@ export class MapUnmapThread extends WriterThread implements SimThread {
         const vma = this.mapStep();
         if (vma === null) return this.stepResult;
         this.vma = vma;
-        this.state = P_LOCK;
+        this.state = P_WORK;
         return STEP_RAN;
       }
-      case P_LOCK:
-        h.sched.sharedPoint();
-        this.state = P_WORK;
-        if (!mmapReadLock(k, mm, this.id)) return this.block(h.catMmapWait);
-        return this.populate();
       case P_WORK:
-        return this.populate();
-      case P_UNLOCK:
-        h.sched.sharedPoint();
-        mmapReadUnlock(k, mm, h.wake);
-        wakeGranted(h);
+        if (!this.populateStep(this.vma!)) return this.stepResult;
         this.state = W_UNMAP;
         return STEP_RAN;
       default: {
@@ -461,15 +539,53 @@ export class MapUnmapThread extends WriterThread implements SimThread {
       }
     }
   }
+}
 
-  /** populate_vma_page_range(): fault every page in for write, under mmap_lock for read. */
-  private populate(): number {
-    this.wokenUp();
-    const m = this.h.m;
-    const vma = this.vma!;
-    for (let vpn = vma.start; vpn < vma.end; vpn++) m.accessPage(this.task.mm, vpn, ACCESS_USER | ACCESS_WRITE);
-    this.state = P_UNLOCK;
-    return STEP_RAN;
+// ProtectThread states.
+const R_MAP = 0;
+const R_ROUND = 1;
+const R_WRITE = 2;
+const R_READ_ONLY = 3;
+const R_WRITABLE = 4;
+
+/**
+ * A thread that maps `pages` anonymous pages once, then until the touching threads are done
+ * writes them (faulting them in, or making them writable again, under mmap_lock for read as
+ * MAP_POPULATE does), mprotects them read-only and back to read-write — the write-protect cycle
+ * of a JIT or a garbage collector's barrier: the mprotect writer of mmap_lock. Each mprotect takes
+ * mmap_lock for write and write-locks the VMA (protectStep); dropping write from populated PTEs
+ * flushes them on every CPU running the mm.
+ */
+export class ProtectThread extends WriterThread implements SimThread {
+  private state = R_MAP;
+  private vma: Vma | null = null;
+
+  step(): number {
+    switch (this.state) {
+      case R_MAP: {
+        const vma = this.mapStep();
+        if (vma === null) return this.stepResult;
+        this.vma = vma;
+        this.state = R_ROUND;
+        return STEP_RAN;
+      }
+      case R_ROUND: // between rounds, no lock held: stop when the touching threads are done
+        if (this.h.faultersLeft === 0) return STEP_DONE;
+        this.state = R_WRITE;
+        return this.step();
+      case R_WRITE:
+        if (!this.populateStep(this.vma!)) return this.stepResult;
+        this.state = R_READ_ONLY;
+        return STEP_RAN;
+      case R_READ_ONLY:
+        if (!this.protectStep(this.vma!, VM_READ)) return this.stepResult;
+        this.state = R_WRITABLE;
+        return STEP_RAN;
+      default:
+        if (!this.protectStep(this.vma!, VM_READ | VM_WRITE)) return this.stepResult;
+        this.state = R_ROUND;
+        return STEP_RAN;
+    }
   }
 }
 
@@ -606,12 +722,11 @@ const C_TOUCH = 1;
 const C_UNMAP = 2;
 
 /**
- * An ebizzy thread (ebizzy -m: every chunk mmap'd): `rounds` times, map a chunk of `pages`
- * anonymous pages under mmap_lock for write, write every page (each fault under the run's fault
- * lock, as a touching thread does), and unmap it under mmap_lock for write (write-locking its VMA,
- * draining the VMA's fault readers; the flush reaches every CPU running the mm). ebizzy's search
- * through the chunk is TLB hits the model does not count. munmap downgrades to the read lock for
- * the zap (unmapStep).
+ * An ebizzy thread (ebizzy -mT: every chunk mmap'd, and touched in place of the copy and the
+ * search): `rounds` times, map a chunk of `pages` anonymous pages under mmap_lock for write, write
+ * every page (each fault under the run's fault lock, as a touching thread does), and unmap it under
+ * mmap_lock for write (write-locking its VMA, draining the VMA's fault readers; the flush reaches
+ * every CPU running the mm). munmap downgrades to the read lock for the zap (unmapStep).
  */
 export class ChunkThread extends WriterThread implements SimThread {
   private state = C_MAP;

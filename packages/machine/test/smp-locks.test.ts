@@ -27,10 +27,10 @@ function pft(
   lock: FaultLockPolicy,
   n: number,
   pages: number,
-  opts: { rounds?: number; perThreadVmas?: boolean; platform?: PlatformName; cpus?: number } = {},
+  opts: { rounds?: number; perThreadVmas?: boolean; platform?: PlatformName; cpus?: number; profile?: string } = {},
 ): Pft {
   const writer = opts.rounds !== undefined;
-  const m = smpMachine(opts.platform ?? 'native', opts.cpus ?? n + (writer ? 1 : 0));
+  const m = smpMachine(opts.platform ?? 'native', opts.cpus ?? n + (writer ? 1 : 0), opts.profile);
   const a = m.spawn();
   const stride = opts.perThreadVmas ? pages + 1 : pages;
   const vma = m.mmap(a, { pages: stride * n, prot: VM_READ | VM_WRITE, shared: false, file: null });
@@ -108,6 +108,20 @@ describe('a writer of mmap_lock among the faulting threads', () => {
     expect(busy.counters['smp.ipis']).toBe(rounds * 3);
     expect(r.cycles['smp.ipi']).toBeGreaterThan(0);
     expect(r.counters['faults.total']).toBe(3 * 64 + rounds * 16); // MAP_POPULATE faults the writer's pages
+  });
+
+  it('up to 4.18 (linux-3.15) a CPU whose thread is done takes one flush IPI and leaves the mm; 6.18 skips it', () => {
+    const rounds = 5;
+    const old = pft('mmap_lock', 3, 8, { rounds, profile: 'linux-3.15' });
+    const now = pft('mmap_lock', 3, 8, { rounds });
+    const mm = (r: Pft) => r.m.kernel.cpus[3]!.mm!.tlb;
+    // The faulting threads finish long before the writer's last munmap: on 3.15 its flush reached
+    // each idle CPU once (leave_mm: off the mask, CR3 to swapper_pg_dir), on 6.18 none of them.
+    expect(mm(old).cpumask).toBe(0b1000);
+    expect([0, 1, 2].map((c) => old.m.kernel.cpus[c]!.mm)).toEqual([null, null, null]);
+    expect(mm(now).cpumask).toBe(0b1111);
+    expect(old.counters['smp.ipis']).toBeGreaterThan(now.counters['smp.ipis']!);
+    expect(old.counters['smp.ipis']).toBeLessThanOrEqual(now.counters['smp.ipis']! + 3);
   });
 
   it('under KVM the sender makes one PV send-IPI hypercall per flush', () => {

@@ -19,12 +19,16 @@ interface Params {
   readonly size: number;
   /** null: the profile's default. */
   readonly faultLock: FaultLockPolicy | null;
-  readonly writer: boolean;
+  /** The extra thread taking mmap_lock for write: none, an mmap/munmap one (`on`), or an mprotect one. */
+  readonly writer: Writer;
   /** Each thread's slice its own VMA (guard pages between) rather than one shared VMA. */
   readonly perThreadVmas: boolean;
   /** Each faulting thread, and the writer, its own process (its own mm and mmap_lock). */
   readonly perThreadMm: boolean;
 }
+
+const WRITERS = ['off', 'on', 'mprotect'] as const;
+type Writer = (typeof WRITERS)[number];
 
 /** What one run of the test measured. */
 interface PftRun {
@@ -33,16 +37,17 @@ interface PftRun {
   readonly makespan: number;
 }
 
-/** Pages each writer round maps with MAP_POPULATE and unmaps (64 KiB). */
+/** Pages each writer round maps with MAP_POPULATE and unmaps, or writes and mprotects (64 KiB). */
 const WRITER_PAGES = 16;
 
 /**
  * `threads` threads of one process write disjoint slices of one anonymous region (one VMA), each
- * on its own CPU, with an optional extra thread mapping and unmapping 64 KiB regions until they
- * finish (the writer of mmap_lock). The touching threads' faults take what `fault_lock` says.
+ * on its own CPU, with an optional extra thread mapping and unmapping 64 KiB regions, or writing
+ * one and mprotecting it read-only and back, until they finish (the writer of mmap_lock). The
+ * touching threads' faults take what `fault_lock` says.
  */
 function pft(ctx: ScenarioContext, p: Params, threads: number, faultLock: FaultLockPolicy): PftRun {
-  const cpus = threads + (p.writer ? 1 : 0);
+  const cpus = threads + (p.writer !== 'off' ? 1 : 0);
   const m = ctx.machine({ cpus: Math.max(cpus, ctx.options.cpus ?? 1) });
   const pages = p.size / 4096;
   const specs: ThreadSpec[] = [];
@@ -66,9 +71,10 @@ function pft(ctx: ScenarioContext, p: Params, threads: number, faultLock: FaultL
     for (let i = 0; i < threads; i++) slice(i === 0 ? a : m.spawnThread(a), i, vma.start + i * stride);
     writerTask = a;
   }
-  if (p.writer) {
+  if (p.writer !== 'off') {
     const w = p.perThreadMm ? writerTask : m.spawnThread(writerTask);
-    specs.push({ task: w, cpu: threads, mapUnmap: { pages: WRITER_PAGES } });
+    if (p.writer === 'on') specs.push({ task: w, cpu: threads, mapUnmap: { pages: WRITER_PAGES } });
+    else specs.push({ task: w, cpu: threads, protect: { pages: WRITER_PAGES } });
   }
   m.verify('after setup');
   m.startMeasurement();
@@ -105,23 +111,24 @@ export const smpPageFaultTest: Scenario<Params> = {
     'Lespinasse 2021 (seed 004): pft with 48 threads runs 24x one thread with speculative faults and 3.7x the mmap_lock kernel; per-VMA locks give about 75% of that gain (Baghdasaryan 2023).',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: {
-    threads: `touching threads, one per CPU, 1 to ${MAX_CPUS} (default 4; with writer=on one fewer)`,
+    threads: `touching threads, one per CPU, 1 to ${MAX_CPUS} (default 4; with a writer one fewer)`,
     size: 'bytes each thread writes, with unit (default 16MiB)',
     fault_lock: `${FAULT_LOCKS.join(' | ')}: what a fault holds (mmap_lock was mmap_sem before 5.8; default: the profile's, per_vma on linux-6.18)`,
-    writer: 'on | off: a thread maps and unmaps 64 KiB with MAP_POPULATE until the others finish (default off)',
+    writer:
+      'off | on | mprotect: an extra thread that, until the others finish, maps and unmaps 64 KiB with MAP_POPULATE (on), or maps 64 KiB once and writes it and mprotects it read-only and back, as a JIT does (mprotect); both take mmap_lock for write (default off)',
     vmas: 'one | per_thread: the slices in one VMA, or each in its own (default one)',
     mm: 'shared | per_thread: the threads of one process, or a process per thread and one for the writer (default shared)',
   },
   resolve(set) {
     const threads = set.threads !== undefined ? parseCount(set.threads, '--set threads') : 4;
-    const writer = (set.writer ?? 'off') === 'on';
-    if (set.writer !== undefined && set.writer !== 'on' && set.writer !== 'off')
-      throw configError(`--set writer: '${set.writer}' is not one of on, off`);
-    const limit = MAX_CPUS - (writer ? 1 : 0);
+    const writer = (set.writer ?? 'off') as Writer;
+    if (!WRITERS.includes(writer))
+      throw configError(`--set writer: '${set.writer}' is not one of ${WRITERS.join(', ')}`);
+    const limit = MAX_CPUS - (writer !== 'off' ? 1 : 0);
     if (threads < 1 || threads > limit)
       throw configError(
         `--set threads: ${threads} is outside 1..${limit}`,
-        `one thread per CPU and at most ${MAX_CPUS} CPUs${writer ? ', one of them the writer' : ''}`,
+        `one thread per CPU and at most ${MAX_CPUS} CPUs${writer !== 'off' ? ', one of them the writer' : ''}`,
       );
     const size = set.size !== undefined ? parseSize(set.size, '--set size') : 16 * 2 ** 20;
     if (size <= 0 || size % 4096 !== 0)
@@ -142,7 +149,7 @@ export const smpPageFaultTest: Scenario<Params> = {
       vmas,
       threads: String(threads),
       size: formatSize(size),
-      writer: writer ? 'on' : 'off',
+      writer,
     };
     if (faultLock !== null) text.fault_lock = faultLock;
     return {
@@ -162,7 +169,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     ['VMAs', 'params.vmas'],
     ['fault lock', 'params.fault_lock'],
     ['faults (all threads)', 'counters.faults.total'],
-    ['1 thread (and the writer if on): cycles per fault', 'derived.one_thread.cycles_per_fault'],
+    ['1 thread (and the writer if any): cycles per fault', 'derived.one_thread.cycles_per_fault'],
     ['N threads: wall cycles per fault per thread (op)', 'derived.cycles_per_op'],
     ['scaling: throughput vs 1 thread', 'derived.scaling'],
     ['share of cycles waiting for locks', 'derived.lock_wait_share'],
@@ -175,7 +182,7 @@ export const smpPageFaultTest: Scenario<Params> = {
   ],
   run(ctx, p) {
     const faultLock = profileFaultLock(ctx, p.faultLock);
-    checkThreadsFit(ctx, p.threads, { count: p.writer ? 1 : 0, what: 'the writer' });
+    checkThreadsFit(ctx, p.threads, { count: p.writer !== 'off' ? 1 : 0, what: 'the writer' });
     const pages = p.size / 4096;
     const one = pft(ctx, p, 1, faultLock);
     const many = pft(ctx, p, p.threads, faultLock);
