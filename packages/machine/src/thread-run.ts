@@ -232,8 +232,13 @@ export class FaultingThread implements SimThread {
 /** unmapStep's answer when the munmap is over (not a scheduler step result). */
 const UNMAP_FINISHED = -1;
 
+/** Where a lockedSection is: 0 before the lock, 1 holding it (the work may be waiting), 2 work done. */
+interface Section {
+  phase: number;
+}
+
 /**
- * What the mmap_lock writers (MapUnmapThread, ChunkThread) share: blocking on a lock with the
+ * What the mmap_lock writers (MapUnmapThread, ChunkThread, ProtectThread) share: blocking on a lock with the
  * wait's ledger category, the wake-up a sleeper pays when granted, and mmap / munmap of an
  * anonymous region under the write lock.
  */
@@ -279,65 +284,79 @@ abstract class WriterThread {
     return this.h.m.mmap(this.task, { pages: this.pages, prot: VM_READ | VM_WRITE, shared: false, file: null });
   }
 
-  /** Where mapStep is: loading the mm, taking the write lock, mapping, unlocking. */
-  private mapPhase = 0;
+  /**
+   * A system call's section under one lock, one step per lock operation: take the lock at a shared
+   * point (queueing on it if need be: the granting release resumes the thread), run `work` under it
+   * — which may wait again, returning false with the thread blocked — then release at a shared
+   * point and wake whom the release granted. `s.phase` keeps the place between steps. Returns true
+   * when the section is over, else false with the step's result in `stepResult`.
+   */
+  protected lockedSection(s: Section, take: () => boolean, work: () => boolean, release: () => void): boolean {
+    const h = this.h;
+    switch (s.phase) {
+      case 0:
+        h.sched.sharedPoint();
+        s.phase = 1;
+        if (!take()) {
+          this.stepResult = this.block(h.catMmapWait);
+          return false;
+        }
+        return this.sectionWork(s, work);
+      case 1:
+        return this.sectionWork(s, work);
+      default:
+        h.sched.sharedPoint();
+        release();
+        wakeGranted(h);
+        s.phase = 0;
+        return true;
+    }
+  }
+
+  private sectionWork(s: Section, work: () => boolean): false {
+    this.wokenUp();
+    this.stepResult = STEP_RAN;
+    if (work()) s.phase = 2;
+    return false;
+  }
+
+  private readonly mapSection: Section = { phase: 0 };
   private loaded = false;
+  private mapped: Vma | null = null;
+  private readonly takeWrite = () => mmapWriteLock(this.h.k, this.task.mm, this.id);
+  private readonly releaseWrite = () => mmapWriteUnlock(this.h.k, this.task.mm, this.id, this.h.wake);
+  private readonly takeRead = () => mmapReadLock(this.h.k, this.task.mm, this.id);
+  private readonly releaseRead = () => mmapReadUnlock(this.h.k, this.task.mm, this.h.wake);
+  private readonly mapWork = () => {
+    this.mapped = this.mapAnon();
+    return true;
+  };
 
   /**
-   * mmap(2) of `pages` anonymous pages under mmap_lock for write, one step per lock operation (the
-   * first call also loads the mm: switch_mm is a step of its own, so the CR3 write is charged
-   * before the lock is taken). Returns the VMA when done, else null with the step's result in
-   * `stepResult`.
+   * mmap(2) of `pages` anonymous pages under mmap_lock for write (lockedSection; the first call
+   * also loads the mm: switch_mm is a step of its own, so the CR3 write is charged before the lock
+   * is taken). Returns the VMA when done, else null with the step's result in `stepResult`.
    */
   protected mapStep(): Vma | null {
-    const h = this.h;
-    const k = h.k;
-    const mm = this.task.mm;
-    switch (this.mapPhase) {
-      case 0:
-        if (!this.loaded) {
-          h.m.switchTo(this.task);
-          this.loaded = true;
-          this.stepResult = STEP_RAN;
-          return null;
-        }
-        h.sched.sharedPoint();
-        this.mapPhase = 1;
-        if (!mmapWriteLock(k, mm, this.id)) {
-          this.stepResult = this.block(h.catMmapWait);
-          return null;
-        }
-        return this.mapLocked();
-      case 1:
-        return this.mapLocked();
-      default: {
-        h.sched.sharedPoint();
-        mmapWriteUnlock(k, mm, this.id, h.wake);
-        wakeGranted(h);
-        this.mapPhase = 0;
-        const vma = this.mapped!;
-        this.mapped = null;
-        return vma;
-      }
+    if (!this.loaded) {
+      this.h.m.switchTo(this.task);
+      this.loaded = true;
+      this.stepResult = STEP_RAN;
+      return null;
     }
+    if (!this.lockedSection(this.mapSection, this.takeWrite, this.mapWork, this.releaseWrite)) return null;
+    const vma = this.mapped!;
+    this.mapped = null;
+    return vma;
   }
 
   /** No mmap is under way (mapStep holds no lock): a writer may stop here. */
   protected get mapIdle(): boolean {
-    return this.mapPhase === 0;
+    return this.mapSection.phase === 0;
   }
 
-  /** The last step's result when mapStep returned null. */
+  /** The last step's result when a step method returned null or false. */
   protected stepResult = STEP_RAN;
-  private mapped: Vma | null = null;
-
-  private mapLocked(): null {
-    this.wokenUp();
-    this.mapped = this.mapAnon();
-    this.mapPhase = 2;
-    this.stepResult = STEP_RAN;
-    return null;
-  }
 
   /** Where unmapStep is: taking the write lock, write-locking the VMA, downgraded and zapping, unlocking. */
   private unmapPhase = 0;
@@ -380,96 +399,52 @@ abstract class WriterThread {
     }
   }
 
-  /** Where populateStep is: taking the read lock, faulting the pages in, unlocking. */
-  private populatePhase = 0;
+  private readonly populateSection: Section = { phase: 0 };
+  /** The VMA populateStep or protectStep works on, and protectStep's new protection. */
+  private target: Vma | null = null;
+  private prot = 0;
+  private readonly populateWork = () => {
+    const m = this.h.m;
+    const mm = this.task.mm;
+    const vma = this.target!;
+    for (let vpn = vma.start; vpn < vma.end; vpn++) m.accessPage(mm, vpn, ACCESS_USER | ACCESS_WRITE);
+    return true;
+  };
 
   /**
    * populate_vma_page_range() (MAP_POPULATE's __mm_populate): fault every page of `vma` in for
-   * write under mmap_lock for read. One step per lock operation; true when done (the step's result
-   * is in `stepResult` otherwise).
+   * write under mmap_lock for read (lockedSection); true when done.
    */
   protected populateStep(vma: Vma): boolean {
-    const h = this.h;
-    const k = h.k;
-    const mm = this.task.mm;
-    switch (this.populatePhase) {
-      case 0:
-        h.sched.sharedPoint();
-        this.populatePhase = 1;
-        if (!mmapReadLock(k, mm, this.id)) {
-          this.stepResult = this.block(h.catMmapWait);
-          return false;
-        }
-        return this.populateLocked(vma);
-      case 1:
-        return this.populateLocked(vma);
-      default:
-        h.sched.sharedPoint();
-        mmapReadUnlock(k, mm, h.wake);
-        wakeGranted(h);
-        this.populatePhase = 0;
-        return true;
-    }
+    this.target = vma;
+    return this.lockedSection(this.populateSection, this.takeRead, this.populateWork, this.releaseRead);
   }
 
-  private populateLocked(vma: Vma): false {
-    this.wokenUp();
-    const m = this.h.m;
-    const mm = this.task.mm;
-    for (let vpn = vma.start; vpn < vma.end; vpn++) m.accessPage(mm, vpn, ACCESS_USER | ACCESS_WRITE);
-    this.populatePhase = 2;
-    this.stepResult = STEP_RAN;
-    return false;
-  }
-
-  /** Where protectStep is: taking the write lock, write-locking the VMA and changing it, unlocking. */
-  private protectPhase = 0;
-
-  /**
-   * mprotect(2) of the whole of `vma` to `prot` (do_mprotect_pkey): mmap_lock for write, then
-   * mprotect_fixup() write-locks the VMA (vma_start_write, waiting for its fault readers to drain)
-   * and change_protection() rewrites its PTEs and flushes them, all before mmap_write_unlock().
-   * One step per lock operation; true when done.
-   */
-  protected protectStep(vma: Vma, prot: number): boolean {
+  private readonly protectSection: Section = { phase: 0 };
+  /** mprotect_fixup()'s vma_start_write() (waiting for the VMA's fault readers), then change_protection(). */
+  private readonly protectWork = () => {
     const h = this.h;
     const k = h.k;
-    const mm = this.task.mm;
-    switch (this.protectPhase) {
-      case 0:
-        h.sched.sharedPoint();
-        this.protectPhase = 1;
-        if (!mmapWriteLock(k, mm, this.id)) {
-          this.stepResult = this.block(h.catMmapWait);
-          return false;
-        }
-        return this.protectLocked(vma, prot);
-      case 1:
-        return this.protectLocked(vma, prot);
-      default:
-        h.sched.sharedPoint();
-        mmapWriteUnlock(k, mm, this.id, h.wake);
-        wakeGranted(h);
-        this.protectPhase = 0;
-        return true;
-    }
-  }
-
-  /** mprotect_fixup()'s vma_start_write(), then change_protection(), under the write lock. */
-  private protectLocked(vma: Vma, prot: number): false {
-    this.wokenUp();
-    const h = this.h;
-    const k = h.k;
-    this.stepResult = STEP_RAN;
+    const vma = this.target!;
     if (!vmaLockOf(vma).startWrite(this.task.mm.mmapLock.seq, this.id)) {
       this.stepResult = this.block(h.catVmaWait);
       return false;
     }
     k.charge(k.catFault, k.costs.mmapCall);
-    h.m.mprotect(this.task, vma.start, vma.end - vma.start, prot);
+    h.m.mprotect(this.task, vma.start, vma.end - vma.start, this.prot);
     h.m.verify('after a writer thread mprotect');
-    this.protectPhase = 2;
-    return false;
+    return true;
+  };
+
+  /**
+   * mprotect(2) of the whole of `vma` to `prot` (do_mprotect_pkey): mmap_lock for write, then
+   * mprotect_fixup() write-locks the VMA and change_protection() rewrites its PTEs and flushes them,
+   * all before mmap_write_unlock() (lockedSection); true when done.
+   */
+  protected protectStep(vma: Vma, prot: number): boolean {
+    this.target = vma;
+    this.prot = prot;
+    return this.lockedSection(this.protectSection, this.takeWrite, this.protectWork, this.releaseWrite);
   }
 
   /** vma_start_write() and the VMA's detach, under the write lock; blocked while its fault readers drain. */
