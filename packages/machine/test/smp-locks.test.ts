@@ -69,12 +69,49 @@ describe('faults on several CPUs: what each fault lock takes', () => {
     expect(r.counters['lock.vma.contended']).toBe(0);
   });
 
-  it('spf: every fault speculates and commits; no lock is taken', () => {
+  it('spf: every fault speculates and commits, but the first anonymous write (no anon_vma yet) gives up to mmap_lock', () => {
     const r = pft('spf', 4, 64);
     expect(r.counters['spf.attempts']).toBe(256);
-    expect(r.counters['spf.aborts']).toBe(0);
-    expect(r.counters['lock.mmap_lock.acquires']).toBe(0);
-    expect(r.cycles['lock.mmap_lock.line'] ?? 0).toBe(0);
+    expect(r.counters['spf.aborts']).toBe(1); // do_anonymous_page: !vma->anon_vma → VM_FAULT_RETRY
+    expect(r.counters['lock.mmap_lock.acquires']).toBe(1);
+    expect(r.counters['lock.vma.acquires']).toBe(0);
+  });
+
+  it("spf_vma (Dufour): the same, each fault pinning its VMA (the refcount line) under mm_rb_lock's line", () => {
+    const r = pft('spf_vma', 4, 64);
+    expect(r.counters['spf.attempts']).toBe(256);
+    expect(r.counters['spf.aborts']).toBe(1);
+    expect(r.counters['lock.mmap_lock.acquires']).toBe(1);
+    expect(r.cycles['lock.vma.line']).toBeGreaterThan(0);
+    expect(r.cycles['lock.mm_rb.line']).toBeGreaterThan(0);
+    // A VMA each: only the mm-wide mm_rb_lock line still moves.
+    const apart = pft('spf_vma', 4, 64, { perThreadVmas: true });
+    expect(apart.cycles['lock.vma.line'] ?? 0).toBe(0);
+    expect(apart.cycles['lock.mm_rb.line']).toBeGreaterThan(0);
+  });
+
+  it('spf_vma aborts only faults in the VMA a writer changes; spf aborts them all', () => {
+    // The mprotect writer write-locks its own VMA only: Dufour's faults elsewhere never notice.
+    const run = (lock: FaultLockPolicy) => {
+      const m = smpMachine('native', 4);
+      const a = m.spawn();
+      const vma = m.mmap(a, { pages: 3 * 256, prot: VM_READ | VM_WRITE, shared: false, file: null });
+      const specs: ThreadSpec[] = [0, 1, 2].map((i) => ({
+        task: i === 0 ? a : m.spawnThread(a),
+        cpu: i,
+        range: { start: vma.start + i * 256, pages: 256 },
+        pattern: { kind: 'seq' },
+        kind: 'write',
+      }));
+      specs.push({ task: m.spawnThread(a), cpu: 3, protect: { pages: 16 } });
+      m.startMeasurement();
+      m.runThreads(specs, lock);
+      return m.measuredCounters();
+    };
+    const dufour = run('spf_vma');
+    const lespinasse = run('spf');
+    expect(dufour['spf.aborts']).toBeLessThanOrEqual(3); // the anon_vma give-ups only
+    expect(lespinasse['spf.aborts']).toBeGreaterThan(10 * dufour['spf.aborts']!);
   });
 
   it('spf is off for a single-threaded mm (Lespinasse): it takes mmap_lock', () => {

@@ -13,11 +13,15 @@ import type { Vma } from './vma.js';
  *   mmap_lock when the VMA is write-locked (6.4+; file read faults too from 6.7);
  * - `spf`: Lespinasse's 2021 speculative faults (never merged): no lock at all; the mm's
  *   sequence count is sampled first and checked before the PTE is committed, and a change means
- *   the fault is redone under mmap_lock. Anonymous VMAs only, and off for a single-threaded mm.
+ *   the fault is redone under mmap_lock. Anonymous VMAs only, and off for a single-threaded mm;
+ * - `spf_vma`: Dufour's speculative faults (SPF v11, 2018, never merged; linux-mm.md §8): the VMA
+ *   is looked up under mm->mm_rb_lock (an rwlock, one mm-wide line) and pinned by its refcount
+ *   (get_vma), and its own sequence (vm_sequence) is sampled and checked, so only a change to the
+ *   faulting VMA sends the fault back to mmap_lock. Same scope as `spf`.
  * The cost of a lock that is free is in guest.fault_entry already; what several CPUs add is the
  * lock word's cache line moving between them (SharedLine) and the time spent queued.
  */
-export const FAULT_LOCKS = ['mmap_lock', 'per_vma', 'spf'] as const;
+export const FAULT_LOCKS = ['mmap_lock', 'per_vma', 'spf', 'spf_vma'] as const;
 export type FaultLockPolicy = (typeof FAULT_LOCKS)[number];
 
 export function parseFaultLock(text: string, where: string): FaultLockPolicy {
@@ -41,7 +45,10 @@ export class FaultLock {
   held = HELD_MMAP;
   /** The VMA whose lock a HELD_VMA fault holds. */
   vma: Vma | null = null;
-  /** The mm's sequence sampled by a speculative fault. */
+  /**
+   * The sequence a speculative fault sampled: the mm's (`spf`), or, when `vma` is set, the VMA's
+   * (`spf_vma`: the mm sequence its last write lock was stamped with, vm_sequence's stand-in).
+   */
   seq = 0;
 }
 
@@ -71,7 +78,8 @@ export function lockFault(
 ): number {
   fl.vma = null;
   if (policy === 'per_vma' && lockVmaUnderRcu(k, mm, vpn, write, fl)) return (fl.held = HELD_VMA);
-  if (policy === 'spf' && speculate(k, mm, vpn, fl)) return (fl.held = HELD_SPECULATIVE);
+  if (policy === 'spf' && speculate(k, mm, vpn, write, fl)) return (fl.held = HELD_SPECULATIVE);
+  if (policy === 'spf_vma' && speculateVma(k, mm, vpn, write, fl)) return (fl.held = HELD_SPECULATIVE);
   return (fl.held = mmapReadLock(k, mm, task) ? HELD_MMAP : QUEUED_MMAP);
 }
 
@@ -92,11 +100,21 @@ export function unlockFault(k: Kernel, mm: Mm, fl: FaultLock, wake: number[]): b
       if (writer >= 0) wake.push(writer);
       return true;
     }
-    case HELD_SPECULATIVE:
-      // The commit's check under the PTL: any mmap writer since the sample invalidates it.
-      if (mm.mmapLock.seq.seq === fl.seq) return true;
+    case HELD_SPECULATIVE: {
+      // The commit's check under the PTL: any mmap writer since the sample invalidates it (spf),
+      // or any writer of this VMA (spf_vma, whose put_vma drops the refcount after the check).
+      const vma = fl.vma;
+      let valid: boolean;
+      if (vma === null) valid = mm.mmapLock.seq.seq === fl.seq;
+      else {
+        const lock = vma.lock!;
+        valid = lock.lockSeq === fl.seq && !lock.detached && !lock.writeLocked(mm.mmapLock.seq);
+        lineRmw(k, lock.line);
+      }
+      if (valid) return true;
       k.smp.spfAborts++;
       return false;
+    }
     default:
       throw new Error(`unlockFault: the fault holds nothing (${fl.held})`);
   }
@@ -200,11 +218,25 @@ function lockVmaUnderRcu(k: Kernel, mm: Mm, vpn: number, write: boolean, fl: Fau
   return true;
 }
 
+/**
+ * A speculative anonymous write in a VMA with no anon_vma yet gives up: do_anonymous_page()
+ * returns VM_FAULT_RETRY under FAULT_FLAG_SPECULATIVE rather than call __anon_vma_prepare()
+ * (Lespinasse's series; Dufour's is taken to do the same, UNVERIFIED), and the fault is redone
+ * under mmap_lock. Counted as an attempt and an abort (SPF_ABORT_ANON_VMA).
+ */
+function needsAnonVma(k: Kernel, vma: Vma, write: boolean): boolean {
+  if (!write || vma.anonVma !== false) return false;
+  k.smp.spfAttempts++;
+  k.smp.spfAborts++;
+  return true;
+}
+
 /** The speculative path: sample the mm's sequence; an odd one (a writer holds mmap_lock) falls back at once. */
-function speculate(k: Kernel, mm: Mm, vpn: number, fl: FaultLock): boolean {
+function speculate(k: Kernel, mm: Mm, vpn: number, write: boolean, fl: FaultLock): boolean {
   if (mm.users < 2) return false; // single-threaded: Lespinasse's series does not speculate
   const vma = mm.vmas.find(vpn);
   if (vma === null || !vma.isAnon()) return false; // anonymous VMAs only
+  if (needsAnonVma(k, vma, write)) return false;
   k.smp.spfAttempts++;
   const seq = mm.mmapLock.seq.seq;
   if ((seq & 1) !== 0) {
@@ -212,6 +244,29 @@ function speculate(k: Kernel, mm: Mm, vpn: number, fl: FaultLock): boolean {
     return false;
   }
   fl.seq = seq;
+  return true;
+}
+
+/**
+ * Dufour's speculative path (handle_speculative_fault, SPF v11): find the VMA under mm_rb_lock
+ * for read (its line), pin it (get_vma: the VMA's refcount line) and sample its sequence; a VMA
+ * being written (write-locked or detached) falls back at once.
+ */
+function speculateVma(k: Kernel, mm: Mm, vpn: number, write: boolean, fl: FaultLock): boolean {
+  if (mm.users < 2) return false; // single-threaded: no speculation, as with spf
+  lineRmw(k, mm.mmapLock.rbLine); // read_lock(&mm->mm_rb_lock); the unlock finds the line here
+  const vma = mm.vmas.find(vpn);
+  if (vma === null || !vma.isAnon()) return false; // anonymous VMAs only
+  if (needsAnonVma(k, vma, write)) return false;
+  k.smp.spfAttempts++;
+  const lock = vmaLockOf(vma);
+  if (lock.detached || lock.writeLocked(mm.mmapLock.seq)) {
+    k.smp.spfAborts++;
+    return false;
+  }
+  lineRmw(k, lock.line); // get_vma(): atomic_inc(&vma->vm_ref_count)
+  fl.vma = vma;
+  fl.seq = lock.lockSeq;
   return true;
 }
 

@@ -13,6 +13,11 @@ export class MmapLock {
   readonly seq = new MmLockSeq();
   /** The count word's cache line: every acquire and release is an RMW on it. */
   readonly line = new SharedLine('lock.mmap_lock.line');
+  /**
+   * mm->mm_rb_lock's line: Dufour's speculative faults find their VMA under this rwlock (SPF v11
+   * replaced SRCU with it), so each such fault makes an RMW on one mm-wide line (`spf_vma`).
+   */
+  readonly rbLine = new SharedLine('lock.mm_rb.line');
 
   /** mmap_read_lock(): true if held now, false if queued. */
   readLock(task: number, now: number): boolean {

@@ -103,9 +103,9 @@ export interface KernelProfile {
   readonly hasPvTlbFlush: boolean;
   /**
    * What a user fault may hold on several CPUs (fault-lock.ts), the default first: mmap_lock
-   * everywhere; per-VMA locks from 6.4; Lespinasse's speculative faults (2021, never merged) are
-   * offered as a proposal on the newest profile only, the kernel closest to the one it was posted
-   * against (5.12) that the model has.
+   * everywhere; per-VMA locks from 6.4; Lespinasse's (2021) and Dufour's (2018) speculative faults,
+   * never merged, are offered as proposals on the newest profile only, the kernel closest to the
+   * ones they were posted against (5.12; 4.x) that has the per-VMA machinery they lean on.
    */
   readonly faultLocks: readonly FaultLockPolicy[];
 }
@@ -178,7 +178,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
     vmapMode: 'lazy',
     hasThp: true,
     hasPvTlbFlush: true,
-    faultLocks: ['per_vma', 'mmap_lock', 'spf'],
+    faultLocks: ['per_vma', 'mmap_lock', 'spf', 'spf_vma'],
     description:
       'large page-cache folios up to PMD order, PMD mapping of PMD-sized file folios, set_ptes in lazy mode, fault-around 16',
     xenPteWrite: 'mmu_update',

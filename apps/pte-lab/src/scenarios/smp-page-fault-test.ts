@@ -236,7 +236,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     ],
     finding: (rs) => {
       const s = (lock: number, run: number) => rs[4 * lock + run]!.derived.scaling ?? 0;
-      const [mmap, vma, spf] = [s(0, 2), s(1, 2), s(2, 2)];
+      const [mmap, vma, spf, dufour] = [s(0, 2), s(1, 2), s(2, 2), s(3, 2)];
       const vmaApart = s(1, 3);
       const share = (x: number) => Math.round((100 * (x - mmap)) / Math.max(1e-9, spf - mmap));
       const within2 = (model: number, paper: number) => model >= paper / 2 && model <= paper * 2;
@@ -252,7 +252,7 @@ export const smpPageFaultTest: Scenario<Params> = {
           `With 30 threads (the model stops at ${MAX_CPUS} CPUs; Lespinasse ran 48 threads on 24 cores) speculative faults scale ${fmt(spf)}× one thread and mmap_lock ${fmt(mmap)}×: ` +
           `SPF is ${ratio(spf, mmap)} the mmap_lock kernel (published 3.7×). Per-VMA locks scale ${fmt(vma)}× when the threads share one VMA ` +
           `(${share(vma)}% of SPF's gain: every fault moves the VMA's refcount line, as Lespinasse warned a per-VMA atomic would) and ${fmt(vmaApart)}× with a VMA per thread ` +
-          `(${share(vmaApart)}% of it; published ≈75%). mmap_lock is limited here only by its count's cache line ` +
+          `(${share(vmaApart)}% of it; published ≈75%). Dufour's speculative faults (spf_vma, 2018) scale ${fmt(dufour)}× in one VMA: each pins its VMA (get_vma, the same refcount line) and reads mm_rb_lock's line. mmap_lock is limited here only by its count's cache line ` +
           `(${fmt(counterOf(rs[2]!, 'lock.mmap_lock.acquires'))} acquires at 30 threads); the allocator and LRU lines a real kernel also shares are not modelled, so SPF scales perfectly.`,
       };
     },
