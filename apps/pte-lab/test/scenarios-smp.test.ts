@@ -123,7 +123,10 @@ describe('smp/page-fault-test', () => {
     [['--set', 'threads=31', '--set', 'writer=on'], /^pte-lab: --set threads: 31 is outside 1\.\.30/],
     [['--set', 'threads=4', '--set', 'cpus=2'], /^pte-lab: --set threads: 4 threads need 4 CPUs, --set cpus is 2/],
     [['--set', 'fault_lock=spf', '--profile', 'linux-3.15'], /^pte-lab: --set fault_lock: linux-3.15 has no spf/],
-    [['--set', 'fault_lock=rcu'], /^pte-lab: --set fault_lock: 'rcu' is not one of mmap_lock, per_vma, spf, spf_vma\n$/],
+    [
+      ['--set', 'fault_lock=rcu'],
+      /^pte-lab: --set fault_lock: 'rcu' is not one of mmap_lock, per_vma, spf, spf_vma\n$/,
+    ],
     [['--set', 'writer=maybe'], /^pte-lab: --set writer: 'maybe' is not one of off, on, mprotect/],
   ])('refuses %j in one line, exit 2', async (args, message) => {
     const r = await runCli('run', 'smp/page-fault-test', '--set', 'size=64KiB', ...args);
