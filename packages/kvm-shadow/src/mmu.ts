@@ -46,6 +46,7 @@ export function zapSpte(s: ShadowMmu, sp: number, idx: number, level: number): v
     zapSp(s, child);
   }
   s.needFlush = true;
+  s.needRemoteFlush = true;
 }
 
 /** kvm_mmu_prepare_zap_page + commit: drop a shadow page, its children, its link and its write-protection. */
@@ -74,6 +75,7 @@ export function zapSp(s: ShadowMmu, sf: number): void {
   s.frames.freeFrame(sf);
   s.zappedPages++;
   s.needFlush = true;
+  s.needRemoteFlush = true;
 }
 
 /** A vCPU has `sf` loaded as its shadow root. */
@@ -108,6 +110,7 @@ function syncPage(s: ShadowMmu, sf: number): void {
   s.syncs++;
   s.ledger.charge(s.catFault, s.c['kvm.sync_page']);
   s.needFlush = true;
+  s.needRemoteFlush = true;
 }
 
 /**
@@ -145,6 +148,7 @@ export function syncAccessed(s: ShadowMmu): void {
     }
   }
   s.needFlush = true;
+  s.needRemoteFlush = true;
   flushIfNeeded(s);
 }
 
@@ -158,7 +162,8 @@ export function flushIfNeeded(s: ShadowMmu): void {
   if (s.shadowRoot < 0 && s.root >= 0) s.shadowRoot = getSp(s, s.root, 4);
   // kvm_flush_remote_tlbs: this vCPU by a CR3 reload of its shadow root, the others below.
   if (s.cpu !== null && s.shadowRoot >= 0) s.cpu.writeCr3(s.shadowRoot, s.pcid);
-  if (s.vcpus.length > 1) flushRemoteVcpus(s);
+  if (s.vcpus.length > 1 && s.needRemoteFlush) flushRemoteVcpus(s);
+  s.needRemoteFlush = false;
 }
 
 /**
@@ -199,6 +204,7 @@ export function newPgd(s: ShadowMmu, root: number, pcid: number): void {
   s.shadowRoot = getSp(s, root, 4);
   syncRoot(s);
   s.needFlush = false;
+  s.needRemoteFlush = false;
   s.cpu?.writeCr3(s.shadowRoot, pcid);
 }
 

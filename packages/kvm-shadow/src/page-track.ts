@@ -1,4 +1,4 @@
-import { A, D, entryPfn, P, RW, US } from '@pte/arch-x86';
+import { A, D, entryPfn, P, RW, US, XD_HI } from '@pte/arch-x86';
 import { exit, flushIfNeeded, zapSp, zapSpte } from './mmu.js';
 import type { ShadowMmu } from './shadow-mmu.js';
 import { setSpte } from './spte.js';
@@ -87,12 +87,31 @@ export function trackWrite(s: ShadowMmu, gfn: number, index: number, newLo: numb
       continue;
     }
     if (l === 1 && s.era === '2008' && (newLo & (P | A)) === (P | A)) {
-      // FNAME(update_pte) → mmu_set_spte(..., speculative): the spte is created without A.
+      // FNAME(update_pte) → mmu_set_spte(..., speculative): the spte is created without A. Then
+      // mmu_pte_write_flush_tlb(): the other vCPUs only when need_remote_flush(old, new) — the
+      // old spte was present and the new one maps another frame or takes rights away; else
+      // this vCPU's TLB alone (kvm_mmu_flush_tlb).
+      const oldLo = s.smem.readLo(sf, index);
+      const oldHi = s.smem.readHi(sf, index);
       setSpte(s, sf, index, newLo, newHi, newLo & (RW | US), false, true);
       s.needFlush = true;
+      if (needRemoteFlush(oldLo, oldHi, s.smem.readLo(sf, index), s.smem.readHi(sf, index))) s.needRemoteFlush = true;
     } else {
       zapSpte(s, sf, index, l);
     }
   }
   flushIfNeeded(s);
+}
+
+/**
+ * need_remote_flush(old, new) of 2008's kvm_mmu_pte_write: a non-present old spte was in no TLB;
+ * a new one that is not present, maps another frame or drops a right (W, U; NX counted as a right
+ * taken when set) must be flushed everywhere.
+ */
+function needRemoteFlush(oldLo: number, oldHi: number, newLo: number, newHi: number): boolean {
+  if ((oldLo & P) === 0) return false;
+  if ((newLo & P) === 0) return true;
+  if (entryPfn(1, oldLo, oldHi) !== entryPfn(1, newLo, newHi)) return true;
+  if ((oldLo & ~newLo & (RW | US)) !== 0) return true;
+  return (newHi & XD_HI) !== 0 && (oldHi & XD_HI) === 0;
 }

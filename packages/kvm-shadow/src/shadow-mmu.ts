@@ -147,6 +147,12 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   readonly unsync = new Set<number>();
   /** @internal */ needFlush = false;
   /**
+   * The pending flush must reach the other vCPUs too (kvm_flush_remote_tlbs), not only this one's
+   * TLB (kvm_mmu_flush_tlb): every zap and sync does; a 2008 pte write only when the old spte was
+   * present (need_remote_flush). @internal
+   */
+  needRemoteFlush = false;
+  /**
    * 2008 kvm_mmu_pte_write's fork detector, per vCPU (vcpu->arch.last_pt_write_gfn/_count and
    * last_pte_updated): the gfn written last, the writes to it in a row, and the smem entry number
    * of the spte mmu_set_spte set last (-1: none). @internal

@@ -161,6 +161,15 @@ describe('a writer of mmap_lock among the faulting threads', () => {
     expect(old.counters['smp.ipis']).toBeLessThanOrEqual(now.counters['smp.ipis']! + 3);
   });
 
+  it('2008 KVM shadow paging: a guest PTE write that fills a non-present spte flushes no other vCPU (need_remote_flush)', () => {
+    const faultsOnly = pft('mmap_lock', 3, 64, { platform: 'kvm-shadow', profile: 'linux-2.6.27' });
+    expect(faultsOnly.counters['faults.total']).toBe(3 * 64);
+    expect(faultsOnly.counters['kvm.remote_flushes']).toBe(0);
+    // A munmap's zap takes sptes away: those flushes reach the other vCPUs.
+    const withWriter = pft('mmap_lock', 3, 64, { platform: 'kvm-shadow', profile: 'linux-2.6.27', rounds: 4 });
+    expect(withWriter.counters['kvm.remote_flushes']).toBeGreaterThan(0);
+  });
+
   it('under KVM the sender makes one PV send-IPI hypercall per flush', () => {
     const rounds = 4;
     const native = pft('mmap_lock', 2, 32, { rounds });
