@@ -1,4 +1,4 @@
-import { configError, parseCount, parseSize, usageError } from '@pte/core';
+import { configError, formatSize, parseCount, parseSize, usageError } from '@pte/core';
 import {
   DEFAULT_PROFILE,
   formatAnonPrefault,
@@ -61,11 +61,26 @@ export interface RunOptions {
 
 export const DEFAULT_SEED = 1;
 
-/** Guest memory: `--set mem`, else `fallback` (what the run needs); a multiple of 4 KiB of at least 16 MiB. */
+/**
+ * The most guest memory a run may have: the model keeps a frame table entry per 4 KiB frame and
+ * touches every page a scenario asks for, so a larger run would take minutes and tens of GiB of
+ * the host before it said anything.
+ */
+export const MAX_GUEST_MEM = 64 * 2 ** 30;
+
+/** Guest memory: `--set mem`, else `fallback` (what the run needs); a multiple of 4 KiB from 16 MiB to MAX_GUEST_MEM. */
 export function guestMemBytes(set: Readonly<Record<string, string>>, fallback: number): number {
   const memBytes = set.mem !== undefined ? parseSize(set.mem, '--set mem') : fallback;
   if (memBytes < 16 * 2 ** 20 || memBytes % 4096 !== 0)
     throw configError(`--set mem: ${memBytes} bytes is not a multiple of 4KiB of at least 16MiB`);
+  if (memBytes > MAX_GUEST_MEM) {
+    if (set.mem !== undefined)
+      throw configError(`--set mem: ${formatSize(memBytes)} is more than the model's ${formatSize(MAX_GUEST_MEM)}`);
+    throw configError(
+      `the run needs ${formatSize(memBytes)} of guest memory, more than the model's ${formatSize(MAX_GUEST_MEM)}`,
+      "lower the scenario's sizes or thread count; pte-lab list --keys shows them",
+    );
+  }
   return memBytes;
 }
 

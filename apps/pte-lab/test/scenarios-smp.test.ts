@@ -127,6 +127,7 @@ describe('smp/page-fault-test', () => {
       ['--set', 'fault_lock=rcu'],
       /^pte-lab: --set fault_lock: 'rcu' is not one of mmap_lock, per_vma, spf, spf_vma\n$/,
     ],
+    [['--set', 'size=1TiB'], /^pte-lab: the run needs \d+MiB of guest memory, more than the model's 64GiB/],
     [['--set', 'writer=maybe'], /^pte-lab: --set writer: 'maybe' is not one of off, on, mprotect/],
   ])('refuses %j in one line, exit 2', async (args, message) => {
     const r = await runCli('run', 'smp/page-fault-test', '--set', 'size=64KiB', ...args);

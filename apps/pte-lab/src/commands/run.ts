@@ -27,7 +27,7 @@ export function registerRun(program: Command, io: CliIo): void {
       "native | xen-pv | kvm-shadow | kvm-tdp (default: native, or the scenario's only platform)",
     )
     .option('--profile <name>', PROFILE_HELP, DEFAULT_PROFILE)
-    .option('--set <key=value>', 'a scenario or policy key (repeatable); see pte-lab list', collect, [])
+    .option('--set <key=value>', 'a scenario or policy key (repeatable); see pte-lab list --keys', collect, [])
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))
     .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file instead of stdout')

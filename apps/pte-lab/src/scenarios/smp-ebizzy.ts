@@ -82,7 +82,8 @@ export const smpEbizzy: Scenario<Params> = {
     ['mmap_lock acquires', 'counters.lock.mmap_lock.acquires'],
     ['mmap_lock contended', 'counters.lock.mmap_lock.contended'],
     ['speculative faults aborted', 'counters.spf.aborts'],
-    ['flush IPIs the guest sent (under Xen PV Xen sends them: xen.flush_ipis)', 'counters.smp.ipis'],
+    ['flush IPIs the guest sent', 'counters.smp.ipis'],
+    ['flush IPIs Xen sent for the guest (xen-pv: MMUEXT_*_MULTI)', 'counters.xen.flush_ipis'],
   ],
   run(ctx, p) {
     const profile = ctx.options.profile;

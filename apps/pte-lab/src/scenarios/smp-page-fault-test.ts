@@ -111,7 +111,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     'Lespinasse 2021 (seed 004): pft with 48 threads runs 24x one thread with speculative faults and 3.7x the mmap_lock kernel; per-VMA locks give about 75% of that gain (Baghdasaryan 2023).',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: {
-    threads: `touching threads, one per CPU, 1 to ${MAX_CPUS} (default 4; with a writer one fewer)`,
+    threads: `touching threads, one per CPU, 1 to ${MAX_CPUS} (${MAX_CPUS - 1} with a writer, which has a CPU of its own; default 4)`,
     size: 'bytes each thread writes, with unit (default 16MiB)',
     fault_lock: `${FAULT_LOCKS.join(' | ')}: what a fault holds (mmap_lock was mmap_sem before 5.8; default: the profile's, per_vma on linux-6.18)`,
     writer:
@@ -178,7 +178,8 @@ export const smpPageFaultTest: Scenario<Params> = {
     ['mmap_lock contended', 'counters.lock.mmap_lock.contended'],
     ['per-VMA lock acquires', 'counters.lock.vma.acquires'],
     ['speculative faults aborted', 'counters.spf.aborts'],
-    ['flush IPIs the guest sent (under Xen PV Xen sends them: xen.flush_ipis)', 'counters.smp.ipis'],
+    ['flush IPIs the guest sent', 'counters.smp.ipis'],
+    ['flush IPIs Xen sent for the guest (xen-pv: MMUEXT_*_MULTI)', 'counters.xen.flush_ipis'],
   ],
   run(ctx, p) {
     const faultLock = profileFaultLock(ctx, p.faultLock);

@@ -22,6 +22,12 @@ const PUBLISHED: Readonly<Record<'2008' | 'lazy', readonly number[]>> = {
   lazy: [2900, 3000, 2800, 2900],
 };
 
+/** The vmap era of a kernel profile: 2008's before the rewrite, the rewrite's lazy allocator until the per-node trees of 6.x. */
+function profileEra(profile: string): VmapEra {
+  if (profile === 'linux-2.6.27') return '2008';
+  return profile === 'linux-3.15' ? 'lazy' : '6.18';
+}
+
 /** `threads` threads on CPUs 0.. of a `cpus`-CPU machine, each mapping, touching and unmapping `rounds` times. */
 function vmapRun(ctx: ScenarioContext, p: Params, era: VmapEra, threads: number): { m: Machine; perOp: number } {
   const m = ctx.machine({
@@ -56,7 +62,7 @@ export const smpVmapScaling: Scenario<Params> = {
     'Piggin 2008 (linux-mm.md §7.1): ns per map+touch+unmap of 4 pages, threads 1/2/4/8: 14700/33600/49500/70631 before the rewrite, 2900/3000/2800/2900 after ("already 25x faster"); the cost was vmlist_lock and broadcast flush IPIs.',
   platforms: ['native', 'xen-pv', 'kvm-shadow', 'kvm-tdp'],
   keys: {
-    vmap: "2008 | lazy | 6.18: the era whose 8-thread run is the result's machine and counters (every era runs; default: the profile's, 2008 on linux-2.6.27, else 6.18)",
+    vmap: "2008 | lazy | 6.18: the era whose 8-thread run is the result's machine and counters (every era runs; default: the profile's: 2008 on linux-2.6.27, lazy on linux-3.15, 6.18 on linux-6.18)",
     cpus: `CPUs of the machine, 8 to ${MAX_CPUS} (default 8, Piggin's 2-socket quad-core)`,
     rounds: 'maps per thread (default 1024)',
   },
@@ -89,7 +95,7 @@ export const smpVmapScaling: Scenario<Params> = {
     ['6.18, 8 threads: flush IPIs', 'derived.6.18.threads_8.ipis'],
   ],
   run(ctx, p) {
-    const own: VmapEra = p.era ?? (ctx.options.profile.vmapMode === 'eager' ? '2008' : '6.18');
+    const own: VmapEra = p.era ?? profileEra(ctx.options.profile.name);
     const derived: Record<string, number> = { lazy_max_pages: lazyMaxPages(p.cpus) };
     let result: Machine | null = null;
     for (const era of ERAS) {
