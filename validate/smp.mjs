@@ -3,6 +3,7 @@
 // on kvm-tdp with this machine's CPU count. Times are compared as ratios measured in the same run
 // (the medians of REPS interleaved runs): the machine's vCPUs are noisy, absolute times are not
 // the point here (the time-calibration issue is).
+import { median } from './time.mjs';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,7 @@ export const SMP_CASES = [
 ];
 
 /** The kernel log's "Hypervisor detected" line, or why it is not known. */
-function hypervisorLine() {
+export function hypervisorLine() {
   try {
     const log = execFileSync('dmesg', [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const line = log.split('\n').find((l) => l.includes('Hypervisor detected'));
@@ -31,11 +32,6 @@ function hypervisorLine() {
     return 'dmesg not readable';
   }
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 /**
  * Run the probe and the model; returns { rows, comparisons, md } where md is the document's
