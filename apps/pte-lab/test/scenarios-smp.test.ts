@@ -69,32 +69,35 @@ describe('smp/page-fault-test', () => {
     expect(apart.cycles.by_category['lock.ptl.line'] ?? 0).toBe(0);
   });
 
-  it('an mprotect writer aborts speculative faults (the mm sequence moves) but not per-VMA-locked ones', async () => {
-    const run = (lock: string) =>
-      json(
-        'smp/page-fault-test',
-        '--set',
-        `fault_lock=${lock}`,
-        '--set',
-        'threads=3',
-        '--set',
-        'size=1MiB',
-        '--set',
-        'writer=mprotect',
-        '--check',
-      );
-    const [spf, vma, mmap] = [await run('spf'), await run('per_vma'), await run('mmap_lock')];
-    expect(spf.params.writer).toBe('mprotect');
-    expect(spf.counters['spf.aborts']).toBeGreaterThan(0);
-    // Every read-only mprotect of the populated 64 KiB flushes the CPUs running the mm.
-    for (const r of [spf, vma, mmap]) expect(r.counters['smp.ipis']).toBeGreaterThan(0);
-    // Faults under their VMA's lock never meet the writer, which locks only its own VMA; only a
-    // thread's first fault, which needs the VMA's anon_vma (vmf_anon_prepare's mmap_read_trylock),
-    // may find the writer holding mmap_lock and retry under it.
-    expect(vma.counters['lock.vma.acquires']).toBeGreaterThanOrEqual(3 * 256 - 3);
-    expect(vma.derived.lock_wait_share).toBeLessThan(mmap.derived.lock_wait_share / 10);
-    expect(mmap.counters['lock.mmap_lock.contended']).toBeGreaterThan(0);
-  });
+  it.each(['mprotect', 'brk'])(
+    'a %s writer aborts speculative faults (the mm sequence moves) but not per-VMA-locked ones',
+    async (writer) => {
+      const run = (lock: string) =>
+        json(
+          'smp/page-fault-test',
+          '--set',
+          `fault_lock=${lock}`,
+          '--set',
+          'threads=3',
+          '--set',
+          'size=1MiB',
+          '--set',
+          `writer=${writer}`,
+          '--check',
+        );
+      const [spf, vma, mmap] = [await run('spf'), await run('per_vma'), await run('mmap_lock')];
+      expect(spf.params.writer).toBe(writer);
+      expect(spf.counters['spf.aborts']).toBeGreaterThan(0);
+      // Every read-only mprotect, or brk cutting back, of the written 64 KiB flushes the CPUs running the mm.
+      for (const r of [spf, vma, mmap]) expect(r.counters['smp.ipis']).toBeGreaterThan(0);
+      // Faults under their VMA's lock never meet the writer, which locks only its own VMA; only a
+      // thread's first fault, which needs the VMA's anon_vma (vmf_anon_prepare's mmap_read_trylock),
+      // may find the writer holding mmap_lock and retry under it.
+      expect(vma.counters['lock.vma.acquires']).toBeGreaterThanOrEqual(3 * 256 - 3);
+      expect(vma.derived.lock_wait_share).toBeLessThan(mmap.derived.lock_wait_share / 10);
+      expect(mmap.counters['lock.mmap_lock.contended']).toBeGreaterThan(0);
+    },
+  );
 
   it('the same inputs give the same JSON, writer included', async () => {
     const args = [
@@ -128,7 +131,7 @@ describe('smp/page-fault-test', () => {
       /^pte-lab: --set fault_lock: 'rcu' is not one of mmap_lock, per_vma, spf, spf_vma\n$/,
     ],
     [['--set', 'size=1TiB'], /^pte-lab: the run needs \d+MiB of guest memory, more than the model's 64GiB/],
-    [['--set', 'writer=maybe'], /^pte-lab: --set writer: 'maybe' is not one of off, on, mprotect/],
+    [['--set', 'writer=maybe'], /^pte-lab: --set writer: 'maybe' is not one of off, on, mprotect, brk/],
   ])('refuses %j in one line, exit 2', async (args, message) => {
     const r = await runCli('run', 'smp/page-fault-test', '--set', 'size=64KiB', ...args);
     expect(r.code).toBe(2);

@@ -14,6 +14,7 @@ export type {
   ThreadRun,
   MapUnmapRun,
   ProtectRun,
+  BrkRun,
   VmapRun,
   ChunkRun,
   ThreadSpec,

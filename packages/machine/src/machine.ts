@@ -60,6 +60,7 @@ import {
   FaultingThread,
   MapUnmapThread,
   ProtectThread,
+  BrkThread,
   VmapThread,
   type ThreadHost,
   type VmapEra,
@@ -159,7 +160,17 @@ export interface ProtectRun {
   readonly protect: { readonly pages: number };
 }
 
-export type ThreadSpec = ThreadRun | MapUnmapRun | VmapRun | ChunkRun | ProtectRun;
+/**
+ * A thread of runThreads that moves its process's break up by `pages` once, then up by `pages`
+ * more, writes them and moves it back, until the touching threads are done: the brk writer.
+ */
+export interface BrkRun {
+  readonly task: Task;
+  readonly cpu: number;
+  readonly brk: { readonly pages: number };
+}
+
+export type ThreadSpec = ThreadRun | MapUnmapRun | VmapRun | ChunkRun | ProtectRun | BrkRun;
 
 /** Pages [start, start + pages) of an address space: a VMA, or a named region of a program. */
 export interface PageRange {
@@ -351,6 +362,11 @@ export class Machine {
     this.sys.mprotect(task, start, pages, prot);
   }
 
+  /** brk(2): move `task`'s program break to page `newBrk`; returns the break (unchanged if refused). */
+  brk(task: Task, newBrk: number): number {
+    return this.sys.brk(task, newBrk);
+  }
+
   /** madvise(2) of pages [start, start + pages). */
   madvise(task: Task, start: number, pages: number, advice: Advice): void {
     this.sys.madvise(task, start, pages, advice);
@@ -521,6 +537,10 @@ export class Machine {
     threads.forEach((t, id) => {
       if ('mapUnmap' in t) {
         sched.add(new MapUnmapThread(host, id, t.cpu, t.task, t.mapUnmap.pages, t.mapUnmap.rounds ?? -1));
+        return;
+      }
+      if ('brk' in t) {
+        sched.add(new BrkThread(host, id, t.cpu, t.task, t.brk.pages));
         return;
       }
       if ('protect' in t) {

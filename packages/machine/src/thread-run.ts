@@ -3,6 +3,7 @@ import {
   FAULT_RETRY,
   FaultLock,
   handleMmFault,
+  heapVma,
   HELD_MMAP,
   HELD_SPECULATIVE,
   lockFault,
@@ -400,23 +401,25 @@ abstract class WriterThread {
   }
 
   private readonly populateSection: Section = { phase: 0 };
-  /** The VMA populateStep or protectStep works on, and protectStep's new protection. */
+  /** The VMA protectStep works on, and its new protection; the pages populateStep faults in. */
   private target: Vma | null = null;
   private prot = 0;
+  private fillStart = 0;
+  private fillEnd = 0;
   private readonly populateWork = () => {
     const m = this.h.m;
     const mm = this.task.mm;
-    const vma = this.target!;
-    for (let vpn = vma.start; vpn < vma.end; vpn++) m.accessPage(mm, vpn, ACCESS_USER | ACCESS_WRITE);
+    for (let vpn = this.fillStart; vpn < this.fillEnd; vpn++) m.accessPage(mm, vpn, ACCESS_USER | ACCESS_WRITE);
     return true;
   };
 
   /**
-   * populate_vma_page_range() (MAP_POPULATE's __mm_populate): fault every page of `vma` in for
+   * populate_vma_page_range() (MAP_POPULATE's __mm_populate): fault pages [start, end) in for
    * write under mmap_lock for read (lockedSection); true when done.
    */
-  protected populateStep(vma: Vma): boolean {
-    this.target = vma;
+  protected populateStep(start: number, end: number): boolean {
+    this.fillStart = start;
+    this.fillEnd = end;
     return this.lockedSection(this.populateSection, this.takeRead, this.populateWork, this.releaseRead);
   }
 
@@ -445,6 +448,36 @@ abstract class WriterThread {
     this.target = vma;
     this.prot = prot;
     return this.lockedSection(this.protectSection, this.takeWrite, this.protectWork, this.releaseWrite);
+  }
+
+  private readonly brkSection: Section = { phase: 0 };
+  private brkTo = 0;
+  /**
+   * brk() under the write lock: the heap VMA it expands or cuts back is write-locked first
+   * (vma_start_write in do_brk_flags, or in the munmap of the tail), waiting for its fault readers.
+   */
+  private readonly brkWork = () => {
+    const h = this.h;
+    const k = h.k;
+    const heap = heapVma(this.task.mm);
+    if (heap !== null && !vmaLockOf(heap).startWrite(this.task.mm.mmapLock.seq, this.id)) {
+      this.stepResult = this.block(h.catVmaWait);
+      return false;
+    }
+    k.charge(k.catFault, k.costs.mmapCall);
+    h.m.brk(this.task, this.brkTo);
+    h.m.verify('after a writer thread brk');
+    return true;
+  };
+
+  /**
+   * brk(2) to page `to` (SYSCALL brk): mmap_lock for write, the heap VMA write-locked, the break
+   * moved — grown in place (vma_expand) or cut back (the tail unmapped and flushed, here under the
+   * write lock throughout, where the kernel downgrades it for the zap as munmap does); true when done.
+   */
+  protected brkStep(to: number): boolean {
+    this.brkTo = to;
+    return this.lockedSection(this.brkSection, this.takeWrite, this.brkWork, this.releaseWrite);
   }
 
   /** vma_start_write() and the VMA's detach, under the write lock; blocked while its fault readers drain. */
@@ -501,7 +534,7 @@ export class MapUnmapThread extends WriterThread implements SimThread {
         return STEP_RAN;
       }
       case P_WORK:
-        if (!this.populateStep(this.vma!)) return this.stepResult;
+        if (!this.populateStep(this.vma!.start, this.vma!.end)) return this.stepResult;
         this.state = W_UNMAP;
         return STEP_RAN;
       default: {
@@ -549,7 +582,7 @@ export class ProtectThread extends WriterThread implements SimThread {
         this.state = R_WRITE;
         return this.step();
       case R_WRITE:
-        if (!this.populateStep(this.vma!)) return this.stepResult;
+        if (!this.populateStep(this.vma!.start, this.vma!.end)) return this.stepResult;
         this.state = R_READ_ONLY;
         return STEP_RAN;
       case R_READ_ONLY:
@@ -559,6 +592,58 @@ export class ProtectThread extends WriterThread implements SimThread {
       default:
         if (!this.protectStep(this.vma!, VM_READ | VM_WRITE)) return this.stepResult;
         this.state = R_ROUND;
+        return STEP_RAN;
+    }
+  }
+}
+
+// BrkThread states.
+const B_BASE = 0;
+const B_ROUND = 1;
+const B_GROW = 2;
+const B_WRITE = 3;
+const B_SHRINK = 4;
+
+/**
+ * A thread that moves its process's program break, as malloc does for a small arena: once up by
+ * `pages`, then until the touching threads are done up by `pages` more, writing the new pages, and
+ * back down (brk). Each brk takes mmap_lock for write and write-locks the heap VMA; cutting back
+ * zaps the pages and flushes them on every CPU running the mm.
+ */
+export class BrkThread extends WriterThread implements SimThread {
+  private state = B_BASE;
+  private base = -1;
+
+  step(): number {
+    const mm = this.task.mm;
+    switch (this.state) {
+      case B_BASE: {
+        if (this.base < 0) {
+          // A step of its own, as mapStep's: load the mm, and read the break (glibc's brk(0)).
+          this.h.m.switchTo(this.task);
+          if (mm.brk < 0) this.h.m.brk(this.task, 0);
+          this.base = mm.brk + this.pages;
+          return STEP_RAN;
+        }
+        if (!this.brkStep(this.base)) return this.stepResult;
+        this.state = B_ROUND;
+        return STEP_RAN;
+      }
+      case B_ROUND: // between rounds, no lock held
+        if (this.h.faultersLeft === 0) return STEP_DONE;
+        this.state = B_GROW;
+        return this.step();
+      case B_GROW:
+        if (!this.brkStep(this.base + this.pages)) return this.stepResult;
+        this.state = B_WRITE;
+        return STEP_RAN;
+      case B_WRITE:
+        if (!this.populateStep(this.base, this.base + this.pages)) return this.stepResult;
+        this.state = B_SHRINK;
+        return STEP_RAN;
+      default:
+        if (!this.brkStep(this.base)) return this.stepResult;
+        this.state = B_ROUND;
         return STEP_RAN;
     }
   }

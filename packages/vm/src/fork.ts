@@ -24,6 +24,8 @@ export function dupMmap(k: Kernel, parent: Mm, child: Mm): void {
       protectedAny = copyPageRange(k, parent, child, vma) || protectedAny;
     }
   }
+  child.brkStart = parent.brkStart; // dup_mm copies the whole mm_struct, the break included
+  child.brk = parent.brk;
   if (protectedAny) flushTlbMm(k, parent, 0, 0, 1, k.policy.tlbFlushCeiling); // flush_tlb_mm(oldmm)
   k.stats.forks++;
 }

@@ -20,6 +20,7 @@ export type { Window } from './fault-around.js';
 export { populateByWrite, populateByRead, readFolio, filemapFault, filemapMapPages } from './filemap.js';
 export { Syscalls, MMAP_BASE_VPN } from './syscalls.js';
 export { doMmap, doMunmap, exitMmap } from './mmap.js';
+export { BRK_BASE_VPN, doBrk, heapVma } from './brk.js';
 export { mprotect } from './mprotect.js';
 export { madvise } from './madvise.js';
 export type { MmapRequest, Advice, Prot } from './syscalls.js';

@@ -38,6 +38,9 @@ export class Mm {
   readonly tlb = new MmTlbState(Number.POSITIVE_INFINITY);
   /** mmap_lock: the rwsem and mm_lock_seq (mmap-lock.ts); taken only by the several-CPU model. */
   readonly mmapLock = new MmapLock();
+  /** mm->start_brk and mm->brk as page numbers (brk.ts); -1 until the first brk(). */
+  brkStart = -1;
+  brk = -1;
   /** Lameter's anticipatory prefault: the next address predicted, and the current order. */
   anonNextVpn = -1;
   anonOrder = 0;

@@ -1,3 +1,4 @@
+import { doBrk } from './brk.js';
 import { dupMmap } from './fork.js';
 import type { Kernel } from './kernel.js';
 import { madvise, type Advice } from './madvise.js';
@@ -11,7 +12,7 @@ export type { Prot } from './mprotect.js';
 export type { Advice } from './madvise.js';
 
 /**
- * The memory system calls of a task: a thin facade over mm/mmap.c (mmap.ts), mm/mprotect.c
+ * The memory system calls of a task: a thin facade over mm/mmap.c (mmap.ts, brk.ts), mm/mprotect.c
  * (mprotect.ts), mm/madvise.c (madvise.ts) and kernel/fork.c / kernel/exit.c / fs/exec.c.
  */
 export class Syscalls {
@@ -40,6 +41,11 @@ export class Syscalls {
 
   madvise(task: Task, start: number, pages: number, advice: Advice): void {
     madvise(this.k, task.mm, start, pages, advice);
+  }
+
+  /** brk(2) to page `newBrk`; returns the break (unchanged if refused). */
+  brk(task: Task, newBrk: number): number {
+    return doBrk(this.k, task.mm, newBrk);
   }
 
   /** clone(CLONE_VM): a thread of `task`, sharing its address space (mmget: mm_users + 1). */

@@ -27,7 +27,7 @@ interface Params {
   readonly perThreadMm: boolean;
 }
 
-const WRITERS = ['off', 'on', 'mprotect'] as const;
+const WRITERS = ['off', 'on', 'mprotect', 'brk'] as const;
 type Writer = (typeof WRITERS)[number];
 
 /** What one run of the test measured. */
@@ -74,7 +74,8 @@ function pft(ctx: ScenarioContext, p: Params, threads: number, faultLock: FaultL
   if (p.writer !== 'off') {
     const w = p.perThreadMm ? writerTask : m.spawnThread(writerTask);
     if (p.writer === 'on') specs.push({ task: w, cpu: threads, mapUnmap: { pages: WRITER_PAGES } });
-    else specs.push({ task: w, cpu: threads, protect: { pages: WRITER_PAGES } });
+    else if (p.writer === 'mprotect') specs.push({ task: w, cpu: threads, protect: { pages: WRITER_PAGES } });
+    else specs.push({ task: w, cpu: threads, brk: { pages: WRITER_PAGES } });
   }
   m.verify('after setup');
   m.startMeasurement();
@@ -115,7 +116,7 @@ export const smpPageFaultTest: Scenario<Params> = {
     size: 'bytes each thread writes, with unit (default 16MiB)',
     fault_lock: `${FAULT_LOCKS.join(' | ')}: what a fault holds (mmap_lock was mmap_sem before 5.8; default: the profile's, per_vma on linux-6.18)`,
     writer:
-      'off | on | mprotect: an extra thread that, until the others finish, maps and unmaps 64 KiB with MAP_POPULATE (on), or maps 64 KiB once and writes it and mprotects it read-only and back, as a JIT does (mprotect); both take mmap_lock for write (default off)',
+      'off | on | mprotect | brk: an extra thread that, until the others finish, maps and unmaps 64 KiB with MAP_POPULATE (on), or maps 64 KiB once and writes it and mprotects it read-only and back, as a JIT does (mprotect), or moves the program break up 64 KiB, writes the new pages and moves it back, as malloc does (brk); each takes mmap_lock for write (default off)',
     vmas: 'one | per_thread: the slices in one VMA, or each in its own (default one)',
     mm: 'shared | per_thread: the threads of one process, or a process per thread and one for the writer (default shared)',
   },
