@@ -43,6 +43,8 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
     'the share of flush targets the hypervisor has descheduled, 0 to 1 (vCPU overcommit; xen-pv, kvm-tdp, kvm-shadow; default 0)',
   pv_tlb_flush:
     'on | off: a KVM guest skips the IPI to a preempted vCPU and KVM flushes it at its next entry (kvm_flush_tlb_multi, 4.16+; kvm-tdp and kvm-shadow; default: on where the profile has it, linux-6.18)',
+  host_backed:
+    'on | off: kvm-tdp: the EPT already maps all of guest memory, as in a guest that has run a while (on), or each guest-physical page is an EPT violation at its first touch, as in a fresh guest (off; default on)',
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
   swap: 'off | <size with unit>: a swap device, so reclaim can evict anonymous memory (needs reclaim=on; default off)',
   reclaim_horizon: 'touches within which a refault counts as a premature eviction (default 4096)',
@@ -155,6 +157,8 @@ export function machineSettings(set: Readonly<Record<string, string>>): Partial<
   }
   if (set.pv_tlb_flush !== undefined)
     out.pvTlbFlush = oneOf('pv_tlb_flush', set.pv_tlb_flush, ['on', 'off'] as const) === 'on';
+  if (set.host_backed !== undefined)
+    out.hostBacked = oneOf('host_backed', set.host_backed, ['on', 'off'] as const) === 'on';
   if (set.reclaim_horizon !== undefined) out.reclaimHorizon = parseCount(set.reclaim_horizon, '--set reclaim_horizon');
   if (set.vmap !== undefined || set.nr_cpus !== undefined) {
     const nrCpus = set.nr_cpus !== undefined ? parseCount(set.nr_cpus, '--set nr_cpus') : 4;
@@ -224,6 +228,8 @@ export function resolveRun(o: RunOptions): ResolvedRun {
     );
   if (settings.pvTlbFlush !== undefined && !kvm)
     throw configError(`--set pv_tlb_flush: ${platform} is not a KVM guest`, 'it applies to kvm-tdp and kvm-shadow');
+  if (settings.hostBacked !== undefined && platform !== 'kvm-tdp')
+    throw configError(`--set host_backed: ${platform} has no EPT to back`, 'it applies to kvm-tdp');
   if (settings.pvTlbFlush === true && !profile.hasPvTlbFlush)
     throw configError(`--set pv_tlb_flush: ${profile.name} has no PV TLB flush (kvm_flush_tlb_multi came in 4.16)`);
   const params = scenario.resolve(scenarioSet);

@@ -364,11 +364,27 @@ describe('vcpu_preempted and the KVM PV TLB flush', () => {
         ['--platform', 'kvm-tdp', '--profile', 'linux-3.15', '--set', 'pv_tlb_flush=on'],
         /^pte-lab: --set pv_tlb_flush: linux-3\.15 has no PV TLB flush/,
       ],
+      [['--platform', 'kvm-shadow', '--set', 'host_backed=off'], /^pte-lab: --set host_backed: kvm-shadow has no EPT/],
+      [
+        ['--platform', 'kvm-tdp', '--set', 'host_backed=yes'],
+        /^pte-lab: --set host_backed: 'yes' is not one of on, off/,
+      ],
     ] as const) {
       const r = await runCli('run', 'smp/shootdown', ...args);
       expect(r.code).toBe(2);
       expect(r.err.trim().split('\n')).toHaveLength(1);
       expect(r.err).toMatch(message);
     }
+  });
+});
+
+describe('host_backed (kvm-tdp)', () => {
+  it('a host-backed guest takes no EPT violation; a fresh one takes one per first-touched frame', async () => {
+    const args = ['micro/mmap-touch', '--platform', 'kvm-tdp', '--set', 'backing=anon', '--set', 'access=write'];
+    const backed = await json(...args, '--set', 'size=1MiB');
+    const fresh = await json(...args, '--set', 'size=1MiB', '--set', 'host_backed=off');
+    expect(backed.counters['kvm.ept_violations']).toBe(0);
+    expect(fresh.counters['kvm.ept_violations']).toBeGreaterThanOrEqual(256);
+    expect(fresh.counters['faults.total']).toBe(backed.counters['faults.total']);
   });
 });

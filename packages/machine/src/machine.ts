@@ -105,6 +105,12 @@ export interface MachineOptions {
   readonly vcpuPreempted?: number;
   /** KVM: the guest uses the PV TLB flush (kvm_flush_tlb_multi; default: the profile's). */
   readonly pvTlbFlush?: boolean;
+  /**
+   * KVM TDP: the host has mapped all of guest memory in the EPT already, as for a guest that has
+   * run a while (default true); false: a fresh guest, whose first touch of each guest-physical page
+   * is an EPT violation.
+   */
+  readonly hostBacked?: boolean;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -246,6 +252,7 @@ export class Machine {
       clocks: this.clocks,
       vcpuPreempted: opts.vcpuPreempted ?? 0,
       pvTlbFlush: opts.pvTlbFlush ?? opts.profile.hasPvTlbFlush,
+      hostBacked: opts.hostBacked ?? true,
     });
     this.platform = platform;
     this.mem = platform.mem;

@@ -46,6 +46,8 @@ export interface PlatformSetup {
   /** KVM: the share of flush targets found preempted, and whether the guest has the PV TLB flush. */
   readonly vcpuPreempted: number;
   readonly pvTlbFlush: boolean;
+  /** KVM TDP: the EPT already maps all of guest memory (MachineOptions.hostBacked). */
+  readonly hostBacked: boolean;
 }
 
 /** One CPU as the platform builds it: its MMU (TLBs, CR3) and its pvops backend. */

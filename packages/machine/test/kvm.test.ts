@@ -47,6 +47,7 @@ function machine(
     seed,
     costs: resolveRunCosts({}),
     check: true,
+    hostBacked: false, // a fresh guest: the EPT violation tests count first touches
   });
 }
 
@@ -245,6 +246,30 @@ describe('sequential first touch of a cached file, linux-3.15: order-0 page cach
 });
 
 describe('TDP (§3.8): the native sequence plus one EPT violation per first-touched guest-physical page', () => {
+  it('a host-backed guest (the default): the EPT maps all its memory already, so the same run takes no exit', () => {
+    const P = 1024;
+    const p = getProfile('linux-3.15');
+    const backed = new Machine({
+      platform: 'kvm-tdp',
+      profile: p,
+      policy: p.policy,
+      memBytes: 64 * MiB,
+      seed: 1,
+      costs: resolveRunCosts({}),
+      check: true,
+    });
+    const fresh = machine('kvm-tdp', 'linux-3.15');
+    const run = (m: Machine) => {
+      const t = m.spawn();
+      const vma = m.mmap(t, { pages: P, prot: VM_READ | VM_WRITE, shared: false, file: null });
+      return measure(m, () => m.touch(t, vma, SEQ, 'write', 1));
+    };
+    const [b, f] = [run(backed), run(fresh)];
+    expect(n(b, 'kvm.exits')).toBe(0);
+    expect(n(f, 'kvm.ept_violations')).toBeGreaterThanOrEqual(P); // each new anonymous page, and the tables
+    expect(n(b, 'faults.total')).toBe(n(f, 'faults.total'));
+  });
+
   it('a cached file read with fault-around: the only exits are the EPT violations of the page-table pages the faults allocate', () => {
     const P = 1024;
     const m = machine('kvm-tdp', 'linux-3.15');

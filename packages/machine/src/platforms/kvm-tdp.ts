@@ -20,7 +20,7 @@ export class KvmTdpPlatform implements Platform {
 
   constructor(s: PlatformSetup) {
     this.mem = new PhysMem(s.frames);
-    this.tdp = new KvmTdp(s.frames, s.ledger, s.costs);
+    this.tdp = new KvmTdp(s.frames, s.ledger, s.costs, 4, s.hostBacked);
     this.cpus = nativeCpus(this.mem, s, 'kvm-tdp', this.tdp);
     this.mmu = this.cpus[0]!.mmu;
     this.pv = this.cpus[0]!.pv;
