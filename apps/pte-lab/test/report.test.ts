@@ -87,6 +87,12 @@ describe('pte-lab report', () => {
     const findings = readFileSync(md, 'utf8');
     expect(findings).toMatch(/## thread\/xen-batching/);
     expect(findings).toMatch(/hypercalls per fault/);
+    // Both say what a cycle is, convert at a stated clock and point at the cost model.
+    expect(html).toContain('3,000 cycles are 1 µs');
+    expect(html).toContain('<a href="docs/cost-model.md">docs/cost-model.md</a>');
+    expect(html).toMatch(/class="axis-label">[^<]*cycles[^<]*\(3,000 = 1 µs\)</);
+    expect(findings).toContain('At 3.0 GHz');
+    expect(findings).toContain('[docs/cost-model.md](cost-model.md)');
     expect(readdirSync(dir).sort()).toEqual(['f.md', 'r.html']);
   });
 

@@ -1,4 +1,5 @@
 import type { ChartSpec } from '../scenarios/scenario.js';
+import { withMicroseconds } from './units.js';
 
 /** Colours for series, in order (readable on white, distinct in greyscale too). */
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#17becf', '#7f7f7f'];
@@ -86,7 +87,7 @@ export function renderChart(spec: ChartSpec): string {
     );
   }
   parts.push(
-    `<text x="14" y="${TOP + (H - TOP - BOTTOM) / 2}" transform="rotate(-90 14 ${TOP + (H - TOP - BOTTOM) / 2})" text-anchor="middle" class="axis-label">${escapeXml(spec.yLabel)}</text>`,
+    `<text x="14" y="${TOP + (H - TOP - BOTTOM) / 2}" transform="rotate(-90 14 ${TOP + (H - TOP - BOTTOM) / 2})" text-anchor="middle" class="axis-label">${escapeXml(withMicroseconds(spec.yLabel))}</text>`,
   );
   xs.forEach((x, i) => {
     parts.push(
