@@ -18,6 +18,7 @@ import {
 } from '@pte/machine';
 import { getScenario } from './scenarios/catalogue.js';
 import type { ResolvedParams, Scenario } from './scenarios/scenario.js';
+import { readCostFile } from './cost-file.js';
 
 /** Keys every scenario takes besides its own (SCENARIOS.md "the policy keys every scenario takes"). */
 export const COMMON_KEYS: Readonly<Record<string, string>> = {
@@ -58,6 +59,8 @@ export interface RunOptions {
   readonly profile: string;
   readonly set: readonly string[];
   readonly seed: number;
+  /** A cost file (--costs FILE, cost-file.ts) whose costs replace the defaults; `cost.<key>` keys override it. */
+  readonly costs?: string;
   readonly check: boolean;
 }
 
@@ -234,7 +237,8 @@ export function resolveRun(o: RunOptions): ResolvedRun {
     throw configError(`--set pv_tlb_flush: ${profile.name} has no PV TLB flush (kvm_flush_tlb_multi came in 4.16)`);
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
-  const costs = resolveRunCosts(costSet);
+  const costFile = o.costs !== undefined ? readCostFile(o.costs) : null;
+  const costs = resolveRunCosts(costSet, costFile?.costs ?? {}, `--costs ${o.costs}`);
   const options: MachineOptions = {
     platform,
     profile,
@@ -285,8 +289,10 @@ export function runResolved(r: ResolvedRun): RunResult {
     'swap',
     'map_on_io',
     'thp',
+    'host_backed',
   ])
     if (set[key] !== undefined) allParams[key] = set[key]!;
+  if (o.costs !== undefined) allParams.costs = o.costs;
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
   return {
     scenario: scenario.name,
@@ -308,7 +314,8 @@ export function commandLine(o: RunOptions): string {
   const platform =
     o.platform ??
     (getScenario(o.scenario).platforms.includes('native') ? 'native' : getScenario(o.scenario).platforms[0]);
-  return `pte-lab run ${o.scenario} --platform ${platform} --profile ${o.profile} --seed ${o.seed}${sets}${o.check ? ' --check' : ''}`;
+  const costs = o.costs !== undefined ? ` --costs ${o.costs}` : '';
+  return `pte-lab run ${o.scenario} --platform ${platform} --profile ${o.profile} --seed ${o.seed}${costs}${sets}${o.check ? ' --check' : ''}`;
 }
 
 export { DEFAULT_PROFILE, parseCount };

@@ -36,8 +36,15 @@ export const ALL_COSTS: CostDefaults<RunCostKey> = {
   ...KVM_COSTS,
 };
 
-/** Resolve the defaults and apply `cost.<key>=<cycles>` overrides. */
-export function resolveRunCosts(overrides: Readonly<Record<string, string>>): CostTable<RunCostKey> {
+/**
+ * Resolve the defaults, then apply a cost file's measured costs (`fileCosts`, checked by the
+ * caller's reader and named by `fileWhere` in errors), then `cost.<key>=<cycles>` overrides.
+ */
+export function resolveRunCosts(
+  overrides: Readonly<Record<string, string>>,
+  fileCosts: Readonly<Record<string, number>> = {},
+  fileWhere = '--costs',
+): CostTable<RunCostKey> {
   const numeric: Record<string, number> = {};
   for (const [key, text] of Object.entries(overrides)) {
     // The key first: a value for a cost that does not exist is an unknown key, whatever the value.
@@ -49,5 +56,6 @@ export function resolveRunCosts(overrides: Readonly<Record<string, string>>): Co
       throw configError(`--set cost.${key}: '${text}' is not a number of cycles`);
     numeric[key] = v;
   }
-  return overrideCosts(resolveCosts(ALL_COSTS), numeric, '--set cost.<key>');
+  const measured = overrideCosts(resolveCosts(ALL_COSTS), fileCosts, fileWhere);
+  return overrideCosts(measured, numeric, '--set cost.<key>');
 }

@@ -12,6 +12,7 @@ interface RunFlags {
   profile: string;
   set: string[];
   seed: string;
+  costs?: string;
   format: string;
   out?: string;
   check: boolean;
@@ -31,6 +32,7 @@ export function registerRun(program: Command, io: CliIo): void {
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))
     .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file instead of stdout')
+    .option('--costs <file>', 'a cost file (JSON, docs/costs.schema.json) whose costs replace the defaults')
     .option('--check', 'run the invariant checkers after every step', false)
     .action((name: string, f: RunFlags) => {
       const format = parseFormat(f.format);
@@ -40,6 +42,7 @@ export function registerRun(program: Command, io: CliIo): void {
         profile: f.profile,
         set: f.set,
         seed: parseCount(f.seed, '--seed'),
+        ...(f.costs !== undefined ? { costs: f.costs } : {}),
         check: f.check,
       });
       emit(io, formatRunResult(result, format, getScenario(name).tableRows), f.out);

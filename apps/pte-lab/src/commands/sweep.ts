@@ -20,6 +20,7 @@ interface SweepFlags {
   profile: string;
   set: string[];
   seed: string;
+  costs?: string;
   jobs?: string;
   format: string;
   out?: string;
@@ -52,6 +53,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file; finished points are journaled in FILE.partial.jsonl')
     .option('--resume', 'with --out: keep the points the journal has and run the rest', false)
+    .option('--costs <file>', 'a cost file (JSON, docs/costs.schema.json) whose costs replace the defaults')
     .option('--check', 'run the invariant checkers after every step', false)
     .action(async (name: string, f: SweepFlags) => {
       const format = parseFormat(f.format);
@@ -66,6 +68,7 @@ export function registerSweep(program: Command, io: CliIo): void {
         profile: f.profile,
         set: f.set,
         seed: parseCount(f.seed, '--seed'),
+        ...(f.costs !== undefined ? { costs: f.costs } : {}),
         check: f.check,
       };
       const axes = parseVary(f.vary, scenario.name, base);

@@ -81,6 +81,7 @@ function pointOptions(base: SweepBase, vary: ReadonlyArray<readonly [string, str
     profile,
     set,
     seed,
+    ...(base.costs !== undefined ? { costs: base.costs } : {}),
     check: base.check,
   };
 }
@@ -134,6 +135,7 @@ export function pointKey(o: RunOptions): string {
     profile: r.machineOptions.profile.name,
     seed: o.seed,
     check: o.check,
+    costs: o.costs ?? null,
     set,
   });
 }
