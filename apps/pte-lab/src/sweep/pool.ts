@@ -100,6 +100,12 @@ export function runPoints(
     resolve = res;
     reject = rej;
   });
+  // Nothing to run (every point resumed from the journal): done at once; no point would ever
+  // complete to settle it.
+  if (points.length === 0) {
+    finished = true;
+    resolve();
+  }
   const stopAll = () => {
     finished = true;
     for (const w of workers) void w.terminate();
