@@ -32,7 +32,7 @@ export function costsSchema(keys) {
       costs: {
         type: 'object',
         additionalProperties: false,
-        properties: Object.fromEntries(keys.map((k) => [k, { type: 'number', minimum: 0 }])),
+        properties: Object.fromEntries(keys.map((k) => [k, { type: 'number', minimum: 0, maximum: 1e9 }])),
       },
     },
   };

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { configError } from '@pte/core';
 import { ALL_COSTS } from '@pte/machine';
 
+/** The largest cost a file may give: 10^9 cycles, a third of a second at 3 GHz for one step. */
+export const MAX_FILE_COST = 1e9;
+
 /** The `format` a cost file declares (docs/costs.schema.json). */
 export const COST_FILE_FORMAT = 'pte-lab-costs';
 export const COST_FILE_VERSION = 1;
@@ -34,7 +37,7 @@ export function readCostFile(path: string): CostFile {
   }
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = JSON.parse(text.replace(/^\uFEFF/, '')); // an editor's byte-order mark is not JSON, but harmless
   } catch (e) {
     throw configError(`${where}: not JSON (${(e as Error).message})`);
   }
@@ -42,10 +45,20 @@ export function readCostFile(path: string): CostFile {
   for (const key of Object.keys(doc))
     if (!(TOP_KEYS as readonly string[]).includes(key))
       throw configError(`${where}: unknown key '${key}'`, `a cost file has ${TOP_KEYS.join(', ')}`);
+  if (doc.$schema !== undefined && typeof doc.$schema !== 'string')
+    throw configError(`${where}: '$schema' is not a string`);
   if (doc.format !== COST_FILE_FORMAT)
-    throw configError(`${where}: 'format' is ${JSON.stringify(doc.format)}, not "${COST_FILE_FORMAT}"`);
+    throw configError(
+      doc.format === undefined
+        ? `${where}: 'format' is missing (it is "${COST_FILE_FORMAT}")`
+        : `${where}: 'format' is ${JSON.stringify(doc.format)}, not "${COST_FILE_FORMAT}"`,
+    );
   if (doc.version !== COST_FILE_VERSION)
-    throw configError(`${where}: 'version' is ${JSON.stringify(doc.version)}, not ${COST_FILE_VERSION}`);
+    throw configError(
+      doc.version === undefined
+        ? `${where}: 'version' is missing (it is ${COST_FILE_VERSION})`
+        : `${where}: 'version' is ${JSON.stringify(doc.version)}, not ${COST_FILE_VERSION}`,
+    );
   const measured: Record<string, string> = {};
   if (doc.measured !== undefined) {
     if (!isObject(doc.measured)) throw configError(`${where}: 'measured' is not an object`);
@@ -61,8 +74,10 @@ export function readCostFile(path: string): CostFile {
   for (const [k, v] of Object.entries(doc.costs)) {
     if (!Object.hasOwn(ALL_COSTS, k))
       throw configError(`${where}: 'costs.${k}' is not a cost`, 'docs/cost-model.md lists the keys');
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
-      throw configError(`${where}: 'costs.${k}' is ${JSON.stringify(v)}, not a non-negative number of cycles`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_FILE_COST)
+      throw configError(
+        `${where}: 'costs.${k}' is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}, not a number of cycles from 0 to ${MAX_FILE_COST.toExponential()}`,
+      );
     costs[k] = v;
   }
   return { path, measured, costs };

@@ -18,7 +18,7 @@ import {
 } from '@pte/machine';
 import { getScenario } from './scenarios/catalogue.js';
 import type { ResolvedParams, Scenario } from './scenarios/scenario.js';
-import { readCostFile } from './cost-file.js';
+import { readCostFile, type CostFile } from './cost-file.js';
 
 /** Keys every scenario takes besides its own (SCENARIOS.md "the policy keys every scenario takes"). */
 export const COMMON_KEYS: Readonly<Record<string, string>> = {
@@ -182,6 +182,8 @@ export interface ResolvedRun {
   readonly memBytes: number;
   readonly set: Readonly<Record<string, string>>;
   readonly costSet: Readonly<Record<string, string>>;
+  /** The --costs file, read and checked, or null. */
+  readonly costFile: CostFile | null;
   readonly machineOptions: MachineOptions;
 }
 
@@ -249,12 +251,12 @@ export function resolveRun(o: RunOptions): ResolvedRun {
     check: o.check,
     ...settings,
   };
-  return { options: o, scenario, params, policy, memBytes, set, costSet, machineOptions: options };
+  return { options: o, scenario, params, policy, memBytes, set, costSet, costFile, machineOptions: options };
 }
 
 /** Run a resolved run and collect its RunResult. */
 export function runResolved(r: ResolvedRun): RunResult {
-  const { options: o, scenario, params, policy, memBytes, set, costSet, machineOptions: options } = r;
+  const { options: o, scenario, params, policy, memBytes, set, costSet, costFile, machineOptions: options } = r;
   const outcome = scenario.run(
     { options, machine: (overrides = {}) => new Machine({ ...options, ...overrides }) },
     params.parsed,
@@ -292,8 +294,13 @@ export function runResolved(r: ResolvedRun): RunResult {
     'host_backed',
   ])
     if (set[key] !== undefined) allParams[key] = set[key]!;
-  if (o.costs !== undefined) allParams.costs = o.costs;
+  // The costs the run used besides the defaults, each as cost.<key>: the file's, then --set's over them.
+  if (costFile !== null) {
+    allParams.costs = costFile.path;
+    for (const [k, v] of Object.entries(costFile.costs)) allParams[`cost.${k}`] = String(v);
+  }
   for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
+  if (options.platform === 'kvm-tdp') allParams.host_backed = options.hostBacked === false ? 'off' : 'on';
   return {
     scenario: scenario.name,
     platform: options.platform,
@@ -308,13 +315,18 @@ export function runResolved(r: ResolvedRun): RunResult {
   };
 }
 
+/** A path as one shell word: quoted when it holds anything a shell would split or expand. */
+export function shellWord(s: string): string {
+  return /^[\w./@%+=:,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** The command that regenerates a run. */
 export function commandLine(o: RunOptions): string {
   const sets = o.set.map((s) => ` --set ${s}`).join('');
   const platform =
     o.platform ??
     (getScenario(o.scenario).platforms.includes('native') ? 'native' : getScenario(o.scenario).platforms[0]);
-  const costs = o.costs !== undefined ? ` --costs ${o.costs}` : '';
+  const costs = o.costs !== undefined ? ` --costs ${shellWord(o.costs)}` : '';
   return `pte-lab run ${o.scenario} --platform ${platform} --profile ${o.profile} --seed ${o.seed}${costs}${sets}${o.check ? ' --check' : ''}`;
 }
 

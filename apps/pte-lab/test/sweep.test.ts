@@ -255,6 +255,45 @@ describe('pte-lab sweep', () => {
     expect(readFileSync(out, 'utf8')).toBe(fresh.out);
   });
 
+  it("--resume keys its journal on the cost file's costs: after an edit no old point is reused", async () => {
+    const dir = tmp();
+    const costs = join(dir, 'costs.json');
+    const file = (entry: number) =>
+      writeFileSync(
+        costs,
+        JSON.stringify({ format: 'pte-lab-costs', version: 1, costs: { 'guest.fault_entry': entry } }),
+      );
+    const out = join(dir, 'sweep.json');
+    const args = [...SMALL, '--costs', costs, '--format', 'json'];
+    // The journal of a sweep run with the old file: every point finished, keyed as that run keyed them.
+    file(10000);
+    const old = JSON.parse((await sweep(...args, '--jobs', '1')).out) as Array<{ platform: string; params: any }>;
+    const lines = old.map((result) =>
+      JSON.stringify({
+        point: pointKey({
+          scenario: SCENARIO,
+          platform: result.platform,
+          profile: 'linux-3.15',
+          set: ['size=4MiB', `fault_around=${result.params.fault_around}`],
+          seed: 1,
+          check: false,
+          costs,
+        }),
+        result,
+      }),
+    );
+    writeFileSync(`${out}.partial.jsonl`, lines.join('\n') + '\n');
+    // Resumed with the same file, every point is reused; edited, none is.
+    const same = await sweep(...args, '--out', out, '--resume', '--jobs', '1');
+    expect(same.err).toMatch(/^sweep: ran 0 of 4 points \(4 resumed\)/);
+    writeFileSync(`${out}.partial.jsonl`, lines.join('\n') + '\n');
+    file(20000);
+    const edited = await sweep(...args, '--out', out, '--resume', '--jobs', '1');
+    expect(edited.code).toBe(0);
+    expect(edited.err).toMatch(/^sweep: ran 4 of 4 points/);
+    for (const row of JSON.parse(readFileSync(out, 'utf8'))) expect(row.params['cost.guest.fault_entry']).toBe('20000');
+  });
+
   it('an interrupted sweep (SIGINT) keeps its finished points; --resume completes it without repeating them', async () => {
     const cli = join(__dirname, '..', 'dist', 'cli.js');
     expect(existsSync(cli)).toBe(true); // pnpm build first

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { processIo, type CliIo } from '../io.js';
 import { collect, FORMAT_HELP } from './options.js';
 import { formatCsv, parseFormat, writeOutput } from '../output.js';
-import { DEFAULT_SEED } from '../run-scenario.js';
+import { DEFAULT_SEED, shellWord } from '../run-scenario.js';
+import { readCostFile } from '../cost-file.js';
 import { getScenario } from '../scenarios/catalogue.js';
 import { formatSweepTable } from '../sweep/format.js';
 import { Journal, journalPath, readJournal } from '../sweep/journal.js';
@@ -71,6 +72,7 @@ export function registerSweep(program: Command, io: CliIo): void {
         ...(f.costs !== undefined ? { costs: f.costs } : {}),
         check: f.check,
       };
+      if (f.costs !== undefined) readCostFile(f.costs); // one error for every point, before any runs
       const axes = parseVary(f.vary, scenario.name, base);
       const points = sweepPoints(base, axes);
 
@@ -156,6 +158,7 @@ function tableHead(base: SweepBase, points: readonly SweepPoint[], results: read
   if (!varied.has('platform') && first !== undefined) parts.push(`platform=${first.platform}`);
   if (!varied.has('profile') && first !== undefined) parts.push(`profile=${first.profile}`);
   if (!varied.has('seed')) parts.push(`seed=${base.seed}`);
+  if (base.costs !== undefined) parts.push(`costs=${base.costs}`);
   for (const s of base.set) parts.push(s);
   parts.push(`(${points.length} points)`);
   return parts.join('  ');
@@ -169,6 +172,7 @@ function sweepCommand(base: SweepBase, vary: readonly string[]): string {
     ...(base.platform !== undefined ? [`--platform ${base.platform}`] : []),
     `--profile ${base.profile}`,
     `--seed ${base.seed}`,
+    ...(base.costs !== undefined ? [`--costs ${shellWord(base.costs)}`] : []),
     ...base.set.map((s) => `--set ${s}`),
     ...(base.check ? ['--check'] : []),
   ].join(' ');

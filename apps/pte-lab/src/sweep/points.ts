@@ -135,7 +135,7 @@ export function pointKey(o: RunOptions): string {
     profile: r.machineOptions.profile.name,
     seed: o.seed,
     check: o.check,
-    costs: o.costs ?? null,
+    costs: r.costFile?.costs ?? null, // what the file said, so --resume notices an edited file
     set,
   });
 }
