@@ -73,6 +73,15 @@ const CASES = [
   { id: 'cold-madv-seq', backing: 'file', cache: 'cold', size: '64MiB', pattern: 'seq', advice: 'sequential' },
   { id: 'cold-madv-willneed', backing: 'file', cache: 'cold', size: '64MiB', pattern: 'seq', advice: 'willneed' },
   { id: 'cold-madv-huge', backing: 'file', cache: 'cold', size: '64MiB', pattern: 'seq', advice: 'hugepage' },
+  // read in reverse: the real kernel's VM_HUGEPAGE readahead still maps PMD-order folios by PMD
+  {
+    id: 'cold-madv-huge-reverse',
+    backing: 'file',
+    cache: 'cold',
+    size: '64MiB',
+    pattern: 'reverse',
+    advice: 'hugepage',
+  },
   { id: 'cold-random10', backing: 'file', cache: 'cold', size: '256MiB', pattern: 'random:0.1' },
   { id: 'cold-reverse', backing: 'file', cache: 'cold', size: '16MiB', pattern: 'reverse' },
   { id: 'cold-stride64', backing: 'file', cache: 'cold', size: '64MiB', pattern: 'stride:64' },

@@ -89,8 +89,10 @@ describe('pte-lab report', () => {
     expect(findings).toMatch(/hypercalls per fault/);
     // Both say what a cycle is, convert at a stated clock and point at the cost model.
     expect(html).toContain('3,000 cycles are 1 µs');
-    expect(html).toContain('<a href="docs/cost-model.md">docs/cost-model.md</a>');
+    expect(html).toContain('<a href="#cost-table">the cost table at the end of this page</a>');
+    expect(html).toMatch(/<details id="cost-table">[\s\S]*<code>guest\.fault_entry<\/code><\/td><td>\d+<\/td>/);
     expect(html).toMatch(/class="axis-label">[^<]*cycles[^<]*\(3,000 = 1 µs\)</);
+    expect(html).not.toMatch(/class="axis-label">[^<]*\/[^<]*1 µs\)</); // a ratio of cycles has no unit
     expect(findings).toContain('At 3.0 GHz');
     expect(findings).toContain('[docs/cost-model.md](cost-model.md)');
     expect(readdirSync(dir).sort()).toEqual(['f.md', 'r.html']);

@@ -1,6 +1,7 @@
 import type { ReportSection } from './build-report.js';
 import { escapeXml, renderChart } from './svg-chart.js';
 import { UNITS_TEXT } from './units.js';
+import { ALL_COSTS } from '@pte/machine';
 
 const CSS = `
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
@@ -12,7 +13,8 @@ nav ol{columns:2;font-size:.92em}.claim{color:#444;font-style:italic}
 .charts{display:flex;flex-wrap:wrap;gap:1em}svg.chart{max-width:100%;height:auto;background:#fff}
 .chart-title{font-size:14px;font-weight:600}.tick,.legend{font-size:11px;fill:#333}.axis-label{font-size:12px;fill:#333}
 .grid{stroke:#e5e5e5}pre{background:#f3f3f3;padding:.5em;overflow-x:auto;font-size:.85em}
-button.copy{font-size:.8em;margin-left:.5em}`;
+button.copy{font-size:.8em;margin-left:.5em}
+table.costs{border-collapse:collapse;font-size:.85em}table.costs td,table.costs th{border-bottom:1px solid #eee;padding:.2em .5em;text-align:left;vertical-align:top}`;
 
 /**
  * The inline script: copy buttons for the regenerate commands. The charts are static SVG and
@@ -71,13 +73,26 @@ export function renderReportHtml(
 <h1>PTE Lab: populating PTEs at fault time, answered</h1>
 <p>Each section turns a claim from the linux-mm threads into runs of the simulator (pte-lab ${escapeXml(meta.version)}, seed ${meta.seed}).
 The finding under each chart is computed from the runs; the commands regenerate every figure.</p>
-<p class="units">${escapeXml(UNITS_TEXT).replace('docs/cost-model.md', '<a href="docs/cost-model.md">docs/cost-model.md</a>')}</p>
+<p class="units">${escapeXml(UNITS_TEXT).replace('docs/cost-model.md', '<a href="#cost-table">the cost table at the end of this page</a> (docs/cost-model.md in the repository)')}</p>
 <nav><ol>${nav}</ol></nav>
 ${body}
+${costTableHtml()}
 <script type="application/json" id="report-data">${scriptJson(sections)}</script>
 <script>${SCRIPT}</script>
 </body></html>
 `;
+}
+
+/** Every cost the runs were charged, with its source: the report's own copy of docs/cost-model.md's tables. */
+function costTableHtml(): string {
+  const rows = Object.entries(ALL_COSTS)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(
+      ([k, e]) => `<tr><td><code>${escapeXml(k)}</code></td><td>${e.cycles}</td><td>${escapeXml(e.source)}</td></tr>`,
+    )
+    .join('');
+  return `<details id="cost-table"><summary>The cost table these runs used (the defaults of docs/cost-model.md)</summary>
+<table class="costs"><thead><tr><th>cost</th><th>cycles</th><th>source</th></tr></thead><tbody>${rows}</tbody></table></details>`;
 }
 
 /** The anchor GitHub gives a markdown heading. */

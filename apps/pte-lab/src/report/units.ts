@@ -6,9 +6,11 @@
  */
 export const REPORT_GHZ = 3.0;
 
-/** A chart axis in cycles says what a microsecond is at REPORT_GHZ. */
+/** A chart axis in cycles says what a microsecond is at REPORT_GHZ (not a ratio of cycles: that has no unit). */
 export function withMicroseconds(label: string): string {
-  return /cycles/.test(label) ? `${label} (${(REPORT_GHZ * 1000).toLocaleString('en-US')} = 1 µs)` : label;
+  return /cycles/.test(label) && !label.includes('/')
+    ? `${label} (${(REPORT_GHZ * 1000).toLocaleString('en-US')} = 1 µs)`
+    : label;
 }
 
 /** What the report's "cycles" are, the clock it converts them at, and where the costs come from. */
