@@ -36,6 +36,8 @@
 struct kase {
 	char id[128];
 	char backing[8], share[8], cache[16], advice[16], pattern[64], access[8];
+	/* If set, the touch order is written here (little-endian 32-bit page indices) for the model. */
+	char order_out[4096];
 	size_t size, io_chunk;
 	uint64_t seed;
 };
@@ -250,6 +252,10 @@ static void run_case(const struct kase *k, const char *dir)
 	rng_state = k->seed;
 	size_t count;
 	uint32_t *order = build_pattern(k->pattern, (uint32_t)(k->size / PAGE), &count);
+	if (k->order_out[0]) {
+		FILE *of = fopen(k->order_out, "wb");
+		if (!of || fwrite(order, sizeof *order, count, of) != count || fclose(of)) die("order_out");
+	}
 
 	int prot = PROT_READ | (write || !file ? PROT_WRITE : 0);
 	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | (file ? 0 : MAP_ANONYMOUS);
@@ -343,7 +349,7 @@ int main(int argc, char **argv)
 			any = 1;
 #define STR(name) else if (!strcmp(tok, #name)) snprintf(k.name, sizeof k.name, "%s", v)
 			if (0) {}
-			STR(id); STR(backing); STR(share); STR(cache); STR(advice); STR(pattern); STR(access);
+			STR(id); STR(backing); STR(share); STR(cache); STR(advice); STR(pattern); STR(access); STR(order_out);
 			else if (!strcmp(tok, "size")) k.size = parse_size(v);
 			else if (!strcmp(tok, "io_chunk")) k.io_chunk = parse_size(v);
 			else if (!strcmp(tok, "seed")) k.seed = strtoull(v, NULL, 10);

@@ -127,6 +127,15 @@ export function validateSmp({ root, cli, log }) {
     md.push(`| ${x.what} | ${x.real.toFixed(2)} | ${cells.join(' | ')} |`);
   }
   md.push('');
+  // Two processes share nothing in the guest: less than this throughput on two vCPUs means the
+  // host gave the second vCPU less than a CPU of its own during the run (this machine's vCPUs are
+  // noisy), and every ratio of the run is suspect.
+  const apart = comparisons[1].real;
+  if (apart < 1.7)
+    md.push(
+      `**This run's second vCPU was contended:** two processes that share nothing ran only ${apart.toFixed(2)}× one (ideal 2×), so the host gave the guest less than two CPUs; the ratios above are the host's as much as the guest's. Rerun \`pnpm validate\` on a quieter machine.`,
+      '',
+    );
   // The writer in the same mm: what the faulter lost per writer round, against what the model
   // charges the faulter's CPU per flush IPI (the writer's munmap reaches it through mm_cpumask).
   const rounds = median(real.t1w.map((x) => x.writer_rounds));

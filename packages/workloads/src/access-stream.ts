@@ -9,6 +9,7 @@ const K_REVERSE = 1;
 const K_STRIDE = 2; // stride:N and per2m (stride 512)
 const K_SAMPLE = 3; // random:F (one pass) and hotset:F:R (R passes)
 const K_SPARSE = 4; // sparse:F
+const K_ORDER = 5; // order:FILE (a given order)
 
 /**
  * The page touches of a pattern over a region of `pages` pages, produced in chunks: `fill(out)`
@@ -49,6 +50,8 @@ export class AccessStream {
   private readonly seed: number;
   private prng: Prng;
   private perm: Uint32Array | null = null;
+  /** K_ORDER: the given order. */
+  private readonly order: Uint32Array | null = null;
   private emitted = 0;
   /** K_SAMPLE: position within the current pass, and the pass number. */
   private pos = 0;
@@ -86,6 +89,17 @@ export class AccessStream {
         kind = K_SPARSE;
         count = pages === 0 ? 0 : Math.max(1, Math.min(pages, Math.round(spec.fraction * pages)));
         break;
+      case 'order': {
+        kind = K_ORDER;
+        count = spec.order.length;
+        this.order = spec.order;
+        const bad = spec.order.findIndex((v) => v >= pages);
+        if (bad >= 0)
+          throw configError(
+            `pattern order:${spec.file}: page ${spec.order[bad]} (entry ${bad}) is outside the region of ${pages} pages`,
+          );
+        break;
+      }
       case 'random':
       case 'hotset': {
         kind = K_SAMPLE;
@@ -140,6 +154,9 @@ export class AccessStream {
       }
       case K_SPARSE:
         this.fillSparse(out, n);
+        break;
+      case K_ORDER:
+        out.set(this.order!.subarray(this.emitted, this.emitted + n));
         break;
       default:
         this.fillSample(out, n);

@@ -55,7 +55,7 @@ export const MMAP_TOUCH_KEYS: Readonly<Record<string, string>> = Object.freeze({
   read_ahead_kb: "the backing device's readahead in KiB (default 128)",
   advice: 'normal | random | sequential | willneed | hugepage: madvise() on the mapping (default normal)',
   pattern:
-    'seq | reverse | stride:N | random:FRACTION | sparse:FRACTION | hotset:FRACTION:REPEATS | per2m: page touch order (default seq)',
+    'seq | reverse | stride:N | random:FRACTION | sparse:FRACTION | hotset:FRACTION:REPEATS | per2m | order:FILE (little-endian 32-bit page indices, e.g. the order_out of validate/probe.c): page touch order (default seq)',
   access: 'read | write: the kind of each access (default read)',
   runs: 'accesses per page touch, ≥ 1 (default 1)',
   fault_around: 'fault-around window in pages, a power of two from 1 to 512 (default from the kernel profile)',

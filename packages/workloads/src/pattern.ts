@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { configError } from '@pte/core';
 
 /**
@@ -12,7 +13,12 @@ export type PatternSpec =
   | { readonly kind: 'random'; readonly fraction: number }
   | { readonly kind: 'sparse'; readonly fraction: number }
   | { readonly kind: 'hotset'; readonly fraction: number; readonly repeats: number }
-  | { readonly kind: 'per2m' };
+  | { readonly kind: 'per2m' }
+  /**
+   * A given order: the page indices read from `file` (raw little-endian 32-bit words, as
+   * validate/probe.c writes the order it touched), so the model touches exactly those pages.
+   */
+  | { readonly kind: 'order'; readonly file: string; readonly order: Uint32Array };
 
 export type PatternKind = PatternSpec['kind'];
 
@@ -20,7 +26,8 @@ export type PatternKind = PatternSpec['kind'];
 const MAX_U32 = 0xffffffff;
 const INT_RE = /^[0-9]+$/;
 const FRACTION_RE = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?$/i;
-const GRAMMAR = 'one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m';
+const GRAMMAR =
+  'one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m, order:FILE';
 
 /**
  * Parse a pattern. Fractions are decimals in (0, 1]; stride and repeats are whole numbers from 1
@@ -28,7 +35,9 @@ const GRAMMAR = 'one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION
  * PteError of one line naming `where` and the text, e.g. "pattern: 'stride:0' needs a stride ≥ 1".
  */
 export function parsePattern(text: string, where = 'pattern'): PatternSpec {
-  const parts = text.trim().split(':');
+  const trimmed = text.trim();
+  if (trimmed.startsWith('order:')) return { kind: 'order', ...readOrder(trimmed.slice(6), where) };
+  const parts = trimmed.split(':');
   const name = parts[0]!;
   const args = parts.length - 1;
   const bad = (what: string, hint?: string) => configError(`${where}: '${text}' ${what}`, hint);
@@ -71,7 +80,28 @@ export function formatPattern(spec: PatternSpec): string {
       return `${spec.kind}:${spec.fraction}`;
     case 'hotset':
       return `hotset:${spec.fraction}:${spec.repeats}`;
+    case 'order':
+      return `order:${spec.file}`;
   }
+}
+
+/** The page order of an `order:FILE` pattern: the file's little-endian 32-bit words. */
+function readOrder(file: string, where: string): { file: string; order: Uint32Array } {
+  if (file === '') throw configError(`${where}: 'order:' needs a file of page indices`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw configError(
+      `${where}: order:${file}: cannot read it${code === 'ENOENT' ? ': no such file' : code ? ` (${code})` : ''}`,
+    );
+  }
+  if (bytes.length % 4 !== 0)
+    throw configError(`${where}: order:${file}: ${bytes.length} bytes is not a whole number of 32-bit page indices`);
+  const order = new Uint32Array(bytes.length / 4);
+  for (let i = 0; i < order.length; i++) order[i] = bytes.readUInt32LE(4 * i);
+  return { file, order };
 }
 
 function wholeNumber(s: string, noun: string, wholeNoun: string, bad: (what: string) => Error): number {

@@ -126,7 +126,7 @@ describe('parseMmapTouch', () => {
       'pattern',
       'zipf',
       'config',
-      "--set pattern: 'zipf' is not a pattern (one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m)",
+      "--set pattern: 'zipf' is not a pattern (one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m, order:FILE)",
     ],
     ['access', 'exec', 'config', "--set access: 'exec' is not one of read, write"],
     ['runs', '0', 'config', "--set runs: '0' must be at least 1"],

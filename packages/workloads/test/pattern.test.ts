@@ -1,8 +1,13 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { parsePattern, formatPattern, type PatternSpec } from '../src/index.js';
+import { Prng } from '@pte/core';
+import { AccessStream, parsePattern, formatPattern, type PatternSpec } from '../src/index.js';
 import { thrownBy } from './helpers.js';
 
-const GRAMMAR = 'one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m';
+const GRAMMAR =
+  'one of seq, reverse, stride:N, random:FRACTION, sparse:FRACTION, hotset:FRACTION:REPEATS, per2m, order:FILE';
 
 describe('parsePattern', () => {
   it.each<[string, PatternSpec]>([
@@ -94,5 +99,50 @@ describe('formatPattern', () => {
         .map(([f, repeats]): PatternSpec => ({ kind: 'hotset', fraction: f, repeats })),
     );
     fc.assert(fc.property(spec, (s) => expect(parsePattern(formatPattern(s))).toEqual(s)));
+  });
+});
+
+describe('order:FILE (a given page order, as validate/probe.c writes it)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pte-order-'));
+  const write = (name: string, bytes: Buffer) => {
+    const f = join(dir, name);
+    writeFileSync(f, bytes);
+    return f;
+  };
+  const words = (xs: number[]) => {
+    const b = Buffer.alloc(4 * xs.length);
+    xs.forEach((x, i) => b.writeUInt32LE(x, 4 * i));
+    return b;
+  };
+
+  it("replays exactly the file's little-endian indices, repeats and all, and formats back to order:FILE", () => {
+    const f = write('a.order', words([7, 3, 3, 0, 9]));
+    const spec = parsePattern(`order:${f}`);
+    expect(formatPattern(spec)).toBe(`order:${f}`);
+    const s = new AccessStream(spec, 10, new Prng(1));
+    expect(s.total).toBe(5);
+    const out = new Uint32Array(2);
+    const got: number[] = [];
+    let n: number;
+    while ((n = s.fill(out)) > 0) got.push(...out.subarray(0, n));
+    expect(got).toEqual([7, 3, 3, 0, 9]);
+    s.reset();
+    expect(s.fill(new Uint32Array(8))).toBe(5);
+  });
+
+  it.each([
+    ['order:', /'order:' needs a file of page indices/],
+    [`order:${join(tmpdir(), 'pte-no-such-order')}`, /cannot read it: no such file$/],
+  ])('%s is refused in one line', (text, message) => {
+    expect(() => parsePattern(text)).toThrow(message);
+  });
+
+  it('a file that is not whole 32-bit words, or an index outside the region, is refused', () => {
+    const odd = write('odd.order', Buffer.from([1, 2, 3]));
+    expect(() => parsePattern(`order:${odd}`)).toThrow(/3 bytes is not a whole number of 32-bit page indices/);
+    const far = write('far.order', words([1, 10]));
+    expect(() => new AccessStream(parsePattern(`order:${far}`), 10, new Prng(1))).toThrow(
+      /page 10 \(entry 1\) is outside the region of 10 pages/,
+    );
   });
 });
