@@ -5,6 +5,7 @@ import {
   getProfile,
   Machine,
   MAX_CPUS,
+  type KernelProfile,
   type MachineOptions,
   parseAnonPrefault,
   parseFaultAround,
@@ -173,6 +174,25 @@ export function machineSettings(set: Readonly<Record<string, string>>): Partial<
   return out;
 }
 
+/**
+ * The machine settings a platform and profile can take: vCPU preemption needs a hypervisor, the PV
+ * TLB flush a KVM guest on a kernel that has it, host_backed an EPT. One line naming the key if not.
+ */
+export function checkSettingsFor(settings: Partial<MachineOptions>, platform: string, profile: KernelProfile): void {
+  const kvm = platform === 'kvm-tdp' || platform === 'kvm-shadow';
+  if ((settings.vcpuPreempted ?? 0) > 0 && platform === 'native')
+    throw configError(
+      '--set vcpu_preempted: native has no vCPUs to preempt',
+      'it applies to xen-pv, kvm-tdp and kvm-shadow',
+    );
+  if (settings.pvTlbFlush !== undefined && !kvm)
+    throw configError(`--set pv_tlb_flush: ${platform} is not a KVM guest`, 'it applies to kvm-tdp and kvm-shadow');
+  if (settings.hostBacked !== undefined && platform !== 'kvm-tdp')
+    throw configError(`--set host_backed: ${platform} has no EPT to back`, 'it applies to kvm-tdp');
+  if (settings.pvTlbFlush === true && !profile.hasPvTlbFlush)
+    throw configError(`--set pv_tlb_flush: ${profile.name} has no PV TLB flush (kvm_flush_tlb_multi came in 4.16)`);
+}
+
 /** A run's options checked and resolved, before anything runs (see resolveRun). */
 export interface ResolvedRun {
   readonly options: RunOptions;
@@ -225,18 +245,7 @@ export function resolveRun(o: RunOptions): ResolvedRun {
   const common = Object.fromEntries(Object.entries(set).filter(([k]) => !(k in scenario.keys)));
   const policy = applyPolicy(profile.policy, common);
   const settings = machineSettings(common);
-  const kvm = platform === 'kvm-tdp' || platform === 'kvm-shadow';
-  if ((settings.vcpuPreempted ?? 0) > 0 && platform === 'native')
-    throw configError(
-      '--set vcpu_preempted: native has no vCPUs to preempt',
-      'it applies to xen-pv, kvm-tdp and kvm-shadow',
-    );
-  if (settings.pvTlbFlush !== undefined && !kvm)
-    throw configError(`--set pv_tlb_flush: ${platform} is not a KVM guest`, 'it applies to kvm-tdp and kvm-shadow');
-  if (settings.hostBacked !== undefined && platform !== 'kvm-tdp')
-    throw configError(`--set host_backed: ${platform} has no EPT to back`, 'it applies to kvm-tdp');
-  if (settings.pvTlbFlush === true && !profile.hasPvTlbFlush)
-    throw configError(`--set pv_tlb_flush: ${profile.name} has no PV TLB flush (kvm_flush_tlb_multi came in 4.16)`);
+  checkSettingsFor(settings, platform, profile);
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
   const costFile = o.costs !== undefined ? readCostFile(o.costs) : null;

@@ -99,6 +99,30 @@ describe('pte-lab replay: synthetic traces checked exactly', () => {
     expect(execFileSync('cmp', [bin, bin2]).length).toBe(0);
   });
 
+  it('takes --costs as run does, and refuses machine settings its platform cannot have', async () => {
+    const t = file('costs-seq.txt', seqWrites(50));
+    const costs = file(
+      'costs.json',
+      JSON.stringify({ format: 'pte-lab-costs', version: 1, costs: { 'guest.fault_entry': 9000 } }),
+    );
+    const base = await replay(t, '--trace-format', 'lackey');
+    const priced = await replay(t, '--trace-format', 'lackey', '--costs', costs);
+    expect(priced.params.costs).toBe(costs);
+    expect(priced.params['cost.guest.fault_entry']).toBe('9000');
+    expect(priced.command).toContain(`--costs ${costs}`);
+    expect(priced.cycles.total).toBeGreaterThan(base.cycles.total);
+    for (const [args, message] of [
+      [['--set', 'host_backed=off'], /^pte-lab: --set host_backed: native has no EPT to back/],
+      [['--set', 'pv_tlb_flush=on'], /^pte-lab: --set pv_tlb_flush: native is not a KVM guest/],
+      [['--costs', join(dir, 'none.json')], /^pte-lab: --costs .*none\.json: cannot read it: no such file/],
+    ] as const) {
+      const r = await runCli('replay', t, '--trace-format', 'lackey', ...args);
+      expect(r.code).toBe(2);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(message);
+    }
+  });
+
   it('a malformed line fails with one line naming file and line, exit 2, and writes nothing', async () => {
     const f = file('bad.txt', '==1== banner\nI  0401ab70,3\n X zz\n');
     const out = join(dir, 'bad-out.json');

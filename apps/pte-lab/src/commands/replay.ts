@@ -14,6 +14,7 @@ interface ReplayFlags {
   profile: string;
   set: string[];
   seed: string;
+  costs?: string;
   format: string;
   out?: string;
   check: boolean;
@@ -37,6 +38,7 @@ export function registerReplay(program: Command, io: CliIo): void {
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))
     .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file instead of stdout')
+    .option('--costs <file>', 'a cost file (JSON, docs/costs.schema.json) whose costs replace the defaults')
     .option('--check', 'run the invariant checkers during and after the replay', false)
     .action((trace: string, f: ReplayFlags) => {
       const format = parseFormat(f.format);
@@ -48,6 +50,7 @@ export function registerReplay(program: Command, io: CliIo): void {
         profile: f.profile,
         set: f.set,
         seed: parseCount(f.seed, '--seed'),
+        ...(f.costs !== undefined ? { costs: f.costs } : {}),
         check: f.check,
       });
       emit(io, formatRunResult(result, format, REPLAY_ROWS), f.out);

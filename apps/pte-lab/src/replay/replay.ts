@@ -23,7 +23,16 @@ import {
   VM_READ,
   VM_WRITE,
 } from '@pte/machine';
-import { applyPolicy, COMMON_KEYS, guestMemBytes, machineSettings, parseSetPairs } from '../run-scenario.js';
+import {
+  applyPolicy,
+  checkSettingsFor,
+  COMMON_KEYS,
+  guestMemBytes,
+  machineSettings,
+  parseSetPairs,
+  shellWord,
+} from '../run-scenario.js';
+import { readCostFile } from '../cost-file.js';
 import { parseMaps, writableRelro, type MapsEntry } from './maps.js';
 import { ReplayLoop } from './touch-loop.js';
 
@@ -43,6 +52,8 @@ export interface ReplayOptions {
   readonly set: readonly string[];
   readonly seed: number;
   readonly check: boolean;
+  /** A cost file (--costs FILE) whose costs replace the defaults; `cost.<key>` keys override it. */
+  readonly costs?: string;
 }
 
 /** What the replay's first pass learned: 2 MiB blocks touched (bit 0: fetched from) and totals. */
@@ -107,7 +118,9 @@ export function replayTrace(o: ReplayOptions): RunResult {
   const cache = onOff('cache', set.cache ?? 'warm', ['warm', 'cold']);
   const coalesce = onOff('coalesce', set.coalesce ?? 'on', ['on', 'off']) === 'on';
   const policy = applyPolicy(profile.policy, set);
-  const costs = resolveRunCosts(costSet);
+  const costFile = o.costs !== undefined ? readCostFile(o.costs) : null;
+  const costs = resolveRunCosts(costSet, costFile?.costs ?? {}, `--costs ${o.costs}`);
+  checkSettingsFor(machineSettings(set), platform, profile);
   const maps = o.maps !== undefined ? parseMaps(o.maps) : null;
   const relro = maps !== null ? writableRelro(maps) : 0;
 
@@ -180,6 +193,11 @@ export function replayTrace(o: ReplayOptions): RunResult {
   };
   for (const key of Object.keys(COMMON_KEYS))
     if (set[key] !== undefined && params[key] === undefined) params[key] = set[key]!;
+  if (platform === 'kvm-tdp') params.host_backed = set.host_backed ?? 'on';
+  if (costFile !== null) {
+    params.costs = costFile.path;
+    for (const [k, v] of Object.entries(costFile.costs)) params[`cost.${k}`] = String(v);
+  }
   for (const [k, v] of Object.entries(costSet)) params[`cost.${k}`] = v;
   return {
     scenario: 'replay',
@@ -343,5 +361,6 @@ function setupHeuristic(m: Machine, task: Task, blocks: ReadonlyMap<number, numb
 export function replayCommand(o: ReplayOptions, platform: string): string {
   const sets = o.set.map((s) => ` --set ${s}`).join('');
   const maps = o.maps !== undefined ? ` --maps ${o.maps}` : '';
-  return `pte-lab replay ${o.trace} --trace-format ${o.format}${maps} --platform ${platform} --profile ${o.profile} --seed ${o.seed}${sets}${o.check ? ' --check' : ''}`;
+  const costs = o.costs !== undefined ? ` --costs ${shellWord(o.costs)}` : '';
+  return `pte-lab replay ${o.trace} --trace-format ${o.format}${maps} --platform ${platform} --profile ${o.profile} --seed ${o.seed}${costs}${sets}${o.check ? ' --check' : ''}`;
 }
