@@ -93,6 +93,13 @@ describe('--costs FILE', () => {
     expect(() => readFileSync(out)).toThrow();
   });
 
+  it('a second --costs is refused, not silently preferred', async () => {
+    const r = await runCli(...RUN, '--costs', good, '--costs', good);
+    expect(r.code).toBe(2);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.err).toMatch(/--costs is given twice/);
+  });
+
   it('docs/costs.schema.json lists exactly the cost keys (node scripts/costs-schema.mjs regenerates it)', () => {
     const schema = JSON.parse(readFileSync(join(__dirname, '../../../docs/costs.schema.json'), 'utf8'));
     expect(Object.keys(schema.properties.costs.properties).sort()).toEqual(Object.keys(ALL_COSTS).sort());

@@ -2,7 +2,7 @@ import { parseCount } from '@pte/core';
 import { DEFAULT_PROFILE, parseTraceFormat } from '@pte/machine';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
-import { collect, FORMAT_HELP, PROFILE_HELP } from './options.js';
+import { COSTS_HELP, FORMAT_HELP, PROFILE_HELP, collect, once } from './options.js';
 import { emit, formatRunResult, parseFormat } from '../output.js';
 import { REPLAY_ROWS, replayTrace } from '../replay/replay.js';
 import { DEFAULT_SEED } from '../run-scenario.js';
@@ -38,7 +38,7 @@ export function registerReplay(program: Command, io: CliIo): void {
     .option('--seed <n>', 'PRNG seed', String(DEFAULT_SEED))
     .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file instead of stdout')
-    .option('--costs <file>', 'a cost file (JSON, docs/costs.schema.json) whose costs replace the defaults')
+    .option('--costs <file>', COSTS_HELP, once('--costs'))
     .option('--check', 'run the invariant checkers during and after the replay', false)
     .action((trace: string, f: ReplayFlags) => {
       const format = parseFormat(f.format);

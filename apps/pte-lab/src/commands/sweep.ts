@@ -4,7 +4,7 @@ import { parseCount, usageError } from '@pte/core';
 import { DEFAULT_PROFILE, type RunResult } from '@pte/machine';
 import type { Command } from 'commander';
 import { processIo, type CliIo } from '../io.js';
-import { collect, FORMAT_HELP } from './options.js';
+import { COSTS_HELP, FORMAT_HELP, collect, once } from './options.js';
 import { formatCsv, parseFormat, writeOutput } from '../output.js';
 import { DEFAULT_SEED, shellWord } from '../run-scenario.js';
 import { readCostFile } from '../cost-file.js';
@@ -54,7 +54,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     .option('--format <f>', FORMAT_HELP, 'table')
     .option('--out <file>', 'write the output to a file; finished points are journaled in FILE.partial.jsonl')
     .option('--resume', 'with --out: keep the points the journal has and run the rest', false)
-    .option('--costs <file>', 'a cost file (JSON, docs/costs.schema.json) whose costs replace the defaults')
+    .option('--costs <file>', COSTS_HELP, once('--costs'))
     .option('--check', 'run the invariant checkers after every step', false)
     .action(async (name: string, f: SweepFlags) => {
       const format = parseFormat(f.format);
