@@ -1,7 +1,7 @@
 import { A, D, entryPfn, frameHi, frameLo, isLeaf, P, RW, tableIndex, US } from '@pte/arch-x86';
 import { track, untrack } from './page-track.js';
 import { syncSpte } from './paging-tmpl.js';
-import type { ShadowMmu } from './shadow-mmu.js';
+import { FLUSH_ALL_VCPUS, FLUSH_NONE, type ShadowMmu } from './shadow-mmu.js';
 
 /** A VM exit (vcpu_enter_guest returning to KVM). */
 export function exit(s: ShadowMmu): void {
@@ -45,8 +45,7 @@ export function zapSpte(s: ShadowMmu, sp: number, idx: number, level: number): v
     s.spParent[child] = -1;
     zapSp(s, child);
   }
-  s.needFlush = true;
-  s.needRemoteFlush = true;
+  s.pendingFlush = FLUSH_ALL_VCPUS;
 }
 
 /** kvm_mmu_prepare_zap_page + commit: drop a shadow page, its children, its link and its write-protection. */
@@ -74,8 +73,7 @@ export function zapSp(s: ShadowMmu, sf: number): void {
   s.smem.releaseTable(sf);
   s.frames.freeFrame(sf);
   s.zappedPages++;
-  s.needFlush = true;
-  s.needRemoteFlush = true;
+  s.pendingFlush = FLUSH_ALL_VCPUS;
 }
 
 /** A vCPU has `sf` loaded as its shadow root. */
@@ -109,8 +107,7 @@ function syncPage(s: ShadowMmu, sf: number): void {
   track(s, gfn);
   s.syncs++;
   s.ledger.charge(s.catFault, s.c['kvm.sync_page']);
-  s.needFlush = true;
-  s.needRemoteFlush = true;
+  s.pendingFlush = FLUSH_ALL_VCPUS;
 }
 
 /**
@@ -147,23 +144,22 @@ export function syncAccessed(s: ShadowMmu): void {
       s.adSynced++;
     }
   }
-  s.needFlush = true;
-  s.needRemoteFlush = true;
+  s.pendingFlush = FLUSH_ALL_VCPUS;
   flushIfNeeded(s);
 }
 
 /** kvm_mmu_flush_or_zap / kvm_flush_remote_tlbs when something was zapped or synced. */
 export function flushIfNeeded(s: ShadowMmu): void {
-  if (!s.needFlush) return;
-  s.needFlush = false;
+  const pending = s.pendingFlush;
+  if (pending === FLUSH_NONE) return;
+  s.pendingFlush = FLUSH_NONE;
   // The root in use was zapped (write flooding of the guest's top-level table): KVM marks it
   // invalid and the vCPU loads a fresh root for the same CR3 before it re-enters the guest
   // (KVM_REQ_MMU_RELOAD / kvm_mmu_load), so the CPU never walks the freed shadow page.
   if (s.shadowRoot < 0 && s.root >= 0) s.shadowRoot = getSp(s, s.root, 4);
   // kvm_flush_remote_tlbs: this vCPU by a CR3 reload of its shadow root, the others below.
   if (s.cpu !== null && s.shadowRoot >= 0) s.cpu.writeCr3(s.shadowRoot, s.pcid);
-  if (s.vcpus.length > 1 && s.needRemoteFlush) flushRemoteVcpus(s);
-  s.needRemoteFlush = false;
+  if (s.vcpus.length > 1 && pending === FLUSH_ALL_VCPUS) flushRemoteVcpus(s);
 }
 
 /**
@@ -203,8 +199,7 @@ export function newPgd(s: ShadowMmu, root: number, pcid: number): void {
   s.pcid = pcid;
   s.shadowRoot = getSp(s, root, 4);
   syncRoot(s);
-  s.needFlush = false;
-  s.needRemoteFlush = false;
+  s.pendingFlush = FLUSH_NONE;
   s.cpu?.writeCr3(s.shadowRoot, pcid);
 }
 

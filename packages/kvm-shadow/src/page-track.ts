@@ -1,6 +1,6 @@
 import { A, D, entryPfn, P, RW, US, XD_HI } from '@pte/arch-x86';
 import { exit, flushIfNeeded, zapSp, zapSpte } from './mmu.js';
-import type { ShadowMmu } from './shadow-mmu.js';
+import { FLUSH_ALL_VCPUS, FLUSH_THIS_VCPU, type ShadowMmu } from './shadow-mmu.js';
 import { setSpte } from './spte.js';
 
 /** detect_write_flooding(): the third emulated write to a non-leaf shadow page zaps it. */
@@ -94,8 +94,8 @@ export function trackWrite(s: ShadowMmu, gfn: number, index: number, newLo: numb
       const oldLo = s.smem.readLo(sf, index);
       const oldHi = s.smem.readHi(sf, index);
       setSpte(s, sf, index, newLo, newHi, newLo & (RW | US), false, true);
-      s.needFlush = true;
-      if (needRemoteFlush(oldLo, oldHi, s.smem.readLo(sf, index), s.smem.readHi(sf, index))) s.needRemoteFlush = true;
+      const wide = needRemoteFlush(oldLo, oldHi, s.smem.readLo(sf, index), s.smem.readHi(sf, index));
+      s.pendingFlush = Math.max(s.pendingFlush, wide ? FLUSH_ALL_VCPUS : FLUSH_THIS_VCPU);
     } else {
       zapSpte(s, sf, index, l);
     }

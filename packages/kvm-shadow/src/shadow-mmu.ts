@@ -114,6 +114,13 @@ export class ShadowVcpu {
   }
 }
 
+/** ShadowMmu.pendingFlush: nothing to flush. */
+export const FLUSH_NONE = 0;
+/** This vCPU's TLB only. */
+export const FLUSH_THIS_VCPU = 1;
+/** Every vCPU that has run (kvm_flush_remote_tlbs). */
+export const FLUSH_ALL_VCPUS = 2;
+
 export class ShadowMmu implements PageTrackListener, GuestCpu {
   readonly gmem: PhysMem;
   readonly smem: PhysMem;
@@ -145,13 +152,12 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   readonly tracked: Uint8Array;
   /** Unsync shadow pages. @internal */
   readonly unsync = new Set<number>();
-  /** @internal */ needFlush = false;
   /**
-   * The pending flush must reach the other vCPUs too (kvm_flush_remote_tlbs), not only this one's
-   * TLB (kvm_mmu_flush_tlb): every zap and sync does; a 2008 pte write only when the old spte was
-   * present (need_remote_flush). @internal
+   * The flush pending (flushIfNeeded): none, this vCPU's TLB only (kvm_mmu_flush_tlb: a 2008 pte
+   * write filling a non-present spte), or every vCPU's (kvm_flush_remote_tlbs: zaps, syncs). A
+   * wider request never gives way to a narrower one. @internal
    */
-  needRemoteFlush = false;
+  pendingFlush = FLUSH_NONE;
   /**
    * 2008 kvm_mmu_pte_write's fork detector, per vCPU (vcpu->arch.last_pt_write_gfn/_count and
    * last_pte_updated): the gfn written last, the writes to it in a row, and the smem entry number
