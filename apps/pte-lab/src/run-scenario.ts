@@ -193,6 +193,37 @@ export function checkSettingsFor(settings: Partial<MachineOptions>, platform: st
     throw configError(`--set pv_tlb_flush: ${profile.name} has no PV TLB flush (kvm_flush_tlb_multi came in 4.16)`);
 }
 
+/**
+ * A run's cost table: the defaults, then a --costs file's (read and checked), then `--set
+ * cost.<key>` overrides; and the file, for the run's params.
+ */
+export function runCosts(
+  path: string | undefined,
+  costSet: Readonly<Record<string, string>>,
+): { costs: MachineOptions['costs']; costFile: CostFile | null } {
+  const costFile = path !== undefined ? readCostFile(path) : null;
+  return { costs: resolveRunCosts(costSet, costFile?.costs ?? {}, `--costs ${path}`), costFile };
+}
+
+/** The params that record the costs a run used besides the defaults: the file, and each cost as cost.<key>. */
+export function costParams(
+  costFile: CostFile | null,
+  costSet: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (costFile !== null) {
+    out.costs = costFile.path;
+    for (const [k, v] of Object.entries(costFile.costs)) out[`cost.${k}`] = String(v);
+  }
+  for (const [k, v] of Object.entries(costSet)) out[`cost.${k}`] = v; // --set over the file
+  return out;
+}
+
+/** kvm-tdp's host_backed, recorded whether set or not (its default changed: outputs must say). */
+export function hostBackedParam(platform: string, hostBacked: boolean | undefined): Record<string, string> {
+  return platform === 'kvm-tdp' ? { host_backed: hostBacked === false ? 'off' : 'on' } : {};
+}
+
 /** A run's options checked and resolved, before anything runs (see resolveRun). */
 export interface ResolvedRun {
   readonly options: RunOptions;
@@ -248,8 +279,7 @@ export function resolveRun(o: RunOptions): ResolvedRun {
   checkSettingsFor(settings, platform, profile);
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
-  const costFile = o.costs !== undefined ? readCostFile(o.costs) : null;
-  const costs = resolveRunCosts(costSet, costFile?.costs ?? {}, `--costs ${o.costs}`);
+  const { costs, costFile } = runCosts(o.costs, costSet);
   const options: MachineOptions = {
     platform,
     profile,
@@ -303,13 +333,7 @@ export function runResolved(r: ResolvedRun): RunResult {
     'host_backed',
   ])
     if (set[key] !== undefined) allParams[key] = set[key]!;
-  // The costs the run used besides the defaults, each as cost.<key>: the file's, then --set's over them.
-  if (costFile !== null) {
-    allParams.costs = costFile.path;
-    for (const [k, v] of Object.entries(costFile.costs)) allParams[`cost.${k}`] = String(v);
-  }
-  for (const [k, v] of Object.entries(costSet)) allParams[`cost.${k}`] = v;
-  if (options.platform === 'kvm-tdp') allParams.host_backed = options.hostBacked === false ? 'off' : 'on';
+  Object.assign(allParams, costParams(costFile, costSet), hostBackedParam(options.platform, options.hostBacked));
   return {
     scenario: scenario.name,
     platform: options.platform,

@@ -13,7 +13,6 @@ import {
   parsePlatform,
   readTraceFile,
   type RecordChunk,
-  resolveRunCosts,
   type RunResult,
   sortedRecord,
   type Task,
@@ -27,12 +26,14 @@ import {
   applyPolicy,
   checkSettingsFor,
   COMMON_KEYS,
+  costParams,
+  hostBackedParam,
+  runCosts,
   guestMemBytes,
   machineSettings,
   parseSetPairs,
   shellWord,
 } from '../run-scenario.js';
-import { readCostFile } from '../cost-file.js';
 import { parseMaps, writableRelro, type MapsEntry } from './maps.js';
 import { ReplayLoop } from './touch-loop.js';
 
@@ -118,9 +119,9 @@ export function replayTrace(o: ReplayOptions): RunResult {
   const cache = onOff('cache', set.cache ?? 'warm', ['warm', 'cold']);
   const coalesce = onOff('coalesce', set.coalesce ?? 'on', ['on', 'off']) === 'on';
   const policy = applyPolicy(profile.policy, set);
-  const costFile = o.costs !== undefined ? readCostFile(o.costs) : null;
-  const costs = resolveRunCosts(costSet, costFile?.costs ?? {}, `--costs ${o.costs}`);
-  checkSettingsFor(machineSettings(set), platform, profile);
+  const { costs, costFile } = runCosts(o.costs, costSet);
+  const settings = machineSettings(set);
+  checkSettingsFor(settings, platform, profile);
   const maps = o.maps !== undefined ? parseMaps(o.maps) : null;
   const relro = maps !== null ? writableRelro(maps) : 0;
 
@@ -137,7 +138,7 @@ export function replayTrace(o: ReplayOptions): RunResult {
     seed: o.seed,
     costs,
     check: o.check,
-    ...machineSettings(set),
+    ...settings,
   };
   const m = new Machine(options);
   const task = m.spawn();
@@ -193,12 +194,7 @@ export function replayTrace(o: ReplayOptions): RunResult {
   };
   for (const key of Object.keys(COMMON_KEYS))
     if (set[key] !== undefined && params[key] === undefined) params[key] = set[key]!;
-  if (platform === 'kvm-tdp') params.host_backed = set.host_backed ?? 'on';
-  if (costFile !== null) {
-    params.costs = costFile.path;
-    for (const [k, v] of Object.entries(costFile.costs)) params[`cost.${k}`] = String(v);
-  }
-  for (const [k, v] of Object.entries(costSet)) params[`cost.${k}`] = v;
+  Object.assign(params, hostBackedParam(platform, settings.hostBacked), costParams(costFile, costSet));
   return {
     scenario: 'replay',
     platform,
