@@ -37,6 +37,8 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
   map_on_io:
     "on | off: map the pages of a completed read into the faulting address space (the thread's proposal; default off)",
   thp: 'never | madvise: anonymous THP (one PMD per 2 MiB) for MADV_HUGEPAGE memory on native and kvm-tdp (default: madvise on linux-6.18, never before)',
+  zero_page:
+    'on | off: anonymous read faults map the shared zero page (on), or allocate a zeroed page as a write does (off: mm_forbids_zeropage, as a PVM guest booted with pvm_no_zero_page=1; default on)',
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',
   vmap: 'eager | lazy | lazy-2008: vunmap flushing; lazy-2008 keeps PTEs until the purge (default: eager on linux-2.6.27, else lazy)',
   nr_cpus: "CPUs a kernel vmap flush interrupts, the vmap model's own count, apart from cpus (default 4)",
@@ -117,6 +119,9 @@ export function applyPolicy(base: VmPolicy, set: Readonly<Record<string, string>
       : {}),
     ...(set.batch_fault_around !== undefined
       ? { faultAroundLazy: oneOf('batch_fault_around', set.batch_fault_around, ['on', 'off'] as const) === 'on' }
+      : {}),
+    ...(set.zero_page !== undefined
+      ? { zeroPage: oneOf('zero_page', set.zero_page, ['on', 'off'] as const) === 'on' }
       : {}),
     ...(set.thp !== undefined ? { anonThp: oneOf('thp', set.thp, ['never', 'madvise'] as const) === 'madvise' } : {}),
   };
@@ -330,6 +335,7 @@ export function runResolved(r: ResolvedRun): RunResult {
     'swap',
     'map_on_io',
     'thp',
+    'zero_page',
     'host_backed',
   ])
     if (set[key] !== undefined) allParams[key] = set[key]!;

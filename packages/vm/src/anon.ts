@@ -7,7 +7,8 @@ import { FAULT_FLAG_WRITE, type VmFault } from './vm-fault.js';
 
 /**
  * mm/memory.c do_anonymous_page() (linux-mm.md §3.1). A read fault maps the shared zero page
- * (special, read-only, no allocation, no RSS). A write fault allocates per the anonymous prefault
+ * (special, read-only, no allocation, no RSS) unless the policy forbids it (zeroPage off:
+ * mm_forbids_zeropage), when it allocates as a write does. A write fault allocates per the anonymous prefault
  * policy:
  * - off: one order-0 page;
  * - mthp: the largest enabled order whose naturally aligned range lies in the VMA with every PTE
@@ -25,7 +26,7 @@ export function doAnonymousPage(k: Kernel, vmf: VmFault): void {
   const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
   k.stats.faultsAnon++;
   k.stats.faultsMinor++;
-  if (!write) {
+  if (!write && k.policy.zeroPage) {
     mapZeroPage(k, pt, vpn, (vma.flags & VM_EXEC) !== 0);
     return;
   }

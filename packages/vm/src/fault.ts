@@ -117,12 +117,16 @@ function lookupPmd(k: Kernel, vmf: VmFault, alloc: boolean): number {
   return vmf.pmd;
 }
 
-/** create_huge_pmd() on a none PMD: a new THP for a write, the huge zero page for a read. */
+/**
+ * create_huge_pmd() on a none PMD: a new THP for a write, the huge zero page for a read unless
+ * mm_forbids_zeropage() (policy zeroPage off), when a read makes a THP too.
+ */
 function createHugePmd(k: Kernel, vmf: VmFault): boolean {
   const pmd = lookupPmd(k, vmf, true);
   const pidx = vmf.pmdIdx;
   if (k.readLo(pmd, pidx) !== 0 || k.readHi(pmd, pidx) !== 0) return false;
-  return (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? doHugePmdAnonymousPage(k, vmf) : doHugeZeroPmd(k, vmf);
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+  return write || !k.policy.zeroPage ? doHugePmdAnonymousPage(k, vmf) : doHugeZeroPmd(k, vmf);
 }
 
 /**

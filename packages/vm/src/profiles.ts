@@ -68,10 +68,17 @@ export interface VmPolicy {
   /**
    * Transparent huge pages for anonymous memory with THP enabled=madvise: a write fault in a
    * VM_HUGEPAGE VMA, on a none PMD whose aligned 2 MiB lies inside the VMA, maps a new PMD-sized
-   * folio with one PMD entry (do_huge_pmd_anonymous_page). Read faults still take the 4 KiB zero
-   * page (the huge zero page is not modelled).
+   * folio with one PMD entry (do_huge_pmd_anonymous_page). A read fault there maps the huge zero
+   * page (doHugeZeroPmd) unless zeroPage is off.
    */
   readonly anonThp: boolean;
+  /**
+   * Anonymous read faults map the shared zero page (4 KiB, or the huge zero page under THP). false
+   * is what mm_forbids_zeropage() does in do_anonymous_page() and do_huge_pmd_anonymous_page(): a
+   * read fault allocates and zeroes a page as a write fault would. Stock x86 never forbids it; a
+   * guest booted with PVM's pvm_no_zero_page=1 behaves so (measured: docs/validation.md).
+   */
+  readonly zeroPage: boolean;
   /**
    * x86 mm_cpumask and lazy TLB as since 6.14 (docs/smp-notes.md §5): switch_mm_irqs_off() only
    * sets the next mm's bit (209954cbc7d0, with the once-a-second trim in flush_tlb_func), and flush
@@ -141,6 +148,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mapOnIoComplete: false,
       mapPagesEofStrict: false,
       anonThp: false,
+      zeroPage: true,
       lazyMmCpumask: false,
     },
   },
@@ -169,6 +177,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mapOnIoComplete: false,
       mapPagesEofStrict: false,
       anonThp: false,
+      zeroPage: true,
       lazyMmCpumask: false,
     },
   },
@@ -198,6 +207,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       mapOnIoComplete: false,
       mapPagesEofStrict: true,
       anonThp: true,
+      zeroPage: true,
       lazyMmCpumask: true,
     },
   },

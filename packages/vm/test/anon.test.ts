@@ -32,6 +32,25 @@ function anonGuest(anonPrefault: AnonPrefault = { kind: 'off' }) {
 }
 
 describe('zero page and COW', () => {
+  test('zeroPage off (mm_forbids_zeropage): a read fault allocates a zeroed page, writable and dirty, like a write', () => {
+    const h = makeHarness(policyOf('linux-6.18', { zeroPage: false }));
+    const task = h.sys.spawn();
+    const vma = mapAnon(h, task, 64, FIXED_BASE);
+    const s0 = statsOf(h);
+    touchRange(h, task, vma, 0, 64, false);
+    const d = statsDelta(h, s0);
+    expect(d).toMatchObject({ faults: 64, faultsAnon: 64, pagesAllocated: 64 });
+    expect(d.zeroPageMaps).toBeUndefined();
+    expect(task.mm.rssPages).toBe(64);
+    const [lo] = pteOf(h, task, vma.start + 7)!;
+    expect(lo & (RW | D | PTE_SPECIAL)).toBe(RW | D);
+    // A later write finds the page writable: no second fault.
+    const s1 = statsOf(h);
+    touch(h, task, vma.start + 7, true);
+    expect(statsDelta(h, s1).faults).toBeUndefined();
+    expect(checkInvariants(h.k)).toEqual([]);
+  });
+
   test('read touches map the zero page: no frame allocated, RSS 0', () => {
     const { h, task } = anonGuest();
     const vma = mapAnon(h, task, 64, FIXED_BASE);

@@ -39,6 +39,19 @@ function ok(h: Harness): void {
 }
 
 describe('anonymous THP (do_huge_pmd_anonymous_page)', () => {
+  test('zeroPage off: reads under MADV_HUGEPAGE make THPs, not the huge zero page (64 MiB: 32 faults, Rss 16384 pages)', () => {
+    const h = makeHarness(policyOf('linux-6.18', { zeroPage: false }));
+    const task = h.sys.spawn();
+    const v = mapAnon(h, task, 16384, FIXED_BASE);
+    h.sys.madvise(task, v.start, 16384, 'hugepage');
+    const vma = task.mm.vmas.find(FIXED_BASE)!;
+    const s0 = statsOf(h);
+    touchRange(h, task, vma, 0, 16384, false);
+    expect(statsDelta(h, s0)).toMatchObject({ faults: 32, thpFaultAlloc: 32, pmdMapped: 32 });
+    expect(task.mm.rss[1]).toBe(16384);
+    ok(h);
+  });
+
   test('64 MiB written in order under MADV_HUGEPAGE: one fault per 2 MiB, 32 PMD leaves, a deposited table each', () => {
     const { h, task, vma } = setup();
     const s0 = statsOf(h);
