@@ -26,7 +26,10 @@ export function costsSchema(keys) {
         type: 'object',
         additionalProperties: false,
         properties: Object.fromEntries(
-          ['date', 'kernel', 'cpu', 'machine', 'hypervisor', 'method'].map((k) => [k, { type: 'string' }]),
+          ['date', 'kernel', 'cpu', 'machine', 'hypervisor', 'platform', 'clock', 'method'].map((k) => [
+            k,
+            { type: 'string' },
+          ]),
         ),
       },
       costs: {

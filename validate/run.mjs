@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pnpm validate: run micro/mmap-touch on the real kernel (validate/probe.c) and in the model
+// pnpm validate: run micro/mmap-touch on the real kernel (apps/pte-lab/native/probe.c) and in the model
 // (linux-6.18 profile with this machine's settings), and write docs/validation.md.
 // Dependency-free: node built-ins, gcc, and the built CLI in apps/pte-lab/dist.
 import { execFileSync, spawn } from 'node:child_process';
@@ -274,8 +274,8 @@ if (!existsSync(CLI)) {
 }
 const buildDir = mkdtempSync(join(tmpdir(), 'pte-probe-'));
 const probe = join(buildDir, 'probe');
-log('compiling validate/probe.c');
-sh('gcc', ['-O2', '-Wall', '-o', probe, join(ROOT, 'validate/probe.c')]);
+log('compiling apps/pte-lab/native/probe.c');
+sh('gcc', ['-O2', '-Wall', '-o', probe, join(ROOT, 'apps/pte-lab/native/probe.c')]);
 const testDir = makeTestDir();
 const fs = fsOf(testDir);
 const blk = blockDirOf(fs.majmin);
@@ -660,7 +660,7 @@ md.push(
 );
 md.push('');
 md.push(
-  `The real-kernel probe (validate/probe.c, compiled with gcc at run time) runs each micro/mmap-touch case in a fresh process: it prepares the file (write() in io_chunk pieces then fsync; or fsync + POSIX_FADV_DONTNEED then read() in io_chunk pieces; or fsync + POSIX_FADV_DONTNEED), maps it (2 MiB aligned), applies madvise, and counts minor and major faults with getrusage() around the touch loop only. Rss, Anonymous, AnonHugePages and FilePmdMapped come from the mapping's /proc/self/smaps entry after the loop; the folio orders of the mapped pages come from /proc/self/pagemap and /proc/kpageflags. The model runs the same case as \`pte-lab run micro/mmap-touch --profile ${PROFILE}\` with this machine's read_ahead_kb and fault-around window. Random and hot-set cases replay the probe's own order: the probe writes the page order it touched (order_out=FILE) and the model runs it as pattern=order:FILE, so both touch the same pages in the same sequence (the commands below show it as order:<probe order>).`,
+  `The real-kernel probe (apps/pte-lab/native/probe.c, compiled with gcc at run time) runs each micro/mmap-touch case in a fresh process: it prepares the file (write() in io_chunk pieces then fsync; or fsync + POSIX_FADV_DONTNEED then read() in io_chunk pieces; or fsync + POSIX_FADV_DONTNEED), maps it (2 MiB aligned), applies madvise, and counts minor and major faults with getrusage() around the touch loop only. Rss, Anonymous, AnonHugePages and FilePmdMapped come from the mapping's /proc/self/smaps entry after the loop; the folio orders of the mapped pages come from /proc/self/pagemap and /proc/kpageflags. The model runs the same case as \`pte-lab run micro/mmap-touch --profile ${PROFILE}\` with this machine's read_ahead_kb and fault-around window. Random and hot-set cases replay the probe's own order: the probe writes the page order it touched (order_out=FILE) and the model runs it as pattern=order:FILE, so both touch the same pages in the same sequence (the commands below show it as order:<probe order>).`,
 );
 md.push('');
 md.push('## Machine');

@@ -1,5 +1,6 @@
 import { isPteError } from '@pte/core';
 import { Command, CommanderError } from 'commander';
+import { registerCalibrate } from './commands/calibrate.js';
 import { registerList } from './commands/list.js';
 import { registerPte } from './commands/pte.js';
 import { registerReplay } from './commands/replay.js';
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo): Command {
   registerReport(program, io, VERSION);
   registerReplay(program, io);
   registerTrace(program, io);
+  registerCalibrate(program, io);
   for (const c of program.commands) configure(c, io);
   return program;
 }

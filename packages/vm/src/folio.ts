@@ -16,7 +16,10 @@ export function folioGet(k: Kernel, pfn: number, refs: number): void {
   k.frames.refcount[head] = k.frames.refcount[head]! + refs;
 }
 
-/** Drop references; frees the folio (and charges guest.page_free per frame) when none remain. */
+/**
+ * Drop references; frees the folio when none remain, charging guest.page_free once: a folio of any
+ * order goes back to the buddy allocator in one __free_pages() / free_unref_folios() call.
+ */
 export function folioPut(k: Kernel, pfn: number, refs: number): void {
   const f = k.frames;
   const head = folioHeadOf(k, pfn);
@@ -28,7 +31,7 @@ export function folioPut(k: Kernel, pfn: number, refs: number): void {
     k.reclaim?.lru.remove(head, 1 << order);
     f.free(head, order);
     k.stats.pagesFreed += 1 << order;
-    k.charge(k.catZap, k.costs.pageFree * (1 << order));
+    k.charge(k.catZap, k.costs.pageFree);
   }
 }
 

@@ -89,6 +89,13 @@ export interface VmPolicy {
    * still cleared at each switch) have no profile here.
    */
   readonly lazyMmCpumask: boolean;
+  /**
+   * zap_present_ptes() with folio_pte_batch() (David Hildenbrand, "mm/memory: optimize unmap/zap
+   * with PTE-mapped THP", 6.9; linux-mm.md §4.4): consecutive PTEs of one folio are zapped as one
+   * batch, so the per-folio work (rmap, reference, RSS) is charged once per batch
+   * (guest.zap_folio) and only the PTE clear per PTE (guest.zap_pte). false: both per PTE.
+   */
+  readonly batchedFolioZap: boolean;
 }
 
 export interface KernelProfile {
@@ -150,6 +157,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       anonThp: false,
       zeroPage: true,
       lazyMmCpumask: false,
+      batchedFolioZap: false,
     },
   },
   'linux-3.15': {
@@ -179,6 +187,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       anonThp: false,
       zeroPage: true,
       lazyMmCpumask: false,
+      batchedFolioZap: false,
     },
   },
   'linux-6.18': {
@@ -209,6 +218,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       anonThp: true,
       zeroPage: true,
       lazyMmCpumask: true,
+      batchedFolioZap: true,
     },
   },
 };

@@ -75,7 +75,7 @@ export function tryToUnmap(r: Reclaim, head: number): void {
       folioPut(k, head, 512);
       mm.dropPtCache();
     }
-    k.charge(k.catReclaim, k.costs.zapPte);
+    k.charge(k.catReclaim, k.costs.zapPte + k.costs.zapFolio); // try_to_unmap_one: one PTE, one folio's rmap
     k.smp.reclaimUnmapped += level === 1 ? 1 : 512;
     // set_tlb_ubc_flush_pending() when other CPUs run the mm (should_defer_flush), else
     // ptep_clear_flush()'s flush_tlb_page() now.

@@ -1,5 +1,5 @@
 import { A, D, isLeaf, P } from '@pte/arch-x86';
-import { folioPut } from './folio.js';
+import { folioHeadOf, folioPut } from './folio.js';
 import { freeDeposit, isAnonPmd, splitAnonPmd } from './huge-anon.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
@@ -79,6 +79,10 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
   const mem = k.mem;
   const f = k.frames;
   const recency = hasRecency(vma);
+  const batched = k.policy.batchedFolioZap;
+  // folio_pte_batch(): the PTE before this one mapped the previous page of the same folio.
+  let prevHead = -1;
+  let prevPfn = -1;
   pv.lazyEnter();
   for (let vpn = start; vpn < end; vpn++) {
     const idx = vpn % 512;
@@ -86,17 +90,27 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
     const lo = mem.ent[2 * e]!;
     if ((lo & P) === 0) {
       if (lo !== 0 || mem.ent[2 * e + 1] !== 0) zapSwapPte(k, mm, pt, idx, lo, mem.ent[2 * e + 1]!);
+      prevHead = -1;
       continue;
     }
     pv.ptepGetAndClear(pt, idx);
     k.stats.pteZapped++;
-    k.charge(k.catZap, k.costs.zapPte);
     tlb.add(vpn);
     const unused = mem.takeMark(e);
     if (unused) k.stats.ptePrefaultedUnused++;
     const olo = pv.oldLo;
-    if ((olo & PTE_SPECIAL) !== 0) continue; // zero page: no refcount, no RSS
+    if ((olo & PTE_SPECIAL) !== 0) {
+      k.charge(k.catZap, k.costs.zapPte + k.costs.zapFolio); // zero page: no refcount, no RSS
+      prevHead = -1;
+      continue;
+    }
     const pfn = k.frameOf(1, olo, pv.oldHi);
+    const head = folioHeadOf(k, pfn);
+    // The folio's rmap, reference and RSS work: once per batch of its consecutive pages (6.9+), else per PTE.
+    const sameBatch = batched && head === prevHead && pfn === prevPfn + 1;
+    k.charge(k.catZap, sameBatch ? k.costs.zapPte : k.costs.zapPte + k.costs.zapFolio);
+    prevHead = head;
+    prevPfn = pfn;
     if (!unused) k.reclaim?.markUsed(pfn);
     const anon = (f.flags[pfn]! & PG_ANON) !== 0;
     if (!anon) {
@@ -116,7 +130,7 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
  */
 function zapSwapPte(k: Kernel, mm: Mm, pt: number, idx: number, lo: number, hi: number): void {
   k.pv.ptepGetAndClear(pt, idx);
-  k.charge(k.catZap, k.costs.zapPte);
+  k.charge(k.catZap, k.costs.zapPte + k.costs.zapFolio); // a swap entry: never batched here
   k.swap!.put(swpSlot(lo, hi));
   mm.swapEnts--;
 }
@@ -130,7 +144,7 @@ function zapPmd(k: Kernel, mm: Mm, vma: Vma, pmd: number, pidx: number, base: nu
   const lo = k.readLo(pmd, pidx);
   const head = k.frameOf(2, lo, k.readHi(pmd, pidx));
   k.pv.setUpper(2, pmd, pidx, 0, 0);
-  k.charge(k.catZap, k.costs.zapPte);
+  k.charge(k.catZap, k.costs.zapPte + k.costs.zapFolio); // one entry, one folio
   tlb.addPmd(base);
   const f = k.frames;
   if (head === k.hugeZeroPfn) {

@@ -38,6 +38,10 @@ export interface MmapTouchParams {
   readonly access: AccessKind;
   /** Accesses per page touch (≥ 1). */
   readonly runs: number;
+  /** Times the whole pattern is touched (≥ 1); passes after the first find the pages mapped (TLB misses, not faults). */
+  readonly passes: number;
+  /** Fork after the touches: a child that exits at once (copy_page_range, then the child's zap). */
+  readonly fork: boolean;
   /** Policy keys: undefined when not set, so the kernel profile's default applies. */
   readonly faultAround: number | undefined;
   readonly prefaultPte: PrefaultPte | undefined;
@@ -55,9 +59,12 @@ export const MMAP_TOUCH_KEYS: Readonly<Record<string, string>> = Object.freeze({
   read_ahead_kb: "the backing device's readahead in KiB (default 128)",
   advice: 'normal | random | sequential | willneed | hugepage: madvise() on the mapping (default normal)',
   pattern:
-    'seq | reverse | stride:N | random:FRACTION | sparse:FRACTION | hotset:FRACTION:REPEATS | per2m | order:FILE (little-endian 32-bit page indices, e.g. the order_out of validate/probe.c): page touch order (default seq)',
+    'seq | reverse | stride:N | random:FRACTION | sparse:FRACTION | hotset:FRACTION:REPEATS | per2m | order:FILE (little-endian 32-bit page indices, e.g. the order_out of apps/pte-lab/native/probe.c): page touch order (default seq)',
   access: 'read | write: the kind of each access (default read)',
   runs: 'accesses per page touch, ≥ 1 (default 1)',
+  passes:
+    'times the whole pattern is touched, ≥ 1; passes after the first are timed apart (phase mmap_touch.retouch: TLB misses, no faults) (default 1)',
+  fork: "on | off: after the touches, fork a child that exits at once (phase mmap_touch.fork: copy_page_range and the child's zap) (default off)",
   fault_around: 'fault-around window in pages, a power of two from 1 to 512 (default from the kernel profile)',
   prefault_pte: 'young | old: Accessed bit of prefaulted PTEs (default from the kernel profile)',
   anon_prefault:
@@ -105,6 +112,10 @@ export function parseMmapTouch(set: Readonly<Record<string, string>>): MmapTouch
   const runsText = get('runs');
   const runs = runsText === undefined ? 1 : parseCount(runsText, where('runs'));
   if (runs < 1) throw configError(`${where('runs')}: '${runsText}' must be at least 1`);
+  const passesText = get('passes');
+  const passes = passesText === undefined ? 1 : parseCount(passesText, where('passes'));
+  if (passes < 1 || passes > 1000) throw configError(`${where('passes')}: '${passesText}' must be from 1 to 1000`);
+  const fork = choice<'on' | 'off'>('fork', ['on', 'off'], 'off') === 'on';
 
   const fa = get('fault_around');
   const pp = get('prefault_pte');
@@ -121,6 +132,8 @@ export function parseMmapTouch(set: Readonly<Record<string, string>>): MmapTouch
     pattern,
     access,
     runs,
+    passes,
+    fork,
     faultAround: fa === undefined ? undefined : parseFaultAround(fa, where('fault_around')),
     prefaultPte: pp === undefined ? undefined : parsePrefaultPte(pp, where('prefault_pte')),
     anonPrefault: ap === undefined ? undefined : parseAnonPrefault(ap, where('anon_prefault')),

@@ -16,7 +16,7 @@ export type PatternSpec =
   | { readonly kind: 'per2m' }
   /**
    * A given order: the page indices read from `file` (raw little-endian 32-bit words, as
-   * validate/probe.c writes the order it touched), so the model touches exactly those pages.
+   * apps/pte-lab/native/probe.c writes the order it touched), so the model touches exactly those pages.
    */
   | { readonly kind: 'order'; readonly file: string; readonly order: Uint32Array };
 

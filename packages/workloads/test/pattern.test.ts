@@ -102,7 +102,7 @@ describe('formatPattern', () => {
   });
 });
 
-describe('order:FILE (a given page order, as validate/probe.c writes it)', () => {
+describe('order:FILE (a given page order, as apps/pte-lab/native/probe.c writes it)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pte-order-'));
   const write = (name: string, bytes: Buffer) => {
     const f = join(dir, name);

@@ -1,11 +1,14 @@
 /*
- * PTE Lab real-kernel probe: runs micro/mmap-touch cases on the running kernel.
+ * PTE Lab real-kernel probe: runs micro/mmap-touch cases on the running kernel (pnpm validate,
+ * pte-lab calibrate).
  *
  * Usage: probe <test-dir> < cases
  * Each input line is one case, space-separated key=value pairs (the micro/mmap-touch keys):
  *   id=<name> backing=file|anon share=private|shared size=<bytes> cache=written|readback|cold
  *   io_chunk=<bytes> advice=normal|random|sequential|willneed|hugepage
  *   pattern=seq|reverse|stride:N|per2m|random:F|hotset:F:R access=read|write seed=<n>
+ *   passes=<n> (touch the whole order n times; passes after the first are timed apart: retouch_ms)
+ *   fork=on|off (after the touches, time fork() of a child that _exits at once, and its reaping: fork_ms)
  * Each case runs in a forked child (a fresh address space and a fresh struct file) and prints one
  * JSON line on stdout: minor/major faults from getrusage() around the touch loop only, the
  * mapping's Rss/Anonymous/AnonHugePages/FilePmdMapped (kB) from /proc/self/smaps, page-cache
@@ -40,7 +43,14 @@ struct kase {
 	char order_out[4096];
 	size_t size, io_chunk;
 	uint64_t seed;
+	unsigned passes;
+	int fork;
 };
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1e3 + (b->tv_nsec - a->tv_nsec) / 1e6;
+}
 
 static void die(const char *what)
 {
@@ -282,7 +292,35 @@ static void run_case(const struct kase *k, const char *dir)
 		for (size_t i = 0; i < count; i++) sink += ((volatile char *)p)[(size_t)order[i] * PAGE];
 	getrusage(RUSAGE_SELF, &r1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+
+	/* Passes after the first: the pages are mapped, so each access costs a TLB lookup or walk. */
+	struct timespec p0, p1;
+	struct rusage q0, q1;
+	clock_gettime(CLOCK_MONOTONIC, &p0);
+	getrusage(RUSAGE_SELF, &q0);
+	for (unsigned pass = 1; pass < k->passes; pass++) {
+		if (write)
+			for (size_t i = 0; i < count; i++) p[(size_t)order[i] * PAGE] = (char)(i + pass);
+		else
+			for (size_t i = 0; i < count; i++) sink += ((volatile char *)p)[(size_t)order[i] * PAGE];
+	}
+	getrusage(RUSAGE_SELF, &q1);
+	clock_gettime(CLOCK_MONOTONIC, &p1);
 	(void)sink;
+
+	/* fork(): copy_page_range of the mapping; the child exits at once (its zap), the parent reaps it. */
+	double fork_ms = -1;
+	if (k->fork) {
+		struct timespec f0, f1;
+		clock_gettime(CLOCK_MONOTONIC, &f0);
+		pid_t c = fork();
+		if (c < 0) die("fork");
+		if (c == 0) _exit(0);
+		int st;
+		if (waitpid(c, &st, 0) < 0) die("waitpid");
+		clock_gettime(CLOCK_MONOTONIC, &f1);
+		fork_ms = ms_between(&f0, &f1);
+	}
 
 	long sm[4];
 	smaps_of(p, sm);
@@ -298,8 +336,11 @@ static void run_case(const struct kase *k, const char *dir)
 	       "\"cached_before\":%zu,\"cached_after\":%zu,\"loop_ms\":%.3f",
 	       k->id, k->backing, k->share, k->size, k->cache, k->io_chunk, k->advice, k->pattern, k->access, k->seed,
 	       count, r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt, sm[0], sm[1], sm[2], sm[3],
-	       cached_before, file ? mapped : 0,
-	       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	       cached_before, file ? mapped : 0, ms_between(&t0, &t1));
+	if (k->passes > 1)
+		printf(",\"passes\":%u,\"retouch_ms\":%.3f,\"retouch_faults\":%ld", k->passes, ms_between(&p0, &p1),
+		       (q1.ru_minflt - q0.ru_minflt) + (q1.ru_majflt - q0.ru_majflt));
+	if (k->fork) printf(",\"fork_ms\":%.3f", fork_ms);
 	if (have_folios) {
 		printf(",\"present_pages\":%zu,\"folio_pages_by_order\":{", present);
 		int first = 1;
@@ -312,7 +353,7 @@ static void run_case(const struct kase *k, const char *dir)
 	clock_gettime(CLOCK_MONOTONIC, &u0);
 	munmap(p, k->size);
 	clock_gettime(CLOCK_MONOTONIC, &u1);
-	printf(",\"unmap_ms\":%.3f}\n", (u1.tv_sec - u0.tv_sec) * 1e3 + (u1.tv_nsec - u0.tv_nsec) / 1e6);
+	printf(",\"unmap_ms\":%.3f}\n", ms_between(&u0, &u1));
 	fflush(stdout);
 	if (fd >= 0) close(fd);
 	if (file) unlink(path);
@@ -338,7 +379,8 @@ int main(int argc, char **argv)
 	char line[4096];
 	while (fgets(line, sizeof line, stdin)) {
 		struct kase k = {.backing = "file", .share = "private", .cache = "written", .advice = "normal",
-				 .pattern = "seq", .access = "read", .size = 64UL << 20, .io_chunk = 0, .seed = 1};
+				 .pattern = "seq", .access = "read", .size = 64UL << 20, .io_chunk = 0, .seed = 1,
+				 .passes = 1, .fork = 0};
 		snprintf(k.id, sizeof k.id, "case");
 		int any = 0;
 		for (char *tok = strtok(line, " \t\n"); tok; tok = strtok(NULL, " \t\n")) {
@@ -353,6 +395,8 @@ int main(int argc, char **argv)
 			else if (!strcmp(tok, "size")) k.size = parse_size(v);
 			else if (!strcmp(tok, "io_chunk")) k.io_chunk = parse_size(v);
 			else if (!strcmp(tok, "seed")) k.seed = strtoull(v, NULL, 10);
+			else if (!strcmp(tok, "passes")) k.passes = (unsigned)strtoul(v, NULL, 10);
+			else if (!strcmp(tok, "fork")) k.fork = !strcmp(v, "on");
 			else { fprintf(stderr, "probe: unknown key '%s'\n", tok); return 2; }
 		}
 		if (!any) continue;

@@ -1,0 +1,173 @@
+/**
+ * `pte-lab calibrate`: time the suite's microbenchmarks on this machine's kernel, find how many
+ * times each phase charges each cost in the model, and fit the cost table to the real times.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ALL_COSTS } from '@pte/machine';
+import { median } from './stats.js';
+import { fitCosts, type FitRow } from './fit.js';
+import { compileProbe, runProbe } from './probe.js';
+import { CALIBRATION_SUITE, PROBE_FIELD, probeLine, type Bench, type Phase } from './suite.js';
+import { runScenario } from '../run-scenario.js';
+
+export interface CalibrateOptions {
+  readonly platform: string;
+  readonly profile: string;
+  /** Runs of the whole suite on the real kernel; each phase's median is fitted. */
+  readonly runs: number;
+  /** CPU clock in GHz: real nanoseconds × ghz = cycles. */
+  readonly ghz: number;
+  /** A directory on a disk filesystem for the probe's files. */
+  readonly testDir: string;
+  /** The model's zero_page setting (off on a kernel that forbids the zero page). */
+  readonly zeroPage: boolean;
+  readonly readAheadKb: number;
+  /** Machine and policy keys (`--set`) for every model run, e.g. host_backed=off. */
+  readonly set?: readonly string[];
+  readonly ridge?: number;
+  readonly suite?: readonly Bench[];
+  readonly log: (line: string) => void;
+}
+
+/** One measured phase: real time, and the model's at the defaults and at the fitted costs. */
+export interface Residual {
+  readonly bench: string;
+  readonly phase: Phase;
+  readonly what: string;
+  /** Median of the real runs, nanoseconds. */
+  readonly realNs: number;
+  /** Slowest / fastest real run. */
+  readonly spread: number;
+  readonly defaultNs: number;
+  readonly fittedNs: number;
+}
+
+export interface Calibration {
+  /** Fitted cycles of every key the suite exposes. */
+  readonly costs: Record<string, number>;
+  /** Keys the fit pinned at 0. */
+  readonly atZero: readonly string[];
+  readonly residuals: readonly Residual[];
+}
+
+/** The cost keys a platform can charge: Xen's only on xen-pv, KVM's only on the KVM platforms. */
+export function keysFor(platform: string): string[] {
+  return Object.keys(ALL_COSTS)
+    .filter((k) => !k.startsWith('xen.') || platform === 'xen-pv')
+    .filter((k) => !k.startsWith('kvm.') || platform.startsWith('kvm-'))
+    .sort();
+}
+
+const DEFAULTS: Readonly<Record<string, number>> = Object.fromEntries(
+  Object.entries(ALL_COSTS).map(([k, e]) => [k, e.cycles]),
+);
+
+/** Random and hot-set orders come from the probe (order_out), so the model touches the same pages. */
+const needsOrder = (b: Bench) => /^(random|hotset)/.test(b.set.pattern ?? '');
+
+export function calibrate(o: CalibrateOptions): Calibration {
+  const suite = o.suite ?? CALIBRATION_SUITE;
+  const orderDir = mkdtempSync(join(tmpdir(), 'pte-order-'));
+  const probe = compileProbe();
+  try {
+    // 1. The real kernel: the whole suite `runs` times, rounds interleaved so drift spreads evenly.
+    const realMs = new Map<string, number[]>();
+    for (let r = 0; r < o.runs; r++) {
+      o.log(`real kernel: round ${r + 1} of ${o.runs}`);
+      const lines = suite.map((b) => {
+        const line = probeLine(b, 1);
+        return r === 0 && needsOrder(b) ? `${line} order_out=${join(orderDir, `${b.id}.order`)}` : line;
+      });
+      for (const rec of runProbe(probe, o.testDir, lines)) {
+        const b = suite.find((x) => x.id === rec.id)!;
+        for (const ph of b.phases) {
+          const v = Number(rec[PROBE_FIELD[ph]]);
+          if (!Number.isFinite(v)) throw new Error(`probe: no ${PROBE_FIELD[ph]} for ${b.id}`);
+          const key = `${b.id}.${ph}`;
+          realMs.set(key, [...(realMs.get(key) ?? []), v]);
+        }
+      }
+    }
+
+    // 2. The model: each phase's cycles at the defaults, and with each cost raised, its count.
+    const keys = keysFor(o.platform);
+    const modelSet = (b: Bench, costs: Readonly<Record<string, number>>): string[] => [
+      ...Object.entries(b.set).map(([k, v]) =>
+        k === 'pattern' && needsOrder(b) ? `pattern=order:${join(orderDir, `${b.id}.order`)}` : `${k}=${v}`,
+      ),
+      `read_ahead_kb=${o.readAheadKb}`,
+      `zero_page=${o.zeroPage ? 'on' : 'off'}`,
+      ...(o.set ?? []),
+      ...Object.entries(costs).map(([k, v]) => `cost.${k}=${v}`),
+    ];
+    const phaseCycles = (b: Bench, costs: Readonly<Record<string, number>>): Record<Phase, number> => {
+      const res = runScenario({
+        scenario: 'micro/mmap-touch',
+        platform: o.platform,
+        profile: o.profile,
+        set: modelSet(b, costs),
+        seed: 1,
+        check: false,
+      });
+      const d = res.derived ?? {};
+      return {
+        touch: d.touch_cycles ?? 0,
+        retouch: d.retouch_cycles ?? 0,
+        fork: d.fork_cycles ?? 0,
+        exit: d.exit_cycles ?? 0,
+      };
+    };
+    const rows: FitRow[] = [];
+    const base = new Map<string, Record<Phase, number>>();
+    for (const b of suite) {
+      o.log(`model: ${b.id} (${keys.length + 1} runs)`);
+      const c0 = phaseCycles(b, {});
+      base.set(b.id, c0);
+      const counts: Record<Phase, Record<string, number>> = { touch: {}, retouch: {}, fork: {}, exit: {} };
+      for (const k of keys) {
+        const delta = Math.max(DEFAULTS[k]!, 100);
+        const c1 = phaseCycles(b, { [k]: DEFAULTS[k]! + delta });
+        for (const ph of b.phases) {
+          const n = (c1[ph] - c0[ph]) / delta;
+          if (Math.abs(n) > 1e-9) counts[ph][k] = Math.round(n * 1000) / 1000;
+        }
+      }
+      for (const ph of b.phases) {
+        let explained = 0;
+        for (const [k, n] of Object.entries(counts[ph])) explained += n * DEFAULTS[k]!;
+        rows.push({
+          id: `${b.id}.${ph}`,
+          realCycles: median(realMs.get(`${b.id}.${ph}`)!) * 1e6 * o.ghz,
+          fixedCycles: Math.max(0, c0[ph] - explained),
+          counts: counts[ph],
+        });
+      }
+    }
+
+    // 3. The fit, then the model run again at the fitted costs (its real cycles, not the linear guess).
+    const fit = fitCosts(rows, DEFAULTS, o.ridge !== undefined ? { ridge: o.ridge } : {});
+    const residuals: Residual[] = [];
+    for (const b of suite) {
+      o.log(`model at the fitted costs: ${b.id}`);
+      const c = phaseCycles(b, fit.costs);
+      for (const ph of b.phases) {
+        const ms = realMs.get(`${b.id}.${ph}`)!;
+        residuals.push({
+          bench: b.id,
+          phase: ph,
+          what: b.what,
+          realNs: median(ms) * 1e6,
+          spread: Math.max(...ms) / Math.max(Math.min(...ms), 1e-9),
+          defaultNs: base.get(b.id)![ph] / o.ghz,
+          fittedNs: c[ph] / o.ghz,
+        });
+      }
+    }
+    return { costs: fit.costs, atZero: fit.atZero, residuals };
+  } finally {
+    probe.dispose();
+    rmSync(orderDir, { recursive: true, force: true });
+  }
+}
