@@ -51,10 +51,10 @@ describe('calibrate: bad input', () => {
     expect(existsSync(join(dir, 'never.json'))).toBe(false);
   });
 
-  test('the platform follows the hypervisor: PVM shadows the guest page tables, another has EPT/NPT', () => {
+  test('the platform follows the hypervisor: native on bare metal, else kvm-tdp (PVM included)', () => {
     expect([platformFor(null), platformFor('PVM'), platformFor('KVM'), platformFor('a hypervisor')]).toEqual([
       'native',
-      'kvm-shadow',
+      'kvm-tdp',
       'kvm-tdp',
       'kvm-tdp',
     ]);
