@@ -36,7 +36,7 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
     "on | off: fault-around only in mappings given MADV_SEQUENTIAL or MADV_WILLNEED (Snook's proposal; default off)",
   map_on_io:
     "on | off: map the pages of a completed read into the faulting address space (the thread's proposal; default off)",
-  thp: 'never | madvise: anonymous THP (one PMD per 2 MiB) for MADV_HUGEPAGE memory on native and kvm-tdp (default: madvise on linux-6.18, never before)',
+  thp: 'never | madvise: anonymous THP (one PMD per 2 MiB) for MADV_HUGEPAGE memory on native, kvm-shadow and kvm-tdp (not xen-pv) (default: madvise on linux-6.18, never before)',
   zero_page:
     'on | off: anonymous read faults map the shared zero page (on), or allocate a zeroed page as a write does (off: mm_forbids_zeropage, as a PVM guest booted with pvm_no_zero_page=1; default on)',
   pt_cache: 'pages: page-table pages from an alias-free cache refilled N at a time (default 0: off)',

@@ -28,6 +28,24 @@ export function getSp(s: ShadowMmu, gfn: number, level: number): number {
   return sf;
 }
 
+/**
+ * kvm_mmu_get_child_sp(..., direct = true) for a guest 2 MiB mapping whose frames the host backs
+ * with 4 KiB pages: a direct shadow page of 4 KiB sptes for the 512 frames from `baseGfn`. It
+ * shadows no guest table, so nothing is write-protected and it is not hashed by gfn (a guest
+ * write to the PMD gpte zaps the spte that links it, and it goes with it).
+ */
+export function getDirectSp(s: ShadowMmu, baseGfn: number): number {
+  const sf = s.frames.allocFrame();
+  s.smem.makeTable(sf);
+  s.spGfn[sf] = baseGfn;
+  s.spLevel[sf] = 1;
+  s.spDirect[sf] = 1;
+  s.spUnsync[sf] = 0;
+  s.spFlood[sf] = 0;
+  s.spParent[sf] = -1;
+  return sf;
+}
+
 /** link_shadow_page: point `parent`'s entry at `child` (full rights: the leaf carries the guest's). */
 export function link(s: ShadowMmu, parent: number, idx: number, child: number): void {
   s.smem.write(parent, idx, (frameLo(child) + (P | RW | US | A)) >>> 0, frameHi(child));
@@ -55,11 +73,14 @@ export function zapSp(s: ShadowMmu, sf: number): void {
   const parent = s.spParent[sf]!;
   if (parent >= 0) s.smem.write(parent, s.spParentIdx[sf]!, 0, 0);
   const gfn = s.spGfn[sf]!;
-  s.byGfn.delete(gfn * 8 + level);
-  s.unsync.delete(sf);
-  let shadowedElsewhere = false;
-  for (let l = 1; l <= 4; l++) if (s.byGfn.has(gfn * 8 + l)) shadowedElsewhere = true;
-  if (!shadowedElsewhere) untrack(s, gfn);
+  if (s.spDirect[sf] === 0) {
+    s.byGfn.delete(gfn * 8 + level);
+    s.unsync.delete(sf);
+    let shadowedElsewhere = false;
+    for (let l = 1; l <= 4; l++) if (s.byGfn.has(gfn * 8 + l)) shadowedElsewhere = true;
+    if (!shadowedElsewhere) untrack(s, gfn);
+  }
+  s.spDirect[sf] = 0;
   if (sf === s.shadowRoot) s.shadowRoot = -1;
   if (s.lastSpte >= 0 && Math.floor(s.lastSpte / 512) === s.smem.slotOf[sf]) s.lastSpte = -1;
   // The other vCPUs' roots and flood detectors (KVM_REQ_MMU_RELOAD makes them load a fresh root).

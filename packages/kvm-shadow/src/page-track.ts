@@ -32,12 +32,11 @@ export function untrack(s: ShadowMmu, gfn: number): void {
  */
 export function unprotectForUserWrite(s: ShadowMmu, write: boolean): void {
   const w = s.walker;
-  const e = w.path[1]!;
-  const glo = s.gmem.ent[e]!;
-  const frame = entryPfn(1, glo, s.gmem.ent[e + 1]!);
+  const glo = s.gmem.ent[w.path[w.level]!]!; // the leaf gpte: a PTE, or a 2 MiB PDE
+  const frame = w.pfn;
   if (s.tracked[frame] === 0) return;
   if (!(write || (s.era === '2008' && (w.rights & RW) !== 0 && (glo & D) !== 0))) return;
-  for (let l = 4; l >= 1; l--) if (w.tables[l] === frame) return;
+  for (let l = 4; l >= w.level; l--) if (w.tables[l] === frame) return;
   for (let l = 1; l <= 4; l++) {
     const sf = s.byGfn.get(frame * 8 + l);
     if (sf !== undefined) zapSp(s, sf);

@@ -1,5 +1,22 @@
-import { A, ACCESS_USER, ACCESS_WRITE, entryPfn, P, PF_P, RW, tableIndex, US } from '@pte/arch-x86';
-import { exit, flushIfNeeded, getSp, link, zapSpte } from './mmu.js';
+import {
+  A,
+  ACCESS_USER,
+  ACCESS_WRITE,
+  D,
+  entryPfn,
+  frameHi,
+  frameLo,
+  G,
+  P,
+  PCD,
+  PF_P,
+  PWT,
+  RW,
+  tableIndex,
+  US,
+  XD_HI,
+} from '@pte/arch-x86';
+import { exit, flushIfNeeded, getDirectSp, getSp, link, zapSpte } from './mmu.js';
 import { unprotectForUserWrite } from './page-track.js';
 import type { ShadowMmu } from './shadow-mmu.js';
 import { setSpte } from './spte.js';
@@ -32,8 +49,6 @@ export function pageFault(s: ShadowMmu, hi: number, lo: number, access: number):
     s.ledger.charge(s.catExit, s.c['kvm.inject']);
     return false;
   }
-  if (w.level !== 1)
-    throw new Error('guest large pages are not shadowed by this model (the guest maps 4 KiB pages under kvm-shadow)');
   s.shadowFaults++;
   s.ledger.charge(s.catFault, s.c['kvm.shadow_fault']);
   fetch(s, hi, lo, (access & ACCESS_WRITE) !== 0);
@@ -41,7 +56,13 @@ export function pageFault(s: ShadowMmu, hi: number, lo: number, access: number):
   return true;
 }
 
-/** FNAME(fetch): build the shadow path for the address from the walk just done, then the leaf spte. */
+/**
+ * FNAME(fetch): build the shadow path for the address from the walk just done, then the leaf spte.
+ * Above the guest's leaf level each shadow page shadows one guest table; where the guest maps 2
+ * MiB (walk level 2) the host, backing guest memory with 4 KiB pages, links a direct shadow page
+ * (kvm_mmu_get_child_sp(..., direct)) and maps the one 4 KiB piece, then prefetches its 8-aligned
+ * neighbours (__direct_pte_prefetch).
+ */
 function fetch(s: ShadowMmu, hi: number, lo: number, write: boolean): void {
   const w = s.walker;
   unprotectForUserWrite(s, write);
@@ -49,27 +70,58 @@ function fetch(s: ShadowMmu, hi: number, lo: number, write: boolean): void {
   s.spFlood[sp] = 0;
   for (let level = 4; level >= 2; level--) {
     const idx = tableIndex(level, hi, lo);
-    const childGfn = w.tables[level - 1]!;
+    const direct = level === w.level ? 1 : 0;
+    const childGfn = direct === 1 ? w.basePfn : w.tables[level - 1]!;
     const cur = s.smem.readLo(sp, idx);
     let child = -1;
     if ((cur & P) !== 0) {
       const f = entryPfn(level, cur, s.smem.readHi(sp, idx));
-      if (s.spGfn[f] === childGfn && s.spLevel[f] === level - 1) child = f;
+      if (s.spGfn[f] === childGfn && s.spLevel[f] === level - 1 && s.spDirect[f] === direct) child = f;
       else zapSpte(s, sp, idx, level);
     }
     if (child < 0) {
-      child = getSp(s, childGfn, level - 1);
+      child = direct === 1 ? getDirectSp(s, childGfn) : getSp(s, childGfn, level - 1);
       link(s, sp, idx, child);
     }
     s.spFlood[child] = 0;
     sp = child;
   }
   const idx = tableIndex(1, hi, lo);
-  const e = w.path[1]!; // the walker records the low half's index in PhysMem.ent
+  const e = w.path[w.level]!; // the walker records the low half's index in PhysMem.ent
   const glo = s.gmem.ent[e]!;
   const ghi = s.gmem.ent[e + 1]!;
+  if (w.level === 2) {
+    setSpte(s, sp, idx, pieceLo(glo, w.pfn), pieceHi(ghi, w.pfn), w.rights, write, false);
+    directPrefetch(s, sp, idx, glo, ghi, w.rights);
+    return;
+  }
   setSpte(s, sp, idx, glo, ghi, w.rights, write, false);
   if (s.era === 'modern') prefetch(s, sp, idx, w.tables[1]!);
+}
+
+/** Flags a 4 KiB piece of a 2 MiB gpte keeps (not PS, whose bit is PAT in a PTE): as a PTE's low half for `frame`. */
+function pieceLo(glo: number, frame: number): number {
+  return (frameLo(frame) + (glo & (P | RW | US | PWT | PCD | A | D | G))) >>> 0;
+}
+
+function pieceHi(ghi: number, frame: number): number {
+  return (frameHi(frame) | (ghi & XD_HI)) >>> 0;
+}
+
+/**
+ * __direct_pte_prefetch (FNAME(pte_prefetch) of a direct page): the not-present sptes of the
+ * 8-aligned group, each the next 4 KiB of the same 2 MiB gpte, created old and writable only if
+ * the gpte is dirty.
+ */
+function directPrefetch(s: ShadowMmu, sp: number, idx: number, glo: number, ghi: number, rights: number): void {
+  const base = idx - (idx % PTE_PREFETCH_NUM);
+  const first = s.spGfn[sp]!;
+  for (let i = base; i < base + PTE_PREFETCH_NUM; i++) {
+    if (i === idx || (s.smem.readLo(sp, i) & P) !== 0) continue;
+    setSpte(s, sp, i, pieceLo(glo, first + i), pieceHi(ghi, first + i), rights, false, true);
+    s.prefetched++;
+    s.ledger.charge(s.catPrefetch, s.c['kvm.prefetch']);
+  }
 }
 
 /**

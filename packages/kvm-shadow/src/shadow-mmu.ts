@@ -6,6 +6,7 @@ import {
   entryPfn,
   P,
   PhysMem,
+  PS,
   RW,
   SimpleFrameSource,
   US,
@@ -146,6 +147,12 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   /** @internal */ readonly spFlood: Uint8Array;
   /** @internal */ readonly spParent: Int32Array;
   /** @internal */ readonly spParentIdx: Int16Array;
+  /**
+   * 1: a direct shadow page (role.direct): the 4 KiB sptes of a guest 2 MiB mapping, spGfn its
+   * first guest frame; it shadows no guest table, so it is neither in byGfn nor write-protected.
+   * @internal
+   */
+  readonly spDirect: Uint8Array;
   /** (gfn, level) → shadow frame (mmu_page_hash). @internal */
   readonly byGfn = new Map<number, number>();
   /** Write-protection taken per guest frame (account_shadowed). @internal */
@@ -210,6 +217,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     this.spFlood = new Uint8Array(n);
     this.spParent = new Int32Array(n).fill(-1);
     this.spParentIdx = new Int16Array(n);
+    this.spDirect = new Uint8Array(n);
     this.tracked = new Uint8Array(o.gmem.frames);
     this.ledger = o.ledger ?? new CycleLedger();
     this.catExit = this.ledger.id('kvm.exit');
@@ -223,7 +231,8 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     this.smem.markTaken = (e) => {
       const sf = this.smem.frameOfSlot[Math.floor(e / 512)]!;
       const gfn = this.spGfn[sf]!;
-      if (gfn >= 0 && this.spLevel[sf] === 1) this.gmem.takeMark(this.gmem.entryIndex(gfn, e % 512));
+      if (gfn >= 0 && this.spLevel[sf] === 1 && this.spDirect[sf] === 0)
+        this.gmem.takeMark(this.gmem.entryIndex(gfn, e % 512));
     };
   }
 
@@ -350,6 +359,11 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
           if ((lo & RW) !== 0 && ((glo & RW) === 0 || (glo & D) === 0))
             out.push(`${where} is writable but its gpte is not writable and dirty`);
           if ((lo & US) !== 0 && (glo & US) === 0) out.push(`${where} is user but its gpte is not`);
+        } else if (level === 2 && (glo & PS) !== 0) {
+          const child = entryPfn(level, lo, hi);
+          if (this.spDirect[child] !== 1 || this.spGfn[child] !== entryPfn(2, glo, ghi))
+            out.push(`${where} shadows a 2 MiB gpte but is not its direct shadow page`);
+          else this.checkDirect(child, glo, ghi, where, out);
         } else {
           const child = entryPfn(level, lo, hi);
           if (this.spGfn[child] !== entryPfn(level, glo, ghi))
@@ -358,6 +372,22 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
       }
     }
     return out;
+  }
+
+  /** The 4 KiB sptes of direct page `sf` against the 2 MiB gpte (glo, ghi) they shadow. */
+  private checkDirect(sf: number, glo: number, ghi: number, where: string, out: string[]): void {
+    const base = this.spGfn[sf]!;
+    for (let j = 0; j < 512; j++) {
+      const lo = this.smem.readLo(sf, j);
+      if ((lo & P) === 0) continue;
+      const at = `${where}, direct spte ${j}`;
+      if ((glo & A) === 0 && !this.deferredAD) out.push(`${at} is present but its gpte is not accessed`);
+      if (entryPfn(1, lo, this.smem.readHi(sf, j)) !== base + j) out.push(`${at} maps another frame than its gpte`);
+      if ((lo & RW) !== 0 && ((glo & RW) === 0 || (glo & D) === 0))
+        out.push(`${at} is writable but its gpte is not writable and dirty`);
+      if ((lo & US) !== 0 && (glo & US) === 0) out.push(`${at} is user but its gpte is not`);
+    }
+    void ghi;
   }
 
   addCountersTo(c: Counters): void {

@@ -26,5 +26,5 @@ export function setSpte(
   const se = s.smem.entryIndex(sp, idx);
   s.lastSpte = se;
   s.smem.dropMark(se);
-  if (s.gmem.mark[s.gmem.entryIndex(s.spGfn[sp]!, idx)] !== 0) s.smem.setMark(se);
+  if (s.spDirect[sp] === 0 && s.gmem.mark[s.gmem.entryIndex(s.spGfn[sp]!, idx)] !== 0) s.smem.setMark(se);
 }

@@ -403,6 +403,58 @@ describe("sync semantics (§3.4): the guest's TLB flushes resync KVM", () => {
     },
   );
 
+  it('a guest THP (one 2 MiB gpte) is shadowed by a direct shadow page of 4 KiB sptes: one shadow fault per 8 pages, the rest prefetched; the guest zap takes it away', () => {
+    const m = machine('kvm-shadow', 'linux-6.18', {}, 64 * MiB);
+    const s = shadowOf(m);
+    const t = m.spawn();
+    const v = m.sys.mmap(t, { pages: 2048, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    m.sys.madvise(t, v.start, 2048, 'hugepage');
+    const c = measure(m, () => m.touch(t, v, SEQ, 'write', 1));
+    // The guest: 4 THP faults (do_huge_pmd_anonymous_page), 4 PMD leaves.
+    expect([n(c, 'faults.total'), n(c, 'pmd.mapped')]).toEqual([4, 4]);
+    // KVM: each 4 KiB piece is mapped on its own, 8 at a time (__direct_pte_prefetch).
+    expect([n(c, 'kvm.shadow_faults'), n(c, 'kvm.prefetched')]).toEqual([256, 1792]);
+    const direct = () => {
+      let count = 0;
+      for (let f = 0; f < s.spDirect.length; f++) if (s.spDirect[f] === 1) count++;
+      return count;
+    };
+    expect(direct()).toBe(4);
+    const sp = spte(m, v.start + 700)!;
+    // The spte maps the 4 KiB frame the guest's 2 MiB entry covers at that offset, writable (the gpte is dirty).
+    const pmd = gpteTableAt(m, t.mm, v.start, 2);
+    const glo = m.mem.readLo(pmd, vpnIndex(v.start + 512, 2));
+    expect(isLeaf(2, glo)).toBe(true);
+    expect(entryPfn(1, sp.lo, sp.hi)).toBe(entryPfn(2, glo, m.mem.readHi(pmd, vpnIndex(v.start + 512, 2))) + 700 - 512);
+    expect(sp.lo & RW).toBe(RW);
+    expect(s.checkInvariants()).toEqual([]);
+    // A second pass: every piece is mapped, no exit.
+    expect(
+      n(
+        measure(m, () => m.touch(t, v, SEQ, 'read', 1)),
+        'kvm.exits',
+      ),
+    ).toBe(0);
+    // munmap clears the PMD entries (emulated writes to the shadowed PMD page): the direct pages go.
+    m.sys.munmap(t, v.start, 2048);
+    expect(direct()).toBe(0);
+    expect(s.checkInvariants()).toEqual([]);
+  });
+
+  it('a clean 2 MiB gpte (the huge zero page, read) gives read-only pieces; the write that splits it goes through the guest', () => {
+    const m = machine('kvm-shadow', 'linux-6.18', {}, 64 * MiB);
+    const t = m.spawn();
+    const v = m.sys.mmap(t, { pages: 512, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    m.sys.madvise(t, v.start, 512, 'hugepage');
+    const c = measure(m, () => m.touch(t, v, SEQ, 'read', 1));
+    expect([n(c, 'faults.total'), n(c, 'kvm.shadow_faults')]).toEqual([1, 64]);
+    expect(spte(m, v.start + 5)!.lo & RW).toBe(0);
+    const w = measure(m, () => m.touch(t, { start: v.start + 5, pages: 1 }, SEQ, 'write', 1));
+    expect(n(w, 'faults.total')).toBe(1); // do_huge_pmd_wp_page on the guest's read-only PMD
+    expect(shadowOf(m).checkInvariants()).toEqual([]);
+    expect(checkReach(m, t, v.start + 5, true)).toBeNull();
+  });
+
   it('MADV_DONTNEED: the PTE page stays, its zapped gptes are unreachable after the flush and refault as new zero-filled pages', () => {
     const m = machine('kvm-shadow', 'linux-6.18');
     const t = m.spawn();
@@ -743,13 +795,12 @@ describe("micro/mmap-touch on kvm-shadow and kvm-tdp: the hypervisor changes cos
           for (const access of ['read', 'write'] as const)
             for (const share of ['shared', 'private']) {
               const label = `${profile} ${pattern} ${backing} ${access} ${share}`;
-              // kvm-shadow maps guest memory with 4 KiB host pages: no PMD-mapped file folios (the Machine turns them off).
+              // Guest 2 MiB mappings are shadowed too (direct shadow pages): the guest decides as natively.
               const nat = mmapTouch('native', profile, pattern, backing, access, share, {});
-              const nat4k = mmapTouch('native', profile, pattern, backing, access, share, { pmdMapFileFolios: false });
               const sh = mmapTouch('kvm-shadow', profile, pattern, backing, access, share, {});
               const tdp = mmapTouch('kvm-tdp', profile, pattern, backing, access, share, {});
               for (const [name, got, ref] of [
-                ['kvm-shadow', sh, nat4k],
+                ['kvm-shadow', sh, nat],
                 ['kvm-tdp', tdp, nat],
               ] as const) {
                 expect([label, name, guestCounters(got.all)]).toEqual([label, name, guestCounters(ref.all)]);

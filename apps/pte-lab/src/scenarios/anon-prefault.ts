@@ -23,7 +23,7 @@ interface Variant {
 
 /**
  * The anonymous prefault policies compared: none, Lameter's fixed and adaptive, mTHP 16K–64K, and
- * a PMD-sized THP (MADV_HUGEPAGE with THP enabled=madvise: linux-6.18 on native and kvm-tdp; on
+ * a PMD-sized THP (MADV_HUGEPAGE with THP enabled=madvise: linux-6.18 on native, kvm-shadow and kvm-tdp; on
  * the other platforms and profiles the region gets 4 KiB pages, as with `off`).
  */
 const VARIANTS: readonly Variant[] = [
@@ -98,7 +98,7 @@ function writeAnon(m: Machine, size: number, pattern: PatternSpec, hugepage = fa
  * (order +1 per correctly predicted next address, max order 3, reset otherwise); and today's mTHP
  * (alloc_anon_folio(): a naturally aligned 16K, 32K or 64K folio where every PTE is none, mapped by
  * one set_ptes()), and a PMD-mapped 2 MiB THP under MADV_HUGEPAGE (do_huge_pmd_anonymous_page;
- * linux-6.18 on native and kvm-tdp, 4 KiB pages elsewhere). An anonymous private region is written sequentially and at a random `fraction`
+ * linux-6.18 on native, kvm-shadow and kvm-tdp, 4 KiB pages on xen-pv and older profiles). An anonymous private region is written sequentially and at a random `fraction`
  * of its pages, once per variant and pattern, with the rest of the run's policy (profile
  * linux-6.18 by default); the exit is measured, and `allocated_untouched` (pages allocated less
  * pages written; for PTE-mapped prefault it equals pte.prefaulted_unused) counts pages allocated,

@@ -50,9 +50,12 @@ export class KvmShadowPlatform implements Platform {
     this.shadow.runOn(id);
   }
 
-  /** The host backs guest memory with 4 KiB pages: guest 2 MiB mappings are not modelled here. */
+  /**
+   * Guest 2 MiB mappings (THP, PMD-mapped file folios) are shadowed by direct shadow pages of 4
+   * KiB sptes (the host backs guest memory with 4 KiB pages): nothing to limit.
+   */
   limitPolicy(policy: VmPolicy): VmPolicy {
-    return { ...policy, pmdMapFileFolios: false, anonThp: false };
+    return policy;
   }
 
   /** KVM fixes its shadow tables (the access retries) or injects the fault into the guest. */
