@@ -23,11 +23,13 @@ export function fitClock(pairs) {
 
 /**
  * Compare a phase's times: `cases` are { id, ns (real, median), cycles (model) }. Returns the
- * fitted clock (GHz), and per case the model's time at that clock over the real one, and whether
- * it is within ±tol.
+ * clock (GHz): `measuredGhz` when given (a calibrated cost table is in cycles of the machine's own
+ * clock), else the fitted one; the fitted clock either way (`fittedGhz`); and per case the
+ * model's time at the clock over the real one, and whether it is within ±tol.
  */
-export function compareTimes(cases, tol) {
-  const ghz = fitClock(cases);
+export function compareTimes(cases, tol, measuredGhz = null) {
+  const fittedGhz = fitClock(cases);
+  const ghz = measuredGhz ?? fittedGhz;
   const rows = cases.map((c) => {
     if (ghz === null || !(c.ns > 0) || !(c.cycles > 0)) return { ...c, modelNs: null, ratio: null, ok: false };
     const modelNs = c.cycles / ghz;
@@ -35,5 +37,12 @@ export function compareTimes(cases, tol) {
     return { ...c, modelNs, ratio, ok: Math.abs(ratio - 1) <= tol };
   });
   const usable = rows.filter((r) => r.ratio !== null);
-  return { ghz, rows, within: usable.filter((r) => r.ok).length, of: usable.length };
+  return {
+    ghz,
+    fittedGhz,
+    measured: measuredGhz !== null,
+    rows,
+    within: usable.filter((r) => r.ok).length,
+    of: usable.length,
+  };
 }

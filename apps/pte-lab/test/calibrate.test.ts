@@ -51,10 +51,10 @@ describe('calibrate: bad input', () => {
     expect(existsSync(join(dir, 'never.json'))).toBe(false);
   });
 
-  test('the platform follows the hypervisor: native on bare metal, else kvm-tdp (PVM included)', () => {
+  test('the platform follows the hypervisor: native on bare metal, kvm-shadow under PVM, else kvm-tdp', () => {
     expect([platformFor(null), platformFor('PVM'), platformFor('KVM'), platformFor('a hypervisor')]).toEqual([
       'native',
-      'kvm-tdp',
+      'kvm-shadow',
       'kvm-tdp',
       'kvm-tdp',
     ]);

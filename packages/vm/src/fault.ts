@@ -2,7 +2,7 @@ import { ACCESS_FETCH, ACCESS_WRITE, P, RW } from '@pte/arch-x86';
 import { doAnonymousPage } from './anon.js';
 import { doFaultAround } from './fault-around.js';
 import { filemapFault, tryMapPmd } from './filemap.js';
-import { folioMarkDirty, folioPut } from './folio.js';
+import { folioMarkDirty, folioPut, pageMkwrite } from './folio.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
@@ -309,6 +309,7 @@ function doSharedFault(k: Kernel, vmf: VmFault): number {
     return FAULT_SIGBUS;
   }
   k.stats.faultsSharedWrite++;
+  pageMkwrite(k, vma.file?.shmem ?? true, src);
   folioMarkDirty(k, src);
   const n = wholeFolioRun(k, vma, vmf.pte, vpn, src);
   vmf.mapAs(true, true, false, true);

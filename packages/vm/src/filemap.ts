@@ -293,6 +293,6 @@ export function tryMapPmd(k: Kernel, mm: Mm, vma: Vma, head: number, headIndex: 
   folioGet(k, head, 512);
   mm.addRss(inode.shmem ? MM_SHMEMPAGES : MM_FILEPAGES, 512);
   k.stats.pmdMapped++;
-  k.charge(k.catFault, k.costs.mapPage);
+  k.charge(k.catFault, k.costs.mapPage + k.costs.mapFolio); // one PMD entry, one folio
   return true;
 }

@@ -35,6 +35,17 @@ export function folioPut(k: Kernel, pfn: number, refs: number): void {
   }
 }
 
+/**
+ * ->page_mkwrite of a disk filesystem's shared mapping (ext4_page_mkwrite → block_page_mkwrite,
+ * called by do_shared_fault and wp_page_shared): the write notification walks the folio's blocks
+ * (block_commit_write marks each buffer dirty), so guest.page_mkwrite is charged per page of the
+ * folio. shmem has no ->page_mkwrite.
+ */
+export function pageMkwrite(k: Kernel, shmem: boolean, pfn: number): void {
+  if (shmem) return;
+  k.charge(k.catFault, k.costs.pageMkwrite * (1 << k.frames.order[folioHeadOf(k, pfn)]!));
+}
+
 /** folio_mark_dirty(): every page of the folio containing `pfn`. */
 export function folioMarkDirty(k: Kernel, pfn: number): void {
   const f = k.frames;

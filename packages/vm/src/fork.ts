@@ -1,6 +1,6 @@
 import { flushTlbMm } from './tlb-gather.js';
 import { A, D, isLeaf, P, RW } from '@pte/arch-x86';
-import { folioGet } from './folio.js';
+import { folioGet, folioHeadOf } from './folio.js';
 import { copyHugePmd, isAnonPmd } from './huge-anon.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Mm } from './mm.js';
@@ -63,6 +63,10 @@ function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
     }
     const src = k.frameOf(2, plo2, k.readHi(pmd, vpnIndex(vpn, 2)));
     let dst = -1;
+    // folio_pte_batch(): the PTE before this one mapped the previous page of the same folio.
+    const batched = k.policy.folioPteBatch;
+    let prevHead = -1;
+    let prevPfn = -1;
     pv.lazyEnter();
     for (let v = vpn; v < pmdEnd; v++) {
       const idx = v % 512;
@@ -77,14 +81,23 @@ function copyPageRange(k: Kernel, parent: Mm, child: Mm, vma: Vma): boolean {
         k.swap!.dup(swpSlot(lo, hi));
         child.swapEnts++;
         k.stats.pteCopied++;
-        k.charge(k.catFork, k.costs.forkPte);
+        k.charge(k.catFork, k.costs.forkPte + k.costs.forkFolio);
         pv.setPte(dst, idx, lo, hi);
+        prevHead = -1;
         continue;
       }
       k.stats.pteCopied++;
-      k.charge(k.catFork, k.costs.forkPte);
-      if ((lo & PTE_SPECIAL) === 0) {
+      if ((lo & PTE_SPECIAL) !== 0) {
+        k.charge(k.catFork, k.costs.forkPte + k.costs.forkFolio);
+        prevHead = -1;
+      } else {
         const pfn = k.frameOf(1, lo, hi);
+        const head = folioHeadOf(k, pfn);
+        // The folio's rmap duplicate and reference: once per batch of its consecutive pages (6.9+), else per PTE.
+        const sameBatch = batched && head === prevHead && pfn === prevPfn + 1;
+        k.charge(k.catFork, sameBatch ? k.costs.forkPte : k.costs.forkPte + k.costs.forkFolio);
+        prevHead = head;
+        prevPfn = pfn;
         const anon = (f.flags[pfn]! & PG_ANON) !== 0;
         f.mapcount[pfn] = f.mapcount[pfn]! + 1;
         folioGet(k, pfn, 1);

@@ -77,7 +77,7 @@ export function doHugeZeroPmd(k: Kernel, vmf: VmFault): boolean {
     (frameLo(m) + (P | US | PS | A)) >>> 0,
     mkPteHi(m, (vma.flags & VM_EXEC) !== 0),
   );
-  k.charge(k.catFault, k.costs.mapPage);
+  k.charge(k.catFault, k.costs.mapPage + k.costs.mapFolio); // one entry, one folio
   return true;
 }
 
@@ -117,7 +117,7 @@ export function doHugePmdAnonymousPage(k: Kernel, vmf: VmFault): boolean {
   k.reclaim?.addAnon(head, base, 512);
   mm.addRss(MM_ANONPAGES, 512);
   k.stats.pmdMapped++;
-  k.charge(k.catFault, k.costs.mapPage);
+  k.charge(k.catFault, k.costs.mapPage + k.costs.mapFolio); // one entry, one folio
   return true;
 }
 
@@ -173,7 +173,7 @@ export function splitAnonPmd(k: Kernel, mm: Mm, pmd: number, pidx: number, base:
     );
   }
   pv.lazyLeave();
-  k.charge(k.catFault, k.costs.mapPage * 512);
+  k.charge(k.catFault, k.costs.mapPage * 512 + k.costs.mapFolio); // __split_huge_pmd_locked: one folio's 512 PTEs
   pv.setUpper(2, pmd, pidx, 0, 0); // pmdp_invalidate
   tlb.addPmd(base);
   const t = pv.mfn(pt);
@@ -209,7 +209,7 @@ export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, bas
     // The huge zero page: the same read-only PMD in the child (mm_get_huge_zero_folio).
     k.pv.setUpper(2, dst, pidx, (lo & ~A) >>> 0, hi);
     k.stats.pteCopied++;
-    k.charge(k.catFork, k.costs.forkPte);
+    k.charge(k.catFork, k.costs.forkPte + k.costs.forkFolio);
     return 0;
   }
   for (let i = 0; i < 512; i++) {
@@ -222,7 +222,7 @@ export function copyHugePmd(k: Kernel, child: Mm, pmd: number, pidx: number, bas
   if (wasWritable) k.pv.setUpper(2, pmd, pidx, (lo & ~RW) >>> 0, hi); // pmdp_set_wrprotect
   k.pv.setUpper(2, dst, pidx, (lo & ~(RW | A)) >>> 0, hi);
   k.stats.pteCopied++;
-  k.charge(k.catFork, k.costs.forkPte);
+  k.charge(k.catFork, k.costs.forkPte + k.costs.forkFolio); // one entry, one folio
   return wasWritable ? 1 : 0;
 }
 

@@ -90,12 +90,14 @@ export interface VmPolicy {
    */
   readonly lazyMmCpumask: boolean;
   /**
-   * zap_present_ptes() with folio_pte_batch() (David Hildenbrand, "mm/memory: optimize unmap/zap
-   * with PTE-mapped THP", 6.9; linux-mm.md §4.4): consecutive PTEs of one folio are zapped as one
-   * batch, so the per-folio work (rmap, reference, RSS) is charged once per batch
-   * (guest.zap_folio) and only the PTE clear per PTE (guest.zap_pte). false: both per PTE.
+   * folio_pte_batch() in zap_present_ptes() and copy_present_ptes() (David Hildenbrand, "mm/memory:
+   * optimize unmap/zap with PTE-mapped THP" and "optimize fork() with PTE-mapped THP", 6.9;
+   * linux-mm.md §4.4): consecutive PTEs of one folio are zapped or copied as one batch, so the
+   * per-folio work (rmap, reference, RSS) is charged once per batch (guest.zap_folio,
+   * guest.fork_folio) and only the per-PTE part per PTE (guest.zap_pte, guest.fork_pte). false:
+   * both per PTE.
    */
-  readonly batchedFolioZap: boolean;
+  readonly folioPteBatch: boolean;
 }
 
 export interface KernelProfile {
@@ -157,7 +159,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       anonThp: false,
       zeroPage: true,
       lazyMmCpumask: false,
-      batchedFolioZap: false,
+      folioPteBatch: false,
     },
   },
   'linux-3.15': {
@@ -187,7 +189,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       anonThp: false,
       zeroPage: true,
       lazyMmCpumask: false,
-      batchedFolioZap: false,
+      folioPteBatch: false,
     },
   },
   'linux-6.18': {
@@ -218,7 +220,7 @@ export const PROFILES: Readonly<Record<string, KernelProfile>> = {
       anonThp: true,
       zeroPage: true,
       lazyMmCpumask: true,
-      batchedFolioZap: true,
+      folioPteBatch: true,
     },
   },
 };

@@ -8,7 +8,7 @@ import type { VmFault } from './vm-fault.js';
 /**
  * mm/memory.c set_pte_range(): map `n` consecutive pages of one folio, starting at page `vpn`
  * (PTE page vmf.pte) and frame `pfn`, writable / dirty / anon as `vmf` decided, and charge
- * guest.map_page per page unless the path does not (vmf.chargeMapPage). As in the kernel, the
+ * guest.map_page per page and guest.map_folio per run unless the path does not (vmf.chargeMapPage). As in the kernel, the
  * entries are young unless the run does not contain the faulting address (vmf.vpn) and the policy
  * wants old prefaulted PTEs (arch_wants_old_prefaulted_pte). With `lazySetPtes` a run goes through
  * set_ptes() in lazy MMU mode; otherwise one set_pte per page (set_pte_at in the 2.6/3.x kernels).
@@ -57,7 +57,9 @@ export function setPteRange(k: Kernel, vmf: VmFault, vpn: number, pfn: number, n
     const base = k.entryAt(pt, idx);
     for (let i = 0; i < n; i++) if (vpn + i !== faultVpn) k.mem.setMark(base + i);
   }
-  if (vmf.chargeMapPage) k.charge(k.catFault, k.costs.mapPage * n);
+  // The per-page rmap work per page; the folio's reference, large mapcount and RSS once per run
+  // (folio_ref_add, folio_add_file_rmap_ptes): kernels before large folios map one page per run.
+  if (vmf.chargeMapPage) k.charge(k.catFault, k.costs.mapPage * n + k.costs.mapFolio);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { A, D, P, RW } from '@pte/arch-x86';
-import { folioGet, folioMarkDirty, folioPut } from './folio.js';
+import { folioGet, folioMarkDirty, folioPut, pageMkwrite } from './folio.js';
 import type { Kernel } from './kernel.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES } from './mm.js';
 import { PG_ANON, PG_DIRTY, PG_EXCLUSIVE, PG_UPTODATE } from './page-flags.js';
@@ -60,11 +60,12 @@ function wpPageReuse(k: Kernel, vmf: VmFault): void {
 }
 
 /**
- * wp_page_shared(): a write to a shared file page is the write notification that dirties the
- * folio (fault_dirty_shared_page), then the PTE is reused.
+ * wp_page_shared(): a write to a shared file page is the write notification (->page_mkwrite)
+ * that dirties the folio (fault_dirty_shared_page), then the PTE is reused.
  */
 function wpPageShared(k: Kernel, vmf: VmFault): void {
   k.stats.faultsWpShared++;
+  pageMkwrite(k, vmf.vma!.file?.shmem ?? true, vmf.page);
   folioMarkDirty(k, vmf.page);
   wpPageReuse(k, vmf);
 }

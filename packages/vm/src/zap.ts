@@ -79,7 +79,7 @@ function zapPteRange(k: Kernel, mm: Mm, vma: Vma, pt: number, start: number, end
   const mem = k.mem;
   const f = k.frames;
   const recency = hasRecency(vma);
-  const batched = k.policy.batchedFolioZap;
+  const batched = k.policy.folioPteBatch;
   // folio_pte_batch(): the PTE before this one mapped the previous page of the same folio.
   let prevHead = -1;
   let prevPfn = -1;

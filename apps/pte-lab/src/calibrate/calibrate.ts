@@ -26,7 +26,8 @@ export interface CalibrateOptions {
   readonly readAheadKb: number;
   /** Machine and policy keys (`--set`) for every model run, e.g. host_backed=off. */
   readonly set?: readonly string[];
-  readonly ridge?: number;
+  /** The fit's prior weight toward the defaults (fit.ts DEFAULT_PRIOR). */
+  readonly prior?: number;
   readonly suite?: readonly Bench[];
   readonly log: (line: string) => void;
 }
@@ -47,8 +48,6 @@ export interface Residual {
 export interface Calibration {
   /** Fitted cycles of every key the suite exposes. */
   readonly costs: Record<string, number>;
-  /** Keys the fit pinned at 0. */
-  readonly atZero: readonly string[];
   readonly residuals: readonly Residual[];
 }
 
@@ -147,7 +146,7 @@ export function calibrate(o: CalibrateOptions): Calibration {
     }
 
     // 3. The fit, then the model run again at the fitted costs (its real cycles, not the linear guess).
-    const fit = fitCosts(rows, DEFAULTS, o.ridge !== undefined ? { ridge: o.ridge } : {});
+    const fit = fitCosts(rows, DEFAULTS, o.prior !== undefined ? { prior: o.prior } : {});
     const residuals: Residual[] = [];
     for (const b of suite) {
       o.log(`model at the fitted costs: ${b.id}`);
@@ -165,7 +164,7 @@ export function calibrate(o: CalibrateOptions): Calibration {
         });
       }
     }
-    return { costs: fit.costs, atZero: fit.atZero, residuals };
+    return { costs: fit.costs, residuals };
   } finally {
     probe.dispose();
     rmSync(orderDir, { recursive: true, force: true });

@@ -2,10 +2,11 @@
  * The least-squares fit behind `pte-lab calibrate`. On one CPU the model's cycles for a phase are
  * linear in the cost table: every charge is a count times one cost. So a measured phase i gives
  * one equation Σ_k n_ik θ_k ≈ y_i, with n_ik the phase's count of cost k (found by perturbing the
- * cost, sensitivity.ts) and y_i the real time in cycles. Relative errors are minimised, so a 2 ms
- * phase weighs as much as a 200 ms one, with a weak ridge pulling each cost toward its sourced
- * default: a cost the suite cannot tell apart from another (they always occur together) stays
- * near its default instead of taking an arbitrary share. Costs are kept non-negative.
+ * cost, calibrate.ts) and y_i the real time in cycles. Relative errors are minimised, so a 2 ms
+ * phase weighs as much as a 200 ms one. The costs are fitted in log space (θ_k = e^u_k: always
+ * positive) with a weak prior pulling each toward its sourced default: costs the suite cannot
+ * tell apart (they always occur together) move together, the dearer one further, instead of one
+ * taking everything and the other dropping to zero.
  */
 
 /** One measured phase: its real time in cycles, and the model's count of each cost key in it. */
@@ -19,98 +20,110 @@ export interface FitRow {
 }
 
 export interface FitOptions {
-  /** Ridge weight toward the defaults, per key, in relative terms (default DEFAULT_RIDGE). */
-  readonly ridge?: number;
+  /** Weight of the prior toward the defaults, per key, on the squared log ratio (default DEFAULT_PRIOR). */
+  readonly prior?: number;
 }
 
 export interface FitResult {
   /** Fitted cycles for every key any row counts. */
   readonly costs: Record<string, number>;
-  /** Keys the fit set to 0 (the non-negativity bound was active). */
-  readonly atZero: string[];
 }
 
-/** Default ridge: a key twice its default costs as much as one row 1% off. */
-export const DEFAULT_RIDGE = 1e-4;
+/** Default prior: a key 10× its default costs as much as one row 7% off. */
+export const DEFAULT_PRIOR = 1e-3;
 
 /**
  * Fit the keys the rows count, starting from `defaults` (cycles). Minimises
- * Σ_i ((fixed_i + Σ_k n_ik θ_k − y_i) / y_i)² + ridge · Σ_k ((θ_k − d_k) / s_k)², θ ≥ 0, with s_k
- * = max(d_k, 10) so that a default of 0 still has a scale. Active-set: solve the normal equations,
- * pin the most negative key at 0, solve again.
+ * Σ_i ((fixed_i + Σ_k n_ik e^u_k − y_i) / y_i)² + prior · Σ_k (u_k − ln d_k)², with d_k =
+ * max(default, 1), by Levenberg–Marquardt (Gauss–Newton steps, damped when they do not help).
  */
 export function fitCosts(
   rows: readonly FitRow[],
   defaults: Readonly<Record<string, number>>,
   o: FitOptions = {},
 ): FitResult {
-  const ridge = o.ridge ?? DEFAULT_RIDGE;
+  const prior = o.prior ?? DEFAULT_PRIOR;
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r.counts).filter((k) => r.counts[k] !== 0)))].sort();
   for (const k of keys) if (!(k in defaults)) throw new Error(`fitCosts: no default for '${k}'`);
   const usable = rows.filter((r) => r.realCycles > 0);
-  const scale = keys.map((k) => Math.max(defaults[k]!, 10));
-  const free = keys.map(() => true);
-  let u: number[] = keys.map((k, j) => defaults[k]! / scale[j]!);
-  for (let round = 0; round <= keys.length; round++) {
-    u = solveScaled(usable, keys, scale, free, defaults, ridge);
-    let worst = -1;
-    for (let j = 0; j < keys.length; j++) if (free[j] && u[j]! < 0 && (worst < 0 || u[j]! < u[worst]!)) worst = j;
-    if (worst < 0) break;
-    free[worst] = false;
+  const n = keys.length;
+  const center = keys.map((k) => Math.log(Math.max(defaults[k]!, 1)));
+  let u = [...center];
+  const objective = (v: readonly number[]): number => {
+    let sum = 0;
+    for (const r of usable) {
+      const e = residual(r, keys, v);
+      sum += e * e;
+    }
+    for (let j = 0; j < n; j++) sum += prior * (v[j]! - center[j]!) ** 2;
+    return sum;
+  };
+  let f = objective(u);
+  let damping = 1e-3;
+  for (let iter = 0; iter < 200; iter++) {
+    // Normal equations of the linearised problem: (JᵀJ + prior·I + damping·diag) δ = −g.
+    const m = Array.from({ length: n }, () => new Float64Array(n));
+    const g = new Float64Array(n);
+    for (const r of usable) {
+      const e = residual(r, keys, u);
+      const jrow = keys.map((k, j) => ((r.counts[k] ?? 0) * Math.exp(u[j]!)) / r.realCycles);
+      for (let a = 0; a < n; a++) {
+        if (jrow[a] === 0) continue;
+        g[a] += jrow[a]! * e;
+        for (let b = 0; b < n; b++) m[a]![b] += jrow[a]! * jrow[b]!;
+      }
+    }
+    for (let j = 0; j < n; j++) {
+      g[j] += prior * (u[j]! - center[j]!);
+      m[j]![j] += prior;
+    }
+    let improved = false;
+    for (let tries = 0; tries < 30 && !improved; tries++) {
+      const md = m.map((row, j) => {
+        const c = Float64Array.from(row);
+        c[j] += damping * (row[j]! + 1e-12);
+        return c;
+      });
+      const step = gaussSolve(
+        md,
+        Float64Array.from(g, (x) => -x),
+      );
+      const next = u.map((x, j) => x + Math.max(-5, Math.min(5, step[j]!)));
+      const fn = objective(next);
+      if (fn < f) {
+        const gain = f - fn;
+        u = next;
+        f = fn;
+        damping = Math.max(damping / 3, 1e-9);
+        improved = true;
+        if (gain < 1e-12 * (1 + f)) iter = Infinity; // converged
+      } else damping *= 4;
+    }
+    if (!improved) break;
   }
   const costs: Record<string, number> = {};
-  const atZero: string[] = [];
-  keys.forEach((k, j) => {
-    const v = free[j] ? Math.max(0, u[j]! * scale[j]!) : 0;
-    costs[k] = roundCycles(v);
-    if (!free[j]) atZero.push(k);
-  });
-  return { costs, atZero };
+  keys.forEach((k, j) => (costs[k] = roundCycles(Math.exp(u[j]!))));
+  return { costs };
 }
 
-/** Cycles to 3 significant figures (a fit is not more precise than that), at least 0. */
+/** A row's relative error at log-costs `u`. */
+function residual(r: FitRow, keys: readonly string[], u: readonly number[]): number {
+  let model = r.fixedCycles;
+  for (let j = 0; j < keys.length; j++) {
+    const c = r.counts[keys[j]!];
+    if (c !== undefined) model += c * Math.exp(u[j]!);
+  }
+  return (model - r.realCycles) / r.realCycles;
+}
+
+/** Cycles to 3 significant figures (a fit is not more precise than that); 0 for a non-positive value. */
 export function roundCycles(v: number): number {
   if (v <= 0) return 0;
-  const p = Math.pow(10, Math.max(0, Math.floor(Math.log10(v)) - 2));
-  return Math.round(v / p) * p;
+  const p = Math.pow(10, Math.floor(Math.log10(v)) - 2);
+  return p >= 1 ? Math.round(v / p) * p : Math.round(v / p) / Math.round(1 / p);
 }
 
-/** Normal equations in scaled units u_k = θ_k / s_k; keys not free are held at 0. */
-function solveScaled(
-  rows: readonly FitRow[],
-  keys: readonly string[],
-  scale: readonly number[],
-  free: readonly boolean[],
-  defaults: Readonly<Record<string, number>>,
-  ridge: number,
-): number[] {
-  const n = keys.length;
-  const m = Array.from({ length: n }, () => new Float64Array(n));
-  const b = new Float64Array(n);
-  for (const r of rows) {
-    // Row: Σ_k (n_ik s_k / y_i) u_k ≈ 1 − fixed_i / y_i
-    const a = keys.map((k, j) => (free[j] ? ((r.counts[k] ?? 0) * scale[j]!) / r.realCycles : 0));
-    const rhs = 1 - r.fixedCycles / r.realCycles;
-    for (let j = 0; j < n; j++) {
-      if (a[j] === 0) continue;
-      b[j] += a[j]! * rhs;
-      for (let l = 0; l < n; l++) m[j]![l] += a[j]! * a[l]!;
-    }
-  }
-  for (let j = 0; j < n; j++) {
-    if (!free[j]) {
-      m[j]!.fill(0);
-      m[j]![j] = 1;
-      b[j] = 0;
-      continue;
-    }
-    m[j]![j] += ridge;
-    b[j] += (ridge * defaults[keys[j]!]!) / scale[j]!;
-  }
-  return gaussSolve(m, b);
-}
-
-/** Solve m·x = b by Gaussian elimination with partial pivoting (m is small and, with the ridge, regular). */
+/** Solve m·x = b by Gaussian elimination with partial pivoting (m is small and, with the prior, regular). */
 export function gaussSolve(m: Float64Array[], b: Float64Array): number[] {
   const n = b.length;
   const a = m.map((row) => Float64Array.from(row));

@@ -117,15 +117,14 @@ export function hostFacts(): HostFacts {
 }
 
 /**
- * The model platform to fit a host as: kvm-tdp under any hypervisor, native on bare metal. Under
- * PVM too, though its host shadows the guest's page tables: measured on a PVM guest (costs/), the
- * fitted kvm-tdp model explains 17–18 of the 20 phases within ±25% and kvm-shadow 12 (the model's
- * shadow-paged guests have no THP), because the host's part of a fault is a cost per fault
- * either way.
+ * The model platform to fit a host as: native on bare metal; kvm-shadow under PVM, whose host
+ * shadows the guest's page tables (measured on a PVM guest, costs/: the fitted kvm-shadow model
+ * explains 19 of the suite's 20 phases within ±25%, kvm-tdp 17); kvm-tdp under any other
+ * hypervisor (a KVM or cloud guest with EPT/NPT).
  */
 export function platformFor(hypervisor: string | null): string {
   if (hypervisor === null) return 'native';
-  return 'kvm-tdp';
+  return hypervisor === 'PVM' ? 'kvm-shadow' : 'kvm-tdp';
 }
 
 /** read_ahead_kb of the disk under `dir`, or null. */

@@ -2,7 +2,8 @@
  * The microbenchmarks `pte-lab calibrate` times on the real kernel (native/probe.c) and runs in
  * the model as micro/mmap-touch with the same keys. Each names the costs it exposes; together they
  * separate the per-fault, per-page and per-PTE costs: one PTE per fault (anonymous), 16 per fault
- * (fault-around on order-0 folios), whole large folios, a copy per fault (COW),
+ * (fault-around on order-0 folios), whole large folios touched sparsely, PMD-mapped folios, a write
+ * notification per folio (shared writes), a copy per fault (COW),
  * a device read per fault (cold, MADV_RANDOM), and the zap, fork and TLB-walk phases of the same
  * mappings.
  */
@@ -77,6 +78,24 @@ export const CALIBRATION_SUITE: readonly Bench[] = [
     what: 'cached file, 1 MiB folios (order 8): file PTE map and zap by folio size',
     set: { backing: 'file', cache: 'written', io_chunk: '1MiB', size: SIZE },
     phases: ['touch', 'exit'],
+  },
+  {
+    id: 'file-1m-sparse',
+    what: 'cached file, 1 MiB folios, one touch per 64 pages: each fault maps a whole folio, few of its PTEs are used',
+    set: { backing: 'file', cache: 'written', io_chunk: '1MiB', size: SIZE, pattern: 'stride:64' },
+    phases: ['touch'],
+  },
+  {
+    id: 'file-readback',
+    what: 'a file read back through readahead: large folios, most of them PMD-mapped (one PMD per 2 MiB)',
+    set: { backing: 'file', cache: 'readback', io_chunk: '128KiB', size: '32MiB' },
+    phases: ['touch', 'exit'],
+  },
+  {
+    id: 'file-shared-write',
+    what: "shared write to a cached file: ->page_mkwrite per folio (the filesystem's write notification)",
+    set: { backing: 'file', share: 'shared', cache: 'written', size: SIZE, access: 'write' },
+    phases: ['touch'],
   },
   {
     id: 'file-cow',

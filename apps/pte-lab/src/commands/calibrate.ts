@@ -2,12 +2,12 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { arch, cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { configError, parseCount } from '@pte/core';
-import { DEFAULT_PROFILE, getProfile, parsePlatform } from '@pte/machine';
+import { ALL_COSTS, DEFAULT_PROFILE, getProfile, parsePlatform } from '@pte/machine';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { PROFILE_HELP, collect } from './options.js';
 import { calibrate, type Calibration, type Residual } from '../calibrate/calibrate.js';
-import { DEFAULT_RIDGE } from '../calibrate/fit.js';
+import { DEFAULT_PRIOR } from '../calibrate/fit.js';
 import { hostFacts, makeTestDir, platformFor, readAheadKbOf } from '../calibrate/host.js';
 import { CALIBRATION_SUITE } from '../calibrate/suite.js';
 import { COST_FILE_FORMAT, COST_FILE_VERSION } from '../cost-file.js';
@@ -138,7 +138,7 @@ export function registerCalibrate(program: Command, io: CliIo): void {
           hypervisor: host.hypervisor ?? 'none',
           platform,
           clock: `${ghz.toFixed(3)} GHz`,
-          method: `pte-lab calibrate: ${CALIBRATION_SUITE.length} microbenchmarks (native/probe.c), the median of ${runs} runs each, fitted by least squares on relative error with a ridge of ${DEFAULT_RIDGE} toward the defaults, model ${platform} ${profile.name}${[...(host.zeroPage ? [] : ['zero_page=off']), ...f.set].map((x) => ` --set ${x}`).join('')}`,
+          method: `pte-lab calibrate: ${CALIBRATION_SUITE.length} microbenchmarks (native/probe.c), the median of ${runs} runs each, fitted by least squares on relative error, in log space with a prior of weight ${DEFAULT_PRIOR} toward the defaults, model ${platform} ${profile.name}${[...(host.zeroPage ? [] : ['zero_page=off']), ...f.set].map((x) => ` --set ${x}`).join('')}`,
         },
         costs: cal.costs,
       };
@@ -192,9 +192,11 @@ export function residualMarkdown(cal: Calibration, measured: Readonly<Record<str
         `| ${r.bench}.${r.phase} | ${r.what} | ${us(r.realNs)} | ${r.spread.toFixed(2)} | ${us(r.defaultNs)} | ${ratio(r.defaultNs, r.realNs).toFixed(2)} | ${within(r.defaultNs, r.realNs) ? '✓' : '✗'} | ${us(r.fittedNs)} | ${ratio(r.fittedNs, r.realNs).toFixed(2)} | ${within(r.fittedNs, r.realNs) ? '✓' : '✗'} |`,
     ),
     '',
-    '| cost | fitted cycles |',
-    '|---|---:|',
-    ...Object.entries(cal.costs).map(([k, v]) => `| ${k} | ${v}${cal.atZero.includes(k) ? ' (pinned at 0)' : ''} |`),
+    '| cost | default cycles | fitted cycles |',
+    '|---|---:|---:|',
+    ...Object.entries(cal.costs).map(
+      ([k, v]) => `| ${k} | ${ALL_COSTS[k as keyof typeof ALL_COSTS]?.cycles ?? ''} | ${v} |`,
+    ),
     '',
   ];
   return md.join('\n');
