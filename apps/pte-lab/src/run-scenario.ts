@@ -49,6 +49,8 @@ export const COMMON_KEYS: Readonly<Record<string, string>> = {
     'on | off: a KVM guest skips the IPI to a preempted vCPU and KVM flushes it at its next entry (kvm_flush_tlb_multi, 4.16+; kvm-tdp and kvm-shadow; default: on where the profile has it, linux-6.18)',
   host_backed:
     'on | off: kvm-tdp: the EPT already maps all of guest memory, as in a guest that has run a while (on), or each guest-physical page is an EPT violation at its first touch, as in a fresh guest (off; default on)',
+  host_huge:
+    'on | off: kvm-shadow: the host backs guest memory with 2 MiB pages, so a guest 2 MiB mapping gets one 2 MiB spte (kvm_mmu_hugepage_adjust), or 4 KiB pages, so it gets a direct shadow page of 4 KiB sptes filled 8 at a time (off; default off)',
   reclaim: 'on | off: reclaim the page cache under memory pressure (set mem below what the run needs; default off)',
   swap: 'off | <size with unit>: a swap device, so reclaim can evict anonymous memory (needs reclaim=on; default off)',
   reclaim_horizon: 'touches within which a refault counts as a premature eviction (default 4096)',
@@ -168,6 +170,7 @@ export function machineSettings(set: Readonly<Record<string, string>>): Partial<
     out.pvTlbFlush = oneOf('pv_tlb_flush', set.pv_tlb_flush, ['on', 'off'] as const) === 'on';
   if (set.host_backed !== undefined)
     out.hostBacked = oneOf('host_backed', set.host_backed, ['on', 'off'] as const) === 'on';
+  if (set.host_huge !== undefined) out.hostHuge = oneOf('host_huge', set.host_huge, ['on', 'off'] as const) === 'on';
   if (set.reclaim_horizon !== undefined) out.reclaimHorizon = parseCount(set.reclaim_horizon, '--set reclaim_horizon');
   if (set.vmap !== undefined || set.nr_cpus !== undefined) {
     const nrCpus = set.nr_cpus !== undefined ? parseCount(set.nr_cpus, '--set nr_cpus') : 4;
@@ -194,6 +197,8 @@ export function checkSettingsFor(settings: Partial<MachineOptions>, platform: st
     throw configError(`--set pv_tlb_flush: ${platform} is not a KVM guest`, 'it applies to kvm-tdp and kvm-shadow');
   if (settings.hostBacked !== undefined && platform !== 'kvm-tdp')
     throw configError(`--set host_backed: ${platform} has no EPT to back`, 'it applies to kvm-tdp');
+  if (settings.hostHuge !== undefined && platform !== 'kvm-shadow')
+    throw configError(`--set host_huge: ${platform} has no shadow page tables`, 'it applies to kvm-shadow');
   if (settings.pvTlbFlush === true && !profile.hasPvTlbFlush)
     throw configError(`--set pv_tlb_flush: ${profile.name} has no PV TLB flush (kvm_flush_tlb_multi came in 4.16)`);
 }
@@ -337,6 +342,7 @@ export function runResolved(r: ResolvedRun): RunResult {
     'thp',
     'zero_page',
     'host_backed',
+    'host_huge',
   ])
     if (set[key] !== undefined) allParams[key] = set[key]!;
   Object.assign(allParams, costParams(costFile, costSet), hostBackedParam(options.platform, options.hostBacked));

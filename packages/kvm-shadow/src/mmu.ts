@@ -58,7 +58,7 @@ export function zapSpte(s: ShadowMmu, sp: number, idx: number, level: number): v
   const lo = s.smem.readLo(sp, idx);
   if ((lo & P) === 0) return;
   s.smem.write(sp, idx, 0, 0);
-  if (level >= 2) {
+  if (level >= 2 && !isLeaf(level, lo)) {
     const child = entryPfn(level, lo, s.smem.readHi(sp, idx));
     s.spParent[child] = -1;
     zapSp(s, child);

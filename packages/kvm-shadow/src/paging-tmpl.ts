@@ -7,9 +7,11 @@ import {
   frameHi,
   frameLo,
   G,
+  isLeaf,
   P,
   PCD,
   PF_P,
+  PS,
   PWT,
   RW,
   tableIndex,
@@ -68,8 +70,13 @@ function fetch(s: ShadowMmu, hi: number, lo: number, write: boolean): void {
   unprotectForUserWrite(s, write);
   let sp = s.shadowRoot;
   s.spFlood[sp] = 0;
+  const huge = w.level === 2 && s.hostHuge;
   for (let level = 4; level >= 2; level--) {
     const idx = tableIndex(level, hi, lo);
+    if (huge && level === 2) {
+      mapHuge(s, sp, idx, write);
+      return;
+    }
     const direct = level === w.level ? 1 : 0;
     const childGfn = direct === 1 ? w.basePfn : w.tables[level - 1]!;
     const cur = s.smem.readLo(sp, idx);
@@ -97,6 +104,25 @@ function fetch(s: ShadowMmu, hi: number, lo: number, write: boolean): void {
   }
   setSpte(s, sp, idx, glo, ghi, w.rights, write, false);
   if (s.era === 'modern') prefetch(s, sp, idx, w.tables[1]!);
+}
+
+/**
+ * A 2 MiB spte for the walk's 2 MiB gpte (kvm_mmu_hugepage_adjust: the host maps the range with a
+ * 2 MiB page, so FNAME(fetch) stops at level 2): writable only if the gpte is dirty, as a 4 KiB
+ * spte; whatever was linked there (a direct page, an older spte) goes first unless it maps the
+ * same 2 MiB, which is just rewritten (a write to a clean mapping adds RW and D).
+ */
+function mapHuge(s: ShadowMmu, sp: number, idx: number, write: boolean): void {
+  const w = s.walker;
+  const glo = s.gmem.ent[w.path[2]!]!;
+  const ghi = s.gmem.ent[w.path[2]! + 1]!;
+  const cur = s.smem.readLo(sp, idx);
+  if ((cur & P) !== 0 && (!isLeaf(2, cur) || entryPfn(2, cur, s.smem.readHi(sp, idx)) !== w.basePfn))
+    zapSpte(s, sp, idx, 2);
+  const writable = (w.rights & RW) !== 0 && ((glo & D) !== 0 || write);
+  const slo = frameLo(w.basePfn) + (P | PS | A | (w.rights & US) | (writable ? RW | D : 0));
+  s.smem.write(sp, idx, slo >>> 0, (frameHi(w.basePfn) | (ghi & XD_HI)) >>> 0);
+  s.hugeSptes++;
 }
 
 /** Flags a 4 KiB piece of a 2 MiB gpte keeps (not PS, whose bit is PAT in a PTE): as a PTE's low half for `frame`. */

@@ -46,6 +46,11 @@ export interface ShadowOptions {
    * lazy MMU mode (`syncAccessed`), one hypercall per sync.
    */
   readonly deferredAD?: boolean;
+  /**
+   * The host backs guest memory with 2 MiB pages: a guest 2 MiB gpte is shadowed by one 2 MiB spte
+   * (kvm_mmu_hugepage_adjust finds a host mapping level of 2) instead of a direct shadow page.
+   */
+  readonly hostHuge?: boolean;
 }
 
 /**
@@ -127,6 +132,9 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
   readonly smem: PhysMem;
   readonly era: ShadowEra;
   readonly deferredAD: boolean;
+  readonly hostHuge: boolean;
+  /** 2 MiB sptes made for guest 2 MiB gptes (hostHuge). */
+  hugeSptes = 0;
   /** @internal */ readonly frames: SimpleFrameSource;
   /** @internal */ readonly walker: Walker;
   /** @internal The running vCPU's CPU. */
@@ -207,6 +215,7 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     this.gmem = o.gmem;
     this.era = o.era ?? 'modern';
     this.deferredAD = o.deferredAD ?? false;
+    this.hostHuge = o.hostHuge ?? false;
     const n = o.shadowFrames ?? Math.floor(o.gmem.frames / 4) + 4096;
     this.smem = new PhysMem(n);
     this.frames = new SimpleFrameSource(n, 1);
@@ -359,6 +368,11 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
           if ((lo & RW) !== 0 && ((glo & RW) === 0 || (glo & D) === 0))
             out.push(`${where} is writable but its gpte is not writable and dirty`);
           if ((lo & US) !== 0 && (glo & US) === 0) out.push(`${where} is user but its gpte is not`);
+        } else if (level === 2 && (glo & PS) !== 0 && (lo & PS) !== 0) {
+          if (entryPfn(2, lo, hi) !== entryPfn(2, glo, ghi)) out.push(`${where} maps another 2 MiB than its gpte`);
+          if ((lo & RW) !== 0 && ((glo & RW) === 0 || (glo & D) === 0))
+            out.push(`${where} is writable but its gpte is not writable and dirty`);
+          if ((lo & US) !== 0 && (glo & US) === 0) out.push(`${where} is user but its gpte is not`);
         } else if (level === 2 && (glo & PS) !== 0) {
           const child = entryPfn(level, lo, hi);
           if (this.spDirect[child] !== 1 || this.spGfn[child] !== entryPfn(2, glo, ghi))
@@ -413,5 +427,6 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     add('kvm.cr3_exits', this.cr3Exits);
     add('kvm.zapped_pages', this.zappedPages);
     add('kvm.shadow_pages', this.byGfn.size);
+    if (this.hostHuge) add('kvm.huge_sptes', this.hugeSptes);
   }
 }

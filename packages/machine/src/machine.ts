@@ -111,6 +111,11 @@ export interface MachineOptions {
    * is an EPT violation.
    */
   readonly hostBacked?: boolean;
+  /**
+   * KVM shadow paging: the host backs guest memory with 2 MiB pages, so a guest 2 MiB mapping gets
+   * one 2 MiB spte (kvm_mmu_hugepage_adjust) instead of a direct page of 4 KiB sptes (default false).
+   */
+  readonly hostHuge?: boolean;
 }
 
 export type AccessKind = 'read' | 'write' | 'fetch';
@@ -253,6 +258,7 @@ export class Machine {
       vcpuPreempted: opts.vcpuPreempted ?? 0,
       pvTlbFlush: opts.pvTlbFlush ?? opts.profile.hasPvTlbFlush,
       hostBacked: opts.hostBacked ?? true,
+      hostHuge: opts.hostHuge ?? false,
     });
     this.platform = platform;
     this.mem = platform.mem;

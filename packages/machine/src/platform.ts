@@ -48,6 +48,8 @@ export interface PlatformSetup {
   readonly pvTlbFlush: boolean;
   /** KVM TDP: the EPT already maps all of guest memory (MachineOptions.hostBacked). */
   readonly hostBacked: boolean;
+  /** KVM shadow: 2 MiB host pages behind guest memory (MachineOptions.hostHuge). */
+  readonly hostHuge: boolean;
 }
 
 /** One CPU as the platform builds it: its MMU (TLBs, CR3) and its pvops backend. */

@@ -37,6 +37,7 @@ function machine(
   overrides: Partial<VmPolicy> = {},
   memBytes = 64 * MiB,
   seed = 1,
+  hostHuge = false,
 ): Machine {
   const p = getProfile(profile);
   return new Machine({
@@ -48,6 +49,7 @@ function machine(
     costs: resolveRunCosts({}),
     check: true,
     hostBacked: false, // a fresh guest: the EPT violation tests count first touches
+    ...(hostHuge ? { hostHuge } : {}),
   });
 }
 
@@ -86,7 +88,7 @@ function cachedFile(m: Machine, pages: number): { t: Task; start: number } {
 }
 
 /** The leaf entry of `vpn` in `mm`'s guest tables, or null. */
-function gpte(m: Machine, mm: Mm, vpn: number): { lo: number; hi: number; table: number } | null {
+function gpte(m: Machine, mm: Mm, vpn: number): { lo: number; hi: number; table: number; level: number } | null {
   const k = m.kernel;
   let table = mm.root;
   for (let l: number = k.levels; l >= 1; l--) {
@@ -94,7 +96,7 @@ function gpte(m: Machine, mm: Mm, vpn: number): { lo: number; hi: number; table:
     const lo = k.readLo(table, idx);
     const hi = k.readHi(table, idx);
     if ((lo & P) === 0) return null;
-    if (l === 1 || isLeaf(l, lo)) return { lo, hi, table };
+    if (l === 1 || isLeaf(l, lo)) return { lo, hi, table, level: l };
     table = k.frameOf(l, lo, hi);
   }
   return null;
@@ -441,6 +443,38 @@ describe("sync semantics (§3.4): the guest's TLB flushes resync KVM", () => {
     expect(s.checkInvariants()).toEqual([]);
   });
 
+  it('host_huge: the host backs guest memory with 2 MiB pages, so each guest 2 MiB gpte is one 2 MiB spte (one shadow fault per 2 MiB), read-only while the gpte is clean; munmap zaps them', () => {
+    const p = getProfile('linux-6.18');
+    const m = new Machine({
+      platform: 'kvm-shadow',
+      profile: p,
+      policy: p.policy,
+      memBytes: 64 * MiB,
+      seed: 1,
+      costs: resolveRunCosts({}),
+      check: true,
+      hostHuge: true,
+    });
+    const s = shadowOf(m);
+    const t = m.spawn();
+    const v = m.sys.mmap(t, { pages: 2048, prot: VM_READ | VM_WRITE, shared: false, file: null });
+    m.sys.madvise(t, v.start, 2048, 'hugepage');
+    // Reads: the huge zero page, 4 clean 2 MiB gptes, 4 read-only 2 MiB sptes.
+    const r = measure(m, () => m.touch(t, { start: v.start, pages: 1024 }, SEQ, 'read', 1));
+    expect([n(r, 'faults.total'), n(r, 'kvm.shadow_faults'), n(r, 'kvm.huge_sptes'), n(r, 'kvm.prefetched')]).toEqual([
+      2, 2, 2, 0,
+    ]);
+    // Writes to the other 2 MiB: THPs, dirty gptes, writable 2 MiB sptes.
+    const w = measure(m, () => m.touch(t, { start: v.start + 1024, pages: 1024 }, SEQ, 'write', 1));
+    expect([n(w, 'faults.total'), n(w, 'kvm.shadow_faults'), n(w, 'kvm.huge_sptes')]).toEqual([2, 2, 2]);
+    expect(s.checkInvariants()).toEqual([]);
+    for (const i of [1024, 1031, 2047]) expect(checkReach(m, t, v.start + i, true)).toBeNull();
+    m.sys.munmap(t, v.start, 2048);
+    expect(s.checkInvariants()).toEqual([]);
+    // Nothing stale: the CPU reaches what the guest tables say (nothing: the guest's #PF).
+    for (const i of [0, 1024, 2047]) expect(checkReach(m, t, v.start + i, false)).toBeNull();
+  });
+
   it('a clean 2 MiB gpte (the huge zero page, read) gives read-only pieces; the write that splits it goes through the guest', () => {
     const m = machine('kvm-shadow', 'linux-6.18', {}, 64 * MiB);
     const t = m.spawn();
@@ -562,7 +596,7 @@ function shadowCoherent(m: Machine): string | null {
       if ((lo & P) === 0) continue;
       const hi = s.readHi(t, i);
       const vpn = base + i * 512 ** (level - 1);
-      if (level > 1) {
+      if (level > 1 && !isLeaf(level, lo)) {
         const bad = walk(entryPfn(level, lo, hi), level - 1, vpn);
         if (bad !== null) return bad;
         continue;
@@ -571,8 +605,12 @@ function shadowCoherent(m: Machine): string | null {
       const where = `spte of page 0x${vpn.toString(16)}`;
       if (g === null) return `${where} is present, the gpte is not`;
       if ((g.lo & A) === 0) return `${where} is present, the gpte is old`;
-      if (entryPfn(1, g.lo, g.hi) !== entryPfn(1, lo, hi))
-        return `${where} maps frame ${entryPfn(1, lo, hi)}, the gpte ${entryPfn(1, g.lo, g.hi)}`;
+      // A 4 KiB spte under a 2 MiB gpte maps its piece; a 2 MiB spte (host_huge) the whole of it.
+      const gFrame =
+        g.level === 2 && level === 1 ? entryPfn(2, g.lo, g.hi) + (vpn % 512) : entryPfn(g.level, g.lo, g.hi);
+      if (level !== 1 && g.level !== level) return `${where} is a ${level}-level leaf, the gpte a ${g.level}-level one`;
+      if (gFrame !== entryPfn(level, lo, hi))
+        return `${where} maps frame ${entryPfn(level, lo, hi)}, the gpte ${gFrame}`;
       if ((lo & RW) !== 0 && (g.lo & (RW | D)) !== (RW | D))
         return `${where} is writable, the gpte is not writable and dirty`;
     }
@@ -603,6 +641,7 @@ const setupArb: fc.Arbitrary<Setup> = fc.record({
     fc.integer({ min: 1, max: 300 * 4096 }),
     fc.constantFrom(16, 64, 512, 512),
   ),
+  hostHuge: fc.boolean(), // kvm-shadow: 2 MiB sptes for guest 2 MiB mappings (ignored elsewhere)
 });
 
 /** Counters summed over the runs of a property: what the random sequences exercised. */
@@ -614,11 +653,13 @@ interface Setup {
   readonly anonPrefault: AnonPrefault;
   readonly prefaultOld: boolean;
   readonly files: readonly [number, number, number, number];
+  /** kvm-shadow: 2 MiB host pages (host_huge). */
+  readonly hostHuge?: boolean;
 }
 
 function runOps(platform: PlatformName, setup: Setup, ops: MmOp[]): void {
-  const { profile, files, ...policy } = setup;
-  const m = machine(platform, profile, policy, 128 * MiB);
+  const { profile, files, hostHuge, ...policy } = setup;
+  const m = machine(platform, profile, policy, 128 * MiB, 1, hostHuge ?? false);
   const k = m.kernel;
   const [s0, s1, s2, chunk] = files;
   const inodes: Inode[] = [m.createFile('f0', s0), m.createFile('f1', s1), m.createFile('f2', s2)];
@@ -738,6 +779,22 @@ describe('a fixed long random sequence on every profile', () => {
       }
     });
   }
+  it('kvm-shadow with host_huge (2 MiB sptes for guest THPs and PMD-mapped folios): 150 operations, linux-6.18', () => {
+    const ops = fc.sample(fc.array(mmOpArb(), { minLength: 150, maxLength: 150 }), { numRuns: 1, seed: 7 })[0]!;
+    const profile = 'linux-6.18';
+    runOps(
+      'kvm-shadow',
+      {
+        profile,
+        faultAround: getProfile(profile).policy.faultAround,
+        anonPrefault: { kind: 'off' },
+        prefaultOld: false,
+        files: [700 * 4096 + 123, 1100 * 4096, 200 * 4096, 512],
+        hostHuge: true,
+      },
+      ops,
+    );
+  });
 });
 
 // --- micro/mmap-touch on kvm-shadow and kvm-tdp against native ---

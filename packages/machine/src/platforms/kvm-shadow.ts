@@ -26,6 +26,7 @@ export class KvmShadowPlatform implements Platform {
       ledger: s.ledger,
       costs: s.costs,
       deferredAD: s.deferredAD ?? false,
+      hostHuge: s.hostHuge,
     });
     this.shadow = shadow;
     // One real CPU per vCPU, all walking the VM's one set of shadow pages.
