@@ -14,7 +14,8 @@ export const ARCH_COSTS: CostDefaults<ArchCostKey> = {
   },
   'tlb.walk_ref': {
     cycles: 20,
-    source: 'estimate: one paging-structure read that hits L1/L2 cache, no paging-structure caches modelled',
+    source:
+      'estimate: one paging-structure read that hits L1/L2 cache; the paging-structure caches (psc.ts) decide how many a walk makes',
   },
   'tlb.ad_write': {
     cycles: 20,

@@ -18,6 +18,7 @@ export {
 export type { PagingFeatures, DecodedEntry, EntryFields, FlagName } from './pte-codec.js';
 export { tableIndex, isCanonical, vpnOf, splitAddress, joinAddress, parseAddress, formatAddress } from './address.js';
 export { PhysMem, SimpleFrameSource } from './phys-mem.js';
+export { PagingStructureCaches, PSC_SIZES } from './psc.js';
 export type { PageTrackListener, FrameSource } from './phys-mem.js';
 export { PageTables, DEFAULT_TABLE_FLAGS } from './page-tables.js';
 export {

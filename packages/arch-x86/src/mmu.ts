@@ -1,4 +1,5 @@
 import { type CostTable, Counters, CycleLedger, resolveCosts } from '@pte/core';
+import { PagingStructureCaches } from './psc.js';
 import { isCanonical } from './address.js';
 import { ARCH_COSTS, type ArchCostKey } from './costs.js';
 import type { PhysMem } from './phys-mem.js';
@@ -60,6 +61,10 @@ export class Mmu {
   private readonly cCr3: number;
   private readonly cGlobal: number;
   private readonly nested: NestedPaging | null;
+  /** The CPU's paging-structure caches (psc.ts): how many upper reads a walk skips. */
+  readonly psc: PagingStructureCaches;
+  /** Under nested paging, the caches of the host (EPT/NPT) levels, by guest frame (no PCID). */
+  private readonly nestedPsc: PagingStructureCaches | null;
 
   /** Top-level table frame (CR3 bits 51:12). */
   root = -1;
@@ -99,6 +104,8 @@ export class Mmu {
     this.cCr3 = c['tlb.cr3_write'];
     this.cGlobal = c['tlb.flush_global'];
     this.nested = opts.nested ?? null;
+    this.psc = new PagingStructureCaches(this.levels);
+    this.nestedPsc = this.nested === null ? null : new PagingStructureCaches(this.nested.levels);
   }
 
   /** Current PCID (0 without CR4.PCIDE). */
@@ -121,10 +128,14 @@ export class Mmu {
     if (!this.pcide) {
       this.tlb.pcid = 0;
       this.tlb.flush(-1, false);
+      this.psc.flush(-1);
       return;
     }
     this.tlb.pcid = pcid;
-    if (!noFlush) this.tlb.flush(pcid, false);
+    if (!noFlush) {
+      this.tlb.flush(pcid, false);
+      this.psc.flush(pcid);
+    }
   }
 
   /**
@@ -142,6 +153,7 @@ export class Mmu {
     this.invlpgs++;
     this.ledger.charge(this.catFlush, this.cInvlpg);
     this.tlb.invlpg(hi, lo);
+    this.psc.flush(this.tlb.pcid);
   }
 
   /** Flush everything, global entries included (CR4.PGE toggle / INVPCID all-context). */
@@ -149,6 +161,7 @@ export class Mmu {
     this.fullFlushes++;
     this.ledger.charge(this.catFlush, this.cGlobal);
     this.tlb.flush(-1, true);
+    this.psc.flush(-1);
   }
 
   /**
@@ -195,10 +208,21 @@ export class Mmu {
     this.walks++;
     const ok = w.walk(this.root, hi, lo, access);
     const nested = this.nested;
+    // The paging-structure caches: the upper reads a cached entry stands for are not charged.
+    const vpn = hi * 1048576 + (lo >>> 12);
+    const pcid = this.tlb.pcid;
+    const skip = this.psc.skipped(vpn, pcid, w.level);
+    this.psc.fill(vpn, pcid, w.level);
+    const guestRefs = w.refs - skip;
     // 2D walk: each guest entry read needs its table's guest-physical address translated through
-    // the host levels first (m + 1 references each); a successful walk then translates the page's
-    // own guest-physical address (m more), a faulting one has none to translate.
-    const refs = nested === null ? w.refs : ok ? (w.refs + 1) * (nested.levels + 1) - 1 : w.refs * (nested.levels + 1);
+    // the host levels first; a successful walk then translates the page's own guest-physical
+    // address, a faulting one has none to translate. A host translation whose upper entries are
+    // cached reads fewer host levels.
+    let refs = guestRefs;
+    if (nested !== null) {
+      for (let l = this.levels - skip; l >= w.level; l--) refs += this.hostRefs(w.tables[l]!);
+      if (ok) refs += this.hostRefs(w.pfn);
+    }
     this.walkRefs += refs;
     this.adWrites += w.adWrites;
     this.ledger.charge(this.catWalk, refs * this.cWalkRef + w.adWrites * this.cAdWrite);
@@ -220,6 +244,15 @@ export class Mmu {
     return w.pfn;
   }
 
+  /** Host (EPT/NPT) reads to translate guest frame `gfn`, through the host's paging-structure caches. */
+  private hostRefs(gfn: number): number {
+    const psc = this.nestedPsc!;
+    const m = this.nested!.levels;
+    const skip = psc.skipped(gfn, 0, 1);
+    psc.fill(gfn, 0, 1);
+    return m - skip;
+  }
+
   /** Add this MMU's statistics to `counters` under dotted names. */
   addCountersTo(counters: Counters): void {
     const add = (name: string, v: number) => counters.add(counters.id(name), v);
@@ -229,6 +262,7 @@ export class Mmu {
     add('tlb.misses', this.tlb.misses);
     add('tlb.walks', this.walks);
     add('tlb.walk_refs', this.walkRefs);
+    add('tlb.psc_hits', this.psc.hits);
     add('tlb.ad_writes', this.adWrites);
     add('tlb.invlpg', this.invlpgs);
     add('tlb.cr3_writes', this.cr3Writes);

@@ -287,7 +287,7 @@ describe('Mmu.translate and the TLB', () => {
     expect(TRANSLATE_PF).toBe(-1);
   });
 
-  it('2M and 1G pages: one TLB entry covers the page; refs 3 and 2', () => {
+  it('2M and 1G pages: one TLB entry covers the page; the walker reads 3 and 2 entries', () => {
     const { s, mmu } = setup();
     map(s, 0x40000000n, 0x80000, USER_RW, 0, FRAMES_1G);
     map(s, 0x80200000n, DATA_PFN, USER_RW, 0, FRAMES_2M);
@@ -298,7 +298,8 @@ describe('Mmu.translate and the TLB', () => {
     expect(tr(mmu, 0x40000000n + 0x3fff0000n, R)).toBe(0x80000 + 0x3fff0);
     expect(tr(mmu, 0x80200000n, R)).toBe(DATA_PFN);
     expect(mmu.walks).toBe(2);
-    expect(mmu.walkRefs).toBe(5);
+    // Charged: 2, then 3 less the PML4E the first walk left in the paging-structure caches.
+    expect(mmu.walkRefs).toBe(4);
   });
 
   it('instruction fetches go through the same checks (XD page)', () => {
@@ -319,6 +320,38 @@ describe('Mmu.translate and the TLB', () => {
   });
 });
 
+describe('paging-structure caches (SDM §4.10.3)', () => {
+  it('a walk under a cached PDE reads only the PTE; INVLPG and CR3 writes drop the cached entries of the PCID, a no-flush CR3 write keeps them', () => {
+    const { s, mmu } = setup({ pcide: true });
+    for (let p = 0n; p < 3n; p++) map(s, VA + p * 0x1000n, PFN + Number(p), USER_RW);
+    const refs = () => mmu.walkRefs;
+    let r0 = refs();
+    tr(mmu, VA, U | R);
+    expect(refs() - r0).toBe(4);
+    r0 = refs();
+    tr(mmu, VA + 0x1000n, U | R);
+    expect(refs() - r0).toBe(1);
+    invlpg(mmu, VA + 0x2000n); // drops every cached entry of the current PCID, whatever the address
+    r0 = refs();
+    tr(mmu, VA + 0x2000n, U | R);
+    expect(refs() - r0).toBe(4);
+    mmu.writeCr3(s.pt.root, 1); // another PCID: its own (empty) caches
+    r0 = refs();
+    tr(mmu, VA, U | R);
+    expect(refs() - r0).toBe(4);
+    mmu.writeCr3(s.pt.root, 0, true); // back to PCID 0 without a flush: its caches are still there
+    mmu.tlb.flush(-1, true); // (the TLB alone, to force a walk)
+    r0 = refs();
+    tr(mmu, VA + 0x1000n, U | R);
+    expect(refs() - r0).toBe(1);
+    mmu.writeCr3(s.pt.root, 0); // a flushing CR3 write
+    mmu.tlb.flush(-1, true);
+    r0 = refs();
+    tr(mmu, VA + 0x1000n, U | R);
+    expect(refs() - r0).toBe(4);
+  });
+});
+
 describe('Mmu costs and counters', () => {
   it("'tlb.walk' is refs × walk_ref + adWrites × ad_write from the cost table", () => {
     const ledger = new CycleLedger();
@@ -328,11 +361,11 @@ describe('Mmu costs and counters', () => {
     expect(ledger.get('tlb.walk')).toBe(4 * 7 + 4 * 100);
     tr(mmu, VA, U | R); // hit: nothing
     expect(ledger.get('tlb.walk')).toBe(428);
-    tr(mmu, VA, U | W); // re-walk: 4 refs, 1 D write
-    expect(ledger.get('tlb.walk')).toBe(428 + 4 * 7 + 100);
-    tr(mmu, VA + 0x1000n, U | R); // fault at the PTE: 4 refs, no A/D
-    expect(ledger.get('tlb.walk')).toBe(556 + 28);
-    expect(mmu.walkRefs).toBe(12);
+    tr(mmu, VA, U | W); // re-walk: the PDE is cached, 1 ref; 1 D write
+    expect(ledger.get('tlb.walk')).toBe(428 + 1 * 7 + 100);
+    tr(mmu, VA + 0x1000n, U | R); // fault at the PTE: 1 ref, no A/D
+    expect(ledger.get('tlb.walk')).toBe(535 + 7);
+    expect(mmu.walkRefs).toBe(6);
     expect(mmu.adWrites).toBe(5);
   });
 
@@ -382,7 +415,8 @@ describe('Mmu costs and counters', () => {
       'tlb.l1_hits': 1,
       'tlb.misses': 6,
       'tlb.stlb_hits': 1,
-      'tlb.walk_refs': 6 * 4,
+      'tlb.psc_hits': 5, // every walk after the first starts from the cached PDE
+      'tlb.walk_refs': 4 + 5 * 1,
       'tlb.walks': 6,
     });
   });

@@ -297,27 +297,27 @@ describe('TDP (§3.8): the native sequence plus one EPT violation per first-touc
     expect(n(c, 'kvm.ept_violations')).toBe(P + 4);
   });
 
-  it('each TLB-miss walk of a 4 KiB page costs 24 references; one that ends in the guest #PF costs 5 per guest entry read', () => {
+  it('a TLB miss walks the guest tables through the EPT: with the paging-structure caches warm a 2D walk costs 1.5–3× a native one (published 1.5–2×), not the 6× of a cold (4+1)(4+1)−1', () => {
     const P = 1024;
     const m = machine('kvm-tdp', 'linux-3.15');
     const { t, start } = cachedFile(m, P);
     const before = m.ledger.snapshot();
     const c = measure(m, () => m.touch(t, { start, pages: P }, SEQ, 'read', 1));
-    const faults = n(c, 'faults.hw_pf');
-    expect(faults).toBe(P / 16);
-    // Faulting walks: the first reads one entry (no PUD yet), the first of the second PTE page three
-    // (no PTE page yet), the other 62 four.
-    const faultRefs = 1 * 5 + 3 * 5 + (faults - 2) * 4 * 5;
-    expect(n(c, 'tlb.walk_refs')).toBe(24 * (n(c, 'tlb.walks') - faults) + faultRefs);
+    expect(n(c, 'faults.hw_pf')).toBe(P / 16);
     expect(m.ledger.get('tlb.walk') - (before['tlb.walk'] ?? 0)).toBe(
       20 * (n(c, 'tlb.walk_refs') + n(c, 'tlb.ad_writes')),
     );
-    // Native walks the same path with 4 references (the same walks).
+    // Native walks the same path (the same walks); nearly every one after the first starts from
+    // the cached PDE: one reference, the first walk and the first of the second PTE page more.
     const nat = machine('native', 'linux-3.15');
     const f = cachedFile(nat, P);
     const cn = measure(nat, () => nat.touch(f.t, { start: f.start, pages: P }, SEQ, 'read', 1));
     expect(n(cn, 'tlb.walks')).toBe(n(c, 'tlb.walks'));
-    expect(n(cn, 'tlb.walk_refs')).toBe(4 * (n(c, 'tlb.walks') - faults) + 1 + 3 + (faults - 2) * 4);
+    expect(n(cn, 'tlb.psc_hits')).toBeGreaterThan(0.95 * n(cn, 'tlb.walks'));
+    expect(n(cn, 'tlb.walk_refs')).toBeLessThan(1.1 * n(cn, 'tlb.walks'));
+    const ratio = n(c, 'tlb.walk_refs') / n(cn, 'tlb.walk_refs');
+    expect(ratio).toBeGreaterThanOrEqual(1.5);
+    expect(ratio).toBeLessThanOrEqual(3);
   });
 
   it('guest page-table writes (mprotect twice, COW reuse faults) cost no exit once every frame is mapped', () => {

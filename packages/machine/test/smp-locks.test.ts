@@ -174,7 +174,8 @@ describe('a writer of mmap_lock among the faulting threads', () => {
     const rounds = 4;
     const native = pft('mmap_lock', 2, 32, { rounds });
     const kvm = pft('mmap_lock', 2, 32, { rounds, platform: 'kvm-tdp' });
-    expect(kvm.counters['smp.ipis']).toBe(native.counters['smp.ipis']);
+    // The same flushes as natively, within the timing the platforms' costs change.
+    expect(Math.abs(kvm.counters['smp.ipis']! - native.counters['smp.ipis']!)).toBeLessThanOrEqual(1);
     const hypercalls = kvm.counters['kvm.exits']! - kvm.counters['kvm.ept_violations']!;
     expect(hypercalls).toBeGreaterThan(0);
     expect(hypercalls).toBeLessThanOrEqual(rounds);
