@@ -181,7 +181,7 @@ describe('thread/anon-prefault', () => {
     }
   });
 
-  it('random writes: fixed, mTHP and THP allocate pages never touched, adaptive does not', async () => {
+  it('random writes: fixed, mTHP and THP allocate pages never touched, adaptive does not; all but THP cost more cycles', async () => {
     const r = await run('thread/anon-prefault');
     const d = r.derived;
     expect(d['random.off.pages_allocated']).toBe(1024);
@@ -192,7 +192,9 @@ describe('thread/anon-prefault', () => {
       expect(d[`random.${v}.allocated_untouched`]).toBeGreaterThan(0);
       expect(d[`random.${v}.pages_allocated`] - d[`random.${v}.allocated_untouched`]).toBe(1024);
       expect(d[`random.${v}.peak_rss_pages`]).toBe(d[`random.${v}.pages_allocated`]);
-      expect(d[`random.${v}.cycles`]).toBeGreaterThan(d['random.off.cycles']);
+      // THP zeroes 4× the pages touched but takes 8 faults for 1,024 writes and frees each 2 MiB
+      // folio in one call: at 25% density it is not dearer in the model; the smaller orders are.
+      if (v !== 'thp') expect(d[`random.${v}.cycles`]).toBeGreaterThan(d['random.off.cycles']);
     }
     expect(d['random.mthp64k.allocated_untouched']).toBeGreaterThan(d['random.mthp16k.allocated_untouched']);
   });
