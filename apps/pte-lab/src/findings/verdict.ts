@@ -91,3 +91,11 @@ export function verdictLabel(v: Verdict): string {
       return 'no published figure';
   }
 }
+
+/** The rule in words, for the head of docs/findings.md and the report (markdown bold: the labels). */
+export const VERDICT_RULE =
+  `Each verdict is computed from the runs against the published figures named in its section: **${verdictLabel('agrees')}** when the model moves the same way as a published figure and its magnitude is within ${MAGNITUDE_FACTOR}× of it ` +
+  `(a change is compared as r − 1 for a rise by r, −(1/r − 1) for a fall; changes under ${FLAT * 100} % count as none); ` +
+  `**${verdictLabel('partly')}** when the direction matches but the magnitude is more than ${MAGNITUDE_FACTOR}× off, or none was published, or only some of the claim’s figures agree; ` +
+  `**${verdictLabel('contradicts')}** when the direction differs; **${verdictLabel('no-figure')}** when the claim carries no number to compare with (related figures are then shown as context). ` +
+  'Figures marked derived are arithmetic on published numbers; UNVERIFIED is the references’ mark.';
