@@ -95,6 +95,15 @@ describe('pte-lab report', () => {
     expect(html).not.toMatch(/class="axis-label">[^<]*\/[^<]*1 µs\)</); // a ratio of cycles has no unit
     expect(findings).toContain('At 3.0 GHz');
     expect(findings).toContain('[docs/cost-model.md](cost-model.md)');
+    // The verdict vocabulary and its rule; Fitzhardinge's batching claim has no published figure.
+    expect(findings).toContain('**agrees** when the model moves the same way as a published figure');
+    expect(findings).toMatch(
+      /\| \[thread\/xen-batching\]\(#threadxen-batching\) \| no published figure \| none: Fitzhardinge gave no number/,
+    );
+    expect(findings).toContain('**No published figure.** None to compare with:');
+    expect(html).toContain('<p class="finding no-figure"><span class="badge">no published figure</span>');
+    expect(html).toContain('<p class="rule">Each verdict is computed');
+    expect(html).toContain('thread/xen-batching</a> — no published figure</li>');
     expect(readdirSync(dir).sort()).toEqual(['f.md', 'r.html']);
   });
 

@@ -1,6 +1,9 @@
 import { runCli } from './cli-helpers.js';
 import { runScenario } from '../src/run-scenario.js';
 import { getScenario } from '../src/scenarios/catalogue.js';
+import { fmt } from '../src/scenarios/report-helpers.js';
+import { SHUTEMOV_PER2M_512, SHUTEMOV_SEQ_TIME_16 } from '../src/findings/published.js';
+import { claimVerdict } from '../src/findings/verdict.js';
 
 async function run(scenario: string, ...args: string[]) {
   const r = await runCli('run', scenario, '--format', 'json', ...args);
@@ -15,7 +18,7 @@ function reportOf(name: string) {
     runScenario({
       scenario: name,
       ...(r.platform !== undefined ? { platform: r.platform } : {}),
-      profile: 'linux-6.18',
+      profile: r.profile ?? 'linux-6.18',
       set: r.set,
       seed: 1,
       check: false,
@@ -100,15 +103,21 @@ describe('thread/minor-fault-around', () => {
     expect(results.length).toBeGreaterThanOrEqual(8);
     expect(charts.length).toBeGreaterThanOrEqual(1);
     expect(charts[0]!.series.flatMap((s) => s.points.map((p) => p[1])).every((v) => v > 0)).toBe(true);
-    expect(['yes', 'no', 'partly']).toContain(finding.agrees);
+    expect(finding.verdict).toBe(claimVerdict(finding.comparisons.map((c) => c.verdict)));
     const native16 = results.find((r) => r.platform === 'native' && r.params.fault_around === '16')!;
     expect(finding.text).toContain(`${native16.derived.speedup!.toFixed(2)}× natively`);
-    // Change the data, and the finding follows it.
+    // Shutemov's sequential read, named with its number, against the model's cycles.
+    const seq16 = finding.comparisons.find((c) => c.published === SHUTEMOV_SEQ_TIME_16)!;
+    expect(finding.text).toContain('Shutemov 2014');
+    expect(finding.text).toContain('7.25 → 5.49 s (×0.757)');
+    expect(seq16.model).toBe(`×${(1 / native16.derived.speedup!).toFixed(2)}`);
+    // Change the data, and the finding follows it: fault-around slower natively contradicts him.
     const doctored = results.map((r) =>
-      r.platform === 'native' ? { ...r, derived: { ...r.derived, speedup: 10 } } : r,
+      r.platform === 'native' ? { ...r, derived: { ...r.derived, speedup: 0.5 } } : r,
     );
     const f2 = getScenario('thread/minor-fault-around').report!.finding(doctored);
-    expect(f2.agrees).toBe('no');
+    expect(f2.comparisons.find((c) => c.published === SHUTEMOV_SEQ_TIME_16)!.verdict).toBe('contradicts');
+    expect(f2.verdict).not.toBe('agrees');
     expect(f2.text).not.toBe(finding.text);
   });
 });
@@ -158,7 +167,12 @@ describe('map-pages/2mb-window', () => {
     expect(charts[0]!.series.every((s) => s.points.length === 7)).toBe(true);
     const seq = results.find((r) => r.params.pattern === 'seq')!;
     expect(finding.text).toContain(`cycles ×${seq.derived['w512.cycles_vs_w16']!.toFixed(2)}`);
-    expect(['yes', 'no', 'partly']).toContain(finding.agrees);
+    // Shutemov's worst case, one touch per 2 MiB: ×1.6 at window 16, ×13.6 at 512.
+    const per2m = results.find((r) => r.params.pattern === 'per2m')!;
+    const at512 = finding.comparisons.find((c) => c.published === SHUTEMOV_PER2M_512)!;
+    expect(at512.model).toBe(`×${fmt(per2m.derived['w512.cycles']! / per2m.derived['w1.cycles']!)}`);
+    expect(finding.text).toContain('0.0399 → 0.541 s (×13.6)');
+    expect(finding.verdict).toBe(claimVerdict(finding.comparisons.filter((c) => !c.context).map((c) => c.verdict)));
   });
 });
 
@@ -228,7 +242,11 @@ describe('thread/anon-prefault', () => {
     expect(finding.text).toContain(
       `allocates ${native.derived['random.fixed.allocated_untouched']} never-touched pages`,
     );
-    expect(finding.agrees).toBe('yes');
+    // Lameter's ia64 fault rates, 1 and 8 threads, against the linux-2.6.27 runs.
+    expect(finding.text).toContain('88,859 → 94,101');
+    expect(finding.text).toContain('172,405 → 223,921');
+    expect(finding.comparisons.map((c) => c.published.who)).toEqual(['Lameter 2004', 'Lameter 2004', 'Lameter 2004']);
+    expect(finding.verdict).toBe(claimVerdict(finding.comparisons.map((c) => c.verdict)));
   });
 });
 

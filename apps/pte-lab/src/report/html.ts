@@ -2,13 +2,16 @@ import type { ReportSection } from './build-report.js';
 import { escapeXml, renderChart } from './svg-chart.js';
 import { UNITS_TEXT } from './units.js';
 import { ALL_COSTS } from '@pte/machine';
+import type { Finding } from '../scenarios/scenario.js';
+import { VERDICT_RULE, verdictLabel } from '../findings/verdict.js';
 
 const CSS = `
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:2.2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 nav ol{columns:2;font-size:.92em}.claim{color:#444;font-style:italic}
 .finding{padding:.6em .9em;border-left:4px solid #999;background:#f7f7f7}
-.finding.yes{border-color:#2ca02c}.finding.no{border-color:#d62728}.finding.partly{border-color:#ff7f0e}
+.finding.agrees{border-color:#2ca02c}.finding.contradicts{border-color:#d62728}.finding.partly{border-color:#ff7f0e}.finding.no-figure{border-color:#999}
+ul.figures{font-size:.9em}ul.figures .v{font-weight:600}
 .badge{font-weight:600;text-transform:uppercase;font-size:.8em;margin-right:.5em}
 .charts{display:flex;flex-wrap:wrap;gap:1em}svg.chart{max-width:100%;height:auto;background:#fff}
 .chart-title{font-size:14px;font-weight:600}.tick,.legend{font-size:11px;fill:#333}.axis-label{font-size:12px;fill:#333}
@@ -50,7 +53,10 @@ export function renderReportHtml(
   meta: { readonly version: string; readonly seed: number },
 ): string {
   const nav = sections
-    .map((s) => `<li><a href="#${slug(s.scenario)}">${escapeXml(s.scenario)}</a> — ${s.finding.agrees}</li>`)
+    .map(
+      (s) =>
+        `<li><a href="#${slug(s.scenario)}">${escapeXml(s.scenario)}</a> — ${verdictLabel(s.finding.verdict)}</li>`,
+    )
     .join('');
   const body = sections
     .map((s) => {
@@ -61,7 +67,8 @@ export function renderReportHtml(
 <p>${escapeXml(s.description)}</p>
 <p class="claim">${escapeXml(s.claim)}</p>
 <div class="charts">${charts}</div>
-<p class="finding ${s.finding.agrees}"><span class="badge">model ${s.finding.agrees === 'yes' ? 'agrees' : s.finding.agrees === 'no' ? 'disagrees' : 'partly agrees'}</span>${escapeXml(s.finding.text)}</p>
+<p class="finding ${s.finding.verdict}"><span class="badge">${verdictHeading(s.finding.verdict)}</span>${escapeXml(s.finding.text)}</p>
+${figuresHtml(s.finding)}
 <details><summary>regenerate (${s.commands.length} run${s.commands.length === 1 ? '' : 's'})</summary>${cmds}</details>
 </section>`;
     })
@@ -74,6 +81,7 @@ export function renderReportHtml(
 <p>Each section turns a claim from the linux-mm threads into runs of the simulator (pte-lab ${escapeXml(meta.version)}, seed ${meta.seed}).
 The finding under each chart is computed from the runs; the commands regenerate every figure.</p>
 <p class="units">${escapeXml(UNITS_TEXT).replace('docs/cost-model.md', '<a href="#cost-table">the cost table at the end of this page</a> (docs/cost-model.md in the repository)')}</p>
+<p class="rule">${escapeXml(VERDICT_RULE).replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>')}</p>
 <nav><ol>${nav}</ol></nav>
 ${body}
 ${costTableHtml()}
@@ -81,6 +89,28 @@ ${costTableHtml()}
 <script>${SCRIPT}</script>
 </body></html>
 `;
+}
+
+/** "model agrees", "model partly agrees", "model contradicts" or "no published figure". */
+function verdictHeading(v: Finding['verdict']): string {
+  return v === 'no-figure' ? verdictLabel(v) : `model ${verdictLabel(v)}`;
+}
+
+/** The published figures a finding is compared with, one line each with the model's and its verdict. */
+function figuresHtml(f: Finding): string {
+  if (f.comparisons.length === 0) return '';
+  const items = f.comparisons
+    .map(
+      (c) =>
+        `<li><span class="v">${escapeXml(c.context ? 'context' : verdictLabel(c.verdict))}</span>: ${escapeXml(figureCell(c))}</li>`,
+    )
+    .join('');
+  return `<ul class="figures">${items}</ul>`;
+}
+
+/** One published figure against the model's, short: "Shutemov 2014 (1 touch per 2 MiB, window 16): 0.0399 → 0.0637 s (×1.60) vs the model's ×3.63". */
+function figureCell(c: Finding['comparisons'][number]): string {
+  return `${c.published.who} (${c.published.label}): ${c.published.shown} vs the model's ${c.model}`;
 }
 
 /** Every cost the runs were charged, with its source: the report's own copy of docs/cost-model.md's tables. */
@@ -93,6 +123,20 @@ function costTableHtml(): string {
     .join('');
   return `<details id="cost-table"><summary>The cost table these runs used (the defaults of docs/cost-model.md)</summary>
 <table class="costs"><thead><tr><th>cost</th><th>cycles</th><th>source</th></tr></thead><tbody>${rows}</tbody></table></details>`;
+}
+
+function capitalise(t: string): string {
+  return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
+/** The findings table's cell: the claim's figures against the model's, or why there is none. */
+function figuresCell(f: Finding): string {
+  const own = f.comparisons.filter((c) => !c.context);
+  if (own.length === 0) return `none: ${f.noFigure ?? ''}`.replace(/\|/g, '\\|');
+  return own
+    .map((c) => `${figureCell(c)} (${verdictLabel(c.verdict)})`)
+    .join('; ')
+    .replace(/\|/g, '\\|');
 }
 
 /** The anchor GitHub gives a markdown heading. */
@@ -115,9 +159,14 @@ export function renderFindingsMd(
     '',
     UNITS_TEXT.replace('docs/cost-model.md', '[docs/cost-model.md](cost-model.md)'),
     '',
-    '| scenario | model agrees with the claim |',
-    '|---|---|',
-    ...sections.map((s) => `| [${s.scenario}](#${githubAnchor(s.scenario)}) | ${s.finding.agrees} |`),
+    VERDICT_RULE,
+    '',
+    '| scenario | verdict | published figures compared (the model’s figure, the verdict of each) |',
+    '|---|---|---|',
+    ...sections.map(
+      (s) =>
+        `| [${s.scenario}](#${githubAnchor(s.scenario)}) | ${verdictLabel(s.finding.verdict)} | ${figuresCell(s.finding)} |`,
+    ),
     '',
   ];
   for (const s of sections) {
@@ -126,7 +175,7 @@ export function renderFindingsMd(
       '',
       `Claim: ${s.claim}`,
       '',
-      `**Model ${s.finding.agrees === 'yes' ? 'agrees' : s.finding.agrees === 'no' ? 'disagrees' : 'partly agrees'}.** ${s.finding.text}`,
+      `**${capitalise(verdictHeading(s.finding.verdict))}.** ${s.finding.text}`,
       '',
       'Regenerate:',
       '',

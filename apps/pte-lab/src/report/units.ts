@@ -6,6 +6,11 @@
  */
 export const REPORT_GHZ = 3.0;
 
+/** Cycles in µs at REPORT_GHZ: how a finding sets the model's cycles against a published time. */
+export function cyclesToUs(cycles: number): number {
+  return cycles / (REPORT_GHZ * 1000);
+}
+
 /** A chart axis in cycles says what a microsecond is at REPORT_GHZ (not a ratio of cycles: that has no unit). */
 export function withMicroseconds(label: string): string {
   return /cycles/.test(label) && !label.includes('/')

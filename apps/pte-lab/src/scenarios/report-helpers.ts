@@ -21,3 +21,14 @@ export function fmt(v: number): string {
 export function ratio(a: number, b: number): string {
   return b === 0 ? 'n/a' : `${fmt(a / b)}×`;
 }
+
+/** A ratio after / before as "×1.6", as the published figures are shown. */
+export function times(r: number): string {
+  return `×${fmt(r)}`;
+}
+
+/** A ratio after / before as a rise "×3.6" or a fall "÷8" (a ratio of 0 is "÷∞"). */
+export function riseOrFall(r: number): string {
+  if (r === 0) return '÷∞';
+  return r >= 1 ? `×${fmt(r)}` : `÷${fmt(1 / r)}`;
+}

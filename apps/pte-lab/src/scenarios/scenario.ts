@@ -1,4 +1,6 @@
 import { type Machine, type MachineOptions, type PlatformName } from '@pte/machine';
+import type { Comparison } from '../findings/comparison.js';
+import type { Verdict } from '../findings/verdict.js';
 
 /** What a scenario's run hands back: the machine whose counters the result reports, and figures for its table. */
 export interface ScenarioOutcome {
@@ -56,10 +58,17 @@ export interface ChartSpec {
   readonly series: ReadonlyArray<{ readonly name: string; readonly points: ReadonlyArray<readonly [string, number]> }>;
 }
 
-/** A finding computed from the runs' data (never canned): does the model agree with the claim, and the figures. */
+/**
+ * A finding computed from the runs' data (never canned): the published figures the claim is
+ * compared with, the model's figure for each, and the verdict by the rule of findings/verdict.ts
+ * (built by findingOf). The text names every published figure, or says why there is none.
+ */
 export interface Finding {
-  readonly agrees: 'yes' | 'no' | 'partly';
+  readonly verdict: Verdict;
   readonly text: string;
+  readonly comparisons: readonly Comparison[];
+  /** Why the claim has no published figure (verdict `no-figure`). */
+  readonly noFigure?: string;
 }
 
 /** One run a report section makes: `pte-lab run <scenario> [--platform p] [--profile p] --set ...`. */

@@ -3,6 +3,9 @@ import { FAULT_LOCKS, MAX_CPUS, type FaultLockPolicy, type Machine, type ThreadS
 import { checkThreadsFit, makespanOf, profileFaultLock } from './common.js';
 import { fmt } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
+import { compare } from '../findings/comparison.js';
+import { findingOf } from '../findings/finding-of.js';
+import { DUFOUR_EBIZZY_SPF, EBIZZY_PER_VMA } from '../findings/published.js';
 
 interface Params {
   readonly threads: number;
@@ -128,20 +131,23 @@ export const smpEbizzy: Scenario<Params> = {
       const vma = d['per_vma.speedup'] ?? 0;
       const spf = d['spf.speedup'] ?? 0;
       const dufour = d['spf_vma.speedup'] ?? 0;
-      // Published: Dufour's SPF +100% (2.0x); per-VMA locks about 75% of that gain (1.75x). The
-      // gains (speed-up − 1) are what must match within 2x; a loss would contradict.
-      const gainWithin2 = (model: number, paper: number) =>
-        model - 1 >= (paper - 1) / 2 && model - 1 <= (paper - 1) * 2;
-      const agrees = dufour < 1 || vma < 1 ? 'no' : gainWithin2(dufour, 2) && gainWithin2(vma, 1.75) ? 'yes' : 'partly';
-      return {
-        agrees,
-        text:
-          `ebizzy -mT with 16 threads: Dufour's speculative faults (spf_vma, the series that gave the published +100%) run ${fmt(dufour)}× the mmap_lock kernel, per-VMA locks ${fmt(vma)}× (published ≈1.75×: 75% of the gain) and Lespinasse's speculative faults ${fmt(spf)}×: ${agrees === 'yes' ? 'both gains within 2× of the published ones' : agrees === 'no' ? 'a loss where a gain was published' : 'the direction is right, the size of the gain is not'}. ` +
-          `The loop is the published one (-T replaces ebizzy's copy and search by one write per page, so a record is one mmap, the chunk's faults and one munmap), yet the model's threads spend ${fmt(100 * (d.mmap_wait_share ?? 0))}% of their cycles queued on mmap_lock for write whatever the fault lock: 16 writers serialise on it, each munmap's zap holds it for read after the downgrade, and no fault lock helps a writer. ` +
+      const threads = r!.params.threads;
+      return findingOf(
+        [
+          compare(
+            DUFOUR_EBIZZY_SPF,
+            dufour,
+            `×${fmt(dufour)}`,
+            `ebizzy -mT chunks per wall cycle with ${threads} threads, Dufour's speculative faults (spf_vma, the series of the published run) against mmap_lock`,
+          ),
+          compare(EBIZZY_PER_VMA, vma, `×${fmt(vma)}`, 'the same run with per-VMA locks against mmap_lock'),
+        ],
+        `Lespinasse's speculative faults run ${fmt(spf)}× the mmap_lock kernel here (no ebizzy figure of his was published). ` +
+          `The loop is the published one (-T replaces ebizzy's copy and search by one write per page, so a record is one mmap, the chunk's faults and one munmap), yet the model's threads spend ${fmt(100 * (d.mmap_wait_share ?? 0))}% of their cycles queued on mmap_lock for write whatever the fault lock: ${threads} writers serialise on it, each munmap's zap holds it for read after the downgrade, and no fault lock helps a writer. ` +
           `Then every chunk's first fault needs an anon_vma: under per-VMA locks vmf_anon_prepare's mmap_lock trylock fails while writers queue, and a speculative fault gives up (VM_FAULT_RETRY) and queues too, where a real kernel usually merges the new chunk with a neighbour (vma_merge) and finds its anon_vma already there; the model does not merge VMAs. ` +
           `Lespinasse's mm-wide sequence aborts ${fmt(d['spf.aborts'] ?? 0)} of ${fmt(d['spf.attempts'] ?? 0)} speculative faults, Dufour's per-VMA one ${fmt(d['spf_vma.aborts'] ?? 0)} of ${fmt(d['spf_vma.attempts'] ?? 0)} (anon_vma give-ups included). ` +
           `Where the model is likely wrong, then: VMA merging, the writers' hold times (guest.mmap_call is an estimate) and its rwsem, whose writers neither spin for the lock nor take it ahead of the queue.`,
-      };
+      );
     },
   },
 };

@@ -10,8 +10,12 @@ import {
   VM_WRITE,
 } from '@pte/machine';
 import { checkThreadsFit, makespanOf, profileFaultLock } from './common.js';
-import { counterOf, fmt, ratio } from './report-helpers.js';
+import { counterOf, fmt } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
+import { compare } from '../findings/comparison.js';
+import { findingOf } from '../findings/finding-of.js';
+import { BAGHDASARYAN_SHARE, LESPINASSE_PFT_SCALING, LESPINASSE_PFT_VS_MMAP_LOCK } from '../findings/published.js';
+import { flat } from '../findings/verdict.js';
 
 interface Params {
   readonly threads: number;
@@ -240,23 +244,40 @@ export const smpPageFaultTest: Scenario<Params> = {
       const s = (lock: number, run: number) => rs[4 * lock + run]!.derived.scaling ?? 0;
       const [mmap, vma, spf, dufour] = [s(0, 2), s(1, 2), s(2, 2), s(3, 2)];
       const vmaApart = s(1, 3);
-      const share = (x: number) => Math.round((100 * (x - mmap)) / Math.max(1e-9, spf - mmap));
-      const within2 = (model: number, paper: number) => model >= paper / 2 && model <= paper * 2;
-      // Per-VMA locks in one VMA (pft's layout) get none of SPF's gain here: the model reproduces
-      // the published 75% only with a VMA per thread, so it agrees in part.
-      const agrees =
-        within2(spf / Math.max(1e-9, mmap), 3.7) && within2(share(vmaApart), 75) && within2(share(vma), 75)
-          ? 'yes'
-          : 'partly';
-      return {
-        agrees,
-        text:
-          `With 30 threads (the model stops at ${MAX_CPUS} CPUs; Lespinasse ran 48 threads on 24 cores) speculative faults scale ${fmt(spf)}× one thread and mmap_lock ${fmt(mmap)}×: ` +
-          `SPF is ${ratio(spf, mmap)} the mmap_lock kernel (published 3.7×). Per-VMA locks scale ${fmt(vma)}× when the threads share one VMA ` +
-          `(${share(vma)}% of SPF's gain: every fault moves the VMA's refcount line, as Lespinasse warned a per-VMA atomic would) and ${fmt(vmaApart)}× with a VMA per thread ` +
-          `(${share(vmaApart)}% of it; published ≈75%). Dufour's speculative faults (spf_vma, 2018) scale ${fmt(dufour)}× in one VMA: each pins its VMA (get_vma, the same refcount line) and reads mm_rb_lock's line. mmap_lock is limited here only by its count's cache line ` +
-          `(${fmt(counterOf(rs[2]!, 'lock.mmap_lock.acquires'))} acquires at 30 threads); the allocator and LRU lines a real kernel also shares are not modelled, so SPF scales perfectly.`,
-      };
+      // Per-VMA locks' share of SPF's gain over mmap_lock (0: none of it, 1: all of it).
+      const share = (x: number) => flat((x - mmap) / Math.max(1e-9, spf - mmap));
+      const pctOf = (x: number) => `${Math.round(100 * share(x))}%`;
+      const threads = rs[2]!.params.threads;
+      return findingOf(
+        [
+          compare(
+            LESPINASSE_PFT_SCALING,
+            spf,
+            `×${fmt(spf)}`,
+            `pft throughput with speculative faults (spf), ${threads} threads on ${threads} CPUs in one VMA against 1 thread (the model stops at ${MAX_CPUS} CPUs)`,
+          ),
+          compare(
+            LESPINASSE_PFT_VS_MMAP_LOCK,
+            spf / mmap,
+            `×${fmt(spf / mmap)}`,
+            `the same run, spf against mmap_lock (${fmt(spf)}× against ${fmt(mmap)}× one thread)`,
+          ),
+          compare(
+            BAGHDASARYAN_SHARE,
+            share(vma),
+            pctOf(vma),
+            `per-VMA locks' share of spf's gain with the ${threads} threads in one VMA, pft's layout (${fmt(vma)}× one thread): every fault moves the VMA's refcount line, as Lespinasse warned a per-VMA atomic would`,
+          ),
+          compare(
+            BAGHDASARYAN_SHARE,
+            share(vmaApart),
+            pctOf(vmaApart),
+            `the same with a VMA per thread (${fmt(vmaApart)}× one thread)`,
+          ),
+        ],
+        `Dufour's speculative faults (spf_vma, 2018) scale ${fmt(dufour)}× in one VMA: each pins its VMA (get_vma, the same refcount line) and reads mm_rb_lock's line. mmap_lock is limited here only by its count's cache line ` +
+          `(${fmt(counterOf(rs[2]!, 'lock.mmap_lock.acquires'))} acquires at ${threads} threads); the allocator and LRU lines a real kernel also shares are not modelled, so SPF scales perfectly.`,
+      );
     },
   },
 };

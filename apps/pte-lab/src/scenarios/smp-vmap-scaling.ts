@@ -1,8 +1,19 @@
 import { configError, parseCount } from '@pte/core';
 import { lazyMaxPages, MAX_CPUS, type Machine, type VmapEra } from '@pte/machine';
 import { makespanOf } from './common.js';
-import { fmt, ratio } from './report-helpers.js';
+import { fmt } from './report-helpers.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
+import { compare } from '../findings/comparison.js';
+import { findingOf } from '../findings/finding-of.js';
+import {
+  PIGGIN_GROWTH_2008,
+  PIGGIN_GROWTH_LAZY,
+  PIGGIN_OP_2008,
+  PIGGIN_OP_LAZY,
+  PIGGIN_REWRITE_1,
+  PIGGIN_REWRITE_8,
+} from '../findings/published.js';
+import { cyclesToUs } from '../report/units.js';
 
 const ERAS: readonly VmapEra[] = ['2008', 'lazy', '6.18'];
 const THREADS = [1, 2, 4, 8] as const;
@@ -15,12 +26,6 @@ interface Params {
   /** The era whose 8-thread run is the RunResult's machine (every era runs); null: the profile's. */
   readonly era: VmapEra | null;
 }
-
-/** Piggin 2008 (linux-mm.md §7.1): ns per map+touch+unmap of 4 pages, threads 1/2/4/8. */
-const PUBLISHED: Readonly<Record<'2008' | 'lazy', readonly number[]>> = {
-  '2008': [14700, 33600, 49500, 70631],
-  lazy: [2900, 3000, 2800, 2900],
-};
 
 /** The vmap era of a kernel profile: 2008's before the rewrite, the rewrite's lazy allocator until the per-node trees of 6.x. */
 function profileEra(profile: string): VmapEra {
@@ -132,21 +137,40 @@ export const smpVmapScaling: Scenario<Params> = {
       const d = (era: string, t: number) => r!.derived[`${era}.threads_${t}.cycles_per_op`] ?? 0;
       const growOld = d('2008', 8) / d('2008', 1);
       const growLazy = d('lazy', 8) / d('lazy', 1);
-      const pubGrow = PUBLISHED['2008'][3]! / PUBLISHED['2008'][0]!;
-      const gain1 = d('2008', 1) / d('lazy', 1);
-      const gain8 = d('2008', 8) / d('lazy', 8);
-      const pub1 = PUBLISHED['2008'][0]! / PUBLISHED.lazy[0]!;
-      const pub8 = PUBLISHED['2008'][3]! / PUBLISHED.lazy[3]!;
-      const within2 = (model: number, paper: number) => model >= paper / 2 && model <= paper * 2;
-      const agrees = within2(growOld, pubGrow) && within2(gain8, pub8) && within2(gain1, pub1) ? 'yes' : 'partly';
-      return {
-        agrees,
-        text:
-          `Before the rewrite a map+touch+unmap grows ${ratio(d('2008', 8), d('2008', 1))} from 1 to 8 threads in the model (published ${pubGrow.toFixed(1)}×: 14.7 → 70.6 µs): every vunmap holds vmlist_lock across a flush that interrupts the 7 other CPUs, so the threads queue behind each other's broadcasts. ` +
-          `The lazy rewrite stays flat (${growLazy.toFixed(2)}×; published 1.0×): the model takes its 4-page maps from per-CPU vmap blocks (the vm_map_ram path of the rewrite), and its flushes wait until more than ${fmt(r!.derived.lazy_max_pages ?? 0)} pages are lazily freed (8 threads freed ${fmt(8 * Number(r!.params.rounds ?? 0) * PAGES)} here: ${fmt(r!.derived['lazy.threads_8.flushes'] ?? 0)} purge flushes; each purge would add one broadcast flush, shared by all its pages). ` +
-          `Rewrite against 2008: ${ratio(d('2008', 1), d('lazy', 1))} faster with 1 thread (published ${pub1.toFixed(1)}×) and ${ratio(d('2008', 8), d('lazy', 8))} with 8 (published ${pub8.toFixed(0)}×, "already 25x faster"). ` +
+      const op = (era: string) => cyclesToUs(d(era, 1));
+      return findingOf(
+        [
+          compare(
+            PIGGIN_GROWTH_2008,
+            growOld,
+            `×${fmt(growOld)}`,
+            'cycles per operation of the 2008 era, 8 threads against 1, 8 CPUs',
+          ),
+          compare(PIGGIN_GROWTH_LAZY, growLazy, `×${growLazy.toFixed(2)}`, 'the same in the lazy era'),
+          compare(
+            PIGGIN_REWRITE_1,
+            d('lazy', 1) / d('2008', 1),
+            `÷${fmt(d('2008', 1) / d('lazy', 1))}`,
+            'lazy against 2008 cycles per operation, 1 thread',
+          ),
+          compare(
+            PIGGIN_REWRITE_8,
+            d('lazy', 8) / d('2008', 8),
+            `÷${fmt(d('2008', 8) / d('lazy', 8))}`,
+            'the same with 8 threads',
+          ),
+          compare(
+            PIGGIN_OP_2008,
+            op('2008'),
+            `${fmt(op('2008'))} µs`,
+            "cycles per operation of the 2008 era, 1 thread, at the report's 3.0 GHz (his Opteron's clock is not recorded)",
+          ),
+          compare(PIGGIN_OP_LAZY, op('lazy'), `${fmt(op('lazy'))} µs`, 'the same in the lazy era'),
+        ],
+        `Before the rewrite every vunmap holds vmlist_lock across a flush that interrupts the 7 other CPUs, so the threads queue behind each other's broadcasts. ` +
+          `The lazy rewrite takes its 4-page maps from per-CPU vmap blocks (the vm_map_ram path of the rewrite), and its flushes wait until more than ${fmt(r!.derived.lazy_max_pages ?? 0)} pages are lazily freed (8 threads freed ${fmt(8 * Number(r!.params.rounds ?? 0) * PAGES)} here: ${fmt(r!.derived['lazy.threads_8.flushes'] ?? 0)} purge flushes; each purge would add one broadcast flush, shared by all its pages). ` +
           `The model's single-thread 2008 cost lacks what an IPI to an idle CPU costs on real hardware (its wake-up from a C-state), and the rewrite's cost here is the model's estimates (guest.vmap_area, no primary figure), so magnitudes at one thread are the weakest part.`,
-      };
+      );
     },
   },
 };
