@@ -26,7 +26,7 @@ export function costsSchema(keys) {
         type: 'object',
         additionalProperties: false,
         properties: Object.fromEntries(
-          ['date', 'kernel', 'cpu', 'machine', 'hypervisor', 'platform', 'clock', 'method'].map((k) => [
+          ['date', 'kernel', 'cpu', 'machine', 'hypervisor', 'platform', 'clock', 'settings', 'method'].map((k) => [
             k,
             { type: 'string' },
           ]),

@@ -373,7 +373,14 @@ log('calibrating: pte-lab calibrate --runs 5');
 const calOut = sh(process.execPath, [CLI, 'calibrate', '--runs', '5', '--out', calFile]);
 const calSummary = (/within ±25%: .*/.exec(calOut) ?? [''])[0];
 const calCosts = JSON.parse(readFileSync(calFile, 'utf8'));
-TIME_MODELS[2].args = ['--costs', calFile];
+TIME_MODELS[2].args = [
+  '--costs',
+  calFile,
+  ...(calCosts.measured.settings ?? '')
+    .split(' ')
+    .filter((x) => x !== '' && !x.startsWith('zero_page='))
+    .flatMap((x) => ['--set', x]),
+];
 TIME_MODELS[2].platform = calCosts.measured.platform;
 TIME_MODELS[2].label = `${calCosts.measured.platform} calibrated`;
 TIME_MODELS[2].ghz = Number.parseFloat(calCosts.measured.clock);

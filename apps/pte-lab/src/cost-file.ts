@@ -10,7 +10,17 @@ export const COST_FILE_FORMAT = 'pte-lab-costs';
 export const COST_FILE_VERSION = 1;
 
 /** What a cost file says of the machine it was measured on: all strings, all optional. */
-export const MEASURED_KEYS = ['date', 'kernel', 'cpu', 'machine', 'hypervisor', 'platform', 'clock', 'method'] as const;
+export const MEASURED_KEYS = [
+  'date',
+  'kernel',
+  'cpu',
+  'machine',
+  'hypervisor',
+  'platform',
+  'clock',
+  'settings',
+  'method',
+] as const;
 const TOP_KEYS = ['$schema', 'format', 'version', 'measured', 'costs'] as const;
 
 /** A cost file (`--costs FILE`): costs in cycles, measured on a machine, replacing the defaults. */

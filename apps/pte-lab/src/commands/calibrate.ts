@@ -121,6 +121,10 @@ export function registerCalibrate(program: Command, io: CliIo): void {
           zeroPage: host.zeroPage,
           readAheadKb,
           set: f.set,
+          // How the host backs guest memory is invisible from the guest: fit both, keep the better.
+          ...(platform === 'kvm-shadow' && !f.set.some((x) => x.trim().startsWith('host_huge='))
+            ? { alternatives: [['host_huge=off'], ['host_huge=on']] }
+            : {}),
           log,
         });
       } finally {
@@ -138,7 +142,9 @@ export function registerCalibrate(program: Command, io: CliIo): void {
           hypervisor: host.hypervisor ?? 'none',
           platform,
           clock: `${ghz.toFixed(3)} GHz`,
-          method: `pte-lab calibrate: ${CALIBRATION_SUITE.length} microbenchmarks (native/probe.c), the median of ${runs} runs each, fitted by least squares on relative error, in log space with a prior of weight ${DEFAULT_PRIOR} toward the defaults, model ${platform} ${profile.name}${[...(host.zeroPage ? [] : ['zero_page=off']), ...f.set].map((x) => ` --set ${x}`).join('')}`,
+          // The settings the costs were fitted with: run the model with them too.
+          settings: [...(host.zeroPage ? [] : ['zero_page=off']), ...cal.set].join(' '),
+          method: `pte-lab calibrate: ${CALIBRATION_SUITE.length} microbenchmarks (native/probe.c), the median of ${runs} runs each, fitted by least squares on relative error, in log space with a prior of weight ${DEFAULT_PRIOR} toward the defaults, model ${platform} ${profile.name}${[...(host.zeroPage ? [] : ['zero_page=off']), ...cal.set].map((x) => ` --set ${x}`).join('')}`,
         },
         costs: cal.costs,
       };
@@ -148,7 +154,15 @@ export function registerCalibrate(program: Command, io: CliIo): void {
         files.push({ file: f.residuals, text: residualMarkdown(cal, doc.measured), flag: '--residuals' });
       writeOutputs(files);
       if (f.format === 'json') io.out(JSON.stringify({ ...doc, residuals: cal.residuals }, null, 2) + '\n');
-      else io.out(table + `\nwrote ${f.out}: load it with --costs ${f.out}\n`);
+      else
+        io.out(
+          table +
+            `\nwrote ${f.out}: use it as pte-lab run <scenario> --platform ${platform} --costs ${f.out}${doc.measured.settings
+              .split(' ')
+              .filter((x) => x !== '')
+              .map((x) => ` --set ${x}`)
+              .join('')}\n`,
+        );
     });
 }
 
