@@ -209,10 +209,7 @@ export class Mmu {
     const ok = w.walk(this.root, hi, lo, access);
     const nested = this.nested;
     // The paging-structure caches: the upper reads a cached entry stands for are not charged.
-    const vpn = hi * 1048576 + (lo >>> 12);
-    const pcid = this.tlb.pcid;
-    const skip = this.psc.skipped(vpn, pcid, w.level);
-    this.psc.fill(vpn, pcid, w.level);
+    const skip = this.psc.walk(hi, lo, this.tlb.pcid, w.level);
     const guestRefs = w.refs - skip;
     // 2D walk: each guest entry read needs its table's guest-physical address translated through
     // the host levels first; a successful walk then translates the page's own guest-physical
@@ -248,9 +245,8 @@ export class Mmu {
   private hostRefs(gfn: number): number {
     const psc = this.nestedPsc!;
     const m = this.nested!.levels;
-    const skip = psc.skipped(gfn, 0, 1);
-    psc.fill(gfn, 0, 1);
-    return m - skip;
+    // The guest frame as the host's "address": its gfn's bits above 32 in hi, the rest in lo.
+    return m - psc.walk(Math.floor(gfn / 1048576), ((gfn % 1048576) * 4096) >>> 0, 0, 1);
   }
 
   /** Add this MMU's statistics to `counters` under dotted names. */

@@ -12,57 +12,87 @@
  * regardless of the linear addresses"), a global flush drops all. Each cache is direct-mapped
  * (real ones are small and associative; the sizes are an estimate: 32 PDE, 4 PDPTE, 2 PML4E).
  */
-export const PSC_SIZES: readonly number[] = [0, 0, 32, 4, 2, 2]; // by level; level 5: PML5E
+export const PSC_SIZES: readonly number[] = [0, 0, 32, 4, 2, 2]; // by level; level 5: PML5E (walk() masks with these)
 
 export class PagingStructureCaches {
-  /** Per level 2..levels: the cached upper-page key (address >> (12 + 9·(level−1))) + 1, 0 = empty. */
-  private readonly keys: Float64Array[] = [];
-  private readonly pcids: Int32Array[] = [];
+  // One direct-mapped cache per level (2..5): key + 1 (0 = empty) and PCID, by slot.
+  private readonly k2: Float64Array;
+  private readonly p2: Int32Array;
+  private readonly k3: Float64Array;
+  private readonly p3: Int32Array;
+  private readonly k4: Float64Array;
+  private readonly p4: Int32Array;
+  private readonly k5: Float64Array;
+  private readonly p5: Int32Array;
   hits = 0;
 
   constructor(readonly levels: number) {
-    for (let l = 0; l <= levels; l++) {
-      const n = l >= 2 ? PSC_SIZES[l]! : 0;
-      this.keys.push(new Float64Array(n));
-      this.pcids.push(new Int32Array(n));
-    }
+    this.k2 = new Float64Array(PSC_SIZES[2]!);
+    this.p2 = new Int32Array(PSC_SIZES[2]!);
+    this.k3 = new Float64Array(PSC_SIZES[3]!);
+    this.p3 = new Int32Array(PSC_SIZES[3]!);
+    this.k4 = new Float64Array(PSC_SIZES[4]!);
+    this.p4 = new Int32Array(PSC_SIZES[4]!);
+    this.k5 = new Float64Array(levels === 5 ? PSC_SIZES[5]! : 0);
+    this.p5 = new Int32Array(levels === 5 ? PSC_SIZES[5]! : 0);
   }
 
   /**
-   * How many upper levels a walk of page `vpn` under `pcid`, which stopped at level `stop` (its
-   * leaf, or the level of a not-present entry), skips: the deepest cached entry above `stop`
-   * names the table to start from. 0 when nothing is cached.
+   * The key of a level is the address bits above the ones its entry's table resolves (47:21 for a
+   * PDE, 47:30 for a PDPTE, 47:39 for a PML4E, 56:48 for a PML5E) plus 1 (0 marks an empty slot).
+   * A walk of address (hi, lo) under `pcid` that stopped at level `stop` (its leaf, or the level of
+   * a not-present entry): how many upper reads it skips — the deepest cached entry above `stop`
+   * names the table to start from — and the entries it went through are cached. 0 when nothing
+   * was cached.
    */
-  skipped(vpn: number, pcid: number, stop: number): number {
-    for (let l = Math.max(2, stop + 1); l <= this.levels; l++) {
-      const key = Math.floor(vpn / 512 ** (l - 1)) + 1;
-      const keys = this.keys[l]!;
-      const slot = (key + pcid * 7) % keys.length;
-      if (keys[slot] === key && this.pcids[l]![slot] === pcid) {
-        this.hits++;
-        return this.levels - l + 1;
-      }
+  walk(hi: number, lo: number, pcid: number, stop: number): number {
+    // Straight-line per level (the hot path of every TLB miss). Sizes are powers of two, so a
+    // slot is the key's low bits (ToInt32 keeps them) mixed with the PCID.
+    if (stop < 2) {
+      const key = hi * 2048 + (lo >>> 21) + 1;
+      const slot = ((key | 0) + pcid * 7) & 31;
+      if (this.k2[slot] === key && this.p2[slot] === pcid) return this.hit(2);
+      this.k2[slot] = key;
+      this.p2[slot] = pcid;
+    }
+    if (stop < 3) {
+      const key = hi * 4 + (lo >>> 30) + 1;
+      const slot = ((key | 0) + pcid * 7) & 3;
+      if (this.k3[slot] === key && this.p3[slot] === pcid) return this.hit(3);
+      this.k3[slot] = key;
+      this.p3[slot] = pcid;
+    }
+    if (stop < 4) {
+      const key = (hi >>> 7) + 1;
+      const slot = (key + pcid * 7) & 1;
+      if (this.k4[slot] === key && this.p4[slot] === pcid) return this.hit(4);
+      this.k4[slot] = key;
+      this.p4[slot] = pcid;
+    }
+    if (this.levels === 5 && stop < 5) {
+      const key = (hi >>> 16) + 1;
+      const slot = (key + pcid * 7) & 1;
+      if (this.k5[slot] === key && this.p5[slot] === pcid) return this.hit(5);
+      this.k5[slot] = key;
+      this.p5[slot] = pcid;
     }
     return 0;
   }
 
-  /** Cache the upper entries a walk of `vpn` went through (every level above `stop`). */
-  fill(vpn: number, pcid: number, stop: number): void {
-    for (let l = Math.max(2, stop + 1); l <= this.levels; l++) {
-      const key = Math.floor(vpn / 512 ** (l - 1)) + 1;
-      const keys = this.keys[l]!;
-      const slot = (key + pcid * 7) % keys.length;
-      keys[slot] = key;
-      this.pcids[l]![slot] = pcid;
-    }
+  /** A hit at `level`: the reads of that level and the ones above it are skipped. */
+  private hit(level: number): number {
+    this.hits++;
+    return this.levels - level + 1;
   }
 
   /** Drop `pcid`'s entries (-1: every entry). */
   flush(pcid: number): void {
-    for (let l = 2; l <= this.levels; l++) {
-      const keys = this.keys[l]!;
-      const p = this.pcids[l]!;
-      for (let i = 0; i < keys.length; i++) if (pcid < 0 || p[i] === pcid) keys[i] = 0;
-    }
+    for (const [keys, pcids] of [
+      [this.k2, this.p2],
+      [this.k3, this.p3],
+      [this.k4, this.p4],
+      [this.k5, this.p5],
+    ] as const)
+      for (let i = 0; i < keys.length; i++) if (pcid < 0 || pcids[i] === pcid) keys[i] = 0;
   }
 }
