@@ -16,7 +16,7 @@ import {
 } from '@pte/arch-x86';
 import type { GuestCpu } from '@pte/pvops';
 import { KVM_COSTS, type KvmCostKey } from './costs.js';
-import { invlpg, newPgd, syncAccessed, zapStaleShadow } from './mmu.js';
+import { exit, invlpg, newPgd, syncAccessed, zapStaleShadow } from './mmu.js';
 import { trackWrite } from './page-track.js';
 import { pageFault } from './paging-tmpl.js';
 
@@ -321,6 +321,19 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     trackWrite(this, gfn, index, newLo, newHi);
   }
 
+  /** Block requests the guest kicked (ioKick). */
+  ioKicks = 0;
+
+  /**
+   * A virtio-blk request: the kick is a write to the queue's notify register (virtqueue_notify →
+   * vp_notify), a VM exit; the completion is an interrupt KVM injects.
+   */
+  ioKick(): void {
+    exit(this);
+    this.ioKicks++;
+    this.ledger.charge(this.catExit, this.c['kvm.inject']);
+  }
+
   /** The proposed deferred A/D sync: one hypercall copies the CPU's A/D bits into the gptes (mmu.ts). */
   syncAccessed(): void {
     syncAccessed(this);
@@ -428,5 +441,6 @@ export class ShadowMmu implements PageTrackListener, GuestCpu {
     add('kvm.zapped_pages', this.zappedPages);
     add('kvm.shadow_pages', this.byGfn.size);
     if (this.hostHuge) add('kvm.huge_sptes', this.hugeSptes);
+    if (this.ioKicks > 0) add('kvm.io_kicks', this.ioKicks);
   }
 }

@@ -17,6 +17,9 @@ export class KvmTdp implements NestedPaging {
   private readonly cat: number;
   private readonly cost: number;
   violations = 0;
+  /** Block requests the guest kicked (ioKick). */
+  ioKicks = 0;
+  private readonly kickCost: number;
 
   constructor(
     guestFrames: number,
@@ -32,6 +35,16 @@ export class KvmTdp implements NestedPaging {
     this.ledger = ledger;
     this.cat = ledger.id('kvm.exit');
     this.cost = costs['kvm.exit'] + costs['kvm.ept_violation'];
+    this.kickCost = costs['kvm.exit'] + costs['kvm.inject'];
+  }
+
+  /**
+   * A virtio-blk request: the guest's kick is a write to the queue's notify register
+   * (virtqueue_notify → vp_notify), a VM exit; the completion is an interrupt KVM injects.
+   */
+  ioKick(): void {
+    this.ioKicks++;
+    this.ledger.charge(this.cat, this.kickCost);
   }
 
   violation(pfn: number): void {

@@ -280,6 +280,7 @@ export class Machine {
       remote: this.clocks,
     });
     if (policy.mapOnIoComplete) this.kernel.hooks.readCompleted = mapCompletedRead;
+    if (platform.ioRequest !== undefined) this.kernel.hooks.ioRequest = () => platform.ioRequest!();
     this.sys = new Syscalls(this.kernel);
     this.prng = new Prng(opts.seed, 'machine');
     this.check = opts.check ?? false;

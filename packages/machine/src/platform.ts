@@ -85,6 +85,11 @@ export interface Platform {
   pageFaultExit(hi: number, lo: number, access: number, code: number): number;
   /** Why a page still faults after the guest's handler ran, if the platform knows (else null). */
   unfixableFault(vpn: number): Error | null;
+  /**
+   * What one block-device request costs the guest's CPU beyond the device (the kick of a virtio
+   * queue, an event-channel notify, the completion interrupt); absent on native.
+   */
+  ioRequest?(): void;
   /** The platform's own counters (the pvops backend's are added by the machine). */
   addCountersTo(c: Counters): void;
   /** Throw if the platform's own invariants are broken. */

@@ -7,6 +7,11 @@
 export class BlockDevice {
   requests = 0;
   pagesRead = 0;
+  /**
+   * Called on the submitting CPU for each request: what telling the device costs there beyond
+   * io.request (a VM exit to kick a virtio queue, an event-channel hypercall; the platform's).
+   */
+  onRequest: (() => void) | null = null;
   private readonly slots: Float64Array;
 
   constructor(
@@ -20,6 +25,7 @@ export class BlockDevice {
   /** Queue a read of `pages` pages at time `now`; returns when it completes. */
   submit(now: number, pages: number): number {
     this.requests++;
+    this.onRequest?.();
     this.pagesRead += pages;
     let slot = 0;
     for (let i = 1; i < this.slots.length; i++) if (this.slots[i]! < this.slots[slot]!) slot = i;
@@ -37,6 +43,7 @@ export class BlockDevice {
   /** Cycles a synchronous read of `pages` pages takes on an idle device. */
   read(pages: number): number {
     this.requests++;
+    this.onRequest?.();
     this.pagesRead += pages;
     return this.requestCycles + this.pageCycles * pages;
   }

@@ -59,6 +59,8 @@ export interface KernelHooks {
   ptCacheRefilled: (() => void) | null;
   /** A page-table frame was handed out (an observer: who holds a stale alias of it?). */
   ptFrameAllocated: ((pfn: number) => void) | null;
+  /** A request went to a block device (the file's or swap): the platform's notify and completion. */
+  ioRequest: (() => void) | null;
 }
 
 /** A read in flight: pages [start, start + pages) of `inode`, done at `doneAt` cycles. */
@@ -129,7 +131,7 @@ export class Kernel {
   private readonly ioByFrame = new Map<number, IoRequest>();
   private nextMmId = 1;
   readonly mms = new Set<Mm>();
-  readonly hooks: KernelHooks = { readCompleted: null, ptCacheRefilled: null, ptFrameAllocated: null };
+  readonly hooks: KernelHooks = { readCompleted: null, ptCacheRefilled: null, ptFrameAllocated: null, ioRequest: null };
 
   constructor(o: KernelOptions) {
     this.mem = o.mem;
@@ -154,6 +156,8 @@ export class Kernel {
     this.frames = new FrameTable(o.frames ?? o.mem.frames, 1);
     this.pageCache = new PageCache(this.frames);
     this.blockDev = new BlockDevice(this.costs.ioRequest, this.costs.ioPage);
+    const ioRequest = () => this.hooks.ioRequest?.();
+    this.blockDev.onRequest = ioRequest;
     this.zeroPfn = this.frames.allocOrFail(0);
     this.frames.flags[this.zeroPfn] = this.frames.flags[this.zeroPfn]! | PG_ZERO | PG_UPTODATE;
     this.frames.refcount[this.zeroPfn] = 1;
@@ -162,6 +166,7 @@ export class Kernel {
       o.reclaim === true && (o.swapSlots ?? 0) > 0
         ? new SwapDevice(o.swapSlots!, this.costs.ioRequest, this.costs.ioPage)
         : null;
+    if (this.swap !== null) this.swap.dev.onRequest = ioRequest;
     this.reclaim = o.reclaim === true ? new Reclaim(this, o.reclaimHorizon) : null;
   }
 

@@ -7,3 +7,4 @@ export type { XenPteWrite, XenAliasPolicy } from './xen-pv.js';
 export { McQueue } from './multicall.js';
 export { XEN_COSTS } from './costs.js';
 export type { XenCostKey } from './costs.js';
+export { evtchnSend } from './event-channel.js';

@@ -59,6 +59,11 @@ export class KvmShadowPlatform implements Platform {
     return policy;
   }
 
+  /** A virtio-blk request: the kick exits, the completion is injected (ShadowMmu.ioKick). */
+  ioRequest(): void {
+    this.shadow.ioKick();
+  }
+
   /** KVM fixes its shadow tables (the access retries) or injects the fault into the guest. */
   pageFaultExit(hi: number, lo: number, access: number): number {
     const shadow = this.shadow;

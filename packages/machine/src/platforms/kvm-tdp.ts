@@ -26,6 +26,11 @@ export class KvmTdpPlatform implements Platform {
     this.pv = this.cpus[0]!.pv;
   }
 
+  /** A virtio-blk request: the kick exits, the completion is injected (KvmTdp.ioKick). */
+  ioRequest(): void {
+    this.tdp.ioKick();
+  }
+
   limitPolicy(policy: VmPolicy): VmPolicy {
     return policy;
   }
@@ -42,7 +47,8 @@ export class KvmTdpPlatform implements Platform {
     // A PV send-IPI hypercall exits too (one per flush that reached another vCPU).
     let hypercalls = 0;
     for (const cpu of this.cpus) hypercalls += cpu.pv.ipiCalls;
-    c.add(c.id('kvm.exits'), this.tdp.violations + hypercalls);
+    c.add(c.id('kvm.exits'), this.tdp.violations + hypercalls + this.tdp.ioKicks);
+    if (this.tdp.ioKicks > 0) c.add(c.id('kvm.io_kicks'), this.tdp.ioKicks);
     c.add(c.id('kvm.ept_violations'), this.tdp.violations);
   }
 

@@ -1,7 +1,7 @@
 import { Prng, PteError, type Counters } from '@pte/core';
 import { Mmu, type PhysMem } from '@pte/arch-x86';
 import type { PvMmuOps } from '@pte/pvops';
-import { XenHypervisor, XenPvMmu } from '@pte/xen';
+import { evtchnSend, XenHypervisor, XenPvMmu } from '@pte/xen';
 import type { VmPolicy } from '@pte/vm';
 import type { Platform, PlatformCpu, PlatformSetup } from '../platform.js';
 
@@ -61,6 +61,11 @@ export class XenPvPlatform implements Platform {
   }
 
   /** PV guests get no superpages: a PMD leaf would need machine-contiguous frames Xen never grants. */
+  /** A blkfront request: one event-channel notify (evtchnSend); the completion upcall is free. */
+  ioRequest(): void {
+    evtchnSend(this.xen);
+  }
+
   limitPolicy(policy: VmPolicy): VmPolicy {
     return { ...policy, pmdMapFileFolios: false, anonThp: false };
   }
