@@ -210,9 +210,10 @@ export function checkSettingsFor(settings: Partial<MachineOptions>, platform: st
 export function runCosts(
   path: string | undefined,
   costSet: Readonly<Record<string, string>>,
+  profile: string,
 ): { costs: MachineOptions['costs']; costFile: CostFile | null } {
   const costFile = path !== undefined ? readCostFile(path) : null;
-  return { costs: resolveRunCosts(costSet, costFile?.costs ?? {}, `--costs ${path}`), costFile };
+  return { costs: resolveRunCosts(costSet, costFile?.costs ?? {}, `--costs ${path}`, profile), costFile };
 }
 
 /** The params that record the costs a run used besides the defaults: the file, and each cost as cost.<key>. */
@@ -289,7 +290,7 @@ export function resolveRun(o: RunOptions): ResolvedRun {
   checkSettingsFor(settings, platform, profile);
   const params = scenario.resolve(scenarioSet);
   const memBytes = guestMemBytes(set, scenario.defaultMemBytes(params.parsed));
-  const { costs, costFile } = runCosts(o.costs, costSet);
+  const { costs, costFile } = runCosts(o.costs, costSet, profile.name);
   const options: MachineOptions = {
     platform,
     profile,

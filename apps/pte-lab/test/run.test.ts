@@ -320,6 +320,37 @@ describe('pte-lab run micro/mmap-touch on a cold file (linux-3.15, 64 MiB, read-
   });
 });
 
+describe('costs per era (ERA_COSTS)', () => {
+  const run = async (...set: string[]) =>
+    JSON.parse(
+      (
+        await runCli(
+          'run',
+          'micro/mmap-touch',
+          '--platform',
+          'kvm-shadow',
+          '--profile',
+          'linux-2.6.27',
+          '--set',
+          'size=4MiB',
+          ...set.flatMap((x) => ['--set', x]),
+          '--format',
+          'json',
+        )
+      ).out,
+    );
+
+  it('linux-2.6.27 prices a VM exit at 2008 Core 2 cost (1800 cycles); --set cost.kvm.exit still wins', async () => {
+    const era = await run();
+    const same = await run('cost.kvm.exit=1800');
+    const modern = await run('cost.kvm.exit=1100');
+    expect(era.cycles.total).toBe(same.cycles.total);
+    const exits = era.counters['kvm.exits'];
+    expect(exits).toBeGreaterThan(0);
+    expect(era.cycles.total - modern.cycles.total).toBe(exits * 700);
+  });
+});
+
 describe('thread scenarios', () => {
   const run = async (...args: string[]) => {
     const r = await runCli('run', ...args, '--format', 'json', '--check');

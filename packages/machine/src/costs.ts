@@ -37,13 +37,30 @@ export const ALL_COSTS: CostDefaults<RunCostKey> = {
 };
 
 /**
- * Resolve the defaults, then apply a cost file's measured costs (`fileCosts`, checked by the
- * caller's reader and named by `fileWhere` in errors), then `cost.<key>=<cycles>` overrides.
+ * Costs of a kernel profile's era where hardware of that time is known to differ from today's
+ * defaults, each with its source (docs/cost-model.md, "Costs per era"). Only what a reference
+ * gives a figure for: the rest of an old profile is priced as today.
+ */
+export const ERA_COSTS: Readonly<Record<string, Partial<CostDefaults<RunCostKey>>>> = {
+  'linux-2.6.27': {
+    'kvm.exit': {
+      cycles: 1800,
+      source:
+        "hypervisors.md §6: a VM exit and entry on 2008's Core 2 (Merom/Penryn), hardware round trip 1,000 (Agesen et al., USENIX ATC 2012, Fig. 1: Core 2 ~1,000 → ~500; UNVERIFIED), plus KVM's exit software overhead (800)",
+    },
+  },
+};
+
+/**
+ * Resolve the defaults, then the era's costs of `profile` (ERA_COSTS), then apply a cost file's
+ * measured costs (`fileCosts`, checked by the caller's reader and named by `fileWhere` in errors),
+ * then `cost.<key>=<cycles>` overrides.
  */
 export function resolveRunCosts(
   overrides: Readonly<Record<string, string>>,
   fileCosts: Readonly<Record<string, number>> = {},
   fileWhere = '--costs',
+  profile?: string,
 ): CostTable<RunCostKey> {
   const numeric: Record<string, number> = {};
   for (const [key, text] of Object.entries(overrides)) {
@@ -56,6 +73,9 @@ export function resolveRunCosts(
       throw configError(`--set cost.${key}: '${text}' is not a number of cycles`);
     numeric[key] = v;
   }
-  const measured = overrideCosts(resolveCosts(ALL_COSTS), fileCosts, fileWhere);
+  const era: Record<string, number> = {};
+  for (const [key, entry] of Object.entries(ERA_COSTS[profile ?? ''] ?? {})) era[key] = entry!.cycles;
+  const base = overrideCosts(resolveCosts(ALL_COSTS), era, `the ${profile} era's costs`);
+  const measured = overrideCosts(base, fileCosts, fileWhere);
   return overrideCosts(measured, numeric, '--set cost.<key>');
 }

@@ -22,7 +22,7 @@ export type {
 export type { VmapEra } from './thread-run.js';
 export { PLATFORMS, IMPLEMENTED_PLATFORMS, parsePlatform } from './platform.js';
 export type { PlatformName } from './platform.js';
-export { ALL_COSTS, COSTS_BY_LAYER, resolveRunCosts } from './costs.js';
+export { ALL_COSTS, COSTS_BY_LAYER, ERA_COSTS, resolveRunCosts } from './costs.js';
 export type { RunCostKey } from './costs.js';
 export type { RunResult } from './run-result.js';
 export { sortedRecord } from './run-result.js';

@@ -119,7 +119,7 @@ export function replayTrace(o: ReplayOptions): RunResult {
   const cache = onOff('cache', set.cache ?? 'warm', ['warm', 'cold']);
   const coalesce = onOff('coalesce', set.coalesce ?? 'on', ['on', 'off']) === 'on';
   const policy = applyPolicy(profile.policy, set);
-  const { costs, costFile } = runCosts(o.costs, costSet);
+  const { costs, costFile } = runCosts(o.costs, costSet, profile.name);
   const settings = machineSettings(set);
   checkSettingsFor(settings, platform, profile);
   const maps = o.maps !== undefined ? parseMaps(o.maps) : null;
