@@ -445,17 +445,7 @@ describe("sync semantics (§3.4): the guest's TLB flushes resync KVM", () => {
   });
 
   it('host_huge: the host backs guest memory with 2 MiB pages, so each guest 2 MiB gpte is one 2 MiB spte (one shadow fault per 2 MiB), read-only while the gpte is clean; munmap zaps them', () => {
-    const p = getProfile('linux-6.18');
-    const m = new Machine({
-      platform: 'kvm-shadow',
-      profile: p,
-      policy: p.policy,
-      memBytes: 64 * MiB,
-      seed: 1,
-      costs: resolveRunCosts({}),
-      check: true,
-      hostHuge: true,
-    });
+    const m = machine('kvm-shadow', 'linux-6.18', {}, 64 * MiB, 1, true);
     const s = shadowOf(m);
     const t = m.spawn();
     const v = m.sys.mmap(t, { pages: 2048, prot: VM_READ | VM_WRITE, shared: false, file: null });
