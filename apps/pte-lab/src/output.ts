@@ -1,5 +1,5 @@
-import { renameSync, writeFileSync, unlinkSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { accessSync, constants, existsSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { dirname, basename, join, resolve } from 'node:path';
 import { PteError, usageError } from '@pte/core';
 import { type RunResult } from '@pte/machine';
 import { formatNumber, formatTable } from './table.js';
@@ -103,11 +103,39 @@ export function writeOutput(file: string, text: string, flag = '--out'): void {
 }
 
 /**
+ * Check, before any work, that the files a command will write can be written: each names a file
+ * (not a directory, nor a file the command writes twice) in an existing directory this process
+ * may write to, and an existing file there is a regular one it may replace. One line naming the
+ * flag otherwise.
+ */
+export function checkOutputs(files: readonly { file: string; flag: string }[]): void {
+  const seen = new Map<string, string>();
+  for (const { file, flag } of files) {
+    const full = resolve(file);
+    const other = seen.get(full);
+    if (other !== undefined) throw new PteError('io', `${flag} ${file}: ${other} writes the same file`);
+    seen.set(full, flag);
+    const dir = dirname(full);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new PteError('io', `cannot write ${flag} ${file}: no directory ${dir}`);
+    if (existsSync(full) && !statSync(full).isFile())
+      throw new PteError('io', `cannot write ${flag} ${file}: it is a directory or not a regular file`);
+    try {
+      accessSync(dir, constants.W_OK);
+      if (existsSync(full)) accessSync(full, constants.W_OK);
+    } catch {
+      throw new PteError('io', `cannot write ${flag} ${file}: permission denied`);
+    }
+  }
+}
+
+/**
  * Write several files as one: each goes to a temporary file beside it first, and only when every
  * one is written are they renamed into place. A failure leaves none of them and names the option
  * (`--out`, `--findings`) whose file could not be written.
  */
 export function writeOutputs(files: readonly { file: string; text: string; flag: string }[]): void {
+  checkOutputs(files);
   const tmps: string[] = [];
   const clean = () => {
     for (const t of tmps) {
@@ -118,17 +146,26 @@ export function writeOutputs(files: readonly { file: string; text: string; flag:
       }
     }
   };
+  const reasonOf = (e: unknown) => {
+    const code = (e as { code?: unknown } | null)?.code;
+    return typeof code === 'string' ? code : 'write failed';
+  };
   for (const { file, text, flag } of files) {
-    const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+    const tmp = join(dirname(resolve(file)), `.${basename(file)}.${process.pid}.tmp`);
     try {
       tmps.push(tmp);
       writeFileSync(tmp, text);
     } catch (e) {
       clean();
-      const code = (e as { code?: unknown } | null)?.code;
-      const reason = typeof code === 'string' ? code : 'write failed';
-      throw new PteError('io', `cannot write ${flag} ${file}: ${reason}`);
+      throw new PteError('io', `cannot write ${flag} ${file}: ${reasonOf(e)}`);
     }
   }
-  files.forEach(({ file }, i) => renameSync(tmps[i]!, file));
+  for (let i = 0; i < files.length; i++) {
+    try {
+      renameSync(tmps[i]!, files[i]!.file);
+    } catch (e) {
+      clean(); // what is renamed already stays: each is whole
+      throw new PteError('io', `cannot write ${files[i]!.flag} ${files[i]!.file}: ${reasonOf(e)}`);
+    }
+  }
 }

@@ -4,7 +4,7 @@
  * table with a row per measured phase. (Its figures are this machine's: nothing here asserts a time.)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ALL_COSTS } from '@pte/machine';
@@ -13,6 +13,7 @@ import { platformFor } from '../src/calibrate/host.js';
 import { runCli } from './cli-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pte-cal-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function hasGcc(): boolean {
   try {
@@ -41,7 +42,13 @@ describe('calibrate: bad input', () => {
       /^pte-lab: --set host_backed: 'maybe' is not one of on, off/,
     ],
     [['--set', 'host_backed=off', '--platform', 'native'], /^pte-lab: --set host_backed: native has no EPT/],
-    [['--out', '/no/such/dir/costs.json'], /^pte-lab: --out \/no\/such\/dir\/costs.json: no directory/],
+    [['--out', '/no/such/dir/costs.json'], /^pte-lab: cannot write --out \/no\/such\/dir\/costs.json: no directory/],
+    [['--out', tmpdir()], /^pte-lab: cannot write --out .*: it is a directory or not a regular file\n$/],
+    [
+      ['--out', '/tmp/x-cal.json', '--residuals', '/tmp/x-cal.json'],
+      /^pte-lab: --residuals \/tmp\/x-cal.json: --out writes the same file\n$/,
+    ],
+    [['--set', 'noequals'], /^pte-lab: --set 'noequals' is not key=value\n$/],
     [['--dir', '/no/such/dir'], /^pte-lab: --dir \/no\/such\/dir: no such directory/],
   ])('%j is refused in one line, exit 2', async (args, re) => {
     const r = await runCli('calibrate', ...args, ...(args.includes('--out') ? [] : ['--out', join(dir, 'never.json')]));

@@ -141,7 +141,7 @@ describe('report output files', () => {
       join(dir, 'no-such-dir', 'f.md'),
     );
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^pte-lab: cannot write --findings .*f\.md: ENOENT\n$/);
+    expect(r.err).toMatch(/^pte-lab: cannot write --findings .*f\.md: no directory .*no-such-dir\n$/);
     expect(readdirSync(dir)).toEqual([]);
     expect(existsSync(out)).toBe(false);
   });

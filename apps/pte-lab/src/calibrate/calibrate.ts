@@ -71,6 +71,11 @@ const DEFAULTS: Readonly<Record<string, number>> = Object.fromEntries(
   Object.entries(ALL_COSTS).map(([k, e]) => [k, e.cycles]),
 );
 
+/** Slowest / fastest of a phase's real runs. */
+export function spreadOf(ms: readonly number[]): number {
+  return Math.max(...ms) / Math.max(Math.min(...ms), 1e-9);
+}
+
 /** Random and hot-set orders come from the probe (order_out), so the model touches the same pages. */
 const needsOrder = (b: Bench) => /^(random|hotset)/.test(b.set.pattern ?? '');
 
@@ -171,9 +176,13 @@ function fitModel(
     for (const ph of b.phases) {
       let explained = 0;
       for (const [k, n] of Object.entries(counts[ph])) explained += n * DEFAULTS[k]!;
+      const ms = realMs.get(`${b.id}.${ph}`)!;
       rows.push({
         id: `${b.id}.${ph}`,
-        realCycles: median(realMs.get(`${b.id}.${ph}`)!) * 1e6 * o.ghz,
+        // A phase whose real runs differ by a factor s counts 1/s (at least 0.1): a bimodal phase
+        // (the host's backing of fresh memory comes and goes) must not pull the costs about.
+        weight: Math.max(0.1, 1 / spreadOf(ms)),
+        realCycles: median(ms) * 1e6 * o.ghz,
         fixedCycles: Math.max(0, c0[ph] - explained),
         counts: counts[ph],
       });
@@ -193,7 +202,7 @@ function fitModel(
         phase: ph,
         what: b.what,
         realNs: median(ms) * 1e6,
-        spread: Math.max(...ms) / Math.max(Math.min(...ms), 1e-9),
+        spread: spreadOf(ms),
         defaultNs: base.get(b.id)![ph] / o.ghz,
         fittedNs: c[ph] / o.ghz,
       });

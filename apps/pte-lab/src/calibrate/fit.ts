@@ -17,6 +17,8 @@ export interface FitRow {
   readonly fixedCycles: number;
   /** Cost key → how many times the phase charges it. */
   readonly counts: Readonly<Record<string, number>>;
+  /** How much the row counts (default 1): calibrate gives a phase whose real runs vary less weight. */
+  readonly weight?: number;
 }
 
 export interface FitOptions {
@@ -52,7 +54,7 @@ export function fitCosts(
   const objective = (v: readonly number[]): number => {
     let sum = 0;
     for (const r of usable) {
-      const e = residual(r, keys, v);
+      const e = residual(r, keys, v) * (r.weight ?? 1);
       sum += e * e;
     }
     for (let j = 0; j < n; j++) sum += prior * (v[j]! - center[j]!) ** 2;
@@ -65,8 +67,9 @@ export function fitCosts(
     const m = Array.from({ length: n }, () => new Float64Array(n));
     const g = new Float64Array(n);
     for (const r of usable) {
-      const e = residual(r, keys, u);
-      const jrow = keys.map((k, j) => ((r.counts[k] ?? 0) * Math.exp(u[j]!)) / r.realCycles);
+      const w = r.weight ?? 1;
+      const e = residual(r, keys, u) * w;
+      const jrow = keys.map((k, j) => (w * (r.counts[k] ?? 0) * Math.exp(u[j]!)) / r.realCycles);
       for (let a = 0; a < n; a++) {
         if (jrow[a] === 0) continue;
         g[a] += jrow[a]! * e;

@@ -87,7 +87,10 @@ export interface HostFacts {
   readonly cpu: string;
   /** The CPU clock in GHz (/proc/cpuinfo "cpu MHz"): converts real nanoseconds to cycles. */
   readonly ghz: number | null;
-  /** "PVM", "KVM", ... from the kernel log, "a hypervisor" from the CPU flag, or null on bare metal. */
+  /**
+   * "PVM", "KVM", ... from the kernel log ("Hypervisor detected: ..."), or PVM from a pvm_ boot
+   * option when the log is closed, "a hypervisor" from the CPU flag, or null on bare metal.
+   */
   readonly hypervisor: string | null;
   /** false when the kernel was booted with pvm_no_zero_page=1 (an anonymous read allocates a zeroed page). */
   readonly zeroPage: boolean;
@@ -105,8 +108,10 @@ export function hostFacts(): HostFacts {
   } catch {
     /* the kernel log may be closed to this user */
   }
-  if (hypervisor === null && /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo)) hypervisor = 'a hypervisor';
   const cmdline = tryRead('/proc/cmdline') ?? '';
+  // The kernel log may be closed to this user (dmesg_restrict): a PVM guest's boot options name it too.
+  if (hypervisor === null && /(^|\s)pvm_[a-z_]+=/.test(cmdline)) hypervisor = 'PVM';
+  if (hypervisor === null && /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo)) hypervisor = 'a hypervisor';
   return {
     kernel: release(),
     cpu: model,
@@ -119,7 +124,7 @@ export function hostFacts(): HostFacts {
 /**
  * The model platform to fit a host as: native on bare metal; kvm-shadow under PVM, whose host
  * shadows the guest's page tables (measured on a PVM guest, costs/: the fitted kvm-shadow model
- * explains 19 of the suite's 20 phases within ±25%, kvm-tdp 17); kvm-tdp under any other
+ * explained more of the suite's phases within ±25% than the fitted kvm-tdp model); kvm-tdp under any other
  * hypervisor (a KVM or cloud guest with EPT/NPT).
  */
 export function platformFor(hypervisor: string | null): string {

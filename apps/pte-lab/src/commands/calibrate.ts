@@ -1,6 +1,6 @@
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { arch, cpus, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { configError, parseCount } from '@pte/core';
 import { ALL_COSTS, DEFAULT_PROFILE, getProfile, parsePlatform } from '@pte/machine';
 import type { Command } from 'commander';
@@ -11,8 +11,8 @@ import { DEFAULT_PRIOR } from '../calibrate/fit.js';
 import { hostFacts, makeTestDir, platformFor, readAheadKbOf } from '../calibrate/host.js';
 import { CALIBRATION_SUITE } from '../calibrate/suite.js';
 import { COST_FILE_FORMAT, COST_FILE_VERSION } from '../cost-file.js';
-import { writeOutputs } from '../output.js';
-import { COMMON_KEYS, resolveRun } from '../run-scenario.js';
+import { checkOutputs, writeOutputs } from '../output.js';
+import { COMMON_KEYS, resolveRun, shellWord } from '../run-scenario.js';
 import { formatTable } from '../table.js';
 
 interface CalibrateFlags {
@@ -26,6 +26,9 @@ interface CalibrateFlags {
   set: string[];
   format: string;
 }
+
+/** A phase whose slowest real run is this many times its fastest is reported as noisy. */
+const NOISY = 2;
 
 /** A phase is "within" when the model's time is within ±25% of the real one (as pnpm validate). */
 const TOLERANCE = 0.25;
@@ -73,16 +76,12 @@ export function registerCalibrate(program: Command, io: CliIo): void {
           throw configError(`--ghz ${f.ghz}: not a clock from 0.1 to 10 GHz`);
       }
       if (ghz === null) throw configError('/proc/cpuinfo gives no cpu MHz: give the clock with --ghz');
-      for (const [flag, file] of [
-        ['--out', f.out],
-        ['--residuals', f.residuals],
-      ] as const) {
-        if (file === undefined) continue;
-        const dir = dirname(resolve(file));
-        if (!existsSync(dir) || !statSync(dir).isDirectory())
-          throw configError(`${flag} ${file}: no directory ${dir} to write it in`);
-      }
+      checkOutputs([
+        { file: f.out, flag: '--out' },
+        ...(f.residuals !== undefined ? [{ file: f.residuals, flag: '--residuals' }] : []),
+      ]);
       for (const pair of f.set) {
+        if (pair.indexOf('=') <= 0) throw configError(`--set '${pair}' is not key=value`);
         const key = pair.split('=')[0]!.trim();
         if (!(key in COMMON_KEYS) || key.startsWith('cost.') || key === 'mem' || key === 'cost.<key>')
           throw configError(
@@ -108,7 +107,7 @@ export function registerCalibrate(program: Command, io: CliIo): void {
       const readAheadKb = readAheadKbOf(testDir) ?? 128;
       const log = (line: string) => io.err(`[calibrate] ${line}\n`);
       log(
-        `${host.kernel} on ${host.cpu} at ${ghz.toFixed(3)} GHz; ${host.hypervisor ?? 'no hypervisor'}, fitted as ${platform}; files in ${testDir} (read_ahead_kb ${readAheadKb})`,
+        `${host.kernel} on ${host.cpu} at ${ghz.toFixed(3)} GHz; ${host.hypervisor ?? 'no hypervisor'}${host.hypervisor === 'a hypervisor' ? ' (which one is not known to this user: the kernel log is closed; --platform chooses)' : ''}, fitted as ${platform}; files in ${testDir} (read_ahead_kb ${readAheadKb})`,
       );
       let cal: Calibration;
       try {
@@ -130,6 +129,10 @@ export function registerCalibrate(program: Command, io: CliIo): void {
       } finally {
         rmSync(testDir, { recursive: true, force: true });
       }
+      // The settings the costs go with, one value per key (a --set given overrides the host's zero page).
+      const byKey = new Map<string, string>([['zero_page', host.zeroPage ? 'on' : 'off']]);
+      for (const pair of cal.set) byKey.set(pair.split('=')[0]!.trim(), pair.slice(pair.indexOf('=') + 1).trim());
+      const settings = [...byKey].map(([k, v]) => `${k}=${v}`);
       const doc = {
         $schema: 'https://pte-lab.invalid/costs.schema.json',
         format: COST_FILE_FORMAT,
@@ -143,8 +146,8 @@ export function registerCalibrate(program: Command, io: CliIo): void {
           platform,
           clock: `${ghz.toFixed(3)} GHz`,
           // The settings the costs were fitted with: run the model with them too.
-          settings: [...(host.zeroPage ? [] : ['zero_page=off']), ...cal.set].join(' '),
-          method: `pte-lab calibrate: ${CALIBRATION_SUITE.length} microbenchmarks (native/probe.c), the median of ${runs} runs each, fitted by least squares on relative error, in log space with a prior of weight ${DEFAULT_PRIOR} toward the defaults, model ${platform} ${profile.name}${[...(host.zeroPage ? [] : ['zero_page=off']), ...cal.set].map((x) => ` --set ${x}`).join('')}`,
+          settings: settings.join(' '),
+          method: `pte-lab calibrate: ${CALIBRATION_SUITE.length} microbenchmarks (native/probe.c), the median of ${runs} run${runs === 1 ? '' : 's'} each, fitted by least squares on relative error, in log space with a prior of weight ${DEFAULT_PRIOR} toward the defaults, model ${platform} --profile ${profile.name}${settings.map((x) => ` --set ${x}`).join('')}`,
         },
         costs: cal.costs,
       };
@@ -157,9 +160,7 @@ export function registerCalibrate(program: Command, io: CliIo): void {
       else
         io.out(
           table +
-            `\nwrote ${f.out}: use it as pte-lab run <scenario> --platform ${platform} --costs ${f.out}${doc.measured.settings
-              .split(' ')
-              .filter((x) => x !== '')
+            `\nwrote ${f.out}; use it as:\n  pnpm -s pte-lab run micro/mmap-touch --platform ${platform} --profile ${profile.name} --costs ${shellWord(f.out)}${settings
               .map((x) => ` --set ${x}`)
               .join('')}\n`,
         );
@@ -181,11 +182,15 @@ export function residualTable(rs: readonly Residual[]): string {
     us(r.fittedNs),
     ratio(r.fittedNs, r.realNs).toFixed(2),
   ]);
+  const noisy = rs.filter((r) => r.spread >= NOISY).map((r) => `${r.bench}.${r.phase}`);
   const d = rs.filter((r) => within(r.defaultNs, r.realNs)).length;
   const fit = rs.filter((r) => within(r.fittedNs, r.realNs)).length;
   return (
     formatTable(['phase', 'real µs', 'spread', 'default µs', 'ratio', 'fitted µs', 'ratio'], rows) +
-    `\nwithin ±25%: ${d}/${rs.length} at the default costs, ${fit}/${rs.length} at the fitted costs\n`
+    `\nwithin ±25%: ${d}/${rs.length} at the default costs, ${fit}/${rs.length} at the fitted costs\n` +
+    (noisy.length > 0
+      ? `noisy (the slowest real run ≥ ${NOISY}× the fastest; weighted down in the fit): ${noisy.join(', ')}\n`
+      : '')
   );
 }
 

@@ -1,7 +1,7 @@
 import { parseCount } from '@pte/core';
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
-import { writeOutputs } from '../output.js';
+import { checkOutputs, writeOutputs } from '../output.js';
 import { buildReport, reportScenarios } from '../report/build-report.js';
 import { renderFindingsMd, renderReportHtml } from '../report/html.js';
 import { DEFAULT_SEED } from '../run-scenario.js';
@@ -34,6 +34,10 @@ export function registerReport(program: Command, io: CliIo, version: string): vo
         .map((s) => s.trim())
         .filter((s) => s.length > 0);
       reportScenarios(only); // bad names fail before any run
+      checkOutputs([
+        { file: f.out, flag: '--out' },
+        ...(f.findings !== undefined ? [{ file: f.findings, flag: '--findings' }] : []),
+      ]);
       const tty = process.stderr.isTTY === true;
       const sections = buildReport({
         ...(only !== undefined ? { only } : {}),

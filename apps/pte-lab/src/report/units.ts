@@ -22,4 +22,4 @@ export function withMicroseconds(label: string): string {
 export const UNITS_TEXT =
   `Cycles are the model's simulated CPU cycles: every step of a run (a fault's entry, a PTE write, a hypercall, a VM exit, a TLB walk) is charged a cost from the cost table, docs/cost-model.md, where each default names its source. ` +
   `At ${REPORT_GHZ.toFixed(1)} GHz, the clock most of the table's published times were converted at, ${(REPORT_GHZ * 1000).toLocaleString('en-US')} cycles are 1 µs. ` +
-  `The default costs are sourced, not measured on one machine: docs/validation.md ("Time") compares the model's time with this kernel's case by case, and \`pte-lab calibrate\` fits the cost table to a machine (README, "Calibrate your own machine").`;
+  `The default costs are sourced, not measured on one machine: docs/validation.md ("Time") compares the model's time with this kernel's case by case, and pte-lab calibrate fits the cost table to a machine (README, "Calibrate your own machine").`;

@@ -265,13 +265,13 @@ export const smpPageFaultTest: Scenario<Params> = {
           compare(
             BAGHDASARYAN_SHARE,
             share(vma),
-            pctOf(vma),
+            `${pctOf(vma)} in one VMA`,
             `per-VMA locks' share of spf's gain with the ${threads} threads in one VMA, pft's layout (${fmt(vma)}× one thread): every fault moves the VMA's refcount line, as Lespinasse warned a per-VMA atomic would`,
           ),
           compare(
             BAGHDASARYAN_SHARE,
             share(vmaApart),
-            pctOf(vmaApart),
+            `${pctOf(vmaApart)} with a VMA per thread`,
             `the same with a VMA per thread (${fmt(vmaApart)}× one thread)`,
           ),
         ],
