@@ -171,6 +171,8 @@ function runModel(c, settings, platform = 'native', extra = []) {
     `fault_around=${settings.faultAround}`,
     '--set',
     `zero_page=${settings.zeroPage ? 'on' : 'off'}`,
+    '--set',
+    'teardown=munmap', // the probe times munmap(2) of the mapping
     ...extra,
   ];
   for (const k of ['backing', 'share', 'size', 'cache', 'io_chunk', 'advice', 'pattern', 'access']) {
@@ -625,7 +627,7 @@ function timeSection() {
   const hv = hypervisorLine();
   const pvm = hv.includes('Hypervisor detected: PVM');
   out.push(
-    `The probe times each case's touch loop (CLOCK_MONOTONIC around it) and then the munmap of the mapping, ${TIME_RUNS} runs each; the median is compared. The model's cycles are the touch loop's (phase mmap_touch.touch) and the process exit's (mmap_touch.exit: the zap, the frees and the page tables, against the real munmap of the one mapping). For the models at the default costs one clock per model and phase is fitted to all cases (the geometric mean of model cycles per real nanosecond, a least-squares fit in log space), so only relative costs are tested; the calibrated model's costs are in cycles of this machine's clock, so its time is taken at that clock, nothing fitted. A case is ✓ when its model time is within ±${TIME_TOL * 100}% of the real one. Spread = slowest / fastest real run. This machine's kernel log: ${hv}.`,
+    `The probe times each case's touch loop (CLOCK_MONOTONIC around it) and then the munmap of the mapping, ${TIME_RUNS} runs each; the median is compared. The model's cycles are the touch loop's (phase mmap_touch.touch) and the teardown's (mmap_touch.exit with teardown=munmap: munmap(2) of the mapping — the zap, the frees, the TLB flush of the range, the page tables — then the exit of the emptied process, against the real munmap). For the models at the default costs one clock per model and phase is fitted to all cases (the geometric mean of model cycles per real nanosecond, a least-squares fit in log space), so only relative costs are tested; the calibrated model's costs are in cycles of this machine's clock, so its time is taken at that clock, nothing fitted. A case is ✓ when its model time is within ±${TIME_TOL * 100}% of the real one. Spread = slowest / fastest real run. This machine's kernel log: ${hv}.`,
   );
   out.push('');
   out.push(
@@ -637,7 +639,7 @@ function timeSection() {
   for (const [k, v] of Object.entries(calCosts.costs)) out.push(`| ${k} | ${ALL_COSTS[k]?.cycles ?? '?'} | ${v} |`);
   out.push('');
   for (const phase of ['touch', 'teardown']) {
-    out.push(`### ${phase === 'touch' ? 'Touch loop' : 'Teardown (real munmap, model exit)'}`);
+    out.push(`### ${phase === 'touch' ? 'Touch loop' : 'Teardown (munmap)'}`);
     out.push('');
     const head = TIME_PLATFORMS.map((p) => `${p} ms | ratio | ✓`).join(' | ');
     out.push(`| case | real ms (median) | spread | ${head} |`);

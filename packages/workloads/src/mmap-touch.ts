@@ -42,6 +42,8 @@ export interface MmapTouchParams {
   readonly passes: number;
   /** Fork after the touches: a child that exits at once (copy_page_range, then the child's zap). */
   readonly fork: boolean;
+  /** How the mapping goes at the end: with the process (exit_mmap), or by munmap(2) first. */
+  readonly teardown: 'exit' | 'munmap';
   /** Policy keys: undefined when not set, so the kernel profile's default applies. */
   readonly faultAround: number | undefined;
   readonly prefaultPte: PrefaultPte | undefined;
@@ -64,6 +66,8 @@ export const MMAP_TOUCH_KEYS: Readonly<Record<string, string>> = Object.freeze({
   runs: 'accesses per page touch, ≥ 1 (default 1)',
   passes:
     'times the whole pattern is touched, ≥ 1; passes after the first are timed apart (phase mmap_touch.retouch: TLB misses, no faults) (default 1)',
+  teardown:
+    'exit | munmap: the mapping goes with the process (exit_mmap: no TLB flush) or by munmap(2) first (the zap, the TLB flush of the range, the page tables), as the real-kernel probe times it (default exit)',
   fork: "on | off: after the touches, fork a child that exits at once (phase mmap_touch.fork: copy_page_range and the child's zap) (default off)",
   fault_around: 'fault-around window in pages, a power of two from 1 to 512 (default from the kernel profile)',
   prefault_pte: 'young | old: Accessed bit of prefaulted PTEs (default from the kernel profile)',
@@ -116,6 +120,7 @@ export function parseMmapTouch(set: Readonly<Record<string, string>>): MmapTouch
   const passes = passesText === undefined ? 1 : parseCount(passesText, where('passes'));
   if (passes < 1 || passes > 1000) throw configError(`${where('passes')}: '${passesText}' must be from 1 to 1000`);
   const fork = choice<'on' | 'off'>('fork', ['on', 'off'], 'off') === 'on';
+  const teardown = choice<'exit' | 'munmap'>('teardown', ['exit', 'munmap'], 'exit');
 
   const fa = get('fault_around');
   const pp = get('prefault_pte');
@@ -134,6 +139,7 @@ export function parseMmapTouch(set: Readonly<Record<string, string>>): MmapTouch
     runs,
     passes,
     fork,
+    teardown,
     faultAround: fa === undefined ? undefined : parseFaultAround(fa, where('fault_around')),
     prefaultPte: pp === undefined ? undefined : parsePrefaultPte(pp, where('prefault_pte')),
     anonPrefault: ap === undefined ? undefined : parseAnonPrefault(ap, where('anon_prefault')),

@@ -138,6 +138,7 @@ function fitModel(
     ),
     `read_ahead_kb=${o.readAheadKb}`,
     `zero_page=${o.zeroPage ? 'on' : 'off'}`,
+    'teardown=munmap', // the probe times munmap(2) of the mapping
     ...set,
     ...Object.entries(costs).map(([k, v]) => `cost.${k}=${v}`),
   ];

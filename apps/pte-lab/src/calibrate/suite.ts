@@ -38,6 +38,12 @@ export const CALIBRATION_SUITE: readonly Bench[] = [
     phases: ['touch', 'retouch', 'fork', 'exit'],
   },
   {
+    id: 'anon-small',
+    what: 'munmap of 16 written anonymous pages: under the flush ceiling (33), one INVLPG per page',
+    set: { backing: 'anon', access: 'write', size: '64KiB' },
+    phases: ['exit'],
+  },
+  {
     id: 'anon-read',
     what: 'anonymous read fault (the zero page, or a zeroed page where the kernel forbids it)',
     set: { backing: 'anon', access: 'read', size: SIZE },

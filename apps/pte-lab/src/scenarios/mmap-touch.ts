@@ -47,6 +47,7 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
         // Recorded only when set: outputs from before these keys keep their bytes.
         ...(p.passes !== 1 ? { passes: String(p.passes) } : {}),
         ...(p.fork ? { fork: 'on' } : {}),
+        ...(p.teardown !== 'exit' ? { teardown: p.teardown } : {}),
       },
     };
   },
@@ -100,7 +101,10 @@ export const mmapTouch: Scenario<MmapTouchParams> = {
         const child = m.fork(task);
         m.exit(child);
       });
-    ledger.inPhase(exit, () => m.exit(task));
+    ledger.inPhase(exit, () => {
+      if (p.teardown === 'munmap') m.munmap(task, vma.start, p.pages);
+      m.exit(task);
+    });
     m.verify('after exit');
     const spent = phases.map((ph, i) => ledger.phaseTotal(ph) - t0[i]!);
     return {
