@@ -15,6 +15,24 @@ function costFile(name: string, doc: unknown): string {
 }
 const RUN = ['run', 'micro/mmap-touch', '--set', 'backing=anon', '--set', 'size=1MiB', '--format', 'json'];
 
+describe('--costs FILE fitted for another platform', () => {
+  const fitted = costFile('fitted.json', {
+    format: 'pte-lab-costs',
+    version: 1,
+    measured: { platform: 'kvm-shadow' },
+    costs: { 'guest.fault_entry': 5000 },
+  });
+
+  it('loads, and says on stderr (one note line) when the run is on another platform', async () => {
+    const other = await runCli(...RUN, '--costs', fitted);
+    expect(other.code).toBe(0);
+    expect(other.err).toBe(`pte-lab: note: ${fitted} was fitted as kvm-shadow; this run is native\n`);
+    expect(JSON.parse(other.out).params['cost.guest.fault_entry']).toBe('5000');
+    const same = await runCli(...RUN, '--platform', 'kvm-shadow', '--costs', fitted);
+    expect(same.err).toBe('');
+  });
+});
+
 describe('--costs FILE', () => {
   const good = costFile('good.json', {
     format: 'pte-lab-costs',

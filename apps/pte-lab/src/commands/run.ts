@@ -6,6 +6,7 @@ import { COSTS_HELP, FORMAT_HELP, PROFILE_HELP, collect, once } from './options.
 import { emit, formatRunResult, parseFormat } from '../output.js';
 import { DEFAULT_SEED, runScenario } from '../run-scenario.js';
 import { getScenario } from '../scenarios/catalogue.js';
+import { readCostFile } from '../cost-file.js';
 
 interface RunFlags {
   platform?: string;
@@ -46,5 +47,11 @@ export function registerRun(program: Command, io: CliIo): void {
         check: f.check,
       });
       emit(io, formatRunResult(result, format, getScenario(name).tableRows), f.out);
+      // A cost file fitted for another platform still loads (its costs are cycles), but says so.
+      if (f.costs !== undefined) {
+        const fitted = readCostFile(f.costs).measured.platform;
+        if (fitted !== undefined && fitted !== result.platform)
+          io.err(`pte-lab: note: ${f.costs} was fitted as ${fitted}; this run is ${result.platform}\n`);
+      }
     });
 }
